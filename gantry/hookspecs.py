@@ -1,0 +1,328 @@
+"""Every hook Gantry calls, grouped by kind.
+
+Three kinds (see ``docs/hooks.md``):
+
+* **registration** hooks yield typed records (:mod:`gantry.records`); the kernel stamps the
+  providing plugin and refuses two records of one kind with one name;
+* **lifecycle** observers return ``None`` (ignored);
+* **decisions** return a value or ``None`` to defer; the first non-``None`` result wins, and the
+  kernel's keyed defaults are ``trylast`` so a site's own hook wins.
+
+Hooks are always called with keyword arguments; an implementation may accept any subset of a
+hook's arguments. New arguments are only ever added with defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import click
+
+    from gantry.context import Run
+    from gantry.model import Instance
+    from gantry.records import (
+        Auditor,
+        Change,
+        ConfigKey,
+        Executor,
+        Exporter,
+        ExportRecord,
+        Ingestor,
+        PatientKey,
+        Pseudonym,
+        Redactor,
+        StoreBackend,
+    )
+
+PROJECT = "gantry"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --------------------------------------------------------------------------- registration
+@hookspec
+def gantry_ingestors() -> Iterable[Ingestor]:
+    """Register ingestors: components that find instances behind a URI and open their bytes.
+
+    Called once when the plugin manager is built. Return contract: **yield records**
+    (:class:`gantry.records.Ingestor`). The kernel picks the ingestor whose ``schemes`` contain
+    the URI's scheme (plain paths are ``file``).
+
+    Example::
+
+        @hookimpl
+        def gantry_ingestors():
+            yield Ingestor("ftp-folder", schemes=("ftp",), discover=list_ftp, open=open_ftp)
+    """
+
+
+@hookspec
+def gantry_auditors() -> Iterable[Auditor]:
+    """Register auditors: components that inspect one instance and report findings.
+
+    Return contract: **yield records** (:class:`gantry.records.Auditor`). ``factory(run)`` is
+    called once per run (and per worker) and returns an object with
+    ``audit(dataset, context) -> list[Finding]``.
+
+    Example::
+
+        @hookimpl
+        def gantry_auditors():
+            yield Auditor("no-secondary-capture", factory=lambda run: SecondaryCaptureAuditor())
+    """
+
+
+@hookspec
+def gantry_redactors() -> Iterable[Redactor]:
+    """Register redactors: components that change one instance in place.
+
+    Return contract: **yield records** (:class:`gantry.records.Redactor`). The profile's
+    ``redact:`` list names which redactors run and in what order. ``factory(run)`` returns an
+    object with ``redact(dataset, context) -> list[Change]``.
+
+    Example::
+
+        @hookimpl
+        def gantry_redactors():
+            yield Redactor("drop-comments", factory=lambda run: DropComments())
+    """
+
+
+@hookspec
+def gantry_stores() -> Iterable[StoreBackend]:
+    """Register store backends (the persist stage), chosen by the store URL's scheme.
+
+    Return contract: **yield records** (:class:`gantry.records.StoreBackend`). ``open(url)``
+    returns an object satisfying :class:`gantry.protocols.Store`; it must pass
+    ``gantry.testing.store_contract``.
+
+    Example::
+
+        @hookimpl
+        def gantry_stores():
+            yield StoreBackend("postgres", schemes=("postgresql",), open=PostgresStore)
+    """
+
+
+@hookspec
+def gantry_exporters() -> Iterable[Exporter]:
+    """Register exporters (sinks), chosen by the export target's ``format``.
+
+    Return contract: **yield records** (:class:`gantry.records.Exporter`). ``factory(target,
+    run)`` returns an :class:`gantry.protocols.InstanceSink` that receives every redacted,
+    gate-checked instance.
+
+    Example::
+
+        @hookimpl
+        def gantry_exporters():
+            yield Exporter("tar", factory=TarSink, schemes=("file",))
+    """
+
+
+@hookspec
+def gantry_executors() -> Iterable[Executor]:
+    """Register executors: ways to run units of work (local processes, Dask...).
+
+    Return contract: **yield records** (:class:`gantry.records.Executor`). ``factory(options)``
+    returns an :class:`gantry.protocols.ExecutorImpl`; ``--executor NAME`` selects one.
+
+    Example::
+
+        @hookimpl
+        def gantry_executors():
+            yield Executor("dask", factory=lambda options: DaskExecutor(**options))
+    """
+
+
+@hookspec
+def gantry_profile_paths() -> Iterable[Path]:
+    """Add folders searched for privacy profiles (``*.yaml``).
+
+    Return contract: **yield records** (``pathlib.Path`` folders). A profile named on the
+    command line is looked up as a file first, then in these folders by relative name.
+
+    Example::
+
+        @hookimpl
+        def gantry_profile_paths():
+            yield Path(__file__).parent / "profiles"
+    """
+
+
+@hookspec
+def gantry_config_keys() -> Iterable[ConfigKey]:
+    """Declare typed settings sections read from the profile's ``plugins:`` mapping.
+
+    Return contract: **yield records** (:class:`gantry.records.ConfigKey`). The kernel validates
+    each ``plugins: {name: {...}}`` section with the declared pydantic model and reports errors
+    naming the profile file and field; a section nobody declared is an error.
+
+    Example::
+
+        class OcrSettings(BaseModel):
+            min_confidence: float = 0.6
+
+        @hookimpl
+        def gantry_config_keys():
+            yield ConfigKey("gantry-ocr", model=OcrSettings)
+    """
+
+
+@hookspec
+def gantry_commands(cli: click.Group) -> None:
+    """Add sub-commands to the ``gantry`` command line.
+
+    Return contract: **return None (ignored)**; add commands to ``cli`` (a ``click.Group``).
+    Import heavy libraries inside the command function, not at module level.
+
+    Example::
+
+        @hookimpl
+        def gantry_commands(cli):
+            @cli.command()
+            def hello():
+                click.echo("hello")
+    """
+
+
+# --------------------------------------------------------------------------- lifecycle
+@hookspec
+def gantry_stage_started(stage: str, run: Run) -> None:
+    """A stage (``ingest``, ``audit``, ``redact``, ``export``) is starting.
+
+    Return contract: **return None (ignored)**.
+
+    Example::
+
+        @hookimpl
+        def gantry_stage_started(stage, run):
+            log.info("%s started for run %s", stage, run.run_id)
+    """
+
+
+@hookspec
+def gantry_stage_finished(stage: str, run: Run, summary: dict[str, Any]) -> None:
+    """A stage finished; ``summary`` holds its counts (``done``, ``failed``, ``skipped``...).
+
+    Return contract: **return None (ignored)**.
+
+    Example::
+
+        @hookimpl
+        def gantry_stage_finished(stage, run, summary):
+            notify(f"{stage}: {summary['done']} done")
+    """
+
+
+@hookspec
+def gantry_stage_failed(stage: str, run: Run, error: BaseException,
+                        plugin: str | None = None) -> None:
+    """A stage, or one instance within it, failed; ``plugin`` names the component's plugin
+    when one is to blame.
+
+    Return contract: **return None (ignored)**.
+
+    Example::
+
+        @hookimpl
+        def gantry_stage_failed(stage, run, error, plugin):
+            pager.alert(f"{stage} failed in {plugin}: {error}")
+    """
+
+
+@hookspec
+def gantry_instance_ingested(instance: Instance, run: Run) -> None:
+    """An instance was indexed by the ingest stage.
+
+    Return contract: **return None (ignored)**.
+
+    Example::
+
+        @hookimpl
+        def gantry_instance_ingested(instance, run):
+            counts[instance.modality] += 1
+    """
+
+
+@hookspec
+def gantry_instance_redacted(instance: Instance, changes: list[Change], run: Run) -> None:
+    """An instance was redacted; ``changes`` lists what changed (never original values).
+
+    Return contract: **return None (ignored)**.
+
+    Example::
+
+        @hookimpl
+        def gantry_instance_redacted(instance, changes, run):
+            metrics.observe("changes", len(changes))
+    """
+
+
+@hookspec
+def gantry_exported(record: ExportRecord, run: Run) -> None:
+    """An instance was written to an export destination.
+
+    Return contract: **return None (ignored)**.
+
+    Example::
+
+        @hookimpl
+        def gantry_exported(record, run):
+            print(record.path, record.sha256)
+    """
+
+
+# --------------------------------------------------------------------------- decisions
+@hookspec(firstresult=True)
+def gantry_map_uid(uid: str, run: Run) -> str | None:
+    """Map an original UID to its replacement.
+
+    Return contract: **return X or None to defer; first non-None wins**. Must be deterministic
+    (the same UID always maps to the same result) so references stay consistent across
+    instances, workers and runs. The kernel's default (``trylast``) is ``2.25.<HMAC>`` with the
+    project secret.
+
+    Example::
+
+        @hookimpl
+        def gantry_map_uid(uid, run):
+            return broker.lookup_uid(uid)  # None when the broker has no mapping
+    """
+
+
+@hookspec(firstresult=True)
+def gantry_pseudonym(patient: PatientKey, run: Run) -> Pseudonym | None:
+    """Choose the pseudonymous ID and name of a patient.
+
+    Return contract: **return X or None to defer; first non-None wins**. The kernel's default
+    (``trylast``) derives both from an HMAC of the patient's original identity.
+
+    Example::
+
+        @hookimpl
+        def gantry_pseudonym(patient, run):
+            row = master_patient_index.get(patient.patient_id)
+            return Pseudonym(row.study_id, row.study_id) if row else None
+    """
+
+
+@hookspec(firstresult=True)
+def gantry_date_offset(patient: PatientKey, run: Run) -> int | None:
+    """Choose the date shift of a patient, in days (negative moves dates earlier).
+
+    Return contract: **return X or None to defer; first non-None wins**. The kernel's default
+    (``trylast``) draws it from the profile's range with an HMAC of the patient's identity.
+
+    Example::
+
+        @hookimpl
+        def gantry_date_offset(patient, run):
+            return -365 * 3  # shift every patient back three years
+    """

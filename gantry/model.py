@@ -1,0 +1,182 @@
+"""The object model: ``Patient → Study → Series → Instance``.
+
+Records are light: UIDs and a few key attributes, cheap to keep by the hundred thousand and to
+pickle to a worker. An :class:`Instance` loads its pydicom ``Dataset`` on demand from its source
+and can drop the pixel data again (:meth:`Instance.unload_pixel_data`).
+
+The attributes here are the *original* values as ingested: the working store is sensitive (it
+indexes original headers) and nothing in this module is ever written to an export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+Opener = Callable[[str], IO[bytes]]
+
+#: Header attributes every store keeps as first-class fields of an instance (by keyword).
+KEY_ATTRIBUTES: tuple[str, ...] = (
+    "Modality", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "Manufacturer",
+    "ManufacturerModelName", "SeriesDescription", "StudyDescription", "BodyPartExamined",
+    "SliceThickness", "Rows", "Columns", "NumberOfFrames", "InstanceNumber", "SeriesNumber",
+    "PhotometricInterpretation", "BitsAllocated", "BurnedInAnnotation", "ImageType",
+)
+
+
+@dataclass
+class Patient:
+    """A patient as ingested (original identifiers; sensitive)."""
+
+    patient_id: str
+    patient_name: str = ""
+    issuer: str = ""
+    birth_date: str = ""
+    study_count: int = 0
+
+
+@dataclass
+class Study:
+    """A study of a patient."""
+
+    study_instance_uid: str
+    patient_id: str
+    study_date: str = ""
+    study_description: str = ""
+    accession_number: str = ""
+    series_count: int = 0
+
+
+@dataclass
+class Series:
+    """A series of a study; the unit of parallel work."""
+
+    series_instance_uid: str
+    study_instance_uid: str
+    modality: str = ""
+    series_description: str = ""
+    series_number: int | None = None
+    instance_count: int = 0
+
+
+@dataclass
+class Instance:
+    """One DICOM instance: where its bytes are and what its header says.
+
+    ``source`` is the opaque string its ingestor understands (a path, ``zip://...``,
+    ``s3://...``); ``attrs`` holds :data:`KEY_ATTRIBUTES` found in the header.
+    """
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    patient_id: str
+    source: str
+    size: int = -1
+    transfer_syntax: str = ""
+    patient_name: str = ""
+    attrs: dict[str, Any] = field(default_factory=dict)
+    _dataset: Dataset | None = field(default=None, repr=False, compare=False)
+    _opener: Opener | None = field(default=None, repr=False, compare=False)
+
+    # -- loading -------------------------------------------------------------------------------
+    def bind(self, opener: Opener | None) -> Instance:
+        """Set the function used to open :attr:`source`; returns ``self``."""
+        self._opener = opener
+        return self
+
+    def _open(self) -> IO[bytes]:
+        if self._opener is not None:
+            return self._opener(self.source)
+        from gantry.sources import open_source
+
+        return open_source(self.source)
+
+    def load(self, *, pixels: bool = True) -> Dataset:
+        """Read and cache the dataset (with pixel data unless ``pixels=False``)."""
+        if self._dataset is not None and (not pixels or _has_pixels_loaded(self._dataset)):
+            return self._dataset
+        from pydicom import dcmread
+
+        with self._open() as fh:
+            ds = dcmread(fh, force=True, stop_before_pixels=not pixels)
+        self._dataset = ds
+        return ds
+
+    @property
+    def dataset(self) -> Dataset:
+        """The full dataset, loaded on first access."""
+        return self.load(pixels=True)
+
+    @property
+    def is_loaded(self) -> bool:
+        """Whether a dataset is held in memory."""
+        return self._dataset is not None
+
+    def unload_pixel_data(self) -> None:
+        """Drop pixel data (and any decoded array) from memory; the header stays cached."""
+        ds = self._dataset
+        if ds is None:
+            return
+        for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+            if keyword in ds:
+                del ds[keyword]
+        if hasattr(ds, "_pixel_array"):
+            ds._pixel_array = None  # pydicom's decoded-array cache
+            ds._pixel_id = {}
+
+    def unload(self) -> None:
+        """Drop the whole dataset from memory."""
+        self._dataset = None
+
+    # -- convenience -----------------------------------------------------------------------------
+    @property
+    def modality(self) -> str:
+        """The instance's Modality, or ``""``."""
+        return str(self.attrs.get("Modality", "") or "")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_dataset"] = None
+        state["_opener"] = None
+        return state
+
+
+def _has_pixels_loaded(ds: Dataset) -> bool:
+    return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")) or (
+        "Rows" not in ds
+    )
+
+
+def key_attributes(ds: Dataset) -> dict[str, Any]:
+    """Extract :data:`KEY_ATTRIBUTES` from a header as plain Python values."""
+    out: dict[str, Any] = {}
+    for keyword in KEY_ATTRIBUTES:
+        elem = ds.get(keyword)
+        if elem is None or elem == "":
+            continue
+        out[keyword] = plain_value(elem)
+    return out
+
+
+def plain_value(value: Any) -> Any:
+    """Convert a pydicom value (MultiValue, DSfloat, IS, PersonName) to JSON-friendly Python."""
+    from pydicom.multival import MultiValue
+    from pydicom.valuerep import DSfloat, IS, PersonName
+
+    if isinstance(value, (list, tuple, MultiValue)):
+        return [plain_value(v) for v in value]
+    if isinstance(value, IS):
+        return int(value)
+    if isinstance(value, DSfloat):
+        return float(value)
+    if isinstance(value, PersonName):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("latin-1", "replace")
+    return value

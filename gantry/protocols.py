@@ -1,0 +1,190 @@
+"""Protocols that plugin components satisfy: stores, sinks, redactors, auditors, executors.
+
+The kernel depends only on these shapes; ``gantry.testing.store_contract`` holds the test suite
+every :class:`Store` must pass (the built-in memory store and ``gantry-sqlite`` both run it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    from pydicom import Dataset
+
+    from gantry.context import InstanceContext
+    from gantry.model import Instance, Patient, Series, Study
+    from gantry.records import AuditEvent, Change, ExportRecord, Finding, Rejection
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+AddOutcome = Literal["added", "duplicate", "conflict"]
+
+
+@dataclass(frozen=True)
+class PixelMeta:
+    """What a pixel-sidecar entry holds, enough to rebuild Pixel Data without the database."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    frames: int
+    photometric: str
+    compression: str = "none"
+    sha256: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    """How many records a store holds."""
+
+    patients: int
+    studies: int
+    series: int
+    instances: int
+    rejected: int
+    conflicts: int
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The persist stage: the working index of a session.
+
+    Writes may be buffered; :meth:`checkpoint` makes everything before it durable and
+    :meth:`close` implies a checkpoint. Iterators stream: none loads the whole graph.
+    """
+
+    url: str
+
+    def add_instance(self, instance: Instance, header: Dataset) -> AddOutcome:
+        """Index one instance and its header (no pixels). Same UID and same content → duplicate;
+        same UID and different content (``header`` hash or source size) → conflict (recorded,
+        the first one kept)."""
+
+    def add_rejected(self, rejection: Rejection) -> None:
+        """Record an input that was skipped, with the reason."""
+
+    def is_source_done(self, source: str, size: int, mtime: float) -> bool:
+        """Whether this exact input (same size and mtime) was already ingested or rejected."""
+
+    def get_instance(self, sop_instance_uid: str) -> Instance | None:
+        """The instance with this SOP Instance UID, or ``None``."""
+
+    def get_header(self, sop_instance_uid: str) -> Dataset | None:
+        """The stored header of an instance rebuilt as a pydicom Dataset (private tags and
+        sequences included, VRs preserved), or ``None``."""
+
+    def iter_instances(self, *, series_instance_uid: str | None = None,
+                       sop_instance_uids: Iterable[str] | None = None) -> Iterator[Instance]:
+        """Stream instances, optionally of one series or of the given UIDs, in a stable order."""
+
+    def iter_patients(self) -> Iterator[Patient]:
+        """Stream patients."""
+
+    def iter_studies(self, patient_id: str | None = None) -> Iterator[Study]:
+        """Stream studies, optionally of one patient."""
+
+    def iter_series(self, study_instance_uid: str | None = None) -> Iterator[Series]:
+        """Stream series, optionally of one study."""
+
+    def iter_rejected(self) -> Iterator[Rejection]:
+        """Stream rejected inputs."""
+
+    def iter_conflicts(self) -> Iterator[tuple[str, str, str]]:
+        """Stream ``(sop_instance_uid, kept_source, conflicting_source)``."""
+
+    def counts(self) -> StoreCounts:
+        """Record counts."""
+
+    def add_findings(self, sop_instance_uid: str, stage: str, findings: Sequence[Finding]) -> None:
+        """Replace the findings of one instance for one stage (``audit``, ``verify``...)."""
+
+    def iter_findings(self, sop_instance_uid: str | None = None
+                      ) -> Iterator[tuple[str, str, Finding]]:
+        """Stream ``(sop_instance_uid, stage, finding)``."""
+
+    def add_changes(self, sop_instance_uid: str, changes: Sequence[Change]) -> None:
+        """Replace the recorded redaction changes of one instance."""
+
+    def iter_changes(self, sop_instance_uid: str | None = None) -> Iterator[tuple[str, Change]]:
+        """Stream ``(sop_instance_uid, change)``."""
+
+    def set_status(self, sop_instance_uid: str, status: str) -> None:
+        """Set an instance's status: ``ingested``, ``audited``, ``redacted``, ``exported``,
+        ``failed``."""
+
+    def get_status(self, sop_instance_uid: str) -> str | None:
+        """An instance's status."""
+
+    def record_export(self, record: ExportRecord) -> None:
+        """Record one output written (for resume and manifests)."""
+
+    def exported_uids(self, destination: str) -> set[str]:
+        """Original SOP Instance UIDs already exported to ``destination``."""
+
+    def iter_exports(self, destination: str | None = None) -> Iterator[ExportRecord]:
+        """Stream export records."""
+
+    def log_event(self, event: AuditEvent) -> None:
+        """Append to the audit log (must not block the caller for long)."""
+
+    def iter_events(self) -> Iterator[AuditEvent]:
+        """Stream the audit log in order."""
+
+    def put_pixels(self, key: str, array: np.ndarray, meta: PixelMeta) -> None:
+        """Keep modified pixel data under ``key`` (replacing an older entry)."""
+
+    def get_pixels(self, key: str) -> tuple[np.ndarray, PixelMeta] | None:
+        """Modified pixel data kept under ``key``, verified, or ``None``."""
+
+    def checkpoint(self) -> None:
+        """Make every write so far durable."""
+
+    def close(self) -> None:
+        """Checkpoint and release resources."""
+
+
+class RedactorImpl(Protocol):
+    """A redactor bound to a run."""
+
+    def redact(self, dataset: Dataset, context: InstanceContext) -> list[Change]:
+        """Change ``dataset`` in place; return what changed (never original values)."""
+
+
+class AuditorImpl(Protocol):
+    """An auditor bound to a run."""
+
+    def audit(self, dataset: Dataset, context: InstanceContext) -> list[Finding]:
+        """Return findings for ``dataset`` (which must not be modified)."""
+
+
+class InstanceSink(Protocol):
+    """An export destination receiving redacted instances one at a time."""
+
+    destination: str
+
+    def target_path(self, dataset: Dataset, context: InstanceContext) -> str:
+        """The relative output path for a redacted dataset, built only from its (pseudonymous)
+        values and never escaping the destination; ``""`` for sinks without files."""
+
+    def write(self, relpath: str, data: bytes, dataset: Dataset,
+              context: InstanceContext) -> ExportRecord | None:
+        """Write one instance (``data`` is its encoded, gate-checked Part 10 bytes) atomically."""
+
+    def close(self) -> None:
+        """Finish (flush tables, write manifests)."""
+
+
+class ExecutorImpl(Protocol):
+    """Runs a picklable function over picklable items, yielding results as they complete."""
+
+    workers: int
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """Apply ``fn`` to every item; yield results in completion order."""
+
+    def close(self) -> None:
+        """Release workers."""

@@ -1,0 +1,249 @@
+"""Typed records exchanged through hooks.
+
+Two families live here:
+
+* **component records** yielded by the registration hooks (``Ingestor``, ``Auditor``,
+  ``Redactor``, ``StoreBackend``, ``Exporter``, ``Executor``, ``ConfigKey``).
+  Each has a lower-kebab ``name``; the plugin manager stamps ``plugin`` with the name of the
+  plugin that yielded it and refuses two records of one kind with one name.
+* **result records** (``Change``, ``Finding``, ``ExportRecord``, ``Rejection``, ``AuditEvent``,
+  ``PatientKey``, ``Pseudonym``) produced while a run works. Result records never hold original
+  identifying values except ``PatientKey``, which only lives in memory and in the working store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from gantry.context import Run
+    from gantry.protocols import AuditorImpl, ExecutorImpl, InstanceSink, RedactorImpl, Store
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-/]*$")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"{kind} name {name!r} must be lower-kebab-case (a-z, 0-9, '-', '.', '/')")
+
+
+@dataclass(frozen=True)
+class Component:
+    """Base of every component record: a validated name, a description, the providing plugin."""
+
+    name: str
+    description: str = field(default="", kw_only=True)
+    plugin: str = field(default="", kw_only=True, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_name(type(self).__name__, self.name)
+
+
+@dataclass(frozen=True)
+class Ingestor(Component):
+    """Finds instances behind a URI and opens their bytes.
+
+    ``schemes`` lists the URI schemes handled (``"file"`` covers plain paths). ``discover(uri,
+    run)`` yields :class:`SourceItem` (one per candidate file, not yet parsed); ``open(source)``
+    returns a binary file object for a ``SourceItem.source`` string.
+    """
+
+    schemes: tuple[str, ...] = field(default=(), kw_only=True)
+    discover: Callable[[str, Run], Iterable[SourceItem]] = field(kw_only=True)
+    open: Callable[[str], Any] = field(kw_only=True)
+
+
+@dataclass(frozen=True)
+class Auditor(Component):
+    """Produces findings for one instance. ``factory(run)`` returns an :class:`AuditorImpl`."""
+
+    factory: Callable[[Run], AuditorImpl] = field(kw_only=True)
+    needs_pixels: bool = field(default=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Redactor(Component):
+    """Changes one instance in place. ``factory(run)`` returns a :class:`RedactorImpl`."""
+
+    factory: Callable[[Run], RedactorImpl] = field(kw_only=True)
+
+
+@dataclass(frozen=True)
+class StoreBackend(Component):
+    """Opens a :class:`Store` for a URL whose scheme is in ``schemes`` (e.g. ``sqlite``)."""
+
+    schemes: tuple[str, ...] = field(kw_only=True)
+    open: Callable[[str], Store] = field(kw_only=True)
+
+
+@dataclass(frozen=True)
+class Exporter(Component):
+    """Writes redacted instances to a destination. ``name`` is the format (``dicom``, ``parquet``).
+
+    ``factory(target, run)`` returns an :class:`InstanceSink`. ``schemes`` lists the destination
+    URL schemes it can write to (``"file"`` for plain paths).
+    """
+
+    factory: Callable[[ExportTarget, Run], InstanceSink] = field(kw_only=True)
+    schemes: tuple[str, ...] = field(default=("file",), kw_only=True)
+
+
+@dataclass(frozen=True)
+class Executor(Component):
+    """Runs units of work. ``factory(options)`` returns an :class:`ExecutorImpl`."""
+
+    factory: Callable[[dict[str, Any]], ExecutorImpl] = field(kw_only=True)
+
+
+@dataclass(frozen=True)
+class ConfigKey(Component):
+    """A typed settings section a plugin reads from the profile's ``plugins:`` mapping.
+
+    ``name`` is the section name under ``plugins:``; ``model`` a pydantic model validating it.
+    """
+
+    model: type[BaseModel] = field(kw_only=True)
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """One export destination: where to, in which format, with which options."""
+
+    to: str
+    format: str = "dicom"
+    options: dict[str, Any] = field(default_factory=dict)
+    query: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """A candidate input found by an ingestor: an opaque source string and its size and mtime."""
+
+    source: str
+    size: int = -1
+    mtime: float = 0.0
+    display: str = ""
+
+    @property
+    def label(self) -> str:
+        """The name to show a user for this input."""
+        return self.display or self.source
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change a redactor made. Never holds an original value."""
+
+    action: str
+    tag: str = ""
+    keyword: str = ""
+    path: str = ""
+    detail: str = ""
+    component: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """A plain dict for JSON and the audit log."""
+        return {k: getattr(self, k) for k in ("action", "tag", "keyword", "path", "detail", "component")}
+
+
+Severity = Literal["info", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something an auditor noticed. ``code`` is stable (``phi-in-text``, ``burned-in-text``...).
+
+    ``message`` must not repeat the identifying value found; ``box`` is ``(frame, x, y, w, h)``
+    for pixel findings.
+    """
+
+    code: str
+    message: str
+    severity: Severity = "warning"
+    tag: str = ""
+    keyword: str = ""
+    path: str = ""
+    component: str = ""
+    box: tuple[int, int, int, int, int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict for JSON and the audit log."""
+        return {
+            "code": self.code, "message": self.message, "severity": self.severity,
+            "tag": self.tag, "keyword": self.keyword, "path": self.path,
+            "component": self.component, "box": list(self.box) if self.box else None,
+            "extra": self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One output written: which instance (by its *new* UID), where, how big, its sha256."""
+
+    sop_instance_uid: str
+    new_sop_instance_uid: str
+    destination: str
+    path: str
+    size: int
+    sha256: str
+    format: str = "dicom"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An input that was skipped, with the reason."""
+
+    source: str
+    reason: str
+    stage: str = "ingest"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One line of the audit trail. ``subject`` is a pseudonymous UID or a keyed hash."""
+
+    kind: str
+    subject: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class PatientKey:
+    """The original identity of a patient, as read from a header. Sensitive: never written out."""
+
+    patient_id: str
+    patient_name: str = ""
+    issuer: str = ""
+    birth_date: str = ""
+
+
+@dataclass(frozen=True)
+class Pseudonym:
+    """The replacement identity of a patient."""
+
+    patient_id: str
+    patient_name: str
+
+
+def flatten(results: Iterable[Iterable[Any] | None]) -> Iterator[Any]:
+    """Flatten the per-plugin lists a registration hook returns (``None`` results skipped)."""
+    for result in results:
+        if result is None:
+            continue
+        yield from result
+
+
+__all__ = [
+    "AuditEvent", "Auditor", "Change", "Component", "ConfigKey", "ExportRecord",
+    "ExportTarget", "Executor", "Exporter", "Finding", "Ingestor", "PatientKey", "Pseudonym",
+    "Redactor", "Rejection", "SourceItem", "StoreBackend", "flatten",
+]
+
