@@ -91,6 +91,10 @@ class Exporter(Component):
 
     factory: Callable[[ExportTarget, Run], InstanceSink] = field(kw_only=True)
     schemes: tuple[str, ...] = field(default=("file",), kw_only=True)
+    #: ``"worker"``: one sink per unit of work inside the worker processes, receiving the encoded
+    #: bytes; ``"parent"``: one sink in the main process receiving each redacted header (no pixel
+    #: data, ``data=b""``), for table-like formats that write one file.
+    runs_in: Literal["worker", "parent"] = field(default="worker", kw_only=True)
 
 
 @dataclass(frozen=True)
