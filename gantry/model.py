@@ -167,7 +167,7 @@ def key_attributes(ds: Dataset) -> dict[str, Any]:
 def plain_value(value: Any) -> Any:
     """Convert a pydicom value (MultiValue, DSfloat, IS, PersonName) to JSON-friendly Python."""
     from pydicom.multival import MultiValue
-    from pydicom.valuerep import DSfloat, IS, PersonName
+    from pydicom.valuerep import IS, DSfloat, PersonName
 
     if isinstance(value, (list, tuple, MultiValue)):
         return [plain_value(v) for v in value]

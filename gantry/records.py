@@ -152,7 +152,8 @@ class Change:
 
     def to_dict(self) -> dict[str, str]:
         """A plain dict for JSON and the audit log."""
-        return {k: getattr(self, k) for k in ("action", "tag", "keyword", "path", "detail", "component")}
+        keys = ("action", "tag", "keyword", "path", "detail", "component")
+        return {k: getattr(self, k) for k in keys}
 
 
 Severity = Literal["info", "warning", "error"]

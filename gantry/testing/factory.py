@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLittleEndian
 
 #: Root of every original UID made here (grep target: it must never reach an output).
 UID_ROOT = "1.2.826.0.1.3680043.10.999."
@@ -65,7 +65,8 @@ def make_instance(*, patient: int = 0, study: int = 0, series: int = 0, instance
     ds.Manufacturer = "GE MEDICAL SYSTEMS"
     ds.ManufacturerModelName = "Revolution"
     study_date = dt.date(2019, 3, 14) + dt.timedelta(days=37 * patient + 11 * study)
-    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = study_date.strftime("%Y%m%d")
+    day = study_date.strftime("%Y%m%d")
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = day
     ds.StudyTime = ds.SeriesTime = "101500.000000"
     ds.StudyDescription = "CT CHEST W CONTRAST"
     ds.SeriesDescription = f"AXIAL {series + 1}"

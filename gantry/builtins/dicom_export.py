@@ -1,0 +1,92 @@
+"""Built-in export: a folder of DICOM Part 10 files laid out by pseudonymous values only.
+
+Layout: ``<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`` taken from
+the *redacted* dataset; every component is reduced to a safe character set so no header value
+can escape the destination. Writes are atomic (temporary file + rename) and re-runnable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gantry.errors import ExportError
+from gantry.hookspecs import hookimpl
+from gantry.records import Exporter, ExportRecord
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from gantry.context import InstanceContext, Run
+    from gantry.records import ExportTarget
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_component(value: object, fallback: str = "unknown", limit: int = 64) -> str:
+    """One path component from a header value: safe characters only, never ``.``/``..``."""
+    text = _UNSAFE.sub("_", str(value or "")).strip("._-")[:limit]
+    return text or fallback
+
+
+def local_path(to: str) -> Path:
+    """The folder a ``file`` destination names."""
+    return Path(to[len("file://"):] if to.startswith("file://") else to)
+
+
+class DicomFolderSink:
+    """Writes each redacted instance as a Part 10 file under the destination folder."""
+
+    def __init__(self, target: ExportTarget, run: Run | None = None) -> None:
+        self.destination = target.to
+        self.root = local_path(target.to).resolve()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ExportError(f"{self.root}: cannot create export folder ({exc.strerror})") from exc
+
+    def target_path(self, dataset: Dataset, context: InstanceContext) -> str:
+        """``patient/study/series/sop.dcm`` from the redacted dataset's values."""
+        parts = [
+            safe_component(dataset.get("PatientID", "")),
+            safe_component(dataset.get("StudyInstanceUID", "")),
+            safe_component(dataset.get("SeriesInstanceUID", "")),
+            safe_component(dataset.get("SOPInstanceUID", "")) + ".dcm",
+        ]
+        return "/".join(parts)
+
+    def write(self, relpath: str, data: bytes, dataset: Dataset,
+              context: InstanceContext) -> ExportRecord:
+        """Write atomically: a temporary file in the same folder, fsync-free, then rename."""
+        path = (self.root / relpath).resolve()
+        if not path.is_relative_to(self.root):
+            raise ExportError(f"{relpath}: output path escapes the export folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".gantry-", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise ExportError(f"{path}: write failed ({exc.strerror or exc})") from exc
+        return ExportRecord(
+            sop_instance_uid=context.instance.sop_instance_uid,
+            new_sop_instance_uid=str(dataset.get("SOPInstanceUID", "")),
+            destination=self.destination, path=relpath, size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(), format="dicom",
+        )
+
+    def close(self) -> None:
+        """Nothing to flush: every file is complete when written."""
+
+
+@hookimpl
+def gantry_exporters():
+    """Register the ``dicom`` exporter (a folder of Part 10 files)."""
+    yield Exporter("dicom", factory=DicomFolderSink, schemes=("file",),
+                   description="folder of DICOM files named by pseudonymous UIDs")

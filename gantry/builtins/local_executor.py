@@ -1,0 +1,93 @@
+"""Built-in executor: local worker processes (threads on a free-threaded interpreter)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from typing import Any, TypeVar
+
+from gantry.hookspecs import hookimpl
+from gantry.records import Executor as ExecutorRecord
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def free_threaded() -> bool:
+    """Whether the interpreter runs without the GIL."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return bool(check is not None and not check())
+
+
+class LocalExecutor:
+    """Runs units of work in a pool of processes; inline when ``workers == 1``.
+
+    At most ``2 * workers`` units are in flight, so memory stays flat whatever the input size.
+    """
+
+    def __init__(self, workers: int | None = None, **_: Any) -> None:
+        self.workers = int(workers or default_workers())
+        self._pool: Executor | None = None
+
+    def _ensure_pool(self) -> Executor:
+        if self._pool is None:
+            if free_threaded():
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.workers)
+            else:
+                from concurrent.futures import ProcessPoolExecutor
+
+                ctx = multiprocessing.get_context("forkserver" if sys.platform == "linux"
+                                                  else "spawn")
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
+        return self._pool
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """Apply ``fn`` to each item; yield results as they complete."""
+        if self.workers <= 1:
+            for item in items:
+                yield fn(item)
+            return
+        pool = self._ensure_pool()
+        pending: set[Future[R]] = set()
+        iterator = iter(items)
+        limit = self.workers * 2
+        try:
+            for item in iterator:
+                pending.add(pool.submit(fn, item))
+                if len(pending) >= limit:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        yield fut.result()
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    def close(self) -> None:
+        """Shut the pool down (cancelling queued work)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+@hookimpl
+def gantry_executors():
+    """Register the ``local`` executor."""
+    yield ExecutorRecord("local", factory=lambda options: LocalExecutor(**options),
+                         description="worker processes on this machine (--workers N)")

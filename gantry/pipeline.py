@@ -1,0 +1,225 @@
+"""The per-instance pipeline run inside workers: read → audit/redact → encode → gate → write.
+
+Work is sent as :class:`WorkUnit` (one series each) to an executor; the worker rebuilds its
+:class:`~gantry.context.Run` from the unit's :class:`~gantry.context.RunSpec` (cached per
+process) and returns one :class:`InstanceResult` per instance. Workers never write the store:
+the parent records results, so the store has a single writer.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from gantry.errors import GantryError, LeakError
+from gantry.records import Change, ExportRecord, ExportTarget, Finding, PatientKey
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from gantry.context import InstanceContext, Run, RunSpec
+    from gantry.model import Instance
+    from gantry.protocols import InstanceSink
+
+Mode = Literal["audit", "redact", "export"]
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+@dataclass
+class WorkUnit:
+    """Instances (usually one series) to process with one run spec."""
+
+    spec: RunSpec
+    mode: Mode
+    instances: list[Instance]
+    targets: list[ExportTarget] = field(default_factory=list)
+    want_headers: bool = False
+    audit_after_redaction: bool = False
+
+
+@dataclass
+class InstanceResult:
+    """What happened to one instance. Holds no original identifying value."""
+
+    sop_instance_uid: str
+    ok: bool = True
+    error: str = ""
+    plugin: str = ""
+    stage: str = ""
+    changes: list[Change] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    exports: list[ExportRecord] = field(default_factory=list)
+    header: Any = None
+    new_sop_instance_uid: str = ""
+    bytes_in: int = 0
+    seconds: float = 0.0
+
+
+_RUNS: dict[RunSpec, Run] = {}
+
+
+def run_for(spec: RunSpec) -> Run:
+    """The :class:`Run` of a spec, built once per process."""
+    run = _RUNS.get(spec)
+    if run is None:
+        from gantry.session import build_run
+
+        run = build_run(spec)
+        _RUNS.clear()
+        _RUNS[spec] = run
+    return run
+
+
+def patient_key(ds: Dataset) -> PatientKey:
+    """The original identity of the patient an instance belongs to."""
+    return PatientKey(
+        patient_id=str(ds.get("PatientID", "") or "").strip(),
+        patient_name=str(ds.get("PatientName", "") or "").strip(),
+        issuer=str(ds.get("IssuerOfPatientID", "") or "").strip(),
+        birth_date=str(ds.get("PatientBirthDate", "") or "").strip(),
+    )
+
+
+def make_context(instance: Instance, ds: Dataset, run: Run) -> InstanceContext:
+    """Build the context for one instance, collecting its identifiers before anything changes."""
+    from gantry.context import InstanceContext
+    from gantry.deid.identifiers import collect_identifiers
+
+    patient = patient_key(ds)
+    return InstanceContext(instance=instance, run=run, patient=patient,
+                           identifiers=collect_identifiers(ds, patient))
+
+
+def encode(ds: Dataset) -> bytes:
+    """Encode a dataset as a DICOM Part 10 file, in its own transfer syntax."""
+    from pydicom import dcmwrite
+
+    buf = io.BytesIO()
+    dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def header_only(ds: Dataset) -> Dataset:
+    """A copy of ``ds`` without pixel data (for parent-side sinks and reports)."""
+    from pydicom import Dataset
+
+    out = Dataset()
+    for elem in ds:
+        if elem.keyword not in PIXEL_KEYWORDS:
+            out.add(elem)
+    if hasattr(ds, "file_meta"):
+        out.file_meta = ds.file_meta
+    return out
+
+
+def process_unit(unit: WorkUnit) -> list[InstanceResult]:
+    """Process every instance of a unit; never raises for one bad instance."""
+    run = run_for(unit.spec)
+    sinks: list[InstanceSink] = []
+    if unit.mode == "export":
+        for target in unit.targets:
+            exporter = run.hooks.component("exporter", target.format)
+            sinks.append(exporter.factory(target, run))
+    try:
+        return [process_instance(inst, unit, run, sinks) for inst in unit.instances]
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def _fail(result: InstanceResult, stage: str, exc: BaseException, plugin: str = "") -> None:
+    result.ok = False
+    result.stage = stage
+    result.plugin = plugin
+    if isinstance(exc, GantryError | OSError):
+        result.error = str(exc)
+    else:
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""
+        result.error = f"{type(exc).__name__}: {exc}{where}"
+
+
+def process_instance(instance: Instance, unit: WorkUnit, run: Run,
+                     sinks: list[InstanceSink]) -> InstanceResult:
+    """Run one instance through the unit's mode and return what happened."""
+    started = time.perf_counter()
+    result = InstanceResult(sop_instance_uid=instance.sop_instance_uid)
+    instance.bind(run.hooks.ingestor_for(instance.source).open)
+    try:
+        needs_pixels = unit.mode != "audit" or unit.audit_after_redaction or any(
+            run.hooks.component("auditor", name).needs_pixels for name in run.profile.audit)
+        ds = instance.load(pixels=needs_pixels)
+        result.bytes_in = max(instance.size, 0)
+        context = make_context(instance, ds, run)
+    except Exception as exc:
+        _fail(result, "read", exc)
+        return result
+    try:
+        if unit.mode == "audit" and not unit.audit_after_redaction:
+            result.findings = _audit(ds, context, run)
+            return result
+        for name in run.profile.redact:
+            redactor = run.hooks.component("redactor", name)
+            try:
+                impl = _impl(run, "redactor", name, redactor.factory)
+                changes = impl.redact(ds, context)
+            except Exception as exc:
+                _fail(result, "redact", exc, plugin=redactor.plugin)
+                return result
+            for change in changes or ():
+                result.changes.append(change if change.component else Change(
+                    change.action, change.tag, change.keyword, change.path, change.detail, name))
+        result.new_sop_instance_uid = str(ds.get("SOPInstanceUID", ""))
+        if unit.mode == "audit":
+            result.findings = _audit(ds, context, run)
+            return result
+        data = encode(ds)
+        from gantry.deid.gate import find_leaks
+
+        paths = [sink.target_path(ds, context) for sink in sinks] or [""]
+        leaks = [leak for path in paths for leak in find_leaks(data, path, context.identifiers)]
+        if leaks:
+            detail = "; ".join(str(leak) for leak in leaks[:5])
+            more = f" (+{len(leaks) - 5} more)" if len(leaks) > 5 else ""
+            raise LeakError(f"export gate: identifying values would be written: {detail}{more}")
+        if unit.mode == "export":
+            for sink, path in zip(sinks, paths, strict=True):
+                try:
+                    record = sink.write(path, data, ds, context)
+                except Exception as exc:
+                    _fail(result, "export", exc)
+                    return result
+                if record is not None:
+                    result.exports.append(record)
+            if unit.want_headers:
+                result.header = header_only(ds)
+    except LeakError as exc:
+        _fail(result, "gate", exc)
+    except Exception as exc:
+        _fail(result, unit.mode, exc)
+    finally:
+        instance.unload()
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+def _audit(ds: Dataset, context: InstanceContext, run: Run) -> list[Finding]:
+    findings: list[Finding] = []
+    for name in run.profile.audit:
+        auditor = run.hooks.component("auditor", name)
+        impl = _impl(run, "auditor", name, auditor.factory)
+        for finding in impl.audit(ds, context) or ():
+            findings.append(finding)
+    return findings
+
+
+def _impl(run: Run, kind: str, name: str, factory: Any) -> Any:
+    """Component implementations are built once per run."""
+    cache: dict[tuple[str, str], Any] = run.__dict__.setdefault("_impls", {})
+    key = (kind, name)
+    if key not in cache:
+        cache[key] = factory(run)
+    return cache[key]

@@ -1,0 +1,123 @@
+"""Reading DICOM headers (never pixels) and telling good inputs from bad ones.
+
+:func:`read_header` returns an :class:`~gantry.model.Instance` and its header, or raises
+:class:`~gantry.errors.InputError` with a specific reason: empty file, not DICOM, truncated,
+missing UIDs, or a DICOMDIR (an index, not an image).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import IO, TYPE_CHECKING
+
+from gantry.errors import InputError
+from gantry.model import Instance, key_attributes
+from gantry.records import SourceItem
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from gantry.model import Opener
+
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
+
+
+class DicomdirFound(InputError):
+    """The input is a DICOMDIR: an index of other files, not an instance."""
+
+
+def read_header(item: SourceItem, opener: Opener) -> tuple[Instance, Dataset]:
+    """Parse the header of one input and check it can be exported later."""
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    label = item.label
+    with opener(item.source) as fh:
+        size = _size(fh)
+        if size == 0:
+            raise InputError(label, "empty file")
+        try:
+            ds = dcmread(fh, stop_before_pixels=True)
+        except InvalidDicomError:
+            fh.seek(0)
+            try:
+                ds = dcmread(fh, stop_before_pixels=True, force=True)
+            except Exception as exc:
+                raise InputError(label, f"not a DICOM file ({_short(exc)})") from exc
+            if "SOPInstanceUID" not in ds and "SOPClassUID" not in ds:
+                raise InputError(label, "not a DICOM file (no preamble, no DICOM header)") from None
+        except (EOFError, OSError, struct.error, ValueError, KeyError) as exc:
+            raise InputError(label, f"truncated or corrupt header ({_short(exc)})") from exc
+        except Exception as exc:
+            raise InputError(label, f"unreadable DICOM header ({_short(exc)})") from exc
+        _check_pixel_length(fh, size, ds, label)
+    sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
+    if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+        raise DicomdirFound(label, "DICOMDIR (an index of other files, not an image); skipped")
+    missing = [k for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+               if not str(ds.get(k, "") or "").strip()]
+    if missing:
+        raise InputError(label, f"missing required attribute(s): {', '.join(missing)}")
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    instance = Instance(
+        sop_instance_uid=str(ds.SOPInstanceUID).strip(),
+        sop_class_uid=sop_class.strip(),
+        series_instance_uid=str(ds.SeriesInstanceUID).strip(),
+        study_instance_uid=str(ds.StudyInstanceUID).strip(),
+        patient_id=str(ds.get("PatientID", "") or ""),
+        patient_name=str(ds.get("PatientName", "") or ""),
+        source=item.source,
+        size=size,
+        transfer_syntax=ts,
+        attrs=key_attributes(ds),
+    )
+    return instance, ds
+
+
+def _size(fh: IO[bytes]) -> int:
+    pos = fh.tell()
+    fh.seek(0, 2)
+    size = fh.tell()
+    fh.seek(pos)
+    return size
+
+
+def _check_pixel_length(fh: IO[bytes], size: int, ds: Dataset, label: str) -> None:
+    """After a header-only read the stream sits at the pixel data element: check its length."""
+    pos = fh.tell()
+    head = fh.read(12)
+    fh.seek(pos)
+    if len(head) < 8:
+        return  # no pixel data element follows
+    little = getattr(ds, "is_little_endian", True)
+    explicit = not getattr(ds, "is_implicit_VR", False)
+    fmt = "<HH" if little in (True, None) else ">HH"
+    group, elem = struct.unpack(fmt, head[:4])
+    if (group << 16 | elem) not in _PIXEL_TAGS:
+        return
+    if explicit:
+        if len(head) < 12:
+            raise InputError(label, "truncated: pixel data element is cut short")
+        length = struct.unpack(fmt[0] + "I", head[8:12])[0]
+        value_start = pos + 12
+    else:
+        length = struct.unpack(fmt[0] + "I", head[4:8])[0]
+        value_start = pos + 8
+    if length == 0xFFFFFFFF:  # encapsulated: check the sequence delimiter ends the file
+        fh.seek(max(size - 64, value_start))
+        tail = fh.read(64)
+        fh.seek(pos)
+        delim = b"\xfe\xff\xdd\xe0" if little in (True, None) else b"\xff\xfe\xe0\xdd"
+        if delim not in tail:
+            raise InputError(label, "truncated: encapsulated pixel data has no end")
+        return
+    if value_start + length > size:
+        raise InputError(label, f"truncated: pixel data needs {length} bytes, file has "
+                                f"{size - value_start}")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

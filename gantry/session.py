@@ -1,0 +1,471 @@
+"""The session facade: one object to ingest, audit, redact and export a cohort.
+
+::
+
+    from gantry import Session
+
+    with Session(store="sqlite:///cohort.db", profile="ps3.15/basic") as session:
+        session.ingest("/data/incoming")
+        session.audit()
+        session.export("/data/research", format="dicom")
+
+Every stage streams over the store, runs its per-instance work through an executor (the unit is
+a series) and records results in the store from this process only. Re-running a stage resumes:
+inputs already ingested and instances already exported to a destination are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gantry.context import Run, RunSpec
+from gantry.errors import ExportError, GantryError, InputError, ProfileError
+from gantry.pipeline import InstanceResult, WorkUnit, process_unit
+from gantry.plugins import GantryHooks, build_plugin_manager
+from gantry.reading import DicomdirFound, read_header
+from gantry.records import AuditEvent, ExportTarget, Rejection
+
+if TYPE_CHECKING:
+    from gantry.model import Instance
+    from gantry.profiles import Profile
+    from gantry.protocols import ExecutorImpl, InstanceSink, Store
+
+#: ``progress(stage, done, total, bytes_done)``; ``total`` is ``None`` while unknown.
+ProgressCallback = Callable[[str, int, "int | None", int], None]
+
+
+@dataclass
+class StageSummary:
+    """Counts of one stage, for the CLI's ``--json`` and the lifecycle hooks."""
+
+    stage: str
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    destination: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (errors capped at 50)."""
+        out = dict(self.__dict__)
+        out["errors"] = self.errors[:50]
+        return out
+
+
+def load_run_profile(ref: str, hooks: GantryHooks) -> Profile:
+    """Load a profile with the plugins' search paths, register its local hooks, check settings."""
+    from gantry.profiles import load_profile
+
+    profile = load_profile(ref, hooks.profile_paths())
+    hooks.require(profile.requires)
+    for path in profile.local_hooks:
+        hooks.register_local_hooks(path)
+    validate_plugin_settings(profile, hooks)
+    return profile
+
+
+def validate_plugin_settings(profile: Profile, hooks: GantryHooks) -> None:
+    """Validate each ``plugins:`` section against the plugin's declared config key."""
+    from pydantic import ValidationError
+
+    keys = hooks.components("config-key")
+    for section, settings in (profile.plugins or {}).items():
+        key = keys.get(section)
+        if key is None:
+            known = ", ".join(sorted(keys)) or "none"
+            raise ProfileError(f"no installed plugin declares settings {section!r} "
+                               f"(known: {known})", file=profile.source,
+                               field=f"plugins.{section}")
+        try:
+            key.model.model_validate(settings or {})  # type: ignore[attr-defined]
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise ProfileError(first.get("msg", "invalid"), file=profile.source,
+                               field=f"plugins.{section}.{where}".rstrip(".")) from None
+
+
+def build_run(spec: RunSpec, *, store: Store | None = None,
+              hooks: GantryHooks | None = None) -> Run:
+    """Rebuild a :class:`Run` from a spec (inside a worker, or for the session itself)."""
+    hooks = hooks or build_plugin_manager(block=spec.block_plugins, allow=spec.allow_plugins)
+    profile = load_run_profile(spec.profile, hooks)
+    return Run(profile=profile, secret=spec.secret, hooks=hooks, store=store, spec=spec)
+
+
+class Session:
+    """The facade over a store, a profile and the plugins (alias :data:`DicomSession`)."""
+
+    def __init__(self, store: str | None = None, *, profile: str | os.PathLike[str] | None = None,
+                 secret: bytes | None = None, secret_file: str | None = None,
+                 workers: int | None = None, executor: str = "local",
+                 executor_options: dict[str, Any] | None = None,
+                 block_plugins: Sequence[str] = (), allow_plugins: Sequence[str] | None = None,
+                 progress: ProgressCallback | None = None,
+                 forbidden_secret_dirs: Sequence[str | os.PathLike[str]] = ()) -> None:
+        from gantry.profiles import DEFAULT_PROFILE
+
+        self._lock = threading.RLock()
+        self.progress = progress
+        self.hooks = build_plugin_manager(block=block_plugins, allow=allow_plugins)
+        profile_ref = str(profile) if profile is not None else DEFAULT_PROFILE
+        if profile is not None and Path(profile_ref).is_file():
+            profile_ref = str(Path(profile_ref).resolve())
+        self.profile = load_run_profile(profile_ref, self.hooks)
+        if secret is None:
+            from gantry.deid.secret import resolve_secret
+
+            secret = resolve_secret(secret_file=secret_file,
+                                    forbidden_dirs=[Path(p) for p in forbidden_secret_dirs])
+        store_url = store or self.profile.store or "memory://"
+        self.spec = RunSpec(profile=profile_ref, secret=secret, store_url=store_url,
+                            allow_plugins=tuple(allow_plugins) if allow_plugins is not None
+                            else None, block_plugins=tuple(block_plugins))
+        backend = self.hooks.store_backend_for(store_url)
+        self.store: Store = backend.open(store_url)
+        self.run = Run(profile=self.profile, secret=secret, hooks=self.hooks, store=self.store,
+                       spec=self.spec)
+        self.spec = RunSpec(**{**self.spec.__dict__, "run_id": self.run.run_id})
+        self.run.spec = self.spec
+        self.workers = workers
+        self.executor_name = executor
+        self.executor_options = dict(executor_options or {})
+        self._input_roots: list[Path] = []
+        self._closed = False
+
+    # -- context manager -------------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Checkpoint and close the store."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.store.close()
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _executor(self) -> ExecutorImpl:
+        record = self.hooks.component("executor", self.executor_name)
+        options = dict(self.executor_options)
+        if self.workers is not None:
+            options.setdefault("workers", self.workers)
+        return record.factory(options)
+
+    def _tick(self, stage: str, done: int, total: int | None, nbytes: int) -> None:
+        if self.progress is not None:
+            self.progress(stage, done, total, nbytes)
+
+    def _event(self, kind: str, subject: str, **detail: Any) -> None:
+        self.store.log_event(AuditEvent(kind=kind, subject=subject, detail=detail,
+                                        run_id=self.run.run_id, time=time.time()))
+
+    def _subject(self, sop_instance_uid: str) -> str:
+        """The pseudonymous name of an instance for the audit log (its mapped UID)."""
+        return self.run.map_uid(sop_instance_uid)
+
+    def instances(self) -> Iterator[Instance]:
+        """Every ingested instance, streamed."""
+        opener_cache: dict[str, Any] = {}
+        for inst in self.store.iter_instances():
+            scheme = inst.source.split("://", 1)[0] if "://" in inst.source else "file"
+            if scheme not in opener_cache:
+                opener_cache[scheme] = self.hooks.ingestor_for(inst.source).open
+            yield inst.bind(opener_cache[scheme])
+
+    def _units(self, instances: Iterable[Instance], make: Callable[[list[Instance]], WorkUnit],
+               max_unit: int = 64) -> Iterator[WorkUnit]:
+        """Group instances into units of one series (split past ``max_unit`` instances)."""
+        batch: list[Instance] = []
+        series = None
+        for inst in instances:
+            if batch and (inst.series_instance_uid != series or len(batch) >= max_unit):
+                yield make(batch)
+                batch = []
+            series = inst.series_instance_uid
+            batch.append(inst)
+        if batch:
+            yield make(batch)
+
+    # -- ingest ----------------------------------------------------------------------------------
+    def ingest(self, uri: str | os.PathLike[str]) -> StageSummary:
+        """Index every instance behind ``uri`` (headers only); bad inputs are recorded."""
+        uri = str(uri)
+        summary = StageSummary("ingest")
+        started = time.perf_counter()
+        ingestor = self.hooks.ingestor_for(uri)
+        self.hooks.stage_started("ingest", self.run)
+        if "://" not in uri:
+            self._input_roots.append(Path(uri).resolve())
+        try:
+            items = ingestor.discover(uri, self.run)
+            for item in items:
+                if self.store.is_source_done(item.source, item.size, item.mtime):
+                    summary.skipped += 1
+                    continue
+                try:
+                    instance, header = read_header(item, ingestor.open)
+                except DicomdirFound as exc:
+                    self.store.add_rejected(Rejection(item.source, exc.reason, "index"))
+                    summary.skipped += 1
+                    continue
+                except InputError as exc:
+                    self.store.add_rejected(Rejection(item.source, exc.reason))
+                    summary.rejected += 1
+                    summary.errors.append(str(exc))
+                    continue
+                except OSError as exc:
+                    self.store.add_rejected(Rejection(item.source, f"cannot read: {exc.strerror}"))
+                    summary.rejected += 1
+                    summary.errors.append(f"{item.label}: cannot read ({exc.strerror})")
+                    continue
+                outcome = self.store.add_instance(instance, header)
+                if outcome == "added":
+                    summary.done += 1
+                    summary.bytes += max(item.size, 0)
+                    self.hooks.instance_ingested(instance, self.run)
+                    self._event("ingested", self._subject(instance.sop_instance_uid))
+                elif outcome == "duplicate":
+                    summary.duplicates += 1
+                else:
+                    summary.conflicts += 1
+                    summary.errors.append(f"{item.label}: SOP Instance UID already ingested "
+                                          "from another file with different content (conflict)")
+                    self._event("conflict", self._subject(instance.sop_instance_uid))
+                self._tick("ingest", summary.done + summary.duplicates, None, summary.bytes)
+        except BaseException as exc:
+            self.hooks.stage_failed("ingest", self.run, exc)
+            self.store.checkpoint()
+            raise
+        self.store.checkpoint()
+        summary.seconds = time.perf_counter() - started
+        self.hooks.stage_finished("ingest", self.run, summary.to_dict())
+        return summary
+
+    # -- audit / redact --------------------------------------------------------------------------
+    def _run_stage(self, stage: str, units: Iterable[WorkUnit], total: int,
+                   handle: Callable[[InstanceResult, StageSummary], None],
+                   summary: StageSummary) -> StageSummary:
+        started = time.perf_counter()
+        self.hooks.stage_started(stage, self.run)
+        executor = self._executor()
+        try:
+            for results in executor.map_unordered(process_unit, units):
+                for res in results:
+                    if res.ok:
+                        handle(res, summary)
+                    else:
+                        summary.failed += 1
+                        subject = self._subject(res.sop_instance_uid)
+                        summary.errors.append(f"{subject}: {res.stage}: {res.error}")
+                        self.store.set_status(res.sop_instance_uid, "failed")
+                        self._event("failed", self._subject(res.sop_instance_uid), stage=res.stage,
+                                    error=res.error, plugin=res.plugin)
+                        self.hooks.stage_failed(stage, self.run, GantryError(res.error),
+                                                plugin=res.plugin or None)
+                    summary.bytes += res.bytes_in
+                self._tick(stage, summary.done + summary.failed + summary.skipped, total,
+                           summary.bytes)
+        except BaseException as exc:
+            self.hooks.stage_failed(stage, self.run, exc)
+            raise
+        finally:
+            executor.close()
+            self.store.checkpoint()
+        summary.seconds = time.perf_counter() - started
+        self.hooks.stage_finished(stage, self.run, summary.to_dict())
+        return summary
+
+    def audit(self, *, after_redaction: bool = False) -> StageSummary:
+        """Record findings per instance (on the original, or on the redacted result)."""
+        stage = "verify" if after_redaction else "audit"
+        total = self.store.counts().instances
+
+        def make(batch: list[Instance]) -> WorkUnit:
+            return WorkUnit(self.spec, "audit", batch, audit_after_redaction=after_redaction)
+
+        def handle(res: InstanceResult, summary: StageSummary) -> None:
+            self.store.add_findings(res.sop_instance_uid, stage, res.findings)
+            if not after_redaction:
+                self.store.set_status(res.sop_instance_uid, "audited")
+            for finding in res.findings:
+                if finding.severity == "error":
+                    summary.errors.append(f"{self._subject(res.sop_instance_uid)}: {finding.code}: "
+                                          f"{finding.message}")
+            self._event("audited", self._subject(res.sop_instance_uid), stage=stage,
+                        findings=len(res.findings))
+            summary.done += 1
+
+        return self._run_stage(stage, self._units(self.instances(), make), total, handle,
+                               StageSummary(stage))
+
+    def redact(self) -> StageSummary:
+        """Apply the profile's redaction stack to every instance and record what changed.
+
+        Nothing is written: :meth:`export` applies the same (deterministic) stack while writing.
+        """
+        total = self.store.counts().instances
+
+        def make(batch: list[Instance]) -> WorkUnit:
+            return WorkUnit(self.spec, "redact", batch)
+
+        def handle(res: InstanceResult, summary: StageSummary) -> None:
+            self.store.add_changes(res.sop_instance_uid, res.changes)
+            self.store.set_status(res.sop_instance_uid, "redacted")
+            inst = self.store.get_instance(res.sop_instance_uid)
+            if inst is not None:
+                self.hooks.instance_redacted(inst, res.changes, self.run)
+            self._event("redacted", res.new_sop_instance_uid, changes=len(res.changes))
+            summary.done += 1
+
+        return self._run_stage("redact", self._units(self.instances(), make), total, handle,
+                               StageSummary("redact"))
+
+    anonymize = redact
+
+    # -- export ----------------------------------------------------------------------------------
+    def _check_destination(self, target: ExportTarget) -> None:
+        if "://" in target.to and not target.to.startswith("file://"):
+            return
+        dest = Path(target.to.removeprefix("file://")).resolve()
+        for root in self._input_roots:
+            if dest == root or dest.is_relative_to(root) or root.is_relative_to(dest):
+                raise ExportError(f"{dest}: refusing to export into or over the input {root}")
+
+    def export(self, dest: str | os.PathLike[str], *, format: str = "dicom",
+               query: str | None = None, options: dict[str, Any] | None = None) -> StageSummary:
+        """Redact and write every instance (or those matching ``query``) to ``dest``.
+
+        Each instance passes the export gate first; one that fails is not written and counts as
+        failed. Instances already exported to ``dest`` are skipped (resume).
+        """
+        target = ExportTarget(to=str(dest), format=format, options=dict(options or {}),
+                              query=query)
+        exporter = self.hooks.component("exporter", format)
+        self._check_destination(target)
+        done_uids = self.store.exported_uids(target.to)
+        summary = StageSummary("export", destination=target.to)
+        selected = self.query(query) if query else self.instances()
+        parent_sink: InstanceSink | None = None
+        if exporter.runs_in == "parent":
+            parent_sink = exporter.factory(target, self.run)
+
+        def pending() -> Iterator[Instance]:
+            for inst in selected:
+                if inst.sop_instance_uid in done_uids:
+                    summary.skipped += 1
+                    continue
+                if "://" not in inst.source:
+                    src = Path(inst.source)
+                    if src.is_relative_to(Path(target.to.removeprefix("file://")).resolve()):
+                        raise ExportError(f"{target.to}: refusing to export over input files")
+                yield inst
+
+        def make(batch: list[Instance]) -> WorkUnit:
+            worker_targets = [] if parent_sink is not None else [target]
+            return WorkUnit(self.spec, "export", batch, targets=worker_targets,
+                            want_headers=parent_sink is not None)
+
+        def handle(res: InstanceResult, summary: StageSummary) -> None:
+            records = list(res.exports)
+            if parent_sink is not None and res.header is not None:
+                from gantry.pipeline import make_context
+
+                inst = self.store.get_instance(res.sop_instance_uid)
+                assert inst is not None
+                context = make_context(inst, res.header, self.run)
+                record = parent_sink.write("", b"", res.header, context)
+                if record is not None:
+                    records.append(record)
+            for record in records:
+                self.store.record_export(record)
+                self.hooks.exported(record, self.run)
+                self._event("exported", record.new_sop_instance_uid, destination=record.format,
+                            sha256=record.sha256)
+            self.store.add_changes(res.sop_instance_uid, res.changes)
+            self.store.set_status(res.sop_instance_uid, "exported")
+            summary.done += 1
+
+        total = self.store.counts().instances
+        try:
+            return self._run_stage("export", self._units(pending(), make), total, handle,
+                                   summary)
+        finally:
+            if parent_sink is not None:
+                parent_sink.close()
+
+    # -- queries ---------------------------------------------------------------------------------
+    def query(self, expression: str) -> Iterator[Instance]:
+        """Instances whose stored header matches a query expression (see ``docs/query.md``)."""
+        from gantry.model import KEY_ATTRIBUTES
+        from gantry.query import parse_query, referenced_keywords, to_predicate
+
+        tree = parse_query(expression)
+        predicate = to_predicate(tree)
+        needs_header = not referenced_keywords(tree) <= set(KEY_ATTRIBUTES) | {
+            "SOPInstanceUID", "SOPClassUID", "SeriesInstanceUID", "StudyInstanceUID",
+            "PatientID"}
+        for inst in self.instances():
+            row: dict[str, Any] = dict(inst.attrs)
+            row.update(SOPInstanceUID=inst.sop_instance_uid, SOPClassUID=inst.sop_class_uid,
+                       SeriesInstanceUID=inst.series_instance_uid,
+                       StudyInstanceUID=inst.study_instance_uid, PatientID=inst.patient_id)
+            if needs_header:
+                header = self.store.get_header(inst.sop_instance_uid)
+                if header is not None:
+                    row.update(header_row(header))
+            if predicate(row):
+                yield inst
+
+    def to_arrow(self) -> Any:
+        """The stored headers as a pyarrow Table (needs the ``gantry-parquet`` plugin)."""
+        return self._table_plugin().session_to_arrow(self)
+
+    def to_pandas(self) -> Any:
+        """The stored headers as a pandas DataFrame (needs ``gantry-parquet`` and pandas)."""
+        return self._table_plugin().session_to_pandas(self)
+
+    def _table_plugin(self) -> Any:
+        module = self.hooks.pm.get_plugin("parquet")
+        if module is None or not hasattr(module, "session_to_arrow"):
+            raise GantryError("tables need the gantry-parquet plugin (pip install gantry-parquet)")
+        return module
+
+    def status(self) -> dict[str, Any]:
+        """Counts of the store and of instances per status."""
+        counts = self.store.counts()
+        per_status: dict[str, int] = {}
+        for inst in self.store.iter_instances():
+            status = self.store.get_status(inst.sop_instance_uid) or "ingested"
+            per_status[status] = per_status.get(status, 0) + 1
+        return {"store": self.store.url, "profile": self.profile.name, **counts.__dict__,
+                "status": per_status}
+
+
+def header_row(header: Any) -> dict[str, Any]:
+    """Top-level header elements as ``{keyword: plain value}`` (sequences skipped)."""
+    from gantry.model import plain_value
+
+    row: dict[str, Any] = {}
+    for elem in header:
+        if elem.VR == "SQ" or not elem.keyword:
+            continue
+        row[elem.keyword] = plain_value(elem.value)
+    return row
+
+
+DicomSession = Session
