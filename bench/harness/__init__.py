@@ -1,0 +1,1 @@
+"""The benchmark harness behind ``python -m bench``: corpora, tools, measurement, checks, report."""

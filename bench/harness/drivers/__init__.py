@@ -1,0 +1,1 @@
+"""Small scripts run with a peer's own interpreter: ``python DRIVER SRC DST``."""
