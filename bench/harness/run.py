@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         [n.strip() for n in args.peers.split(",") if n.strip()]
     lineup: list[tools.Tool] = []
     if not args.no_gantry:
-        lineup.append(tools.gantry(args.profile, args.workers, args.gantry_arg))
+        lineup.append(tools.gantry(args.profile, args.workers, args.gantry_arg,
+                                   cache / "work" / "gantry-home"))
     if not args.no_floors:
         lineup += tools.floors()
     lineup += tools.peers(peer_names, cache, install=not args.no_install, log=_log)
@@ -99,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                 if not row.tool.available or row.error:
                     continue
                 out = work / f"{row.tool.name}-{corpus.label}"
-                if out.exists():
-                    shutil.rmtree(out)
+                for stale in (out, *row.tool.scratch):
+                    if stale.exists():
+                        shutil.rmtree(stale)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 if row.tool.name != "cp":
                     out.mkdir()

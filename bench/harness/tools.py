@@ -32,6 +32,8 @@ class Tool:
     error: str = ""
     env: dict[str, str] = field(default_factory=dict)
     notes: str = ""
+    #: folders wiped before every run (state that would let a tool resume instead of working)
+    scratch: list[Path] = field(default_factory=list)
 
     @property
     def available(self) -> bool:
@@ -144,8 +146,12 @@ def floors() -> list[Tool]:
     return [cp, loop]
 
 
-def gantry(profile: str, workers: int | None, extra: list[str]) -> Tool:
-    """``gantry deidentify SRC DST`` from the harness's own environment."""
+def gantry(profile: str, workers: int | None, extra: list[str], home: Path) -> Tool:
+    """``gantry deidentify SRC DST`` from the harness's own environment.
+
+    ``GANTRY_HOME`` points at ``home``, wiped before each run: gantry keeps a resumable working
+    store there, keyed by DEST, and a second run would otherwise skip what the first exported.
+    """
     import gantry as gantry_pkg
 
     exe = shutil.which("gantry") or str(Path(sys.executable).parent / "gantry")
@@ -156,6 +162,8 @@ def gantry(profile: str, workers: int | None, extra: list[str]) -> Tool:
     if not Path(exe).exists():
         tool.error = "the gantry command is not installed in this environment"
         return tool
+    tool.env = {"GANTRY_HOME": str(home)}
+    tool.scratch = [home]
 
     def command(src: Path, dst: Path) -> list[str]:
         argv = [exe, "deidentify", str(src), str(dst), "--profile", profile]
