@@ -13,6 +13,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gantry.errors import GantryError
+
 if TYPE_CHECKING:
     import numpy as np
     from pydicom import Dataset
@@ -42,7 +44,7 @@ LOSSY_METHOD = {
 CLEAN_PIXEL_CODE = ("113101", "DCM", "Clean Pixel Data Option")
 
 
-class PixelCodecError(ValueError):
+class PixelCodecError(GantryError, ValueError):
     """Pixel Data cannot be decoded or re-encoded; the message names the instance."""
 
 
