@@ -73,6 +73,12 @@ def run_for(spec: RunSpec) -> Run:
     return run
 
 
+def adopt_run(spec: RunSpec, run: Run) -> None:
+    """Use an existing run for ``spec`` in this process (the session's own, for inline work)."""
+    _RUNS.clear()
+    _RUNS[spec] = run
+
+
 def patient_key(ds: Dataset) -> PatientKey:
     """The original identity of the patient an instance belongs to."""
     return PatientKey(

@@ -311,8 +311,13 @@ class GantryHooks:
         return out
 
     def add_commands(self, cli: click.Group) -> None:
-        """Let plugins add sub-commands to the CLI."""
-        self.pm.hook.gantry_commands(cli=cli)
+        """Let plugins add sub-commands to the CLI; a plugin that fails there only warns."""
+        for impl in self.pm.hook.gantry_commands.get_hookimpls():
+            try:
+                impl.function(cli)
+            except Exception as exc:
+                warnings.warn(f"gantry plugin {impl.plugin_name!r} could not add its commands: "
+                              f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def stage_started(self, stage: str, run: Run) -> None:

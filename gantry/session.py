@@ -138,6 +138,9 @@ class Session:
                        spec=self.spec)
         self.spec = RunSpec(**{**self.spec.__dict__, "run_id": self.run.run_id})
         self.run.spec = self.spec
+        from gantry.pipeline import adopt_run
+
+        adopt_run(self.spec, self.run)
         self.workers = workers
         self.executor_name = executor
         self.executor_options = dict(executor_options or {})

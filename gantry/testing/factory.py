@@ -184,7 +184,7 @@ def write_cohort(root: str | Path, *, patients: int = 2, studies: int = 1, serie
                                        cols=cols, phi=phi)
                     if names == "phi" and phi:
                         folder = root / str(ds.PatientName).replace("^", "_") / str(ds.PatientID)
-                        name = f"{ds.AccessionNumber}_{i}"
+                        name = f"{ds.AccessionNumber}_{se}_{i}"
                     else:
                         folder = root / f"p{p}s{s}se{se}"
                         name = f"i{i:04d}"

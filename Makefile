@@ -1,0 +1,51 @@
+# Gantry: the two commands of the README are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PLUGINS := $(sort $(wildcard plugins/*))
+# The demo de-identifies pydicom's bundled test files unless SRC is given.
+SRC    ?=
+OUT    ?= demo-out
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng libgdcm-tools
+
+.PHONY: install system-deps demo test test-fast lint build clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+## install: the kernel, every plugin (editable) and the test tools, in ./.venv
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test,codecs]" $(foreach p,$(PLUGINS),-e $(p))
+
+## system-deps: Debian packages the component tests use (tesseract); needs root
+system-deps:
+	@if ! command -v tesseract >/dev/null 2>&1 || ! command -v gdcmanon >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	  else echo "install as root: apt-get install $(APT_PACKAGES)"; exit 1; fi; \
+	fi
+
+## demo: install everything, then de-identify a folder of DICOM on the SQLite default
+demo: install
+	@src="$(SRC)"; if [ -z "$$src" ]; then src=$$($(BIN)/python -c "import os, pydicom.data; print(os.path.dirname(pydicom.data.get_testdata_file('CT_small.dcm')))"); fi; \
+	echo "gantry deidentify $$src $(OUT)"; \
+	$(BIN)/gantry deidentify "$$src" "$(OUT)"; code=$$?; \
+	echo "exit code $$code (0 ok, 3 = some inputs were not DICOM and were skipped; see gantry status)"; \
+	$(BIN)/gantry plugins; \
+	[ $$code -eq 0 ] || [ $$code -eq 3 ]
+
+## test: the whole suite (fast, slow and component tests) on 2 workers
+test: install system-deps
+	$(BIN)/python -m pytest -n 2 -q
+
+## test-fast: skip slow and component tests
+test-fast: install
+	$(BIN)/python -m pytest -n 2 -q -m "not slow and not component"
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) dist build $(OUT)

@@ -1,0 +1,5 @@
+"""``python -m gantry`` runs the command line."""
+
+from gantry.cli import main
+
+main()
