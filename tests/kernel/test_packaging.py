@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECTS = [ROOT, *sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())]
+PROJECTS = [ROOT, *sorted(p for p in (ROOT / "plugins").iterdir()
+                          if (p / "pyproject.toml").exists())]
 
 
 def _build(project: Path, out: Path) -> tuple[Path, Path]:
