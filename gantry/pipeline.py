@@ -192,7 +192,7 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
             more = f" (+{len(leaks) - 5} more)" if len(leaks) > 5 else ""
             raise LeakError(f"export gate: identifying values would be written: {detail}{more}")
         if unit.mode == "export":
-            for sink, path in zip(sinks, paths, strict=True):
+            for sink, path in zip(sinks, paths[:len(sinks)], strict=True):
                 try:
                     record = sink.write(path, data, ds, context)
                 except Exception as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,10 +28,13 @@ _DATE = re.compile(
     """, re.VERBOSE)
 _TIME = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?$")
 _MONTHS = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"}
-_NON_NAME_WORDS = frozenset("""CM MM HZ DB MHZ KHZ FPS BPM HR MS SEC MIN CMS GAIN DEPTH FREQ
-FR MI TIS TIB TIC PWR DR AUTO MODE LEFT RIGHT AXIAL SAG COR TRANS LONG MID UPPER LOWER ANT POST
-SUP INF MED LAT PROX DIST AP PA ABD PELVIS CHEST HEAD NECK LIVER KIDNEY RT LT RUQ LUQ THE AND
-OF FOR WITH""".split())
+_NON_NAME_WORDS = frozenset([
+    "CM", "MM", "HZ", "DB", "MHZ", "KHZ", "FPS", "BPM", "HR", "MS", "SEC", "MIN", "CMS", "GAIN",
+    "DEPTH", "FREQ", "FR", "MI", "TIS", "TIB", "TIC", "PWR", "DR", "AUTO", "MODE", "LEFT",
+    "RIGHT", "AXIAL", "SAG", "COR", "TRANS", "LONG", "MID", "UPPER", "LOWER", "ANT", "POST",
+    "SUP", "INF", "MED", "LAT", "PROX", "DIST", "AP", "PA", "ABD", "PELVIS", "CHEST", "HEAD",
+    "NECK", "LIVER", "KIDNEY", "RT", "LT", "RUQ", "LUQ", "THE", "AND", "OF", "FOR", "WITH",
+])
 
 
 @dataclass
@@ -143,13 +147,14 @@ def matches_identifiers(text: str, ids: Identifiers) -> bool:
 def looks_like(text: str) -> str | None:
     """``date``, ``id`` or ``name`` when a word or line has that shape, else ``None``."""
     stripped = text.strip().strip(",;:")
-    if _DATE.match(stripped):
-        if any(m in stripped.upper() for m in _MONTHS) or any(ch.isdigit() for ch in stripped):
-            return "date"
+    if _DATE.match(stripped) and (
+            any(m in stripped.upper() for m in _MONTHS) or any(ch.isdigit() for ch in stripped)):
+        return "date"
     alnum = re.sub(r"[^0-9A-Za-z]", "", stripped)
     digits = sum(ch.isdigit() for ch in alnum)
     single = not any(ch.isspace() for ch in stripped) and not _TIME.match(stripped)
-    if single and len(alnum) >= 5 and digits >= 4 and not re.fullmatch(r"\d+(?:[.,]\d+)?", stripped):
+    number = re.fullmatch(r"\d+(?:[.,]\d+)?", stripped)
+    if single and len(alnum) >= 5 and digits >= 4 and not number:
         return "id"
     if single and re.fullmatch(r"\d{6,}", stripped):
         return "id"
@@ -186,7 +191,7 @@ def classify_words(words: list[Word], ids: Identifiers) -> dict[int, Verdict]:
             verdicts[i] = Verdict(True, shape)
     for members in lines.values():
         members.sort(key=lambda i: words[i].x)
-        for a, b in zip(members, members[1:], strict=False):
+        for a, b in pairwise(members):
             pair = f"{words[a].text} {words[b].text}"
             reason = "identifier" if not ids.empty and matches_identifiers(pair, ids) else (
                 looks_like(pair))

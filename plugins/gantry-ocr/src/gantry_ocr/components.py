@@ -15,17 +15,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gantry.errors import LeakError
-
 from gantry_ocr.classify import Identifiers, Verdict, classify_words, from_context
 from gantry_ocr.engine import Word, read_instance, sample_frames
 from gantry_ocr.settings import OcrSettings, load_settings
 
 if TYPE_CHECKING:
+    from gantry_pixels.codec import DecodedPixels
     from pydicom import Dataset
 
     from gantry.context import InstanceContext
     from gantry.records import Change, Finding
-    from gantry_pixels.codec import DecodedPixels
 
 COMPONENT = "burned-in-ocr"
 Box = tuple[int, int, int, int, int]
@@ -97,8 +96,9 @@ class OcrAuditor(_Reader):
 
     def audit(self, dataset: Dataset, context: InstanceContext) -> list[Finding]:
         """Findings ``burned-in-text`` (error when identifying, else warning)."""
-        from gantry.records import Finding
         from gantry_pixels.codec import PixelCodecError, decode
+
+        from gantry.records import Finding
 
         if not eligible(dataset, self.settings):
             return []
@@ -156,8 +156,9 @@ class OcrRedactor(_Reader):
 
     def redact(self, dataset: Dataset, context: InstanceContext) -> list[Change]:
         """Blank text boxes on every frame read; re-read; fail closed on leftovers."""
-        from gantry.records import Change
         from gantry_pixels import codec
+
+        from gantry.records import Change
 
         if not eligible(dataset, self.settings):
             return []

@@ -14,9 +14,8 @@ from gantry.errors import GantryError
 
 if TYPE_CHECKING:
     import numpy as np
-    from pydicom import Dataset
-
     from gantry_pixels.codec import DecodedPixels
+    from pydicom import Dataset
 
 INSTALL_HINT = ("tesseract is not installed or not on PATH (Debian/Ubuntu: apt-get install "
                 "tesseract-ocr tesseract-ocr-eng; macOS: brew install tesseract)")

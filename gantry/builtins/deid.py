@@ -1,0 +1,122 @@
+"""Built-in plugin: the PS3.15 Annex E engine as the ``ps315-tags`` redactor and the
+``ps315-audit`` auditor, the keyed default decisions (``trylast``), and ``gantry reidentify``.
+
+Module-level imports stay cheap: the engine, pydicom and cryptography load inside functions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gantry import hookimpl
+from gantry.records import Auditor, Redactor
+
+if TYPE_CHECKING:
+    from gantry.context import InstanceContext, Run
+    from gantry.records import Change, PatientKey, Pseudonym
+
+
+class _TagRedactor:
+    """``RedactorImpl`` wrapping one :class:`~gantry.deid.engine.DeidEngine` per run."""
+
+    def __init__(self, run: Run) -> None:
+        from gantry.deid.engine import DeidEngine
+
+        self.engine = DeidEngine(run.profile, run)
+
+    def redact(self, dataset: Any, context: InstanceContext) -> list[Change]:
+        """Apply the profile's Annex E actions to ``dataset`` in place."""
+        return self.engine.apply(dataset, context)
+
+
+def _make_auditor(run: Run) -> Any:
+    from gantry.deid.audit import DeidAuditor
+
+    return DeidAuditor(run)
+
+
+@hookimpl
+def gantry_redactors() -> list[Redactor]:
+    """Register ``ps315-tags``."""
+    return [Redactor("ps315-tags", factory=_TagRedactor,
+                     description="PS3.15 Annex E tag actions, UID/date/pseudonym keyed mapping")]
+
+
+@hookimpl
+def gantry_auditors() -> list[Auditor]:
+    """Register ``ps315-audit``."""
+    return [Auditor("ps315-audit", factory=_make_auditor,
+                    description="what the profile changes, identifiers left in text, verdict")]
+
+
+@hookimpl(trylast=True)
+def gantry_map_uid(uid: str, run: Run) -> str:
+    """Keyed default: ``2.25.<int>`` from HMAC-SHA256 with the project secret."""
+    from gantry.deid.keys import keyed_uid
+
+    return keyed_uid(run.secret, uid)
+
+
+@hookimpl(trylast=True)
+def gantry_pseudonym(patient: PatientKey, run: Run) -> Pseudonym:
+    """Keyed default pseudonym from the patient's original identity."""
+    from gantry.deid.keys import keyed_pseudonym
+
+    return keyed_pseudonym(run.secret, patient)
+
+
+@hookimpl(trylast=True)
+def gantry_date_offset(patient: PatientKey, run: Run) -> int:
+    """Keyed default date offset from the profile's ``date_offset_days`` range."""
+    from gantry.deid.keys import keyed_date_offset
+
+    low, high = run.profile.date_offset_days
+    return keyed_date_offset(run.secret, patient, low, high)
+
+
+@hookimpl
+def gantry_commands(cli: Any) -> None:
+    """Add ``gantry reidentify``."""
+    import click
+
+    @cli.command("reidentify")
+    @click.argument("src", type=click.Path(exists=True, dir_okay=True))
+    @click.argument("dest", type=click.Path())
+    @click.option("--key", "key_path", required=True, type=click.Path(exists=True),
+                  help="recipient private key (PEM or DER)")
+    @click.option("--cert", "cert_path", required=True, type=click.Path(exists=True),
+                  help="recipient certificate (PEM or DER)")
+    @click.option("--password-env", default=None,
+                  help="environment variable holding the private key's password")
+    def reidentify_command(src: str, dest: str, key_path: str, cert_path: str,
+                           password_env: str | None) -> None:
+        """Recover original attributes from the Encrypted Attributes Sequence (PS3.15 E.1.2)."""
+        import os
+        from pathlib import Path
+
+        from pydicom import dcmread
+
+        from gantry.deid.reversible import load_certificate, load_private_key, reidentify
+
+        password = os.environ.get(password_env, "").encode() if password_env else None
+        key = load_private_key(key_path, password or None)
+        cert = load_certificate(cert_path)
+        source, target = Path(src), Path(dest)
+        files = [source] if source.is_file() else sorted(p for p in source.rglob("*")
+                                                         if p.is_file())
+        done = failed = 0
+        for path in files:
+            out = target if source.is_file() else target / path.relative_to(source)
+            try:
+                ds = dcmread(path)
+                restored = reidentify(ds, key, cert)
+            except Exception as exc:
+                failed += 1
+                click.echo(f"{path}: {type(exc).__name__}", err=True)
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            restored.save_as(out, enforce_file_format=True)
+            done += 1
+        click.echo(f"reidentified {done} file(s), {failed} failed")
+        if failed:
+            raise SystemExit(1)

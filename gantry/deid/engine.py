@@ -1,0 +1,411 @@
+"""The de-identification engine: PS3.15 Annex E actions applied to one pydicom ``Dataset``.
+
+One :class:`DeidEngine` per profile and run; its lookup tables are built once. ``apply`` walks
+every element once, recursing into every sequence item at any depth (and the file meta), and
+returns the :class:`~gantry.records.Change` list (never original values).
+
+Sequence actions: ``X`` removes, ``Z`` empties, ``K``/``U`` keep the items and apply the table
+inside them, ``D`` keeps the items in *dummy* mode (free text and non-standard codes inside are
+replaced by dummies: the basic profile's treatment of e.g. the SR Content Sequence), ``C`` keeps
+them in *clean* mode (free text, person names and non-standard codes inside are cleaned).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from gantry.deid.clean import Cleaner
+from gantry.deid.dates import shift_da, shift_dt
+from gantry.deid.rules import RuleSet, build_rules, iod_family
+from gantry.deid.uids import is_well_known, keeps_uid
+from gantry.deid.vr import DATE_VRS, TEXT_VRS, dummy_value, fit
+from gantry.records import Change
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+    from pydicom.dataelem import DataElement
+
+    from gantry.context import InstanceContext, Run
+    from gantry.deid.identifiers import IdentifierSet
+    from gantry.profiles import Profile
+
+COMPONENT = "ps315-tags"
+NORMAL, DUMMY, CLEAN = "normal", "dummy", "clean"
+
+_PATIENT_NAME = 0x00100010
+_PATIENT_ID = 0x00100020
+_SOP_INSTANCE_UID = 0x00080018
+#: Structural attributes of SR content items and code sequences, kept in dummy/clean mode.
+STRUCTURAL = frozenset({
+    "ValueType", "RelationshipType", "ContinuityOfContent", "TemplateIdentifier",
+    "MappingResource", "CodingSchemeDesignator", "CodingSchemeVersion", "ContextIdentifier",
+    "ContextGroupExtensionFlag", "MappingResourceName", "ObservationUID",
+    "MeasurementUnitsCodeSequence",
+    "GraphicType", "RangingDepth", "TemporalRangeType", "ConceptNameCodeSequence",
+    "SpecificCharacterSet", "ReferencedSOPClassUID", "ReferencedFrameNumber",
+})
+#: Coding schemes whose codes are public vocabulary, not local identifiers.
+STANDARD_SCHEMES = frozenset({"DCM", "SCT", "SRT", "LN", "UCUM", "FMA", "RADLEX", "RXNORM",
+                              "NCIT", "NCIt", "UMLS", "I10", "I9C", "ICD10", "SNM3", "99SDM",
+                              "BI", "ACR", "MDC", "DC", "NEU", "ITIS_TSN", "MSH",
+                              "HPC", "PUBCHEM_CID", "NICIP", "CPT4", "C4", "C5", "IBSI", "UBERON"})
+_CODE_KEYWORDS = frozenset({"CodeValue", "CodeMeaning", "LongCodeValue", "URNCodeValue"})
+#: File meta attributes removed (they name the sending/receiving systems).
+_META_REMOVE = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102})
+
+
+def _tag_str(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+class _Walk:
+    """The state of one application to one instance."""
+
+    __slots__ = (
+        "_offset",
+        "_pseudonym",
+        "actions",
+        "changes",
+        "context",
+        "engine",
+        "identifiers",
+        "mutate",
+    )
+
+    def __init__(self, engine: DeidEngine, context: InstanceContext, actions: dict[int, str],
+                 identifiers: IdentifierSet | None) -> None:
+        self.engine = engine
+        self.context = context
+        self.actions = actions
+        self.identifiers = identifiers
+        self.changes: list[Change] = []
+        self._offset: int | None = None
+        self._pseudonym: Any = None
+
+    def change(self, action: str, tag: int, keyword: str, path: str, detail: str = "") -> None:
+        self.changes.append(Change(action=action, tag=_tag_str(tag), keyword=keyword,
+                                   path=path, detail=detail, component=COMPONENT))
+
+    @property
+    def offset(self) -> int:
+        if self._offset is None:
+            self._offset = int(self.context.run.date_offset(self.context.patient))
+        return self._offset
+
+    @property
+    def pseudonym(self) -> Any:
+        if self._pseudonym is None:
+            self._pseudonym = self.context.run.pseudonym(self.context.patient)
+        return self._pseudonym
+
+    def map_uid(self, value: Any) -> Any:
+        run = self.context.run
+        if isinstance(value, str):
+            return value if is_well_known(value) else run.map_uid(value.strip().rstrip("\x00"))
+        return [v if is_well_known(v) else run.map_uid(str(v).strip().rstrip("\x00"))
+                for v in value]
+
+
+class DeidEngine:
+    """Applies a resolved :class:`~gantry.profiles.Profile` to datasets (PS3.15 Annex E)."""
+
+    def __init__(self, profile: Profile, run: Run) -> None:
+        self.profile = profile
+        self.run = run
+        self.rules: RuleSet = build_rules(profile)
+        self.cleaner = Cleaner(profile.clean)
+        options = frozenset(profile.options)
+        self.options = options
+        self.retain_uids = "retain-uids" in options
+        self.modified_dates = "retain-longitudinal-modified-dates" in options
+        self.full_dates = "retain-longitudinal-full-dates" in options
+        self.remove_unknown = profile.unknown_attributes == "remove"
+        self.has_masks = bool(self.rules.masks)
+
+    # ------------------------------------------------------------------ public
+    def apply(self, ds: Dataset, context: InstanceContext) -> list[Change]:
+        """De-identify ``ds`` in place (file meta included); return what changed."""
+        identifiers = context.identifiers
+        if identifiers is None:
+            from gantry.deid.identifiers import collect_identifiers
+
+            identifiers = collect_identifiers(ds, context.patient, profile=self.profile)
+            context.identifiers = identifiers
+        original = None
+        if self.profile.reversible.recipient_certificate:
+            original = _header_copy(ds)
+        family = iod_family(str(ds.get("SOPClassUID", "") or ""))
+        walk = _Walk(self, context, self.rules.for_family(family), identifiers)
+        self._dataset(walk, ds, "", NORMAL)
+        _drop_orphan_overlays(walk, ds)
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None:
+            self._meta(walk, ds, meta)
+        from gantry.deid.markers import set_markers
+
+        set_markers(ds, self.profile, walk)
+        if original is not None:
+            from gantry.deid.reversible import add_encrypted_attributes
+
+            add_encrypted_attributes(ds, original, self.profile.reversible, walk)
+        return walk.changes
+
+    def plan(self, ds: Dataset, context: InstanceContext) -> list[Change]:
+        """The changes :meth:`apply` would make, computed on a copy (``ds`` is not modified)."""
+        from gantry.context import InstanceContext as Ctx
+
+        clone = _header_copy(ds, keep_pixels=True)
+        ctx = Ctx(instance=context.instance, run=context.run, patient=context.patient,
+                  identifiers=context.identifiers, notes=dict(context.notes))
+        return self.apply(clone, ctx)
+
+    # ------------------------------------------------------------------ walking
+    def _dataset(self, walk: _Walk, ds: Dataset, path: str, mode: str) -> None:
+        private_blocks: dict[tuple[int, int], str] | None = None
+        kept_blocks: set[tuple[int, int]] = set()
+        creators: list[DataElement] = []
+        actions = walk.actions
+        for elem in list(ds):
+            tag = int(elem.tag)
+            group = tag >> 16
+            if group & 1:
+                element = tag & 0xFFFF
+                if 0x0010 <= element <= 0x00FF:
+                    creators.append(elem)
+                    continue
+                if element < 0x0010:  # group length or illegal
+                    del ds[tag]
+                    continue
+                if private_blocks is None:
+                    private_blocks = _creators(ds)
+                block = (group, element >> 8)
+                creator = private_blocks.get(block)
+                action = self.rules.private_action(creator, group, element & 0xFF)
+                if action == "X":
+                    del ds[tag]
+                    walk.change("X", tag, "", path, "private")
+                    continue
+                kept_blocks.add(block)
+                self._element(walk, ds, elem, tag, action, path, mode, "")
+                continue
+            if tag & 0xFFFF == 0 and group != 0x0002:
+                del ds[tag]  # group lengths are obsolete and would be wrong
+                continue
+            action = actions.get(tag)
+            if action is None and self.has_masks:
+                action = self.rules.mask_action(tag)
+            self._element(walk, ds, elem, tag, action, path, mode, elem.keyword)
+        for elem in creators:
+            tag = int(elem.tag)
+            if (tag >> 16, tag & 0xFF) not in kept_blocks:
+                del ds[tag]
+
+    def _element(self, walk: _Walk, ds: Dataset, elem: DataElement, tag: int,
+                 action: str | None, path: str, mode: str, keyword: str) -> None:
+        vr = elem.VR
+        if action is None:
+            action = self._default_action(ds, vr, keyword, mode)
+            if action is None:
+                return
+        if action == "X":
+            del ds[tag]
+            walk.change("X", tag, keyword, path)
+            return
+        if vr == "SQ":
+            self._sequence(walk, ds, elem, tag, action, path, mode, keyword)
+            return
+        value = elem.value
+        if action == "K":
+            if vr in TEXT_VRS and value:
+                self._scrub(walk, elem, tag, keyword, path)
+            return
+        if action == "Z":
+            if tag in (_PATIENT_NAME, _PATIENT_ID) and not path:
+                self._pseudonymize(walk, elem, tag, keyword, path)
+                return
+            if value is None or value == "":
+                return
+            elem.value = "" if vr in TEXT_VRS or vr in ("CS", "DA", "DT", "TM", "AS", "AE",
+                                                         "UI", "UR", "DS", "IS") else None
+            walk.change("Z", tag, keyword, path)
+            return
+        if action == "D":
+            if tag in (_PATIENT_NAME, _PATIENT_ID) and not path:
+                self._pseudonymize(walk, elem, tag, keyword, path)
+                return
+            override = self.rules.values.get(tag)
+            if vr == "UI":
+                if value and not self.retain_uids:
+                    elem.value = walk.map_uid(value)
+                    walk.change("U", tag, keyword, path)
+                return
+            elem.value = override if override is not None else dummy_value(vr)
+            walk.change("D", tag, keyword, path)
+            return
+        if action == "U":
+            if vr == "UI" and value and not self.retain_uids:
+                new = walk.map_uid(value)
+                if new != value:
+                    elem.value = new
+                    walk.change("U", tag, keyword, path)
+            return
+        if action == "C":
+            self._clean(walk, elem, tag, keyword, path, vr)
+            return
+        raise ValueError(f"unresolved action {action!r} for {_tag_str(tag)}")
+
+    def _default_action(self, ds: Dataset, vr: str, keyword: str, mode: str) -> str | None:
+        """The action for an attribute the table does not name (``None``: nothing to do)."""
+        if vr == "UI":
+            return None if keeps_uid(keyword) or self.retain_uids else "U"
+        if vr in DATE_VRS:
+            if self.modified_dates:
+                return "C"
+            return "K" if self.full_dates or vr == "TM" else "X"
+        if vr == "SQ":
+            return "K"
+        if mode != NORMAL and (vr in TEXT_VRS or keyword in _CODE_KEYWORDS):
+            if keyword in STRUCTURAL:
+                return None
+            if keyword in _CODE_KEYWORDS and \
+                    str(ds.get("CodingSchemeDesignator", "")) in STANDARD_SCHEMES:
+                return "K"
+            return "D" if mode == DUMMY else "C"
+        if vr in TEXT_VRS or vr == "UN":
+            return "X" if self.remove_unknown else "K"
+        return None
+
+    def _sequence(self, walk: _Walk, ds: Dataset, elem: DataElement, tag: int, action: str,
+                  path: str, mode: str, keyword: str) -> None:
+        if action == "Z":
+            if elem.value:
+                elem.value = []
+                walk.change("Z", tag, keyword, path)
+            return
+        inner = {"D": DUMMY, "C": CLEAN}.get(action, mode)
+        if action in ("D", "C") and elem.value:
+            walk.change(action, tag, keyword, path, "items processed")
+        name = keyword or _tag_str(tag)
+        for i, item in enumerate(elem.value or ()):
+            self._dataset(walk, item, f"{path}{name}[{i}].", inner)
+
+    def _pseudonymize(self, walk: _Walk, elem: DataElement, tag: int, keyword: str,
+                      path: str) -> None:
+        pseudonym = walk.pseudonym
+        new = pseudonym.patient_name if tag == _PATIENT_NAME else pseudonym.patient_id
+        if str(elem.value or "") != new:
+            elem.value = new
+            walk.change("D", tag, keyword, path, "pseudonym")
+
+    def _scrub(self, walk: _Walk, elem: DataElement, tag: int, keyword: str, path: str) -> None:
+        if walk.identifiers is None or not len(walk.identifiers):
+            return
+        self._rewrite(walk, elem, tag, keyword, path, "scrub",
+                      lambda text: self.cleaner.scrub(text, walk.identifiers))
+
+    def _clean(self, walk: _Walk, elem: DataElement, tag: int, keyword: str, path: str,
+               vr: str) -> None:
+        value = elem.value
+        if value is None or value == "":
+            return
+        if vr == "DA" or vr == "DT":
+            if self.full_dates:
+                return
+            shift = shift_da if vr == "DA" else shift_dt
+            if isinstance(value, str):
+                new: Any = shift(value, walk.offset)
+            else:
+                new = [shift(str(v), walk.offset) for v in value]
+            elem.value = new
+            walk.change("C", tag, keyword, path, "date shifted")
+            return
+        if vr == "TM":
+            return  # a whole-day shift leaves times of day unchanged
+        if vr == "UI":
+            if not self.retain_uids:
+                elem.value = walk.map_uid(value)
+                walk.change("U", tag, keyword, path)
+            return
+        if vr == "PN":
+            text = str(value)
+            if (walk.identifiers is not None and walk.identifiers.find(text)) or \
+                    self.cleaner.clean(text, None) != text:
+                elem.value = dummy_value("PN")
+                walk.change("C", tag, keyword, path, "name replaced")
+            return
+        if vr in TEXT_VRS or vr in ("CS", "AE", "UR"):
+            self._rewrite(walk, elem, tag, keyword, path, "clean",
+                          lambda text: self.cleaner.clean(text, walk.identifiers))
+
+    def _rewrite(self, walk: _Walk, elem: DataElement, tag: int, keyword: str, path: str,
+                 detail: str, func: Any) -> None:
+        value = elem.value
+        vr = elem.VR
+        if isinstance(value, bytes):
+            value = value.decode("latin-1", "replace")
+        if isinstance(value, str):
+            new: Any = fit(vr, func(value))
+            changed = new != value
+        else:
+            try:
+                items = [str(v) for v in value]
+            except TypeError:
+                return
+            new = [fit(vr, func(v)) for v in items]
+            changed = new != items
+        if changed:
+            elem.value = new
+            walk.change("C", tag, keyword, path, detail)
+
+    def _meta(self, walk: _Walk, ds: Dataset, meta: Dataset) -> None:
+        for tag in list(meta.keys()):
+            tag = int(tag)
+            if tag in _META_REMOVE:
+                del meta[tag]
+                walk.change("X", tag, "", "file_meta.")
+        if "SOPInstanceUID" in ds and "MediaStorageSOPInstanceUID" in meta:
+            new = str(ds.SOPInstanceUID)
+            if str(meta.MediaStorageSOPInstanceUID) != new:
+                meta.MediaStorageSOPInstanceUID = new
+                walk.change("U", 0x00020003, "MediaStorageSOPInstanceUID", "file_meta.")
+        elif "MediaStorageSOPInstanceUID" in meta and not self.retain_uids:
+            meta.MediaStorageSOPInstanceUID = walk.map_uid(str(meta.MediaStorageSOPInstanceUID))
+            walk.change("U", 0x00020003, "MediaStorageSOPInstanceUID", "file_meta.")
+
+
+def _drop_orphan_overlays(walk: _Walk, ds: Dataset) -> None:
+    """Remove the rest of an overlay group (60xx) whose Overlay Data was removed: an overlay
+    plane without its bitmap is invalid, and its other attributes describe nothing."""
+    removed = {int(c.tag[1:5], 16) for c in walk.changes
+               if c.action == "X" and not c.path and c.tag.endswith(",3000)")
+               and c.tag.startswith("(60")}
+    if not removed:
+        return
+    for tag in list(ds.keys()):
+        if tag >> 16 in removed:
+            del ds[tag]
+            walk.change("X", int(tag), "", "", "overlay without data")
+
+
+def _creators(ds: Dataset) -> dict[tuple[int, int], str]:
+    """Private creator of each ``(group, block)`` present in ``ds``."""
+    out: dict[tuple[int, int], str] = {}
+    for tag in ds.keys():  # noqa: SIM118 - a Dataset iterates elements
+        group, element = tag >> 16, tag & 0xFFFF
+        if group & 1 and 0x0010 <= element <= 0x00FF:
+            value = ds[tag].value
+            if isinstance(value, bytes):
+                value = value.decode("latin-1", "replace")
+            out[(group, element)] = str(value or "").strip().rstrip("\x00").strip()
+    return out
+
+
+def _header_copy(ds: Dataset, keep_pixels: bool = False) -> Dataset:
+    """A deep copy of ``ds`` (file meta too); pixel data shared (bytes are immutable)."""
+    clone = copy.deepcopy(ds)
+    if not keep_pixels:
+        for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+            if keyword in clone:
+                del clone[keyword]
+    return clone

@@ -1,0 +1,312 @@
+"""Every identifying value of an original header, with the variants it may reappear as.
+
+:func:`collect_identifiers` reads the *original* dataset (and its patient) before any redactor
+runs. The resulting :class:`IdentifierSet` feeds the cleaner, the auditor and the export gate.
+It is picklable (compiled patterns are rebuilt lazily) and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gantry.deid.vr import TEXT_VRS
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from gantry.profiles import Profile
+    from gantry.records import PatientKey
+
+#: Shortest token kept: shorter values (sex ``M``, ``JO``) match by chance everywhere.
+MIN_TOKEN = 3
+#: Tokens shorter than this must stand alone (not inside a longer alphanumeric run) to match.
+BOUNDED_BELOW = 8
+
+# keyword → kind; kinds retained by a profile option are skipped (see _RETAINED_KINDS).
+_KINDS: dict[str, str] = {}
+for _kind, _keywords in {
+    "PatientID": ("PatientID", "OtherPatientIDs", "MedicalRecordLocator", "PatientBirthName",
+                  "PatientMotherBirthName", "MilitaryRank", "BranchOfService",
+                  "PatientInsurancePlanCodeSequence", "IssuerOfPatientID",
+                  "ClinicalTrialSubjectID", "ClinicalTrialSubjectReadingID", "PatientAlias"),
+    "AccessionNumber": ("AccessionNumber", "StudyID", "RequestedProcedureID",
+                        "ScheduledProcedureStepID", "PerformedProcedureStepID", "AdmissionID",
+                        "ServiceEpisodeID", "PlacerOrderNumberImagingServiceRequest",
+                        "FillerOrderNumberImagingServiceRequest", "VisitComments",
+                        "PlacerOrderNumberProcedure", "FillerOrderNumberProcedure",
+                        "StudyIDIssuer", "IssuerOfAdmissionID", "ContainerIdentifier",
+                        "SpecimenIdentifier", "BarcodeValue", "ReasonForStudy"),
+    "Address": ("PatientAddress", "ReferringPhysicianAddress", "PersonAddress",
+                "RegionOfResidence", "CountryOfResidence"),
+    "Phone": ("PatientTelephoneNumbers", "ReferringPhysicianTelephoneNumbers",
+              "PersonTelephoneNumbers", "PersonTelecomInformation",
+              "PatientTelecomInformation"),
+    "Institution": ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName",
+                    "InstitutionCodeSequence"),
+    "Device": ("StationName", "DeviceSerialNumber", "DetectorID", "DeviceUID",
+               "GantryID", "PlateID", "CassetteID", "GeneratorID", "SourceSerialNumber",
+               "TreatmentMachineName", "DeviceLabel"),
+    "PersonID": ("CodeValue",),
+}.items():
+    for _kw in _keywords:
+        _KINDS[_kw] = _kind
+
+_RETAINED_KINDS = {
+    "retain-institution-identity": {"Institution"},
+    "retain-device-identity": {"Device"},
+    "retain-longitudinal-full-dates": {"Date"},
+    "retain-uids": {"UID"},
+}
+_PATIENT_NAME_KEYWORDS = frozenset({"PatientName", "OtherPatientNames", "PatientBirthName",
+                                    "PatientMotherBirthName"})
+#: Sequences whose CodeValue/CodeMeaning identify a person or place.
+_IDENTIFYING_CODE_SEQUENCES = frozenset({"PersonIdentificationCodeSequence",
+                                         "InstitutionCodeSequence",
+                                         "PatientInsurancePlanCodeSequence"})
+_GENERIC_WORDS = frozenset([
+    "hospital", "hospitals", "medical", "center", "centre", "clinic", "clinics", "university",
+    "institute", "memorial", "saint", "general", "regional", "county", "city", "state",
+    "national", "street", "road", "lane", "avenue", "drive", "suite", "floor", "building",
+    "department", "radiology", "imaging", "health", "healthcare", "care", "services", "group",
+    "north", "south", "east", "west", "the", "and", "for", "of", "dr", "mr", "mrs", "ms",
+    "doctor", "unknown", "anonymous", "anonymized", "none", "patient", "physician",
+])
+_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*", re.UNICODE)
+
+
+@dataclass
+class IdentifierSet:
+    """Identifying values (lower-cased) and their kinds (``PatientName``, ``PatientID``...)."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    _text_re: Any = field(default=None, repr=False, compare=False)
+    _bytes_re: Any = field(default=None, repr=False, compare=False)
+
+    def add(self, value: Any, kind: str) -> None:
+        """Add one value (ignored when shorter than :data:`MIN_TOKEN` or purely generic)."""
+        text = str(value).strip().strip("\x00").strip()
+        if len(text) < MIN_TOKEN or text.lower() in _GENERIC_WORDS:
+            return
+        if text.replace(".", "").replace("-", "").isdigit() and len(text) < 4:
+            return
+        self.values.setdefault(text.lower(), kind)
+        self._text_re = self._bytes_re = None
+
+    def update(self, other: IdentifierSet) -> None:
+        """Merge another set into this one."""
+        for value, kind in other.values.items():
+            self.values.setdefault(value, kind)
+        self._text_re = self._bytes_re = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __contains__(self, value: object) -> bool:
+        return str(value).strip().lower() in self.values
+
+    def kind_of(self, value: str) -> str:
+        """The kind of a matched value (any case)."""
+        return self.values.get(value.lower(), "identifier")
+
+    def _alternation(self) -> list[str]:
+        parts = []
+        for value in sorted(self.values, key=len, reverse=True):
+            escaped = re.escape(value)
+            if len(value) < BOUNDED_BELOW:
+                escaped = rf"(?<![0-9a-z]){escaped}(?![0-9a-z])"
+            parts.append(escaped)
+        return parts
+
+    def text_pattern(self) -> re.Pattern[str] | None:
+        """A case-insensitive regex matching any value in text (``None`` when empty)."""
+        if self._text_re is None and self.values:
+            self._text_re = re.compile("|".join(self._alternation()), re.IGNORECASE)
+        return self._text_re
+
+    def bytes_pattern(self) -> re.Pattern[bytes] | None:
+        """The same as :meth:`text_pattern` over bytes (UTF-8 and Latin-1 encodings)."""
+        if self._bytes_re is None and self.values:
+            parts: dict[bytes, None] = {}
+            for value in sorted(self.values, key=len, reverse=True):
+                for encoding in ("utf-8", "latin-1"):
+                    try:
+                        raw = value.encode(encoding)
+                    except UnicodeEncodeError:
+                        continue
+                    pattern = re.escape(raw)
+                    if len(value) < BOUNDED_BELOW:
+                        pattern = rb"(?<![0-9a-zA-Z])" + pattern + rb"(?![0-9a-zA-Z])"
+                    parts[pattern] = None
+            self._bytes_re = re.compile(b"|".join(parts), re.IGNORECASE)
+        return self._bytes_re
+
+    def find(self, text: str) -> list[str]:
+        """The kinds of the identifying values found in ``text``."""
+        pattern = self.text_pattern()
+        if pattern is None or not text:
+            return []
+        return [self.kind_of(m.group(0)) for m in pattern.finditer(text)]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"values": self.values}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.values = state["values"]
+        self._text_re = self._bytes_re = None
+
+
+# --------------------------------------------------------------------------- variants
+def name_variants(value: str) -> Iterator[str]:
+    """A PN value, each component, and the components joined in other orders."""
+    for group in str(value).split("="):
+        parts = [p.strip() for p in group.split("^")]
+        family, given = [*parts, "", ""][:2]
+        if group.strip("^ "):
+            yield group
+        for part in parts[:3]:
+            yield part
+            for word in _WORD.findall(part):
+                if word.lower() not in _GENERIC_WORDS:
+                    yield word
+        if family and given:
+            yield f"{given} {family}"
+            yield f"{family} {given}"
+            yield f"{family}, {given}"
+            yield f"{family},{given}"
+            yield f"{given}^{family}"
+            if len(parts) > 2 and parts[2]:
+                yield f"{given} {parts[2]} {family}"
+
+
+def date_variants(value: str) -> Iterator[str]:
+    """A DA value and its common written forms (ISO, US, European, dotted)."""
+    text = str(value).strip()[:8]
+    if len(text) != 8 or not text.isdigit():
+        return
+    y, m, d = text[:4], text[4:6], text[6:8]
+    yield text
+    yield f"{y}-{m}-{d}"
+    yield f"{y}/{m}/{d}"
+    yield f"{y}.{m}.{d}"
+    yield f"{m}/{d}/{y}"
+    yield f"{d}/{m}/{y}"
+    yield f"{d}.{m}.{y}"
+    yield f"{d}-{m}-{y}"
+    yield f"{m}-{d}-{y}"
+
+
+def text_variants(value: str) -> Iterator[str]:
+    """An address/institution value, its comma parts, and its distinctive words and bigrams."""
+    text = str(value)
+    yield text
+    yield from re.split(r"[,;\n\r^]+", text)
+    words = [w for w in _WORD.findall(text)]
+    for i, word in enumerate(words):
+        if word.lower() not in _GENERIC_WORDS and not word.isdigit() and len(word) >= 4:
+            yield word
+        if i + 1 < len(words):
+            yield f"{word} {words[i + 1]}"
+
+
+# --------------------------------------------------------------------------- collection
+def _walk(ds: Dataset, in_code_seq: bool = False) -> Iterator[tuple[Any, str, bool]]:
+    for elem in ds:
+        if elem.VR == "SQ":
+            keyword = elem.keyword or ""
+            inner = in_code_seq or keyword in _IDENTIFYING_CODE_SEQUENCES
+            for item in elem.value or ():
+                yield from _walk(item, inner)
+            continue
+        yield elem, elem.keyword or "", in_code_seq
+
+
+def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
+                        extra: Iterable[str] = (), *,
+                        profile: Profile | None = None) -> IdentifierSet:
+    """Every identifying value in the original header, with its variants.
+
+    Names (any PN anywhere; patient names as ``PatientName``), IDs, accession and procedure
+    numbers, dates (DA, date part of DT, except ``retain-longitudinal-full-dates``), addresses,
+    phone numbers, institutions and devices (unless retained by an option), instance UIDs
+    (unless ``retain-uids``), person/institution codes, and distinctive private-tag text; plus
+    the ``patient``'s identity and ``extra`` values.
+    """
+    from gantry.deid.uids import is_well_known, keeps_uid
+
+    options = set(profile.options) if profile is not None else set()
+    skip: set[str] = set()
+    for option, kinds in _RETAINED_KINDS.items():
+        if option in options:
+            skip |= kinds
+    out = IdentifierSet()
+
+    def add(value: Any, kind: str) -> None:
+        if kind not in skip:
+            out.add(value, kind)
+
+    datasets = [ds]
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        datasets.append(meta)
+    for dataset in datasets:
+        for elem, keyword, in_code_seq in _walk(dataset):
+            vr = elem.VR
+            value = elem.value
+            if value is None or value == "" or vr in ("OB", "OW", "OF", "OD", "OL", "OV"):
+                continue
+            values = list(value) if isinstance(value, (list, tuple)) or (
+                hasattr(value, "__iter__") and not isinstance(value, (str, bytes)) and
+                vr != "PN" and type(value).__name__ == "MultiValue") else [value]
+            private = elem.tag.is_private and not elem.tag.is_private_creator
+            for v in values:
+                text = v.decode("latin-1", "ignore") if isinstance(v, bytes) else str(v)
+                if not text.strip():
+                    continue
+                if vr == "PN":
+                    kind = "PatientName" if keyword in _PATIENT_NAME_KEYWORDS else "PersonName"
+                    for variant in name_variants(text):
+                        add(variant, kind)
+                elif vr == "DA":
+                    for variant in date_variants(text):
+                        add(variant, "Date")
+                elif vr == "DT":
+                    for variant in date_variants(text[:8]):
+                        add(variant, "Date")
+                elif vr == "UI":
+                    if not keeps_uid(keyword) and not is_well_known(text):
+                        add(text.strip("\x00 "), "UID")
+                elif in_code_seq and keyword in ("CodeValue", "CodeMeaning", "LongCodeValue"):
+                    add(text, "PersonID" if keyword != "CodeMeaning" else "PersonName")
+                    for variant in text_variants(text):
+                        add(variant, "PersonName")
+                elif keyword in _KINDS and vr not in ("SQ",):
+                    kind = _KINDS[keyword]
+                    if kind in ("Address", "Institution"):
+                        for variant in text_variants(text):
+                            add(variant, kind)
+                    else:
+                        add(text, kind)
+                        if kind == "Phone":
+                            add(re.sub(r"\D", "", text), kind)
+                elif private and vr in TEXT_VRS and _distinctive(text):
+                    add(text, "PrivateText")
+    if patient is not None:
+        for variant in name_variants(patient.patient_name):
+            add(variant, "PatientName")
+        add(patient.patient_id, "PatientID")
+        for variant in date_variants(patient.birth_date):
+            add(variant, "Date")
+    for value in extra:
+        add(value, "extra")
+    return out
+
+
+def _distinctive(text: str) -> bool:
+    """Private text worth treating as an identifier: a name, or a token with digits."""
+    text = text.strip()
+    if "^" in text:
+        return True
+    return len(text) >= 6 and any(c.isdigit() for c in text) and any(c.isalpha() for c in text)

@@ -1,0 +1,122 @@
+"""Opt-in reversibility per PS3.15 E.1.2: originals kept in the Encrypted Attributes Sequence.
+
+The original values of every top-level attribute the engine changed or removed are encoded (a
+Modified Attributes Sequence item, Explicit VR Little Endian), wrapped in CMS enveloped data
+(AES-256, ``cryptography``) to the recipient certificate named by the profile, and stored in
+Encrypted Attributes Sequence (0400,0500). Only the holder of the matching private key can
+recover them with :func:`reidentify`; nothing is kept in clear.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from gantry.profiles import ReversibleSettings
+
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+_SKIP = frozenset({0x7FE00010, 0x04000500, 0x00120062, 0x00120063, 0x00120064, 0x00280303})
+
+
+def load_certificate(path: str | Path) -> Any:
+    """Load a PEM or DER X.509 certificate."""
+    from cryptography import x509
+
+    data = Path(path).read_bytes()
+    if b"-----BEGIN" in data:
+        return x509.load_pem_x509_certificate(data)
+    return x509.load_der_x509_certificate(data)
+
+
+def load_private_key(path: str | Path, password: bytes | None = None) -> Any:
+    """Load a PEM or DER private key."""
+    from cryptography.hazmat.primitives import serialization
+
+    data = Path(path).read_bytes()
+    if b"-----BEGIN" in data:
+        return serialization.load_pem_private_key(data, password=password)
+    return serialization.load_der_private_key(data, password=password)
+
+
+def _encode(ds: Dataset) -> bytes:
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    write_dataset(fp, ds)
+    return fp.getvalue()
+
+
+def _decode(raw: bytes) -> Dataset:
+    from io import BytesIO
+
+    from pydicom.filereader import read_dataset
+
+    return read_dataset(BytesIO(raw), is_implicit_VR=False, is_little_endian=True)
+
+
+def encrypt_dataset(ds: Dataset, certificate: Any) -> bytes:
+    """CMS enveloped data (DER) of ``ds`` encoded Explicit VR Little Endian."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    return (pkcs7.PKCS7EnvelopeBuilder().set_data(_encode(ds)).add_recipient(certificate)
+            .encrypt(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary]))
+
+
+def add_encrypted_attributes(ds: Dataset, original: Dataset, settings: ReversibleSettings,
+                             walk: Any = None) -> None:
+    """Add (0400,0500) holding the original values of the attributes that changed."""
+    from pydicom.dataset import Dataset as Item
+    from pydicom.sequence import Sequence
+
+    if not settings.recipient_certificate:
+        return
+    modified = Item()
+    for elem in original:
+        tag = int(elem.tag)
+        if tag in _SKIP:
+            continue
+        now = ds.get(tag)
+        if now is None or now.value != elem.value:
+            modified.add(elem)
+    if not len(modified):
+        return
+    wrapper = Item()
+    wrapper.ModifiedAttributesSequence = Sequence([modified])
+    item = Item()
+    item.EncryptedContentTransferSyntaxUID = EXPLICIT_LE
+    certificate = load_certificate(settings.recipient_certificate)
+    item.EncryptedContent = encrypt_dataset(wrapper, certificate)
+    ds.EncryptedAttributesSequence = Sequence([item])
+    if walk is not None:
+        walk.change("encrypt", 0x04000500, "EncryptedAttributesSequence", "",
+                    f"{len(modified)} original attributes encrypted")
+
+
+def reidentify(ds: Dataset, private_key: Any, certificate: Any) -> Dataset:
+    """A copy of ``ds`` with the original attributes recovered from (0400,0500)."""
+    import copy
+
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    if "EncryptedAttributesSequence" not in ds:
+        raise ValueError("the dataset has no Encrypted Attributes Sequence")
+    out = copy.deepcopy(ds)
+    for item in ds.EncryptedAttributesSequence:
+        raw = pkcs7.pkcs7_decrypt_der(bytes(item.EncryptedContent), certificate, private_key,
+                                      [])
+        wrapper = _decode(raw)
+        for modified in wrapper.ModifiedAttributesSequence:
+            for elem in modified:
+                out.add(elem)
+    del out.EncryptedAttributesSequence
+    meta = getattr(out, "file_meta", None)
+    if meta is not None and "SOPInstanceUID" in out:
+        meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
+    return out

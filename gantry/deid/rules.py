@@ -1,0 +1,235 @@
+"""The shipped Annex E tables and the per-profile lookup built from them.
+
+:func:`build_rules` turns a :class:`~gantry.profiles.Profile` into a :class:`RuleSet`: a dict from
+tag (int) to action for every row of Table E.1-1 with the profile's options and overrides applied,
+group masks, private-creator rules and the safe private attributes. Compound actions (``X/Z``,
+``X/D``, ``X/Z/D``, ``Z/D``, ``X/Z/U*``) are resolved per *IOD family* by :func:`resolve_compound`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gantry.profiles import Profile
+
+PRIVATE_ROW = "private"
+
+
+def _ps315_dir() -> Path:
+    from gantry.profiles import shipped_profiles_dir
+
+    return shipped_profiles_dir() / "ps3.15"
+
+
+@lru_cache(maxsize=4)
+def annex_e_table(edition: str = "2024b") -> dict[str, Any]:
+    """The shipped Table E.1-1 of ``edition`` (``profiles/ps3.15/annex_e_<edition>.json``)."""
+    path = _ps315_dir() / f"annex_e_{edition}.json"
+    if not path.is_file():
+        from gantry.errors import ProfileError
+
+        raise ProfileError(f"no shipped Annex E table for edition {edition!r}", field="edition")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def safe_private_table() -> frozenset[tuple[str, int, int]]:
+    """Safe private attributes as ``(creator, group, element byte)``."""
+    data = json.loads((_ps315_dir() / "safe_private.json").read_text(encoding="utf-8"))
+    out = set()
+    for entry in data["entries"]:
+        group, elem = entry["tag"].strip("()").split(",")
+        out.add((entry["creator"], int(group, 16), int(elem[-2:], 16)))
+    return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def cid7050() -> dict[str, tuple[str, str]]:
+    """CID 7050 codes: option name (or ``basic``) → (code value, code meaning)."""
+    data = json.loads((_ps315_dir() / "cid7050.json").read_text(encoding="utf-8"))
+    return {k: (v[0], v[1]) for k, v in data["codes"].items()}
+
+
+def option_action(row: dict[str, Any], options: list[str] | tuple[str, ...]) -> str:
+    """The action of a table row under the given options.
+
+    Precedence: the Modified Dates option's ``C`` wins (a retained date would undo the shift);
+    then any ``K`` of an active option; then any ``C``; else the Basic Profile action.
+    """
+    if "retain-longitudinal-modified-dates" in options and \
+            "retain-longitudinal-modified-dates" in row:
+        return row["retain-longitudinal-modified-dates"]
+    found = [row[o] for o in options if o in row]
+    if "K" in found:
+        return "K"
+    if "C" in found:
+        return "C"
+    return row["basic"]
+
+
+# --------------------------------------------------------------------------- compound actions
+_SR = "1.2.840.10008.5.1.4.1.1.88."
+_ENHANCED = ("1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.4.1",
+             "1.2.840.10008.5.1.4.1.1.130", "1.2.840.10008.5.1.4.1.1.12.1.1",
+             "1.2.840.10008.5.1.4.1.1.12.2.1", "1.2.840.10008.5.1.4.1.1.4.3",
+             "1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.2.2",
+             "1.2.840.10008.5.1.4.1.1.6.2", "1.2.840.10008.5.1.4.1.1.77.1.6",
+             "1.2.840.10008.5.1.4.1.1.13.1.")
+_RT_PLAN = ("1.2.840.10008.5.1.4.1.1.481.5", "1.2.840.10008.5.1.4.1.1.481.8",
+            "1.2.840.10008.5.1.4.1.1.481.9")
+_RT_RECORD = ("1.2.840.10008.5.1.4.1.1.481.4", "1.2.840.10008.5.1.4.1.1.481.6",
+              "1.2.840.10008.5.1.4.1.1.481.7")
+_PR = "1.2.840.10008.5.1.4.1.1.11."
+
+#: Attributes whose Type in an IOD family makes a compound code resolve to D (Type 1) or Z
+#: (Type 2). Anything not listed is Type 3 or unknown: the least-disclosing choice applies.
+IOD_TYPES: dict[str, dict[str, int]] = {
+    "sr": {"ContentDate": 1, "ContentTime": 1, "ObservationDateTime": 1},
+    "enhanced": {"ContentDate": 1, "ContentTime": 1, "AcquisitionDateTime": 1,
+                 "DeviceSerialNumber": 1, "InstitutionName": 1, "StationName": 1,
+                 "AcquisitionContextSequence": 2},
+    "rt-plan": {"RTPlanDate": 2, "RTPlanTime": 2, "TreatmentMachineName": 2},
+    "rt-record": {"TreatmentDate": 2, "TreatmentTime": 2, "TreatmentMachineName": 2,
+                  "FirstTreatmentDate": 2, "MostRecentTreatmentDate": 2},
+    "pr": {"ContentCreatorName": 2, "ContentDate": 1, "ContentTime": 1},
+    "image": {"ContentDate": 2, "ContentTime": 2},
+}
+
+
+def iod_family(sop_class_uid: str) -> str:
+    """A coarse IOD family of a SOP Class (``sr``, ``enhanced``, ``rt-plan``, ``image``...)."""
+    uid = str(sop_class_uid or "")
+    if uid.startswith(_SR):
+        return "sr"
+    if uid.startswith(_PR):
+        return "pr"
+    if uid.startswith(_ENHANCED):
+        return "enhanced"
+    if uid.startswith(_RT_PLAN):
+        return "rt-plan"
+    if uid.startswith(_RT_RECORD):
+        return "rt-record"
+    if uid.startswith("1.2.840.10008.5.1.4.1.1."):
+        return "image"
+    return "other"
+
+
+def resolve_compound(action: str, keyword: str, family: str) -> str:
+    """Resolve a compound code to one action for an IOD family.
+
+    The attribute's Type in the family (:data:`IOD_TYPES`) decides where known: Type 1 → ``D``,
+    Type 2 → ``Z`` (or ``D`` when ``Z`` is not offered). Otherwise the least-disclosing action
+    that keeps any IOD valid: ``X`` when offered, ``Z`` for ``Z/D``; ``X/Z/U*`` keeps the
+    sequence with every UID inside replaced (a reference sequence holds nothing but UIDs, which
+    are all remapped, so it discloses nothing and stays valid where it is required).
+    """
+    if "/" not in action:
+        return action
+    choices = action.replace("*", "").split("/")
+    kind = IOD_TYPES.get(family, {}).get(keyword)
+    if kind == 1 and "D" in choices:
+        return "D"
+    if kind == 1 and "U" in choices:
+        return "U"
+    if kind == 2:
+        return "Z" if "Z" in choices else ("D" if "D" in choices else choices[0])
+    if action == "X/Z/U*":
+        return "U"
+    return "X" if "X" in choices else choices[0]
+
+
+# --------------------------------------------------------------------------- rule set
+@dataclass
+class RuleSet:
+    """Per-profile lookup tables (built once per engine)."""
+
+    exact: dict[int, str]
+    keywords: dict[int, str]
+    values: dict[int, str]
+    masks: list[tuple[int, int, str]]
+    private: dict[str, dict[str, str]]
+    private_default: str
+    safe_private: frozenset[tuple[str, int, int]]
+    in_table: frozenset[int]
+    by_family: dict[str, dict[int, str]] = field(default_factory=dict)
+
+    def for_family(self, family: str) -> dict[int, str]:
+        """The exact-tag actions with compound codes resolved for ``family`` (cached)."""
+        found = self.by_family.get(family)
+        if found is None:
+            found = {tag: resolve_compound(action, self.keywords.get(tag, ""), family)
+                     for tag, action in self.exact.items()}
+            self.by_family[family] = found
+        return found
+
+    def mask_action(self, tag: int) -> str | None:
+        """The action of the first group mask matching ``tag``, if any."""
+        for mask, value, action in self.masks:
+            if tag & mask == value:
+                return action
+        return None
+
+    def private_action(self, creator: str | None, group: int, elem_byte: int) -> str:
+        """The action for a private element: profile rule, safe list, else the default."""
+        if creator is not None:
+            rules = self.private.get(creator)
+            if rules:
+                found = rules.get(f"{group:04x}:{elem_byte:02x}") or rules.get(f"{elem_byte:02x}")
+                if found:
+                    return found
+            if self.private_default != "X" and (creator, group, elem_byte) in self.safe_private:
+                return "K"
+        return "X"
+
+
+def _mask(hex8: str) -> tuple[int, int]:
+    mask = int("".join("0" if c == "x" else "f" for c in hex8), 16)
+    value = int(hex8.replace("x", "0"), 16)
+    return mask, value
+
+
+def build_rules(profile: Profile) -> RuleSet:
+    """Build the lookup tables of ``profile`` (Table E.1-1 + options + overrides)."""
+    from pydicom.datadict import keyword_for_tag
+
+    table = annex_e_table(profile.edition)
+    options = tuple(profile.options)
+    exact: dict[int, str] = {}
+    keywords: dict[int, str] = {}
+    masks: list[tuple[int, int, str]] = []
+    private_default = "X"
+    for row in table["rows"]:
+        action = option_action(row, options)
+        if row["tag"] == PRIVATE_ROW:
+            private_default = action
+            continue
+        hex8 = row["tag"].strip("()").replace(",", "").lower()
+        if "x" in hex8:
+            masks.append((*_mask(hex8), action))
+            continue
+        tag = int(hex8, 16)
+        exact[tag] = action
+        keywords[tag] = row["keyword"]
+    in_table = frozenset(exact)
+    values: dict[int, str] = {}
+    override_masks: list[tuple[int, int, str]] = []
+    for key, rule in profile.tags.items():
+        if "x" in key:
+            override_masks.append((*_mask(key), rule.action))
+            continue
+        tag = int(key, 16)
+        exact[tag] = rule.action
+        keywords.setdefault(tag, keyword_for_tag(tag) or "")
+        if rule.value is not None:
+            values[tag] = rule.value
+    private = {creator: {k: r.action for k, r in rules.items()}
+               for creator, rules in profile.private.items()}
+    return RuleSet(exact=exact, keywords=keywords, values=values,
+                   masks=override_masks + masks, private=private,
+                   private_default=private_default, safe_private=safe_private_table(),
+                   in_table=in_table)

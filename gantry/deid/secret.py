@@ -1,0 +1,68 @@
+"""The project secret: from ``GANTRY_SECRET`` (hex), a secret file, or a generated default.
+
+The default lives at ``$XDG_CONFIG_HOME/gantry/secret.key`` (``~/.config/gantry/secret.key``),
+created on first use with mode 0600. A secret file inside a forbidden folder (the output) is
+refused. The secret is never logged or written into any output.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gantry.errors import GantryError
+
+MIN_BYTES = 16
+
+
+class SecretError(GantryError):
+    """The secret is missing, malformed, too short or stored in a forbidden place."""
+
+
+def default_secret_path(env: Mapping[str, str] = os.environ) -> Path:
+    """``$XDG_CONFIG_HOME/gantry/secret.key`` (default ``~/.config/gantry/secret.key``)."""
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "gantry" / "secret.key"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(Path(folder).resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _parse(text: str, origin: str) -> bytes:
+    text = text.strip()
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        raise SecretError(f"{origin}: the secret must be hexadecimal") from None
+    if len(value) < MIN_BYTES:
+        raise SecretError(f"{origin}: the secret must be at least {MIN_BYTES} bytes")
+    return value
+
+
+def resolve_secret(*, secret_file: str | None = None, env: Mapping[str, str] = os.environ,
+                   forbidden_dirs: Sequence[Path] = ()) -> bytes:
+    """The project secret (bytes), from the environment, a file, or the generated default."""
+    if env.get("GANTRY_SECRET"):
+        return _parse(env["GANTRY_SECRET"], "GANTRY_SECRET")
+    chosen = secret_file or env.get("GANTRY_SECRET_FILE")
+    path = Path(chosen).expanduser() if chosen else default_secret_path(env)
+    for folder in forbidden_dirs:
+        if _inside(path, Path(folder)):
+            raise SecretError("the secret file must not be inside the output folder")
+    if path.is_file():
+        return _parse(path.read_text(encoding="ascii", errors="replace"), str(path))
+    if chosen:
+        raise SecretError(f"secret file {path} does not exist")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(value.hex() + "\n")
+    return value
