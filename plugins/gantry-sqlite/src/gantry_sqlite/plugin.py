@@ -1,0 +1,37 @@
+"""Hook implementations of gantry-sqlite (cheap imports only: the store loads on use)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from gantry import hookimpl
+from gantry.records import StoreBackend
+
+if TYPE_CHECKING:
+    import click
+
+    from gantry.protocols import Store
+
+
+def open_store(url: str) -> Store:
+    """Open a ``sqlite:///...`` store (imports the store module on first use)."""
+    from gantry_sqlite.store import SqliteStore
+
+    return SqliteStore(url)
+
+
+@hookimpl
+def gantry_stores() -> Iterator[StoreBackend]:
+    """Register the ``sqlite`` store backend for ``sqlite:///path/to/cohort.db`` URLs."""
+    yield StoreBackend("sqlite", schemes=("sqlite",), open=open_store,
+                       description="SQLite index + pixel sidecar; resumable, queryable in SQL")
+
+
+@hookimpl
+def gantry_commands(cli: click.Group) -> None:
+    """Add ``gantry compact``, ``gantry purge``, ``gantry audit-log``, ``gantry sql`` and
+    ``gantry verify-pixels``."""
+    from gantry_sqlite.commands import register
+
+    register(cli)

@@ -1,0 +1,771 @@
+"""``SqliteStore``: the persist stage on one SQLite file plus a pixel sidecar.
+
+* **Writes are batched**: each write call queues a small operation; a batch is applied in one
+  short ``BEGIN IMMEDIATE`` transaction when it reaches ``batch_size`` operations or
+  ``max_delay`` seconds, before any read, and at :meth:`SqliteStore.checkpoint`. An instance,
+  its header rows and its ingest-progress row always land in the same transaction, so a run
+  killed at any point resumes without duplicates or holes.
+* **Reads stream** in pages keyed by row id; no call loads the whole graph.
+* **Concurrency**: WAL mode, a busy timeout and a retry loop around every write transaction, so
+  several processes can record results at once; within a process one lock guards the
+  connection, so a store may be shared by threads. Audit events go through a queue to one
+  writer thread (:mod:`gantry_sqlite.auditlog`).
+* **Sensitive**: the database indexes original headers. It is created owner-only (0600).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gantry.builtins.memory_store import source_stat
+from gantry.errors import StoreError
+from gantry.protocols import AddOutcome, PixelMeta, StoreCounts
+from gantry_sqlite import pixels as px
+from gantry_sqlite.auditlog import AuditWriter
+from gantry_sqlite.headers import header_rows, rows_to_dataset
+from gantry_sqlite.schema import KEY_COLUMNS, migrate
+
+if TYPE_CHECKING:
+    import numpy as np
+    from pydicom import Dataset
+
+    from gantry.model import Instance, Patient, Series, Study
+    from gantry.records import AuditEvent, Change, ExportRecord, Finding, Rejection
+
+PAGE = 500
+_CHUNK = 500
+Op = Callable[[sqlite3.Connection], None]
+
+
+def path_from_url(url: str) -> Path:
+    """The database path of a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL
+    (the SQLAlchemy convention; ``~`` is expanded)."""
+    if not url.startswith("sqlite:///"):
+        raise StoreError(f"{url}: not a SQLite store URL (expected sqlite:///path/to/file.db)")
+    rest = url[len("sqlite:///"):].split("?", 1)[0]
+    if not rest or rest == ":memory:":
+        raise StoreError(f"{url}: the SQLite store needs a file path (sqlite:///cohort.db)")
+    return Path(os.path.expanduser(rest)).absolute()
+
+
+def url_for_path(path: str | os.PathLike[str]) -> str:
+    """The canonical store URL of a database path (absolute: ``sqlite:////...``)."""
+    return f"sqlite:///{Path(path).absolute()}"
+
+
+def sidecar_path(db_path: Path) -> Path:
+    """``cohort.db`` → ``cohort_pixels.bin`` (same folder)."""
+    return db_path.with_name(f"{db_path.stem}_pixels.bin")
+
+
+@dataclass
+class SqlResult:
+    """Rows of a read-only query: ``columns`` and an iterator of tuples."""
+
+    columns: list[str]
+    rows: Iterator[tuple[Any, ...]]
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return self.rows
+
+
+class SqliteStore:
+    """A :class:`gantry.protocols.Store` in a SQLite file (``sqlite:///cohort.db``)."""
+
+    def __init__(self, url: str, *, batch_size: int = 500, max_delay: float = 1.0,
+                 busy_timeout: float = 60.0) -> None:
+        self.path = path_from_url(url)
+        self.url = url_for_path(self.path)
+        self.pixels_path = sidecar_path(self.path)
+        self.batch_size = batch_size
+        self.max_delay = max_delay
+        self.busy_timeout = busy_timeout
+        self._closed = False
+        self._open()
+
+    # -- connection management ---------------------------------------------------------------
+    def _open(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._pending: list[Op] = []
+        self._pending_since = 0.0
+        self._pending_uids: dict[str, tuple[str, int, str]] = {}
+        self._pending_sources: dict[str, tuple[int, float | None]] = {}
+        self._pending_pixels = False
+        _create_private_file(self.path)
+        self._conn = self._connect()
+        migrate(self._conn, str(self.path))
+        self._known_tags = {r[0] for r in self._conn.execute("SELECT tag FROM tags")}
+        from gantry_sqlite.maintenance import recover_compaction
+
+        recover_compaction(self)
+        self._sidecar = px.Sidecar(self.pixels_path)
+        self._audit = AuditWriter(self._connect, self._write_tx, str(self.path))
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA cache_size=-16000")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open as a SQLite store: {exc}") from None
+        return conn
+
+    def _check(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path}: store is closed")
+        if os.getpid() != self._pid:  # forked: the parent's connection must not be shared
+            self._open()
+
+    def _write_tx(self, conn: sqlite3.Connection, fn: Op) -> None:
+        """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction, retrying while the database is
+        busy (another process writing) up to twice the busy timeout."""
+        deadline = time.monotonic() + 2 * self.busy_timeout
+        delay = 0.01
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _busy(exc) and time.monotonic() < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                raise StoreError(f"{self.path}: cannot start a write: {exc}") from None
+            try:
+                fn(conn)
+                conn.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as exc:
+                conn.execute("ROLLBACK")
+                if _busy(exc) and time.monotonic() < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                raise StoreError(f"{self.path}: write failed: {exc}") from None
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _queue(self, op: Op) -> None:
+        """Queue one write; apply the batch when it is full or old enough."""
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        self._pending.append(op)
+        if (len(self._pending) >= self.batch_size
+                or time.monotonic() - self._pending_since >= self.max_delay):
+            self._flush()
+
+    def _flush(self) -> None:
+        """Apply queued writes in one transaction (fsync'ing the sidecar first if needed)."""
+        if not self._pending:
+            return
+        ops = self._pending
+        if self._pending_pixels:
+            self._sidecar.sync()
+
+        def apply(conn: sqlite3.Connection) -> None:
+            for op in ops:
+                op(conn)
+
+        try:
+            self._write_tx(self._conn, apply)
+        finally:  # applied, or failed for good and reported: never replay a failing batch
+            self._pending = []
+            self._pending_uids.clear()
+            self._pending_sources.clear()
+            self._pending_pixels = False
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._check()
+            self._flush()
+            yield self._conn
+
+    def _pages(self, sql: str, params: Sequence[Any] = ()) -> Iterator[sqlite3.Row | tuple]:
+        """Stream ``sql`` (which selects ``id`` first and has ``id > ?`` as its last parameter
+        placeholder, ordered by id) page by page, holding the lock only per page."""
+        last = -1
+        while True:
+            with self._reading() as conn:
+                rows = conn.execute(sql + f" ORDER BY id LIMIT {PAGE}", (*params, last)).fetchall()
+            if not rows:
+                return
+            yield from rows
+            if len(rows) < PAGE:
+                return
+            last = rows[-1][0]
+
+    # -- ingest ------------------------------------------------------------------------------
+    def add_instance(self, instance: Instance, header: Dataset) -> AddOutcome:
+        """Index one instance and its header rows; see :class:`gantry.protocols.Store`."""
+        rows, digest = header_rows(header)
+        size, mtime = _instance_stat(instance)
+        uid = instance.sop_instance_uid
+        now = time.time()
+        with self._lock:
+            self._check()
+            known = self._pending_uids.get(uid)
+            if known is None:
+                row = self._conn.execute(
+                    "SELECT header_sha256, size, source FROM instances WHERE sop_instance_uid=?",
+                    (uid,)).fetchone()
+                known = (row[0], row[1], row[2]) if row else None
+            source_row = (instance.source, size, mtime, uid, now)
+            self._pending_sources[instance.source] = (size, mtime)
+            if known is not None:
+                if (known[0], known[1]) == (digest, instance.size):
+                    self._queue(lambda c: _upsert_source(c, *source_row, "duplicate"))
+                    return "duplicate"
+                conflict = (uid, known[2], instance.source, digest, instance.size, now)
+                self._queue(lambda c: (
+                    c.execute("INSERT INTO conflicts(sop_instance_uid, kept_source, "
+                              "conflicting_source, header_sha256, size, recorded_at) "
+                              "VALUES (?,?,?,?,?,?)", conflict),
+                    _upsert_source(c, *source_row, "conflict")))
+                return "conflict"
+            self._pending_uids[uid] = (digest, instance.size, instance.source)
+            new_tags = [(r[2],) for r in rows if r[2] not in self._known_tags]
+            self._known_tags.update(t[0] for t in new_tags)
+            record = _instance_row(instance, header, digest, now)
+            patient, study, series = _hierarchy_rows(instance, header)
+
+            def op(c: sqlite3.Connection) -> None:
+                cur = c.execute(_INSERT_INSTANCE, record)
+                if cur.rowcount == 1:
+                    iid = cur.lastrowid
+                    c.executemany("INSERT INTO elements(instance_id, ord, path, tag, vr, value,"
+                                  " number, data, creator) VALUES (?,?,?,?,?,?,?,?,?)",
+                                  [(iid, *r) for r in rows])
+                    c.execute("INSERT OR IGNORE INTO patients(patient_id, patient_name, issuer,"
+                              " birth_date) VALUES (?,?,?,?)", patient)
+                    c.execute("INSERT OR IGNORE INTO studies(study_instance_uid, patient_id, "
+                              "study_date, study_description, accession_number) "
+                              "VALUES (?,?,?,?,?)", study)
+                    c.execute("INSERT OR IGNORE INTO series(series_instance_uid, "
+                              "study_instance_uid, modality, series_description, series_number)"
+                              " VALUES (?,?,?,?,?)", series)
+                    outcome = "added"
+                else:  # another process added it since we looked
+                    kept = c.execute("SELECT header_sha256, size, source FROM instances WHERE "
+                                     "sop_instance_uid=?", (uid,)).fetchone()
+                    outcome = "duplicate"
+                    if (kept[0], kept[1]) != (digest, instance.size):
+                        outcome = "conflict"
+                        c.execute("INSERT INTO conflicts(sop_instance_uid, kept_source, "
+                                  "conflicting_source, header_sha256, size, recorded_at) "
+                                  "VALUES (?,?,?,?,?,?)",
+                                  (uid, kept[2], instance.source, digest, instance.size, now))
+                if new_tags:
+                    c.executemany("INSERT OR IGNORE INTO tags(tag, keyword, name) "
+                                  "VALUES (?,?,?)", [_tag_row(t[0]) for t in new_tags])
+                _upsert_source(c, *source_row, outcome)
+
+            self._queue(op)
+            return "added"
+
+    def add_rejected(self, rejection: Rejection) -> None:
+        """Record an input that was skipped, with the reason (and its ingest progress)."""
+        size, mtime = source_stat(rejection.source)
+        now = time.time()
+        row = (rejection.source, rejection.reason, rejection.stage, now)
+        with self._lock:
+            self._check()
+            self._pending_sources[rejection.source] = (size, mtime)
+            self._queue(lambda c: (
+                c.execute("INSERT INTO rejected(source, reason, stage, recorded_at) "
+                          "VALUES (?,?,?,?)", row),
+                _upsert_source(c, rejection.source, size, mtime, None, now, "rejected")))
+
+    def is_source_done(self, source: str, size: int, mtime: float) -> bool:
+        """Whether this exact input (same size and mtime) was already ingested or rejected."""
+        with self._lock:
+            self._check()
+            known = self._pending_sources.get(source)
+            if known is None:
+                row = self._conn.execute("SELECT size, mtime FROM sources WHERE source=?",
+                                         (source,)).fetchone()
+                known = (row[0], row[1]) if row else None
+        return _same_source(known, size, mtime)
+
+    # -- reads -------------------------------------------------------------------------------
+    def get_instance(self, sop_instance_uid: str) -> Instance | None:
+        """The instance with this SOP Instance UID, or ``None``."""
+        with self._reading() as conn:
+            row = conn.execute(f"SELECT {_INSTANCE_COLS} FROM instances WHERE "
+                               "sop_instance_uid=?", (sop_instance_uid,)).fetchone()
+        return _instance(row) if row else None
+
+    def get_header(self, sop_instance_uid: str) -> Dataset | None:
+        """The stored header rebuilt from its element rows, or ``None``."""
+        with self._reading() as conn:
+            row = conn.execute("SELECT id FROM instances WHERE sop_instance_uid=?",
+                               (sop_instance_uid,)).fetchone()
+            if row is None:
+                return None
+            rows = conn.execute("SELECT path, tag, vr, value, data FROM elements "
+                                "WHERE instance_id=? ORDER BY ord", (row[0],)).fetchall()
+        return rows_to_dataset(rows)
+
+    def iter_instances(self, *, series_instance_uid: str | None = None,
+                       sop_instance_uids: Iterable[str] | None = None) -> Iterator[Instance]:
+        """Stream instances in ingest order, optionally of one series or of the given UIDs."""
+        if sop_instance_uids is not None:
+            yield from self._iter_by_uids(sop_instance_uids, series_instance_uid)
+            return
+        where, params = "", []
+        if series_instance_uid is not None:
+            where, params = "series_instance_uid=? AND ", [series_instance_uid]
+        for row in self._pages(f"SELECT id, {_INSTANCE_COLS} FROM instances WHERE {where}id>?",
+                               params):
+            yield _instance(row[1:])
+
+    def _iter_by_uids(self, uids: Iterable[str], series: str | None) -> Iterator[Instance]:
+        ids: list[int] = []
+        chunk: list[str] = []
+
+        def resolve() -> None:
+            with self._reading() as conn:
+                marks = ",".join("?" * len(chunk))
+                ids.extend(r[0] for r in conn.execute(
+                    f"SELECT id FROM instances WHERE sop_instance_uid IN ({marks})", chunk))
+            chunk.clear()
+
+        for uid in uids:
+            chunk.append(uid)
+            if len(chunk) >= _CHUNK:
+                resolve()
+        if chunk:
+            resolve()
+        ids.sort()
+        for start in range(0, len(ids), _CHUNK):
+            part = ids[start:start + _CHUNK]
+            marks = ",".join("?" * len(part))
+            extra, params = ("", []) if series is None else (" AND series_instance_uid=?",
+                                                             [series])
+            with self._reading() as conn:
+                rows = conn.execute(f"SELECT {_INSTANCE_COLS} FROM instances WHERE id IN "
+                                    f"({marks}){extra} ORDER BY id", (*part, *params)).fetchall()
+            for row in rows:
+                yield _instance(row)
+
+    def iter_patients(self) -> Iterator[Patient]:
+        """Stream patients (with their study counts)."""
+        from gantry.model import Patient
+
+        sql = ("SELECT id, patient_id, patient_name, issuer, birth_date, (SELECT COUNT(*) FROM "
+               "studies s WHERE s.patient_id = p.patient_id) FROM patients p WHERE id>?")
+        for r in self._pages(sql):
+            yield Patient(patient_id=r[1], patient_name=r[2] or "", issuer=r[3] or "",
+                          birth_date=r[4] or "", study_count=r[5])
+
+    def iter_studies(self, patient_id: str | None = None) -> Iterator[Study]:
+        """Stream studies (with their series counts), optionally of one patient."""
+        from gantry.model import Study
+
+        where, params = ("patient_id=? AND ", [patient_id]) if patient_id is not None else ("", [])
+        sql = ("SELECT id, study_instance_uid, patient_id, study_date, study_description, "
+               "accession_number, (SELECT COUNT(*) FROM series r WHERE r.study_instance_uid = "
+               f"s.study_instance_uid) FROM studies s WHERE {where}id>?")
+        for r in self._pages(sql, params):
+            yield Study(study_instance_uid=r[1], patient_id=r[2], study_date=r[3] or "",
+                        study_description=r[4] or "", accession_number=r[5] or "",
+                        series_count=r[6])
+
+    def iter_series(self, study_instance_uid: str | None = None) -> Iterator[Series]:
+        """Stream series (with their instance counts), optionally of one study."""
+        from gantry.model import Series
+
+        where, params = (("study_instance_uid=? AND ", [study_instance_uid])
+                         if study_instance_uid is not None else ("", []))
+        sql = ("SELECT id, series_instance_uid, study_instance_uid, modality, "
+               "series_description, series_number, (SELECT COUNT(*) FROM instances i WHERE "
+               f"i.series_instance_uid = r.series_instance_uid) FROM series r WHERE {where}id>?")
+        for r in self._pages(sql, params):
+            yield Series(series_instance_uid=r[1], study_instance_uid=r[2],
+                         modality=r[3] or "", series_description=r[4] or "",
+                         series_number=r[5], instance_count=r[6])
+
+    def iter_rejected(self) -> Iterator[Rejection]:
+        """Stream rejected inputs in the order recorded."""
+        from gantry.records import Rejection
+
+        for r in self._pages("SELECT id, source, reason, stage FROM rejected WHERE id>?"):
+            yield Rejection(source=r[1], reason=r[2], stage=r[3])
+
+    def iter_conflicts(self) -> Iterator[tuple[str, str, str]]:
+        """Stream ``(sop_instance_uid, kept_source, conflicting_source)``."""
+        for r in self._pages("SELECT id, sop_instance_uid, kept_source, conflicting_source "
+                             "FROM conflicts WHERE id>?"):
+            yield (r[1], r[2], r[3])
+
+    def counts(self) -> StoreCounts:
+        """Record counts."""
+        with self._reading() as conn:
+            n = [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                 for t in ("patients", "studies", "series", "instances", "rejected",
+                           "conflicts")]
+        return StoreCounts(*n)
+
+    # -- findings, changes, status ------------------------------------------------------------
+    def add_findings(self, sop_instance_uid: str, stage: str, findings: Sequence[Finding]) -> None:
+        """Replace the findings of one instance for one stage."""
+        rows = [(sop_instance_uid, stage, f.code, f.message, f.severity, f.tag, f.keyword,
+                 f.path, f.component, json.dumps(list(f.box)) if f.box else None,
+                 json.dumps(f.extra, sort_keys=True, default=str)) for f in findings]
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM findings WHERE sop_instance_uid=? AND stage=?",
+                      (sop_instance_uid, stage))
+            c.executemany("INSERT INTO findings(sop_instance_uid, stage, code, message, "
+                          "severity, tag, keyword, path, component, box, extra) "
+                          "VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+        self._write(op)
+
+    def iter_findings(self, sop_instance_uid: str | None = None
+                      ) -> Iterator[tuple[str, str, Finding]]:
+        """Stream ``(sop_instance_uid, stage, finding)`` in the order recorded."""
+        from gantry.records import Finding
+
+        where, params = (("sop_instance_uid=? AND ", [sop_instance_uid])
+                         if sop_instance_uid is not None else ("", []))
+        sql = ("SELECT id, sop_instance_uid, stage, code, message, severity, tag, keyword, path,"
+               f" component, box, extra FROM findings WHERE {where}id>?")
+        for r in self._pages(sql, params):
+            box = tuple(json.loads(r[10])) if r[10] else None
+            yield r[1], r[2], Finding(code=r[3], message=r[4] or "", severity=r[5],
+                                      tag=r[6] or "", keyword=r[7] or "", path=r[8] or "",
+                                      component=r[9] or "", box=box,
+                                      extra=json.loads(r[11]) if r[11] else {})
+
+    def add_changes(self, sop_instance_uid: str, changes: Sequence[Change]) -> None:
+        """Replace the recorded redaction changes of one instance."""
+        rows = [(sop_instance_uid, c.action, c.tag, c.keyword, c.path, c.detail, c.component)
+                for c in changes]
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM changes WHERE sop_instance_uid=?", (sop_instance_uid,))
+            c.executemany("INSERT INTO changes(sop_instance_uid, action, tag, keyword, path, "
+                          "detail, component) VALUES (?,?,?,?,?,?,?)", rows)
+
+        self._write(op)
+
+    def iter_changes(self, sop_instance_uid: str | None = None) -> Iterator[tuple[str, Change]]:
+        """Stream ``(sop_instance_uid, change)`` in the order recorded."""
+        from gantry.records import Change
+
+        where, params = (("sop_instance_uid=? AND ", [sop_instance_uid])
+                         if sop_instance_uid is not None else ("", []))
+        sql = ("SELECT id, sop_instance_uid, action, tag, keyword, path, detail, component "
+               f"FROM changes WHERE {where}id>?")
+        for r in self._pages(sql, params):
+            yield r[1], Change(action=r[2], tag=r[3] or "", keyword=r[4] or "", path=r[5] or "",
+                               detail=r[6] or "", component=r[7] or "")
+
+    def set_status(self, sop_instance_uid: str, status: str) -> None:
+        """Set an instance's status."""
+        self._write(lambda c: c.execute("UPDATE instances SET status=? WHERE sop_instance_uid=?",
+                                        (status, sop_instance_uid)))
+
+    def get_status(self, sop_instance_uid: str) -> str | None:
+        """An instance's status, or ``None``."""
+        with self._reading() as conn:
+            row = conn.execute("SELECT status FROM instances WHERE sop_instance_uid=?",
+                               (sop_instance_uid,)).fetchone()
+        return row[0] if row else None
+
+    def _write(self, op: Op) -> None:
+        with self._lock:
+            self._check()
+            self._queue(op)
+
+    # -- exports -----------------------------------------------------------------------------
+    def record_export(self, record: ExportRecord) -> None:
+        """Record one output written; a newer record for the same instance and destination
+        replaces the older one."""
+        row = (record.sop_instance_uid, record.destination, record.new_sop_instance_uid,
+               record.path, record.size, record.sha256, record.format, time.time())
+        self._write(lambda c: c.execute(
+            "INSERT INTO exports(sop_instance_uid, destination, new_sop_instance_uid, path, size,"
+            " sha256, format, recorded_at) VALUES (?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(sop_instance_uid, destination) DO UPDATE SET "
+            "new_sop_instance_uid=excluded.new_sop_instance_uid, path=excluded.path, "
+            "size=excluded.size, sha256=excluded.sha256, format=excluded.format, "
+            "recorded_at=excluded.recorded_at", row))
+
+    def exported_uids(self, destination: str) -> set[str]:
+        """Original SOP Instance UIDs already exported to ``destination``."""
+        with self._reading() as conn:
+            return {r[0] for r in conn.execute(
+                "SELECT sop_instance_uid FROM exports WHERE destination=?", (destination,))}
+
+    def iter_exports(self, destination: str | None = None) -> Iterator[ExportRecord]:
+        """Stream export records in the order first written."""
+        from gantry.records import ExportRecord
+
+        where, params = (("destination=? AND ", [destination]) if destination is not None
+                         else ("", []))
+        sql = ("SELECT id, sop_instance_uid, new_sop_instance_uid, destination, path, size, "
+               f"sha256, format FROM exports WHERE {where}id>?")
+        for r in self._pages(sql, params):
+            yield ExportRecord(sop_instance_uid=r[1], new_sop_instance_uid=r[2] or "",
+                               destination=r[3], path=r[4] or "", size=r[5], sha256=r[6] or "",
+                               format=r[7] or "dicom")
+
+    # -- audit log -----------------------------------------------------------------------------
+    def log_event(self, event: AuditEvent) -> None:
+        """Queue one audit event for the writer thread (returns at once)."""
+        if not event.time:
+            from dataclasses import replace
+
+            event = replace(event, time=time.time())
+        with self._lock:
+            self._check()
+            audit = self._audit
+        audit.put(event)
+
+    def iter_events(self) -> Iterator[AuditEvent]:
+        """Stream the audit log in order (after flushing queued events)."""
+        from gantry.records import AuditEvent
+
+        with self._lock:
+            self._check()
+            audit = self._audit
+        audit.flush()
+        for r in self._pages("SELECT id, time, run_id, kind, subject, detail FROM events "
+                             "WHERE id>?"):
+            yield AuditEvent(kind=r[3], subject=r[4] or "",
+                             detail=json.loads(r[5]) if r[5] else {}, run_id=r[2] or "",
+                             time=r[1])
+
+    # -- pixels --------------------------------------------------------------------------------
+    def put_pixels(self, key: str, array: np.ndarray, meta: PixelMeta) -> None:
+        """Append modified pixel data to the sidecar; the row pointing at it is batched."""
+        blob, header = px.encode_entry(key, array, meta)
+        with self._lock:
+            self._check()
+            offset = self._sidecar.append(blob)
+            self._pending_pixels = True
+            row = (key, offset, len(blob), header["dtype"], json.dumps(header["shape"]),
+                   header["frames"], header["photometric"], header["compression"],
+                   header["sha256"], json.dumps(header["extra"], default=str), time.time())
+            self._queue(lambda c: c.execute(
+                "INSERT OR REPLACE INTO pixels(key, offset, length, dtype, shape, frames, "
+                "photometric, compression, sha256, extra, recorded_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)", row))
+
+    def get_pixels(self, key: str) -> tuple[np.ndarray, PixelMeta] | None:
+        """The pixel data kept under ``key``, verified against its sha256, or ``None``."""
+        with self._reading() as conn:
+            row = conn.execute("SELECT offset, length FROM pixels WHERE key=?",
+                               (key,)).fetchone()
+            if row is None:
+                return None
+            return self._sidecar.read(key, row[0], row[1])
+
+    # -- extras --------------------------------------------------------------------------------
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> SqlResult:
+        """Run one read-only SQL statement; rows stream from a separate read-only connection.
+
+        Tables: ``patients``, ``studies``, ``series``, ``instances`` (with key-attribute
+        columns), ``elements`` / the ``header`` view (every header element: tag, keyword, VR,
+        value), ``findings``, ``changes``, ``exports``, ``rejected``, ``conflicts``,
+        ``events``, ``pixels``. Writing statements fail with :class:`StoreError`.
+        """
+        with self._lock:
+            self._check()
+            self._flush()
+        self._audit.flush()
+        uri = f"file:{self.path}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout,
+                               check_same_thread=False)
+        conn.execute("PRAGMA query_only=ON")
+        try:
+            cur = conn.execute(query, params)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"{self.path}: SQL error: {exc}") from None
+        columns = [d[0] for d in cur.description or ()]
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            try:
+                while True:
+                    batch = cur.fetchmany(PAGE)
+                    if not batch:
+                        return
+                    yield from batch
+            finally:
+                conn.close()
+
+        return SqlResult(columns, rows())
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """Commit queued writes and audit events, fsync the sidecar and checkpoint the WAL."""
+        with self._lock:
+            self._check()
+            self._flush()
+            self._sidecar.sync()
+            audit = self._audit
+        audit.flush()
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def close(self) -> None:
+        """Checkpoint and release the connection, the writer thread and the sidecar."""
+        with self._lock:
+            if self._closed:
+                return
+            if os.getpid() != self._pid:
+                self._closed = True
+                return
+            try:
+                self._flush()
+            finally:
+                self._closed = True
+                try:
+                    self._audit.close()
+                finally:
+                    self._sidecar.close()
+                    try:
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    except sqlite3.OperationalError:
+                        pass
+                    self._conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.url!r})"
+
+
+# --------------------------------------------------------------------------- helpers
+_INSTANCE_COLS = ("sop_instance_uid, sop_class_uid, series_instance_uid, study_instance_uid, "
+                  "patient_id, source, size, transfer_syntax, patient_name, attrs")
+_INSERT_INSTANCE = (
+    "INSERT INTO instances(sop_instance_uid, sop_class_uid, series_instance_uid, "
+    "study_instance_uid, patient_id, source, size, transfer_syntax, patient_name, status, "
+    "header_sha256, attrs, ingested_at, " + ", ".join(KEY_COLUMNS.values()) + ") VALUES ("
+    + ",".join("?" * (13 + len(KEY_COLUMNS))) + ") ON CONFLICT(sop_instance_uid) DO NOTHING")
+
+
+def _instance_row(inst: Instance, header: Dataset, digest: str, now: float) -> tuple[Any, ...]:
+    keys = []
+    for keyword in KEY_COLUMNS:
+        value = inst.attrs.get(keyword)
+        if isinstance(value, list):
+            value = "\\".join(str(v) for v in value)
+        keys.append(value)
+    return (inst.sop_instance_uid, inst.sop_class_uid, inst.series_instance_uid,
+            inst.study_instance_uid, inst.patient_id, inst.source, inst.size,
+            inst.transfer_syntax, inst.patient_name, "ingested", digest,
+            json.dumps(inst.attrs, default=str), now, *keys)
+
+
+def _hierarchy_rows(inst: Instance, ds: Dataset) -> tuple[tuple, tuple, tuple]:
+    number = ds.get("SeriesNumber")
+    try:
+        series_number = int(number) if number not in (None, "") else None
+    except (TypeError, ValueError):
+        series_number = None
+    patient = (inst.patient_id, inst.patient_name or _s(ds, "PatientName"),
+               _s(ds, "IssuerOfPatientID"), _s(ds, "PatientBirthDate"))
+    study = (inst.study_instance_uid, inst.patient_id, _s(ds, "StudyDate"),
+             _s(ds, "StudyDescription"), _s(ds, "AccessionNumber"))
+    series = (inst.series_instance_uid, inst.study_instance_uid, _s(ds, "Modality"),
+              _s(ds, "SeriesDescription"), series_number)
+    return patient, study, series
+
+
+def _s(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else str(value)
+
+
+def _instance(row: Sequence[Any]) -> Instance:
+    from gantry.model import Instance
+
+    return Instance(sop_instance_uid=row[0], sop_class_uid=row[1] or "",
+                    series_instance_uid=row[2], study_instance_uid=row[3], patient_id=row[4],
+                    source=row[5], size=row[6] if row[6] is not None else -1,
+                    transfer_syntax=row[7] or "", patient_name=row[8] or "",
+                    attrs=json.loads(row[9]))
+
+
+def _tag_row(tag: str) -> tuple[str, str | None, str | None]:
+    from pydicom.datadict import dictionary_description, keyword_for_tag
+
+    value = int(tag, 16)
+    keyword = keyword_for_tag(value) or None
+    try:
+        name = dictionary_description(value)
+    except KeyError:
+        name = None
+    return tag, keyword, name
+
+
+def _upsert_source(c: sqlite3.Connection, source: str, size: int, mtime: float | None,
+                   uid: str | None, now: float, outcome: str) -> None:
+    c.execute("INSERT INTO sources(source, size, mtime, outcome, sop_instance_uid, recorded_at) "
+              "VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET size=excluded.size, "
+              "mtime=excluded.mtime, outcome=excluded.outcome, "
+              "sop_instance_uid=excluded.sop_instance_uid, recorded_at=excluded.recorded_at",
+              (source, size, mtime, outcome, uid, now))
+
+
+def _instance_stat(instance: Instance) -> tuple[int, float | None]:
+    mtime = getattr(instance, "mtime", None)
+    if mtime is not None:
+        return instance.size, float(mtime)
+    size, mtime = source_stat(instance.source)
+    return (instance.size if instance.size >= 0 else size), mtime
+
+
+def _same_source(known: tuple[int, float | None] | None, size: int, mtime: float) -> bool:
+    if known is None:
+        return False
+    known_size, known_mtime = known
+    if known_size is not None and known_size >= 0 and size >= 0 and known_size != size:
+        return False
+    if known_mtime is None or not mtime:
+        return True
+    return abs(known_mtime - mtime) < 1e-6
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file owner-only (0600) before SQLite opens it."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+__all__ = ["SqlResult", "SqliteStore", "path_from_url", "sidecar_path", "url_for_path"]
