@@ -186,7 +186,10 @@ def element_key(elem: str) -> str:
             raise _Unsupported(f"element {elem} is inside a sequence")
         m = re.fullmatch(r"\[\s*([0-9a-fA-F]{4})\s*,\s*([0-9a-fA-F]{4})\s*\]", elem)
         if not m:
-            raise _Unsupported(f"element {elem} (private or unusual reference)")
+            group_text = re.match(r"\[\s*([0-9a-fA-F]{4})", elem)
+            if group_text and int(group_text.group(1), 16) % 2:
+                raise _Unsupported(f"private element {elem}")
+            raise _Unsupported(f"element {elem} is not a (group,element) reference")
         group, element = int(m.group(1), 16), int(m.group(2), 16)
         if group % 2:
             raise _Unsupported(f"private element {elem}")

@@ -49,27 +49,82 @@ def attribute_text(ds: Dataset, key: str) -> str | None:
     return str(value)
 
 
-def _one_matches(ds: Dataset, key: str, pattern: str | list[str]) -> bool:
+#: Attributes no PS3.15 action changes: read from the dataset in hand, whatever ran before.
+STABLE_KEYS = frozenset({"size", "Rows", "Columns", "Modality", "Manufacturer",
+                         "ManufacturerModelName", "SOPClassUID", "sop_class",
+                         "PhotometricInterpretation", "BitsAllocated", "SamplesPerPixel"})
+
+
+class HeaderView:
+    """Reads match attributes from the *original* header when a redactor that ran earlier in
+    the stack (``ps315-tags``) may have removed or changed them (DeviceSerialNumber,
+    SeriesDescription...). The original header is re-read from the source once, lazily."""
+
+    def __init__(self, ds: Dataset, context: InstanceContext | None = None) -> None:
+        self.ds = ds
+        self.context = context
+        self._original: Dataset | None = None
+        self._tried = False
+
+    def original(self) -> Dataset | None:
+        """The original header (no pixels), or ``None`` when it cannot be read again."""
+        if self._tried:
+            return self._original
+        self._tried = True
+        ctx = self.context
+        instance = getattr(ctx, "instance", None)
+        if instance is None:
+            return None
+        cached = ctx.notes.get("original_header") if hasattr(ctx, "notes") else None
+        if cached is not None:
+            self._original = cached
+            return cached
+        try:
+            from pydicom import dcmread
+
+            opener = ctx.run.hooks.ingestor_for(instance.source).open
+            with opener(instance.source) as fh:
+                self._original = dcmread(fh, force=True, stop_before_pixels=True)
+            ctx.notes["original_header"] = self._original
+        except Exception:
+            self._original = None
+        return self._original
+
+    def text(self, key: str) -> str | None:
+        """The attribute as text: original header first for keys a redactor may change."""
+        if key not in STABLE_KEYS:
+            original = self.original()
+            if original is not None:
+                return attribute_text(original, key)
+        return attribute_text(self.ds, key)
+
+
+def _one_matches(view: HeaderView | Dataset, key: str, pattern: str | list[str]) -> bool:
+    if not isinstance(view, HeaderView):
+        view = HeaderView(view)
+    ds = view.ds
     patterns = pattern if isinstance(pattern, list) else [pattern]
     if key == "size":
         rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
         return any(size_matches(p, rows, cols) for p in patterns)
-    value = attribute_text(ds, key)
+    value = view.text(key)
     if value is None:
         return False
     return any(pattern_matches(p, value.strip()) for p in patterns)
 
 
-def rule_matches(rule: ZoneRule, ds: Dataset) -> bool:
+def rule_matches(rule: ZoneRule, ds: Dataset | HeaderView) -> bool:
     """Whether every ``match`` entry of ``rule`` and no ``exclude`` entry matches ``ds``."""
-    if not all(_one_matches(ds, k, p) for k, p in rule.match.items()):
+    view = ds if isinstance(ds, HeaderView) else HeaderView(ds)
+    if not all(_one_matches(view, k, p) for k, p in rule.match.items()):
         return False
-    return not any(_one_matches(ds, k, p) for k, p in rule.exclude.items())
+    return not any(_one_matches(view, k, p) for k, p in rule.exclude.items())
 
 
-def matching_rules(settings: PixelSettings, ds: Dataset) -> list[ZoneRule]:
+def matching_rules(settings: PixelSettings, ds: Dataset | HeaderView) -> list[ZoneRule]:
     """The zone rules that apply to ``ds`` (all of them, not only the first)."""
-    return [rule for rule in settings.zones if rule_matches(rule, ds)]
+    view = ds if isinstance(ds, HeaderView) else HeaderView(ds)
+    return [rule for rule in settings.zones if rule_matches(rule, view)]
 
 
 def rule_label(rule: ZoneRule, index: int) -> str:
@@ -126,8 +181,9 @@ class ZoneRedactor:
         rows, cols = int(dataset.Rows), int(dataset.Columns)
         boxes: list[tuple[int, int, int, int, int]] = []
         names: list[str] = []
+        view = HeaderView(dataset, context)
         for index, rule in enumerate(self.settings.zones):
-            if not rule_matches(rule, dataset):
+            if not rule_matches(rule, view):
                 continue
             names.append(rule_label(rule, index))
             boxes += [(-1, *box.to_pixels(rows, cols)) for box in rule.boxes]
