@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gantry_sqlite.store import SqliteStore, url_for_path
 
 from gantry.testing.store_contract import StoreContract
-from gantry_sqlite.store import SqliteStore, url_for_path
 
 pytestmark = pytest.mark.component
 

@@ -161,19 +161,29 @@ class SqliteStore:
                 raise
 
     def _queue(self, op: Op) -> None:
-        """Queue one write; apply the batch when it is full or old enough."""
+        """Queue one write, applying the batch queued so far first when it is full or old.
+
+        The batch is applied *before* the new write is queued, so the audit event a caller
+        logs right after a write is queued before that write commits (see :meth:`_flush`).
+        """
+        if self._pending and (len(self._pending) >= self.batch_size
+                              or time.monotonic() - self._pending_since >= self.max_delay):
+            self._flush()
         if not self._pending:
             self._pending_since = time.monotonic()
         self._pending.append(op)
-        if (len(self._pending) >= self.batch_size
-                or time.monotonic() - self._pending_since >= self.max_delay):
-            self._flush()
 
     def _flush(self) -> None:
-        """Apply queued writes in one transaction (fsync'ing the sidecar first if needed)."""
+        """Apply queued writes in one transaction.
+
+        Audit events queued so far are committed first, and the sidecar is fsync'd first when
+        pixel entries are referenced: after a crash no committed result lacks its audit event
+        or its pixel bytes (an event may repeat when work lost in a crash is redone).
+        """
         if not self._pending:
             return
         ops = self._pending
+        self._audit.flush()
         if self._pending_pixels:
             self._sidecar.sync()
 
