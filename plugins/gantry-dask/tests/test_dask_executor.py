@@ -122,7 +122,8 @@ def test_connects_to_a_running_scheduler_by_address():
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      scheduler_kwargs={"dashboard": False}) as cluster:
+                      dashboard_address=None,
+                      scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"}) as cluster:
         ex = DaskExecutor(address=cluster.scheduler_address)
         try:
             assert ex.workers == 1

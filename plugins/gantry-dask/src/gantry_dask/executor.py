@@ -87,9 +87,12 @@ class DaskExecutor:
                                         f"{opts.address}: {exc}") from exc
             return
         n_workers = opts.workers or os.cpu_count() or 1
+        # Without a dashboard the scheduler still serves health/metrics over HTTP: bind it to a
+        # free port so two clusters (or another service on 8787) never collide.
         dashboard: dict[str, Any] = (
             {"dashboard_address": opts.dashboard_address} if opts.dashboard_address
-            else {"scheduler_kwargs": {"dashboard": False}})
+            else {"dashboard_address": None,
+                  "scheduler_kwargs": {"dashboard": False, "dashboard_address": ":0"}})
         try:
             self._cluster = LocalCluster(
                 n_workers=n_workers,
