@@ -24,7 +24,7 @@ def shift_da(value: str, days: int) -> str:
 
 def shift_dt(value: str, days: int) -> str:
     """Shift a DT value's date part, keeping time, fraction and UTC offset; partial DTs
-    (``YYYY``, ``YYYYMM``) shift by the whole-day offset rounded to their precision."""
+    (``YYYY``, ``YYYYMM``) shift from the middle of the year/month they name."""
     text = value.strip()
     if not text:
         return ""
@@ -38,7 +38,7 @@ def shift_dt(value: str, days: int) -> str:
         shifted = shift_da(date_part, days)
         return shifted + rest if shifted else ""
     year = int(date_part[:4])
-    month = int(date_part[4:6]) if len(date_part) >= 6 else 1
+    month = int(date_part[4:6]) if len(date_part) >= 6 else 7
     try:
         anchor = dt.date(year, month, 15) + dt.timedelta(days=days)
     except (ValueError, OverflowError):

@@ -67,6 +67,8 @@ _IDENTIFYING_CODE_SEQUENCES = frozenset({"PersonIdentificationCodeSequence",
                                          "InstitutionCodeSequence",
                                          "PatientInsurancePlanCodeSequence"})
 _GENERIC_WORDS = frozenset([
+    "anon", "name", "first", "last", "middle", "text", "enter", "other", "given", "family",
+    "prefix", "suffix", "test", "value", "empty", "null", "yes", "no",
     "hospital", "hospitals", "medical", "center", "centre", "clinic", "clinics", "university",
     "institute", "memorial", "saint", "general", "regional", "county", "city", "state",
     "national", "street", "road", "lane", "avenue", "drive", "suite", "floor", "building",
@@ -242,6 +244,10 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
         if option in options:
             skip |= kinds
     out = IdentifierSet()
+    kept_tags: set[int] = set()
+    if profile is not None:
+        kept_tags = {int(key, 16) for key, rule in profile.tags.items()
+                     if "x" not in key and rule.action == "K"}
 
     def add(value: Any, kind: str) -> None:
         if kind not in skip:
@@ -251,6 +257,10 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
         datasets.append(meta)
+    # UIDs that name software or standards (kept by the engine) are not identifiers even when
+    # some other element repeats them.
+    kept_uids = {str(e.value).strip("\x00 ") for d in datasets for e, k, _ in _walk(d)
+                 if e.VR == "UI" and keeps_uid(k) and e.value}
     for dataset in datasets:
         for elem, keyword, in_code_seq in _walk(dataset):
             vr = elem.VR
@@ -260,6 +270,8 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
             values = list(value) if isinstance(value, (list, tuple)) or (
                 hasattr(value, "__iter__") and not isinstance(value, (str, bytes)) and
                 vr != "PN" and type(value).__name__ == "MultiValue") else [value]
+            if kept_tags and int(elem.tag) in kept_tags:
+                continue  # the profile keeps this attribute on purpose
             private = elem.tag.is_private and not elem.tag.is_private_creator
             for v in values:
                 text = v.decode("latin-1", "ignore") if isinstance(v, bytes) else str(v)
@@ -276,7 +288,8 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
                     for variant in date_variants(text[:8]):
                         add(variant, "Date")
                 elif vr == "UI":
-                    if not keeps_uid(keyword) and not is_well_known(text):
+                    if not keeps_uid(keyword) and not is_well_known(text) and \
+                            text.strip("\x00 ") not in kept_uids:
                         add(text.strip("\x00 "), "UID")
                 elif in_code_seq and keyword in ("CodeValue", "CodeMeaning", "LongCodeValue"):
                     add(text, "PersonID" if keyword != "CodeMeaning" else "PersonName")

@@ -1,0 +1,82 @@
+"""The export gate finds identifiers in bytes and paths, in any case and name order, reports
+where and what kind but never the value, and ignores pixel data by design."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import time
+
+from pydicom.dataset import Dataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+from gantry.deid.gate import find_leaks
+from gantry.deid.identifiers import collect_identifiers
+from gantry.deid.standalone import patient_key
+from gantry.testing.factory import make_instance
+
+
+def _ids():
+    ds = make_instance(patient=0)
+    return ds, collect_identifiers(ds, patient_key(ds))
+
+
+def test_finds_name_in_any_order_and_case():
+    _, ids = _ids()
+    for text in (b"ERMENGARDE QUILLFEATHER", b"quillfeather, ermengarde", b"xx Quillfeather"):
+        leaks = find_leaks(b"\x00" * 200 + text + b"\x00" * 10, "out/a.dcm", ids)
+        assert leaks and all(leak.kind in ("PatientName",) for leak in leaks)
+
+
+def test_leak_never_holds_the_value():
+    _, ids = _ids()
+    leaks = find_leaks(b"..Quillfeather..MRN0007Q00000..", "Quillfeather/x.dcm", ids)
+    assert {leak.where for leak in leaks} == {"bytes", "path"}
+    for leak in leaks:
+        assert "quillfeather" not in (str(leak) + repr(leak)).lower()
+
+
+def test_original_file_fails_and_clean_output_passes(make_engine, deidentify, encoder):
+    ds, ids = _ids()
+    assert find_leaks(encoder(ds), "x.dcm", ids)
+    deidentify(make_engine(), ds)
+    assert find_leaks(encoder(ds), "GP-ABC/1.2.dcm", ids) == []
+
+
+def test_pixel_data_is_not_scanned_but_everything_else_is(make_engine, deidentify, encoder):
+    ds, ids = _ids()
+    deidentify(make_engine(), ds)
+    ds.PixelData = b"Quillfeather" + b"\x00" * (len(ds.PixelData) - 12)
+    assert find_leaks(encoder(ds), "x.dcm", ids) == []
+    ds.add_new(0x00204000, "LT", "note about quillfeather")
+    leaks = find_leaks(encoder(ds), "x.dcm", ids)
+    assert [(leak.tag, leak.kind) for leak in leaks] == [("(0020,4000)", "PatientName")]
+
+
+def test_deflated_output_is_inflated(make_engine, deidentify):
+    ds, ids = _ids()
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    data = buf.getvalue()
+    assert b"Quillfeather" not in data  # compressed: a naive scan would miss it
+    assert find_leaks(data, "x.dcm", ids)
+
+
+def test_identifier_set_pickles_and_is_fast():
+    _, ids = _ids()
+    clone = pickle.loads(pickle.dumps(ids))
+    assert clone.values == ids.values
+    data = bytes(range(256)) * 2048  # 0.5 MB of noise, no pixel element
+    start = time.perf_counter()
+    find_leaks(data, "x.dcm", clone)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_short_tokens_must_stand_alone():
+    ds = Dataset()
+    ds.PatientName = "Li^Bo"
+    ds.PatientID = "A12"
+    ids = collect_identifiers(ds)
+    assert find_leaks(b"CALIBRATION A123 A12 ", "x", ids)  # standalone A12 found
+    assert not find_leaks(b"CALIBRATION A123 XA12", "x", ids)

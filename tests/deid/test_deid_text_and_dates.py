@@ -1,0 +1,102 @@
+"""Cleaning text, identifier variants, date shifting, compound-action resolution, markers."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.dataset import Dataset
+
+from gantry.deid.clean import Cleaner
+from gantry.deid.dates import shift_da, shift_dt
+from gantry.deid.identifiers import collect_identifiers
+from gantry.deid.rules import iod_family, resolve_compound
+from gantry.records import PatientKey
+
+
+def test_clean_removes_identifiers_and_patterns():
+    ds = Dataset()
+    ds.PatientName = "Quillfeather^Ermengarde^M"
+    ds.PatientID = "MRN0007Q00000"
+    ds.PatientBirthDate = "19500120"
+    ids = collect_identifiers(ds, PatientKey("MRN0007Q00000"))
+    text = ("ermengarde QUILLFEATHER (mrn0007q00000) born 01/20/1950, seen 2019-03-14, "
+            "call (555) 010-7788, ID 88123456; CT CHEST W CONTRAST")
+    out = Cleaner().clean(text, ids)
+    for gone in ("ermengarde", "quillfeather", "mrn0007q00000", "1950", "2019", "7788",
+                 "88123456"):
+        assert gone not in out.lower()
+    assert "CT CHEST W CONTRAST" in out
+
+
+def test_scrub_only_removes_known_values():
+    ds = Dataset()
+    ds.PatientName = "Quillfeather^Ermengarde"
+    ids = collect_identifiers(ds)
+    assert Cleaner().scrub("Quillfeather 2019-03-14", ids) == "*** 2019-03-14"
+
+
+def test_extra_words_and_patterns():
+    from gantry.profiles import CleanSettings
+
+    cleaner = Cleaner(CleanSettings(patterns=[r"room \d+"], words=["Nightshift"]))
+    assert cleaner.clean("nightshift in Room 12", None) == "*** in ***"
+
+
+@pytest.mark.parametrize(("value", "days", "expected"), [
+    ("20190314", -10, "20190304"),
+    ("20200301", -1, "20200229"),
+    ("2019.03.14", 1, "20190315"),
+    ("20190101-20190131", -1, "20181231-20190130"),
+    ("bad", 5, ""),
+])
+def test_shift_da(value, days, expected):
+    assert shift_da(value, days) == expected
+
+
+def test_shift_dt_keeps_time_and_offset():
+    assert shift_dt("20190314101500.123+0100", -3650) == "20090316101500.123+0100"
+    assert shift_dt("2019", -400)[:4] == "2018"
+
+
+@pytest.mark.parametrize(("action", "keyword", "family", "expected"), [
+    ("X/Z", "AcquisitionDate", "image", "X"),
+    ("Z/D", "ContentDate", "image", "Z"),
+    ("Z/D", "ContentDate", "sr", "D"),
+    ("X/D", "RTPlanDate", "rt-plan", "D"),
+    ("X/Z/D", "DeviceSerialNumber", "enhanced", "D"),
+    ("X/Z/D", "DeviceSerialNumber", "image", "X"),
+    ("X/Z/U*", "ReferencedImageSequence", "image", "U"),
+    ("K", "Anything", "image", "K"),
+])
+def test_compound_resolution(action, keyword, family, expected):
+    assert resolve_compound(action, keyword, family) == expected
+
+
+def test_iod_families():
+    assert iod_family("1.2.840.10008.5.1.4.1.1.88.22") == "sr"
+    assert iod_family("1.2.840.10008.5.1.4.1.1.4.1") == "enhanced"
+    assert iod_family("1.2.840.10008.5.1.4.1.1.2") == "image"
+
+
+def test_markers_name_the_options(make_engine, deidentify):
+    from gantry.testing.factory import make_instance
+
+    ds = make_instance()
+    deidentify(make_engine(options=("retain-longitudinal-full-dates", "clean-descriptors")), ds)
+    assert ds.PatientIdentityRemoved == "YES"
+    codes = [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
+    assert codes == ["113100", "113105", "113106"] or sorted(codes) == ["113100", "113105",
+                                                                          "113106"]
+    assert ds.LongitudinalTemporalInformationModified == "UNMODIFIED"
+    assert ds.StudyDate == "20190314"
+
+
+def test_unknown_attributes_switch(make_engine, deidentify):
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.ConvolutionKernel = "STANDARD"  # not named by Table E.1-1
+    ds.Rows = 4
+    keep = ds.copy()
+    deidentify(make_engine(), keep)
+    assert keep.ConvolutionKernel == "STANDARD"
+    deidentify(make_engine(unknown_attributes="remove"), ds)
+    assert "ConvolutionKernel" not in ds and ds.Rows == 4
