@@ -86,9 +86,19 @@ class _Reader:
         self.settings = settings
 
     def read(self, ds: Dataset, decoded: DecodedPixels, frames: list[int]) -> list[Word]:
+        """Words on ``frames``, down to the lower confidence used for identifying words."""
         s = self.settings
-        return read_instance(ds, decoded, frames, min_confidence=s.min_confidence,
+        floor = min(s.min_confidence, s.identifying_min_confidence)
+        return read_instance(ds, decoded, frames, min_confidence=floor,
                              upscale_below=s.upscale_below, language=s.language)
+
+    def classify(self, words: list[Word], ids: Identifiers) -> tuple[list[Word],
+                                                                      dict[int, Verdict]]:
+        """Drop unsure words that do not identify; return the rest and their verdicts."""
+        verdicts = classify_words(words, ids)
+        keep = [i for i, w in enumerate(words)
+                if w.confidence >= self.settings.min_confidence or verdicts[i].identifying]
+        return [words[i] for i in keep], {n: verdicts[i] for n, i in enumerate(keep)}
 
 
 class OcrAuditor(_Reader):
@@ -108,8 +118,8 @@ class OcrAuditor(_Reader):
             return [Finding("pixels-unreadable", f"OCR skipped: {exc}", severity="error",
                             component=COMPONENT)]
         frames = sample_frames(decoded.frames, self.settings.max_frames)
-        words = self.read(dataset, decoded, frames)
-        verdicts = classify_words(words, identifiers_for(dataset, context))
+        words, verdicts = self.classify(self.read(dataset, decoded, frames),
+                                        identifiers_for(dataset, context))
         findings: list[Finding] = []
         for run in group_lines(words, list(range(len(words)))):
             findings.append(self._finding(words, run, verdicts, decoded.frames, frames))
@@ -173,7 +183,7 @@ class OcrRedactor(_Reader):
         blanked: list[Box] = []
         identifying: list[int] = []
         for _ in range(self.settings.passes):
-            verdicts = classify_words(words, ids)
+            words, verdicts = self.classify(words, ids)
             identifying = [i for i, v in verdicts.items() if v.identifying]
             targets = identifying if self.settings.mode == "identifying-only" else list(
                 range(len(words)))
@@ -186,7 +196,7 @@ class OcrRedactor(_Reader):
             words = [w for w in words if w.frame not in touched] + self.read(
                 dataset, decoded, touched)
         else:
-            verdicts = classify_words(words, ids)
+            words, verdicts = self.classify(words, ids)
             identifying = [i for i, v in verdicts.items() if v.identifying]
         if identifying:
             where = sorted({words[i].frame for i in identifying})

@@ -23,6 +23,9 @@ class OcrSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     #: Words below this tesseract confidence (0..1) are ignored.
     min_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
+    #: Words that identify (match the header, or look like a name, date or ID) count from this
+    #: lower confidence: OCR is often unsure of IDs (O/0, I/1) it still half-reads.
+    identifying_min_confidence: float = Field(default=0.3, ge=0.0, le=1.0)
     #: Pixels added on every side of a word box before it is blanked.
     padding: int = Field(default=4, ge=0, le=200)
     #: ``all-text`` blanks every word found; ``identifying-only`` only words that match the

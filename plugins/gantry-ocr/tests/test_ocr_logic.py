@@ -1,0 +1,111 @@
+"""OCR plumbing that needs no tesseract: sampling, windowing, classification, clustering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from gantry_ocr.classify import (
+    classify_words,
+    fallback_identifiers,
+    from_context,
+    from_values,
+    looks_like,
+    matches_identifiers,
+)
+from gantry_ocr.discover import DeviceKey, Sighting, cluster, propose_yaml
+from gantry_ocr.engine import Word, sample_frames, to_gray8
+from gantry_ocr.settings import load_settings
+from gantry_pixels.settings import load_settings as load_pixel_settings
+from gantry_pixels.testing import make_text_image
+
+
+@pytest.mark.parametrize(("frames", "most", "expected"), [
+    (1, 8, [0]), (5, 8, [0, 1, 2, 3, 4]), (100, 4, [0, 33, 66, 99]), (9, 1, [0]),
+])
+def test_frame_sampling_keeps_first_and_last(frames: int, most: int, expected: list[int]) -> None:
+    assert sample_frames(frames, most) == expected
+
+
+def test_sixteen_bit_is_windowed_and_monochrome1_inverted() -> None:
+    frame = np.array([[-1000], [0], [3000]], dtype=np.int16).reshape(3, 1, 1)
+    grey = to_gray8(frame, "MONOCHROME2")
+    assert grey.dtype == np.uint8 and grey.ravel().tolist() == [0, 64, 255]
+    assert to_gray8(frame, "MONOCHROME1").ravel().tolist() == [255, 191, 0]
+    assert to_gray8(np.zeros((4, 4, 1), np.uint16), "MONOCHROME2").max() == 0
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("01/30/1986", "date"), ("1986-01-30", "date"), ("30-Jan-1986", "date"),
+    ("19860130", "date"), ("MRN4471ST", "id"), ("ACC123456", "id"), ("00482913", "id"),
+    ("SMITH^JOHN", "name"), ("TEST, ADL", "name"),
+    ("5.0cm", None), ("12.5", None), ("2:09:04", None), ("Gain 45", None), ("L12-5", None),
+    ("ABD, LIVER", None), ("60Hz", None),
+])
+def test_shapes_of_identifying_text(text: str, kind: str | None) -> None:
+    assert looks_like(text) == kind
+
+
+def test_identifier_matching_tolerates_ocr_errors() -> None:
+    ids = from_values(["QUILLFEATHER^ERMENGARDE", "MRN0007Q7919", "19860130"])
+    assert matches_identifiers("QUILLFEATHER,", ids)
+    assert matches_identifiers("QU1LLFEATHER", ids)  # one OCR error in 12 letters
+    assert matches_identifiers("MRN0007Q7919", ids)
+    assert matches_identifiers("01/30/1986", from_values(fallback_identifiers(
+        make_text_image(patient_name="X^Y", patient_id="Z"))))
+    assert not matches_identifiers("QUALITY", ids)
+    assert not matches_identifiers("ERM", ids)
+
+
+def test_engine_identifier_set_is_used_when_present() -> None:
+    from gantry.deid.identifiers import collect_identifiers
+
+    ds = make_text_image(patient_name="Pemberton^Cressida", patient_id="MRN5521")
+    ids = from_context(collect_identifiers(ds), ds, None)
+    assert ids.source is not None
+    assert matches_identifiers("PEMBERTON", ids) and matches_identifiers("MRN5521", ids)
+
+
+def test_fallback_reads_header_and_patient_key() -> None:
+    from gantry.records import PatientKey
+
+    ds = make_text_image(patient_name="Harrow^Jane", patient_id="ID777")
+    ids = from_context(None, ds, PatientKey("P-991-X", "Wexcombe^Thaddeus", "", "19700101"))
+    for token in ("HARROW", "JANE", "ID777", "P991X", "WEXCOMBE", "01011970"):
+        assert token in ids.tokens | ids.phrases
+
+
+def test_a_name_split_over_two_words_marks_both() -> None:
+    words = [Word(0, 10, 5, 40, 12, "TEST,", 0.9, (1, 1, 1)),
+             Word(0, 55, 5, 30, 12, "ADL", 0.9, (1, 1, 1)),
+             Word(0, 200, 5, 30, 12, "5.0cm", 0.9, (2, 1, 1))]
+    verdicts = classify_words(words, from_values([]))
+    assert [verdicts[i].identifying for i in range(3)] == [True, True, False]
+    assert verdicts[0].reason == "name"
+
+
+def test_clusters_become_a_reviewable_rule() -> None:
+    device = DeviceKey("NOVA MEDICAL", "ECHO[X]", 240, 320)
+    sightings = [Sighting(device, [((6, 4, 90 + 10 * i, 18), True), ((220, 4, 292, 16), True)])
+                 for i in range(4)]
+    sightings.append(Sighting(device, [((100, 100, 130, 112), False)]))  # once: dropped
+    text = propose_yaml(cluster(sightings), min_share=0.5, padding=2)
+    assert "4/5" in text and "identifying text in 4/5" in text
+    rules = yaml.safe_load(text)["plugins"]["gantry-pixels"]
+    settings = load_pixel_settings(rules)
+    (zone,) = settings.zones
+    assert zone.match == {"Manufacturer": "NOVA MEDICAL", "ManufacturerModelName": "ECHO[[]X[]]",
+                          "size": "240x320"}
+    assert sorted(tuple(b.to_pixels(240, 320)) for b in zone.boxes) == [
+        (4, 2, 118, 18), (218, 2, 76, 16)]
+    assert propose_yaml(cluster([]), min_share=0.5).rstrip().endswith("zones: []")
+
+
+def test_settings_are_validated() -> None:
+    from pydantic import ValidationError
+
+    assert load_settings({}).mode == "all-text"
+    with pytest.raises(ValidationError, match="min_confidence"):
+        load_settings({"min_confidence": 60})
+    with pytest.raises(ValidationError, match="mode"):
+        load_settings({"mode": "everything"})
