@@ -55,9 +55,9 @@ def test_auditor_reports_boxes_without_repeating_identifying_text() -> None:
         assert f.code == "burned-in-text" and f.box is not None and f.box[0] == 0
         floor = 0.3 if f.extra["identifying"] else 0.6  # unsure words count when identifying
         assert floor <= f.extra["confidence"] <= 1.0
-        assert not any(s.lower() in f.message.lower() for s in SECRETS + ("ID ",))
+        assert not any(s.lower() in f.message.lower() for s in (*SECRETS, "ID "))
     by_y = sorted(identifying, key=lambda f: f.box[2])
-    frame, x, y, w, h = by_y[0].box
+    _frame, x, y, w, _h = by_y[0].box
     assert abs(x - 8) <= 4 and abs(y - 8) <= 6 and w >= 150  # the name line
     assert by_y[0].extra["text"] is None and by_y[0].severity == "error"
     assert "date" in by_y[-1].extra["reasons"] or "identifier" in by_y[-1].extra["reasons"]
