@@ -119,7 +119,7 @@ def _report(state: State, summaries: list[StageSummary], as_json: bool) -> int:
                                "exit_code": _code(failed, rejected)}, indent=2))
     elif not state.quiet:
         for s in summaries:
-            parts = [f"{s.done} done"]
+            parts = [f"{s.done} done"] + ([f"{s.findings} findings"] if s.findings else [])
             for label, value in (("skipped", s.skipped), ("failed", s.failed),
                                  ("rejected", s.rejected), ("duplicates", s.duplicates),
                                  ("conflicts", s.conflicts)):
@@ -220,14 +220,17 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 def deidentify(state: State, src: str, dest: str, profile: str | None, db: str | None, fmt: str,
                secret_file: str | None, workers: int | None, executor: str,
                executor_options: tuple[str, ...], as_json: bool) -> None:
-    """De-identify SRC (folder, zip, file) into DEST: ingest → audit → redact → export."""
+    """De-identify SRC (folder, zip, file) into DEST: ingest → audit → redact → export.
+
+    Audit, redaction and export run in one pass per file; findings are kept in the store
+    (``gantry audit --db URL --findings`` shows them).
+    """
     db = db or default_db_for(dest)
     with open_session(state, db, profile, workers, executor, _parse_options(executor_options),
                       secret_file, forbidden=(dest, src)) as session:
         ingest = session.ingest(src)
-        audit = session.audit()
-        export = session.export(dest, format=fmt)
-    sys.exit(_report(state, [ingest, audit, export], as_json))
+        export = session.export(dest, format=fmt, audit=True)
+    sys.exit(_report(state, [ingest, export], as_json))
 
 
 @cli.command()

@@ -81,6 +81,9 @@ class Instance:
     transfer_syntax: str = ""
     patient_name: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
+    #: sha256 of the encoded header bytes (and pixel data length), set by ingest: two files with
+    #: one SOP Instance UID and different digests are a conflict.
+    digest: str = ""
     _dataset: Dataset | None = field(default=None, repr=False, compare=False)
     _opener: Opener | None = field(default=None, repr=False, compare=False)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from gantry.errors import GantryError, LeakError
-from gantry.records import Change, ExportRecord, ExportTarget, Finding, PatientKey
+from gantry.records import Change, ExportRecord, ExportTarget, Finding, PatientKey, SourceItem
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -38,6 +38,51 @@ class WorkUnit:
     targets: list[ExportTarget] = field(default_factory=list)
     want_headers: bool = False
     audit_after_redaction: bool = False
+    #: in ``export`` mode, also run the profile's auditors on the original (one read, not two)
+    with_audit: bool = False
+
+
+@dataclass
+class IngestUnit:
+    """Inputs whose headers a worker reads."""
+
+    spec: RunSpec
+    ingestor: str
+    items: list[SourceItem]
+
+
+@dataclass
+class IngestResult:
+    """One input read (``instance`` and ``header`` set) or skipped (``reason`` set)."""
+
+    item: SourceItem
+    instance: Any = None
+    header: Any = None
+    reason: str = ""
+    kind: str = "ok"  # ok | rejected | index
+
+
+def ingest_unit(unit: IngestUnit) -> list[IngestResult]:
+    """Read the headers of a unit's inputs; bad inputs become results with a reason."""
+    from gantry.errors import InputError
+    from gantry.reading import DicomdirFound, read_header
+
+    run = run_for(unit.spec)
+    opener = run.hooks.component("ingestor", unit.ingestor).open
+    out: list[IngestResult] = []
+    for item in unit.items:
+        try:
+            instance, header = read_header(item, opener)
+        except DicomdirFound as exc:
+            out.append(IngestResult(item, reason=exc.reason, kind="index"))
+        except InputError as exc:
+            out.append(IngestResult(item, reason=exc.reason, kind="rejected"))
+        except OSError as exc:
+            out.append(IngestResult(item, reason=f"cannot read ({exc.strerror or exc})",
+                                    kind="rejected"))
+        else:
+            out.append(IngestResult(item, instance=instance, header=header))
+    return out
 
 
 @dataclass
@@ -167,6 +212,8 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
         if unit.mode == "audit" and not unit.audit_after_redaction:
             result.findings = _audit(ds, context, run)
             return result
+        if unit.with_audit:
+            result.findings = _audit(ds, context, run)
         for name in run.profile.redact:
             redactor = run.hooks.component("redactor", name)
             try:

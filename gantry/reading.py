@@ -7,6 +7,7 @@ missing UIDs, or a DICOMDIR (an index, not an image).
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from typing import IO, TYPE_CHECKING
 
@@ -51,7 +52,13 @@ def read_header(item: SourceItem, opener: Opener) -> tuple[Instance, Dataset]:
             raise InputError(label, f"truncated or corrupt header ({_short(exc)})") from exc
         except Exception as exc:
             raise InputError(label, f"unreadable DICOM header ({_short(exc)})") from exc
+        header_end = fh.tell()
         _check_pixel_length(fh, size, ds, label)
+        fh.seek(0)
+        digest = hashlib.sha256(fh.read(header_end))
+        digest.update(str(size - header_end).encode())
+    if getattr(ds, "buffer", None) is not None:
+        ds.buffer = None  # the header travels between processes without its stream
     sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
     if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
         raise DicomdirFound(label, "DICOMDIR (an index of other files, not an image); skipped")
@@ -72,6 +79,7 @@ def read_header(item: SourceItem, opener: Opener) -> tuple[Instance, Dataset]:
         size=size,
         transfer_syntax=ts,
         attrs=key_attributes(ds),
+        digest=digest.hexdigest(),
     )
     return instance, ds
 

@@ -25,11 +25,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gantry.context import Run, RunSpec
-from gantry.errors import ExportError, GantryError, InputError, ProfileError
-from gantry.pipeline import InstanceResult, WorkUnit, process_unit
+from gantry.errors import ExportError, GantryError, ProfileError
+from gantry.pipeline import (
+    IngestResult,
+    IngestUnit,
+    InstanceResult,
+    WorkUnit,
+    ingest_unit,
+    process_unit,
+)
 from gantry.plugins import GantryHooks, build_plugin_manager
-from gantry.reading import DicomdirFound, read_header
-from gantry.records import AuditEvent, ExportTarget, Rejection
+from gantry.records import AuditEvent, ExportTarget, Rejection, SourceItem
 
 if TYPE_CHECKING:
     from gantry.model import Instance
@@ -51,6 +57,7 @@ class StageSummary:
     rejected: int = 0
     duplicates: int = 0
     conflicts: int = 0
+    findings: int = 0
     bytes: int = 0
     seconds: float = 0.0
     destination: str = ""
@@ -206,7 +213,10 @@ class Session:
 
     # -- ingest ----------------------------------------------------------------------------------
     def ingest(self, uri: str | os.PathLike[str]) -> StageSummary:
-        """Index every instance behind ``uri`` (headers only); bad inputs are recorded."""
+        """Index every instance behind ``uri`` (headers only); bad inputs are recorded.
+
+        Headers are read in parallel by the executor's workers; this process writes the store.
+        """
         uri = str(uri)
         summary = StageSummary("ingest")
         started = time.perf_counter()
@@ -214,50 +224,61 @@ class Session:
         self.hooks.stage_started("ingest", self.run)
         if "://" not in uri:
             self._input_roots.append(Path(uri).resolve())
-        try:
-            items = ingestor.discover(uri, self.run)
-            for item in items:
+
+        def units() -> Iterator[IngestUnit]:
+            batch: list[SourceItem] = []
+            for item in ingestor.discover(uri, self.run):
                 if self.store.is_source_done(item.source, item.size, item.mtime):
                     summary.skipped += 1
                     continue
-                try:
-                    instance, header = read_header(item, ingestor.open)
-                except DicomdirFound as exc:
-                    self.store.add_rejected(Rejection(item.source, exc.reason, "index"))
-                    summary.skipped += 1
-                    continue
-                except InputError as exc:
-                    self.store.add_rejected(Rejection(item.source, exc.reason))
-                    summary.rejected += 1
-                    summary.errors.append(str(exc))
-                    continue
-                except OSError as exc:
-                    self.store.add_rejected(Rejection(item.source, f"cannot read: {exc.strerror}"))
-                    summary.rejected += 1
-                    summary.errors.append(f"{item.label}: cannot read ({exc.strerror})")
-                    continue
-                outcome = self.store.add_instance(instance, header)
-                if outcome == "added":
-                    summary.done += 1
-                    summary.bytes += max(item.size, 0)
-                    self.hooks.instance_ingested(instance, self.run)
-                    self._event("ingested", self._subject(instance.sop_instance_uid))
-                elif outcome == "duplicate":
-                    summary.duplicates += 1
-                else:
-                    summary.conflicts += 1
-                    summary.errors.append(f"{item.label}: SOP Instance UID already ingested "
-                                          "from another file with different content (conflict)")
-                    self._event("conflict", self._subject(instance.sop_instance_uid))
+                batch.append(item)
+                if len(batch) >= 32:
+                    yield IngestUnit(self.spec, ingestor.name, batch)
+                    batch = []
+            if batch:
+                yield IngestUnit(self.spec, ingestor.name, batch)
+
+        executor = self._executor()
+        try:
+            for results in executor.map_unordered(ingest_unit, units()):
+                for res in results:
+                    self._record_ingest(res, summary)
                 self._tick("ingest", summary.done + summary.duplicates, None, summary.bytes)
         except BaseException as exc:
             self.hooks.stage_failed("ingest", self.run, exc)
-            self.store.checkpoint()
             raise
-        self.store.checkpoint()
+        finally:
+            executor.close()
+            self.store.checkpoint()
         summary.seconds = time.perf_counter() - started
         self.hooks.stage_finished("ingest", self.run, summary.to_dict())
         return summary
+
+    def _record_ingest(self, res: IngestResult, summary: StageSummary) -> None:
+        item = res.item
+        if res.kind == "index":
+            self.store.add_rejected(Rejection(item.source, res.reason, "index"))
+            summary.skipped += 1
+            return
+        if res.kind == "rejected":
+            self.store.add_rejected(Rejection(item.source, res.reason))
+            summary.rejected += 1
+            summary.errors.append(f"{item.label}: {res.reason}")
+            return
+        instance = res.instance
+        outcome = self.store.add_instance(instance, res.header)
+        if outcome == "added":
+            summary.done += 1
+            summary.bytes += max(item.size, 0)
+            self.hooks.instance_ingested(instance, self.run)
+            self._event("ingested", self._subject(instance.sop_instance_uid))
+        elif outcome == "duplicate":
+            summary.duplicates += 1
+        else:
+            summary.conflicts += 1
+            summary.errors.append(f"{item.label}: SOP Instance UID already ingested from another "
+                                  "file with different content (conflict; first one kept)")
+            self._event("conflict", self._subject(instance.sop_instance_uid))
 
     # -- audit / redact --------------------------------------------------------------------------
     def _run_stage(self, stage: str, units: Iterable[WorkUnit], total: int,
@@ -311,6 +332,7 @@ class Session:
                                           f"{finding.message}")
             self._event("audited", self._subject(res.sop_instance_uid), stage=stage,
                         findings=len(res.findings))
+            summary.findings += len(res.findings)
             summary.done += 1
 
         return self._run_stage(stage, self._units(self.instances(), make), total, handle,
@@ -350,11 +372,14 @@ class Session:
                 raise ExportError(f"{dest}: refusing to export into or over the input {root}")
 
     def export(self, dest: str | os.PathLike[str], *, format: str = "dicom",
-               query: str | None = None, options: dict[str, Any] | None = None) -> StageSummary:
+               query: str | None = None, options: dict[str, Any] | None = None,
+               audit: bool = False) -> StageSummary:
         """Redact and write every instance (or those matching ``query``) to ``dest``.
 
         Each instance passes the export gate first; one that fails is not written and counts as
-        failed. Instances already exported to ``dest`` are skipped (resume).
+        failed. Instances already exported to ``dest`` are skipped (resume). With ``audit=True``
+        the profile's auditors also run on each original in the same pass (one read per file),
+        and their findings are stored as the ``audit`` stage.
         """
         target = ExportTarget(to=str(dest), format=format, options=dict(options or {}),
                               query=query)
@@ -381,7 +406,7 @@ class Session:
         def make(batch: list[Instance]) -> WorkUnit:
             worker_targets = [] if parent_sink is not None else [target]
             return WorkUnit(self.spec, "export", batch, targets=worker_targets,
-                            want_headers=parent_sink is not None)
+                            want_headers=parent_sink is not None, with_audit=audit)
 
         def handle(res: InstanceResult, summary: StageSummary) -> None:
             records = list(res.exports)
@@ -399,6 +424,9 @@ class Session:
                 self.hooks.exported(record, self.run)
                 self._event("exported", record.new_sop_instance_uid, destination=record.format,
                             sha256=record.sha256)
+            if audit:
+                self.store.add_findings(res.sop_instance_uid, "audit", res.findings)
+                summary.findings += len(res.findings)
             self.store.add_changes(res.sop_instance_uid, res.changes)
             self.store.set_status(res.sop_instance_uid, "exported")
             summary.done += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import sys
@@ -55,14 +56,19 @@ class LocalExecutor:
         return self._pool
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        """Apply ``fn`` to each item; yield results as they complete."""
-        if self.workers <= 1:
-            for item in items:
+        """Apply ``fn`` to each item; yield results as they complete.
+
+        A single item (or ``workers == 1``) runs in this process: no pool is started for it.
+        """
+        iterator = iter(items)
+        head = list(itertools.islice(iterator, 2))
+        if self.workers <= 1 or len(head) < 2:
+            for item in itertools.chain(head, iterator):
                 yield fn(item)
             return
+        iterator = itertools.chain(head, iterator)
         pool = self._ensure_pool()
         pending: set[Future[R]] = set()
-        iterator = iter(items)
         limit = self.workers * 2
         try:
             for item in iterator:
