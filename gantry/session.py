@@ -16,6 +16,7 @@ inputs already ingested and instances already exported to a destination are skip
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -111,8 +112,22 @@ def build_run(spec: RunSpec, *, store: Store | None = None,
     return Run(profile=profile, secret=spec.secret, hooks=hooks, store=store, spec=spec)
 
 
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a session method under the session's lock (stages from several threads queue up)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Session, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Session:
-    """The facade over a store, a profile and the plugins (alias :data:`DicomSession`)."""
+    """The facade over a store, a profile and the plugins (alias :data:`DicomSession`).
+
+    A session may be shared by threads: stages run one at a time under its lock.
+    """
 
     def __init__(self, store: str | None = None, *, profile: str | os.PathLike[str] | None = None,
                  secret: bytes | None = None, secret_file: str | None = None,
@@ -212,6 +227,7 @@ class Session:
             yield make(batch)
 
     # -- ingest ----------------------------------------------------------------------------------
+    @_locked
     def ingest(self, uri: str | os.PathLike[str]) -> StageSummary:
         """Index every instance behind ``uri`` (headers only); bad inputs are recorded.
 
@@ -314,6 +330,7 @@ class Session:
         self.hooks.stage_finished(stage, self.run, summary.to_dict())
         return summary
 
+    @_locked
     def audit(self, *, after_redaction: bool = False) -> StageSummary:
         """Record findings per instance (on the original, or on the redacted result)."""
         stage = "verify" if after_redaction else "audit"
@@ -338,6 +355,7 @@ class Session:
         return self._run_stage(stage, self._units(self.instances(), make), total, handle,
                                StageSummary(stage))
 
+    @_locked
     def redact(self) -> StageSummary:
         """Apply the profile's redaction stack to every instance and record what changed.
 
@@ -371,6 +389,7 @@ class Session:
             if dest == root or dest.is_relative_to(root) or root.is_relative_to(dest):
                 raise ExportError(f"{dest}: refusing to export into or over the input {root}")
 
+    @_locked
     def export(self, dest: str | os.PathLike[str], *, format: str = "dicom",
                query: str | None = None, options: dict[str, Any] | None = None,
                audit: bool = False) -> StageSummary:
@@ -476,6 +495,7 @@ class Session:
             raise GantryError("tables need the gantry-parquet plugin (pip install gantry-parquet)")
         return module
 
+    @_locked
     def status(self) -> dict[str, Any]:
         """Counts of the store and of instances per status."""
         counts = self.store.counts()
