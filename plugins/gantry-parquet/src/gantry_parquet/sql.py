@@ -46,7 +46,12 @@ def run_select(table: pa.Table, sql: str, params: list[Any] | None = None) -> pa
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         try:
-            return con.execute(sql, params or []).fetch_arrow_table()
+            relation = con.sql(sql, params=params or None)
+            if relation is None:
+                raise SqlError("SQL: the statement returned no rows")
+            if hasattr(relation, "to_arrow_table"):
+                return relation.to_arrow_table()
+            return relation.arrow()  # DuckDB < 1.4
         except duckdb.Error as exc:
             raise SqlError(f"SQL: {exc}") from None
     finally:
