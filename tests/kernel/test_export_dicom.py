@@ -35,9 +35,9 @@ def test_export_leaves_no_planted_identifier_in_files_or_names(tmp_path: Path) -
         session.ingest(tmp_path / "in")
         summary = session.export(out)
     assert summary.done == 8 and summary.failed == 0
-    files = [p for p in out.rglob("*") if p.is_file()]
+    files = list(out.rglob("*.dcm"))
     assert len(files) == 8
-    assert not [p for p in files if p.name.endswith(".part")]
+    assert not [p for p in out.rglob("*") if p.name.endswith(".part")]
     text = _all_output_text(out)
     leaked = sorted(t for t in cohort.tokens if t.lower() in text)
     assert leaked == []
