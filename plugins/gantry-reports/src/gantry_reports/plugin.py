@@ -1,0 +1,48 @@
+"""Hook implementations of gantry-reports (cheap imports only)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gantry import hookimpl
+from gantry.records import ConfigKey
+
+if TYPE_CHECKING:
+    import click
+
+    from gantry.context import Run
+    from gantry.records import ExportRecord
+
+
+@hookimpl
+def gantry_config_keys():
+    """Declare the ``gantry-reports`` settings section (manifests, thumbnails...)."""
+    from gantry_reports.settings import ReportsSettings
+
+    yield ConfigKey("gantry-reports", model=ReportsSettings)
+
+
+@hookimpl
+def gantry_exported(record: ExportRecord, run: Run) -> None:
+    """Remember each exported file for the manifest of its destination."""
+    from gantry_reports import spool
+
+    spool.add(run.run_id, record)
+
+
+@hookimpl
+def gantry_stage_finished(stage: str, run: Run, summary: dict[str, Any]) -> None:
+    """After an export, write ``manifest.html``, ``manifest.csv`` and ``manifest.json``."""
+    if stage != "export":
+        return
+    from gantry_reports.manifest_hook import on_export_finished
+
+    on_export_finished(run, summary)
+
+
+@hookimpl
+def gantry_commands(cli: click.Group) -> None:
+    """Add ``gantry report compliance|audit|manifest``."""
+    from gantry_reports.commands import add_report_commands
+
+    add_report_commands(cli)

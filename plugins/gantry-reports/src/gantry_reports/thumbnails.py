@@ -1,0 +1,45 @@
+"""Small inline PNG thumbnails of exported (already redacted) images."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+
+def thumbnail_data_uri(path: Path, size: int = 96) -> tuple[str | None, str]:
+    """``(data URI, "")`` of a PNG thumbnail of the middle frame, or ``(None, reason)``."""
+    try:
+        import numpy as np
+        from PIL import Image
+        from pydicom import dcmread
+
+        ds = dcmread(path, force=True)
+        if "PixelData" not in ds:
+            return None, "no pixel data"
+        pixels = ds.pixel_array
+    except Exception as exc:  # a codec missing, a broken file: say so, do not fail the manifest
+        return None, f"cannot decode pixels ({type(exc).__name__})"
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if frames > 1:
+        pixels = pixels[frames // 2]
+    if samples == 1:
+        data = pixels.astype("float64")
+        low, high = np.percentile(data, [1, 99]) if data.size else (0.0, 1.0)
+        if high <= low:
+            high = low + 1
+        data = np.clip((data - low) / (high - low), 0, 1) * 255
+        if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+            data = 255 - data
+        image = Image.fromarray(data.astype("uint8"), mode="L")
+    else:
+        if str(ds.get("PhotometricInterpretation", "")).startswith("YBR"):
+            from pydicom.pixels import convert_color_space
+
+            pixels = convert_color_space(pixels, str(ds.PhotometricInterpretation), "RGB")
+        image = Image.fromarray(np.asarray(pixels).astype("uint8"), mode="RGB")
+    image.thumbnail((size, size))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), ""
