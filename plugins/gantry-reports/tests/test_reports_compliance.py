@@ -1,0 +1,109 @@
+"""`gantry report compliance`: every instance against every rule of a profile."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import click
+import pytest
+from click.testing import CliRunner
+from gantry_reports.commands import add_report_commands
+from gantry_reports.compliance import check_dataset
+from pydicom import dcmread
+
+from gantry.plugins import build_plugin_manager
+from gantry.session import load_run_profile
+
+
+def _cli():
+    group = click.Group()
+    add_report_commands(group)
+    return group
+
+
+@pytest.fixture(scope="module")
+def basic():
+    return load_run_profile("ps3.15/basic", build_plugin_manager())
+
+
+def test_gantry_export_complies_with_its_profile(exported, basic, tmp_path):
+    summary = check_dataset(exported["dest"], basic, out_dir=tmp_path / "report")
+    assert summary["fail"] == 0 and summary["verdict"] in ("pass", "unverified")
+    assert summary["instances"] == len(list(exported["dest"].rglob("*.dcm")))
+    assert summary["rules"] > 500  # every Table E.1-1 row, masks, private, markers
+    doc = json.loads((tmp_path / "report" / "compliance.json").read_text())
+    assert doc["profile"]["name"] == "ps3.15/basic" and doc["profile"]["edition"]
+    assert doc["tools"]["gantry"] and doc["tools"]["gantry-reports"]
+    assert {r["rule"] for r in doc["rules"]} >= {"(0010,0010) PatientName", "private",
+                                                 "marker:PatientIdentityRemoved"}
+    assert all(r["instances_checked"] == summary["instances"] for r in doc["rules"])
+    assert len(doc["instances"]) == summary["instances"]
+    # pseudonyms cannot be proven from the files: said plainly, not passed silently
+    assert "(0010,0010) PatientName" in doc["could_not_verify"]["rules"]
+    assert doc["could_not_verify"]["not_checked"]
+    assert "manifest.json" not in json.dumps(doc["non_dicom_files"])  # own files skipped
+
+
+def test_report_sha256_covers_the_report(exported, basic, tmp_path):
+    summary = check_dataset(exported["dest"], basic, out_dir=tmp_path)
+    raw = (tmp_path / "compliance.json").read_bytes()
+    body = raw[:raw.index(b',\n "report_sha256"')]
+    assert hashlib.sha256(body).hexdigest() == summary["report_sha256"]
+    assert json.loads(raw)["report_sha256"] == summary["report_sha256"]
+    for name in ("compliance.json", "compliance.html"):
+        line = (tmp_path / f"{name}.sha256").read_text()
+        assert line == f"{hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()}  {name}\n"
+    html = (tmp_path / "compliance.html").read_text()
+    assert summary["report_sha256"] in html and "could not verify" in html
+
+
+def test_breaches_fail_the_rule_and_the_instance(exported, basic, tmp_path):
+    data = tmp_path / "tampered"
+    shutil.copytree(exported["dest"], data)
+    victim = sorted(data.rglob("*.dcm"))[0]
+    ds = dcmread(victim)
+    ds.PatientAddress = "1 Secret Street"            # X in the basic profile
+    ds.PatientIdentityRemoved = "NO"
+    block = ds.private_block(0x0011, "SOMEVENDOR", create=True)
+    block.add_new(0x01, "LO", "hidden")               # private, unknown creator
+    ds.ContentCreatorName = "Somebody^Else"          # Z: a non-dummy value is unverifiable
+    ds.save_as(victim, enforce_file_format=True)
+    (data / "notes.txt").write_text("not DICOM")
+    summary = check_dataset(data, basic, out_dir=tmp_path / "r")
+    assert summary["verdict"] == "fail" and summary["fail"] == 1
+    doc = json.loads((tmp_path / "r" / "compliance.json").read_text())
+    rules = {r["rule"]: r for r in doc["rules"]}
+    assert rules["(0010,1040) PatientAddress"]["fail"] == 1
+    assert rules["(0010,1040) PatientAddress"]["outcome"] == "fail"
+    assert rules["private"]["fail"] == 1
+    assert rules["marker:PatientIdentityRemoved"]["fail"] == 1
+    assert rules["(0070,0084) ContentCreatorName"]["unverified"] == 1
+    bad = [i for i in doc["instances"] if i["verdict"] == "fail"]
+    assert len(bad) == 1 and bad[0]["path"] == str(victim.relative_to(data))
+    assert {f["rule"] for f in bad[0]["failures"]} == {
+        "(0010,1040) PatientAddress", "private", "marker:PatientIdentityRemoved"}
+    assert doc["non_dicom_files"] == ["notes.txt"]
+    text = json.dumps(doc) + (tmp_path / "r" / "compliance.html").read_text()
+    assert "1 Secret Street" not in text and "hidden" not in text  # values never quoted
+
+
+def test_cli_exit_codes_and_profile_options(exported, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "ok"
+    result = runner.invoke(_cli(), ["report", "compliance", str(exported["dest"]),
+                                    "--profile", "ps3.15/basic", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["fail"] == 0
+    # the same files checked against a profile keeping modified dates: markers disagree
+    result = runner.invoke(_cli(), ["report", "compliance", str(exported["dest"]),
+                                    "--profile", "ps3.15/research", "--out",
+                                    str(tmp_path / "research")])
+    doc = json.loads((tmp_path / "research" / "compliance.json").read_text())
+    failed = {r["rule"] for r in doc["rules"] if r["fail"]}
+    assert result.exit_code == 1 and "FAIL" in result.output
+    assert "marker:DeidentificationMethodCodeSequence" in failed
+    result = runner.invoke(_cli(), ["report", "compliance", str(exported["dest"]), "--out",
+                                    str(exported["dest"] / "inside")])
+    assert result.exit_code == 2
