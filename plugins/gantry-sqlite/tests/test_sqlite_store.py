@@ -272,3 +272,24 @@ def test_purge_refuses_while_another_session_holds_the_store(store: SqliteStore)
             purge(store)
     finally:
         other.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_gets_its_own_connection(store: SqliteStore, tmp_path: Path) -> None:
+    import os
+
+    _add(store, tmp_path, instance=0)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            _add(store, tmp_path, instance=1)
+            store.log_event(AuditEvent("from-child", "2.25.7"))
+            store.close()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.counts().instances == 2
+    assert [e.kind for e in store.iter_events()] == ["from-child"]
