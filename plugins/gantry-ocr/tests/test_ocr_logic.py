@@ -109,3 +109,15 @@ def test_settings_are_validated() -> None:
         load_settings({"min_confidence": 60})
     with pytest.raises(ValidationError, match="mode"):
         load_settings({"mode": "everything"})
+
+
+def test_textlike_boxes_are_bimodal() -> None:
+    from gantry_ocr.engine import is_textlike
+
+    rng = np.random.default_rng(0)
+    assert not is_textlike(rng.integers(0, 256, (14, 40)).astype(np.uint8))
+    glyphs = np.zeros((14, 40), np.uint8)
+    glyphs[3:11, 2:38:4] = 255
+    glyphs[3:11, 3:38:4] = 128  # antialiased edge
+    assert is_textlike(glyphs)
+    assert not is_textlike(np.full((14, 40), 200, np.uint8))  # flat: no contrast

@@ -149,3 +149,13 @@ def test_text_that_survives_blanking_fails_the_instance(monkeypatch: pytest.Monk
     with pytest.raises(LeakError, match=rf"frame\(s\) 0 of instance {ds.SOPInstanceUID}") as err:
         OcrRedactor(OcrSettings()).redact(ds, _context())
     assert not any(s.lower() in str(err.value).lower() for s in SECRETS)
+
+
+def test_noise_read_as_letters_is_not_blanked() -> None:
+    """Uniform noise makes tesseract report short 'words'; none is drawn text, none blanked."""
+    from gantry.testing.factory import make_instance
+
+    ds = make_instance(rows=256, cols=256)
+    original = bytes(ds.PixelData)
+    assert OcrRedactor(OcrSettings()).redact(ds, _context()) == []
+    assert bytes(ds.PixelData) == original

@@ -94,10 +94,11 @@ class _Reader:
 
     def classify(self, words: list[Word], ids: Identifiers) -> tuple[list[Word],
                                                                       dict[int, Verdict]]:
-        """Drop unsure words that do not identify; return the rest and their verdicts."""
+        """Drop words that do not identify and are unsure or do not look like drawn text
+        (texture read as letters); return the rest and their verdicts."""
         verdicts = classify_words(words, ids)
-        keep = [i for i, w in enumerate(words)
-                if w.confidence >= self.settings.min_confidence or verdicts[i].identifying]
+        keep = [i for i, w in enumerate(words) if verdicts[i].identifying or (
+            w.confidence >= self.settings.min_confidence and w.textlike)]
         return [words[i] for i in keep], {n: verdicts[i] for n, i in enumerate(keep)}
 
 

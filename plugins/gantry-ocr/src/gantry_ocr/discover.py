@@ -64,9 +64,8 @@ def sight(ds: Dataset, *, settings: Any, max_frames: int = 3) -> Sighting | None
     """OCR one instance and return its line boxes, or ``None`` when it has no usable pixels."""
     from gantry_pixels.codec import PixelCodecError, decode
 
-    from gantry_ocr.classify import classify_words
-    from gantry_ocr.components import eligible, group_lines, identifiers_for, run_box
-    from gantry_ocr.engine import read_instance, sample_frames
+    from gantry_ocr.components import OcrAuditor, eligible, group_lines, identifiers_for, run_box
+    from gantry_ocr.engine import sample_frames
 
     if not eligible(ds, settings):
         return None
@@ -75,9 +74,9 @@ def sight(ds: Dataset, *, settings: Any, max_frames: int = 3) -> Sighting | None
     except PixelCodecError:
         return None
     frames = sample_frames(decoded.frames, max_frames)
-    words = read_instance(ds, decoded, frames, min_confidence=settings.min_confidence,
-                          upscale_below=settings.upscale_below, language=settings.language)
-    verdicts = classify_words(words, identifiers_for(ds, None))
+    reader = OcrAuditor(settings)
+    words, verdicts = reader.classify(reader.read(ds, decoded, frames),
+                                      identifiers_for(ds, None))
     out = Sighting(device_of(ds))
     for run in group_lines(words, list(range(len(words)))):
         x, y, w, h = run_box(words, run)

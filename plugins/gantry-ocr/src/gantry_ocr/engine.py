@@ -37,6 +37,9 @@ class Word:
     text: str
     confidence: float
     line: tuple[int, int, int]
+    #: Whether the box looks like drawn text (two flat levels: text and background) rather
+    #: than texture or noise tesseract happened to read as letters.
+    textlike: bool = True
 
     def padded(self, padding: int, rows: int, cols: int) -> tuple[int, int, int, int]:
         """``(x, y, w, h)`` grown by ``padding`` on every side, clipped to the image."""
@@ -101,7 +104,7 @@ def check_tesseract() -> str:
 
 
 def read_words(grey: np.ndarray, *, frame: int = 0, min_confidence: float = 0.6,
-               upscale_below: int = 600, language: str = "eng") -> list[Word]:
+               upscale_below: int = 400, language: str = "eng") -> list[Word]:
     """Words tesseract finds in an 8-bit grey image, boxes in the image's own pixels.
 
     Uses sparse-text segmentation (``--psm 11``), which suits annotations scattered over an
@@ -140,8 +143,27 @@ def read_words(grey: np.ndarray, *, frame: int = 0, min_confidence: float = 0.6,
         w = -(-int(data["width"][i]) // scale)
         h = -(-int(data["height"][i]) // scale)
         line = (int(data["block_num"][i]), int(data["par_num"][i]), int(data["line_num"][i]))
-        words.append(Word(frame, x, y, w, h, text, round(conf, 3), line))
+        words.append(Word(frame, x, y, w, h, text, round(conf, 3), line,
+                          textlike=is_textlike(grey[y:y + h, x:x + w])))
     return words
+
+
+#: Share of a box's pixels that must sit at its darkest or brightest level to count as text.
+TEXTLIKE_SHARE = 0.3
+
+
+def is_textlike(box: np.ndarray, tolerance: int = 8) -> bool:
+    """Whether an 8-bit box is bimodal like rendered text: most pixels within ``tolerance`` of
+    its minimum (background) or maximum (glyph cores). Noise and anatomy spread out instead."""
+    import numpy as np
+
+    if box.size == 0:
+        return False
+    low, high = int(box.min()), int(box.max())
+    if high - low < 48:
+        return False
+    flat = np.count_nonzero(box <= low + tolerance) + np.count_nonzero(box >= high - tolerance)
+    return flat / box.size >= TEXTLIKE_SHARE
 
 
 def read_instance(ds: Dataset, decoded: DecodedPixels, frames: list[int], *,

@@ -36,7 +36,7 @@ class OcrSettings(BaseModel):
     max_frames: int = Field(default=8, ge=1, le=10000)
     #: Upscale images whose smaller side is below this many pixels (tesseract reads text of
     #: 20-30 px best); 0 turns upscaling off.
-    upscale_below: int = Field(default=600, ge=0)
+    upscale_below: int = Field(default=400, ge=0)
     #: Blank and re-check at most this many times before failing the instance.
     passes: int = Field(default=2, ge=1, le=5)
     #: Only images of these modalities are read (empty: every image).
