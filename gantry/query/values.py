@@ -82,11 +82,26 @@ def sequence_json(elem: DataElement) -> str:
     return json.dumps(doc.get("Value", []), sort_keys=True, separators=(",", ":"))
 
 
+_SEQUENCE_TYPES: tuple[type, ...] = ()
+
+
+def _sequence_types() -> tuple[type, ...]:
+    global _SEQUENCE_TYPES
+    if not _SEQUENCE_TYPES:
+        from pydicom.multival import MultiValue
+
+        _SEQUENCE_TYPES = (list, tuple, MultiValue)
+    return _SEQUENCE_TYPES
+
+
 def coerce_raw(value: Any, kind: Kind, multi: bool) -> Any:
     """Convert a raw or typed value to ``kind``; lists when ``multi``; ``ValueError`` if not."""
-    from pydicom.multival import MultiValue
-
-    items = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+    if not isinstance(value, _SEQUENCE_TYPES or _sequence_types()):
+        if value is None or value == "":
+            return None
+        one = _scalar(value, kind)
+        return [one] if multi else one
+    items = list(value)
     items = [v for v in items if v is not None and v != ""]
     if not items:
         return None
@@ -101,6 +116,12 @@ def coerce_raw(value: Any, kind: Kind, multi: bool) -> Any:
 
 
 def _scalar(value: Any, kind: Kind) -> Any:
+    if kind == "string":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bytes):
+            return value.decode("latin-1", "replace")
+        return str(value)
     if kind == "int":
         if isinstance(value, bool):
             raise ValueError("boolean")
@@ -116,8 +137,6 @@ def _scalar(value: Any, kind: Kind) -> Any:
         return result
     if kind == "date":
         return to_date(value)
-    if isinstance(value, bytes):
-        return value.decode("latin-1", "replace")
     return str(value)
 
 

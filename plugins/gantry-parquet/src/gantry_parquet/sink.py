@@ -43,7 +43,8 @@ def local_path(to: str) -> Path:
 
 def row_digest(row: dict[str, Any]) -> str:
     """The sha256 of a row's canonical JSON (what the table holds for one instance)."""
-    return hashlib.sha256(json.dumps(row, sort_keys=True, default=_json_default,
+    # rows are built in tag order, so the JSON is canonical without sorting keys
+    return hashlib.sha256(json.dumps(row, default=_json_default,
                                      separators=(",", ":")).encode()).hexdigest()
 
 
