@@ -277,6 +277,18 @@ class StoreContract:
         assert len(got.ProcedureCodeSequence) == 0
         assert str(got.SliceThickness) == "1.250"
 
+    def test_header_keeps_values_pydicom_cannot_convert(self, store: Store, files: Any) -> None:
+        from pydicom.dataelem import DataElement
+
+        ds = make_instance()
+        broken = DataElement(0x00280008, "IS", None)
+        broken._value = "1A"  # as pydicom keeps it when reading a broken file
+        ds.add(broken)
+        inst, _ = files(make_instance())
+        store.add_instance(inst, ds)
+        got = store.get_header(inst.sop_instance_uid)
+        assert got[0x00280008].VR == "IS" and str(got[0x00280008].value) == "1A"
+
     def test_header_can_be_written_as_dicom(self, store: Store, files: Any,
                                             tmp_path: Path) -> None:
         inst, ds = files(rich_header())

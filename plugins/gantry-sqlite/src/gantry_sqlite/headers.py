@@ -162,8 +162,21 @@ def rows_to_dataset(rows: Iterable[tuple[str, str, str, str | None, bytes | None
             for i in range(count):
                 items[f"{path}{tag_text}[{i}]/"] = stored[i]
             continue
-        parent.add(DataElement(tag, vr, decode_value(vr, value, data)))
+        parent.add(_element(tag, vr, decode_value(vr, value, data)))
     return root
+
+
+def _element(tag: int, vr: str, value: Any) -> Any:
+    """A DataElement; a value pydicom cannot convert (an IS of ``"1A"`` read from a broken
+    file) is kept as the text that was read, as pydicom itself does when reading."""
+    from pydicom.dataelem import DataElement
+
+    try:
+        return DataElement(tag, vr, value)
+    except (ValueError, TypeError, OverflowError):
+        elem = DataElement(tag, vr, None)
+        elem._value = value
+        return elem
 
 
 def iter_keyword_tags(keywords: Iterable[str]) -> Iterator[tuple[str, str]]:
