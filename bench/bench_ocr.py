@@ -77,18 +77,17 @@ def seconds_per_frame(root: Path, pattern: str, limit: int = 6) -> tuple[float, 
 
 
 def export(root: Path, out: Path, redact: list[str], workers: int) -> tuple[float, int, int, int]:
-    """Run a Session export; returns (seconds, instances, pixel re-encodes, decodes)."""
+    """Run a Session export; returns (seconds, instances, pixels rewritten, instances decoded)."""
     import yaml
     from gantry_pixels import codec
 
     from gantry import Session
 
-    decodes = 0
+    decoded: set[str] = set()
     original = codec.decode
 
     def counting(ds):  # type: ignore[no-untyped-def]
-        nonlocal decodes
-        decodes += 1
+        decoded.add(str(ds.get("SOPInstanceUID", "")))
         return original(ds)
 
     profile = out.with_suffix(".yaml")
@@ -108,7 +107,7 @@ def export(root: Path, out: Path, redact: list[str], workers: int) -> tuple[floa
             changed = {uid for uid, c in session.store.iter_changes() if c.keyword == "PixelData"}
     finally:
         codec.decode = original
-    return seconds, summary.done + summary.failed, len(changed), decodes
+    return seconds, summary.done + summary.failed, len(changed), len(decoded)
 
 
 def main() -> None:

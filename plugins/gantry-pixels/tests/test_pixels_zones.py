@@ -70,9 +70,11 @@ def test_zones_blank_every_frame_and_keep_the_rest(photometric: str, bits: int, 
                          bits=bits, signed=signed, planar=planar, transfer_syntax=syntax,
                          frames=2)
     before = codec.decode(ds)
+    uid = ds.SOPInstanceUID
     context = _context()
     changes = ZoneRedactor(load_settings(RULES)).redact(ds, context)
     out = _roundtrip(ds)
+    assert out.SOPInstanceUID == out.file_meta.MediaStorageSOPInstanceUID == uid
     after = codec.decode(out).array
     mask = _zone_mask(after.shape)
     assert np.array_equal(after[~mask], before.array[~mask]), "pixels outside the boxes changed"

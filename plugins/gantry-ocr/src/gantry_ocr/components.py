@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from gantry.records import Change, Finding
 
 COMPONENT = "burned-in-ocr"
+_REASON_TEXT = {"identifier": "the instance's identifiers", "name": "a name", "date": "a date",
+                "id": "an ID"}
 Box = tuple[int, int, int, int, int]
 
 
@@ -144,8 +146,7 @@ class OcrAuditor(_Reader):
         identifying = bool(reasons)
         where = f"frame {frame} at x={x} y={y} {w}x{h}"
         if identifying:
-            what = " and ".join(
-                "the instance's identifiers" if r == "identifier" else f"a {r}" for r in reasons)
+            what = " and ".join(_REASON_TEXT.get(r, r) for r in reasons)
             message = (f"burned-in text ({len(text)} characters) matching {what} on {where}, "
                        f"confidence {confidence:.2f}")
         else:

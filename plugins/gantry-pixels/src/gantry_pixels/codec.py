@@ -207,7 +207,8 @@ def write_back(ds: Dataset, decoded: DecodedPixels) -> str:
                 kwargs["use_mct"] = False
             if samples == 3:
                 ds.PlanarConfiguration = 0
-            ds.compress(UID(source_ts), shaped, **kwargs)
+            # keep the (already mapped) SOP Instance UID: pydicom would make a random one
+            ds.compress(UID(source_ts), shaped, generate_instance_uid=False, **kwargs)
             _drop_cache(ds)
             return source_ts
         except Exception:

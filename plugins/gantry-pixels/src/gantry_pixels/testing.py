@@ -131,7 +131,7 @@ def make_text_image(texts: Sequence[Text] = (), *, rows: int = 256, cols: int = 
     ds.PixelData = np.ascontiguousarray(native).astype(arr.dtype.newbyteorder("<")).tobytes()
     ds["PixelData"].VR = "OB" if bits == 8 else "OW"
     if transfer_syntax:
-        ds.compress(transfer_syntax, arr, **({"use_mct": False} if ds.SamplesPerPixel == 3
-                                             and transfer_syntax.startswith("1.2.840.10008.1.2.4.9")
-                                             else {}))
+        j2k_colour = ds.SamplesPerPixel == 3 and transfer_syntax.startswith("1.2.840.10008.1.2.4.9")
+        ds.compress(transfer_syntax, arr, generate_instance_uid=False,
+                    **({"use_mct": False} if j2k_colour else {}))
     return ds
