@@ -40,8 +40,7 @@ _DIRECT = frozenset({"PatientName", "PatientID", "OtherPatientIDs", "AccessionNu
 def _text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
                include_direct: bool = True) -> list[tuple[str, str, str, list[str]]]:
     out = []
-    pattern = identifiers.text_pattern()
-    if pattern is None:
+    if not len(identifiers):
         return out
     for elem in ds:
         if elem.VR == "SQ":

@@ -39,14 +39,12 @@ class Cleaner:
         words = [rf"\b{re.escape(w)}\b" for w in (settings.words if settings else [])]
         self._patterns = re.compile("|".join((*PATTERNS, *extra, *words)), re.IGNORECASE)
 
-    def scrub(self, text: str, identifiers: IdentifierSet | None) -> str:
-        """Remove known identifying values only."""
+    def scrub(self, text: str, identifiers: IdentifierSet | None, *, coded: bool = False,
+              replacement: str = REPLACEMENT) -> str:
+        """Remove known identifying values only (``coded``: only the strong kinds, for CS)."""
         if not text or identifiers is None:
             return text
-        pattern = identifiers.text_pattern()
-        if pattern is None:
-            return text
-        return pattern.sub(REPLACEMENT, text)
+        return identifiers.sub(text, replacement, coded=coded)
 
     def clean(self, text: str, identifiers: IdentifierSet | None) -> str:
         """Remove known identifying values, then identifier-shaped patterns."""

@@ -50,6 +50,8 @@ STANDARD_SCHEMES = frozenset({"DCM", "SCT", "SRT", "LN", "UCUM", "FMA", "RADLEX"
                               "NCIT", "NCIt", "UMLS", "I10", "I9C", "ICD10", "SNM3", "99SDM",
                               "BI", "ACR", "MDC", "DC", "NEU", "ITIS_TSN", "MSH",
                               "HPC", "PUBCHEM_CID", "NICIP", "CPT4", "C4", "C5", "IBSI", "UBERON"})
+#: Coded and address strings: scrubbed of strong identifiers (IDs, dates) when kept.
+_CODED_VRS = frozenset({"CS", "AE", "UR"})
 _CODE_KEYWORDS = frozenset({"CodeValue", "CodeMeaning", "LongCodeValue", "URNCodeValue"})
 #: File meta attributes removed (they name the sending/receiving systems).
 _META_REMOVE = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102})
@@ -139,6 +141,10 @@ class DeidEngine:
         walk = _Walk(self, context, self.rules.for_family(family), identifiers)
         self._dataset(walk, ds, "", NORMAL)
         _drop_orphan_overlays(walk, ds)
+        preamble = getattr(ds, "preamble", None)
+        if preamble and preamble.strip(b"\x00"):
+            ds.preamble = b"\x00" * 128  # a preamble may hold anything (TIFF tags, text)
+            walk.change("Z", 0, "preamble", "", "file preamble zeroed")
         meta = getattr(ds, "file_meta", None)
         if meta is not None:
             self._meta(walk, ds, meta)
@@ -217,7 +223,7 @@ class DeidEngine:
             return
         value = elem.value
         if action == "K":
-            if vr in TEXT_VRS and value:
+            if value and (vr in TEXT_VRS or vr in _CODED_VRS):
                 self._scrub(walk, elem, tag, keyword, path)
             return
         if action == "Z":
@@ -274,7 +280,7 @@ class DeidEngine:
             return "D" if mode == DUMMY else "C"
         if vr in TEXT_VRS or vr == "UN":
             return "X" if self.remove_unknown else "K"
-        return None
+        return "K" if vr in _CODED_VRS else None
 
     def _sequence(self, walk: _Walk, ds: Dataset, elem: DataElement, tag: int, action: str,
                   path: str, mode: str, keyword: str) -> None:
@@ -300,6 +306,10 @@ class DeidEngine:
 
     def _scrub(self, walk: _Walk, elem: DataElement, tag: int, keyword: str, path: str) -> None:
         if walk.identifiers is None or not len(walk.identifiers):
+            return
+        if elem.VR in _CODED_VRS:
+            self._rewrite(walk, elem, tag, keyword, path, "scrub", lambda text: self.cleaner.scrub(
+                text, walk.identifiers, coded=True, replacement="REMOVED"))
             return
         self._rewrite(walk, elem, tag, keyword, path, "scrub",
                       lambda text: self.cleaner.scrub(text, walk.identifiers))
@@ -364,6 +374,13 @@ class DeidEngine:
             if tag in _META_REMOVE:
                 del meta[tag]
                 walk.change("X", tag, "", "file_meta.")
+        # the de-identified file is written by Gantry: name its implementation, not the original
+        from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+
+        from gantry import __version__
+
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        meta.ImplementationVersionName = f"GANTRY_{__version__}"[:16]
         if "SOPInstanceUID" in ds and "MediaStorageSOPInstanceUID" in meta:
             new = str(ds.SOPInstanceUID)
             if str(meta.MediaStorageSOPInstanceUID) != new:

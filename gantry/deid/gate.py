@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from gantry.deid.identifiers import _uid_alone
 
 if TYPE_CHECKING:
     from gantry.deid.identifiers import IdentifierSet
@@ -90,58 +92,86 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
     leaks: list[Leak] = []
     if identifiers is None or not len(identifiers):
         return leaks
-    text_pattern = identifiers.text_pattern()
-    if text_pattern is not None and relpath:
-        for match in text_pattern.finditer(relpath.replace("_", " ")):
-            leaks.append(Leak(kind=identifiers.kind_of(match.group(0)), where="path",
-                              offset=match.start()))
-    pattern = identifiers.bytes_pattern()
-    if pattern is None:
-        return leaks
+    if relpath:
+        for value in identifiers.matches(relpath.replace("_", " ")):
+            leaks.append(Leak(kind=identifiers.kind_of(value), where="path"))
     body = _body(data)
     span = _pixel_span(body)
     regions = [(0, len(body))] if span is None else [(0, span[0]), (span[1], len(body))]
     hits: list[tuple[int, str]] = []
+    pattern = identifiers.bytes_pattern()
+    uids = [uid.encode("ascii", "ignore") for uid in identifiers.uids()]
     for start, end in regions:
-        for match in pattern.finditer(body, start, end):
-            value = match.group(0).decode("latin-1").lower()
-            hits.append((match.start(), identifiers.kind_of(value)))
+        if pattern is not None:
+            for match in pattern.finditer(body, start, end):
+                value = match.group(0).decode("latin-1").lower()
+                hits.append((match.start(), identifiers.kind_of(value)))
+        for uid in uids:
+            pos = body.find(uid, start, end)
+            while pos >= 0:
+                if _uid_alone(body, pos, len(uid)):
+                    hits.append((pos, "UID"))
+                pos = body.find(uid, pos + 1, end)
     if hits:
-        located = _locate(body, hits, identifiers)
-        leaks.extend(located)
+        leaks.extend(_locate(data, hits, identifiers))
     return leaks
 
 
-def _locate(body: bytes, hits: list[tuple[int, str]], identifiers: IdentifierSet) -> list[Leak]:
-    """Name the elements holding the hits (slow path: parses the dataset once)."""
-    names: list[tuple[str, str]] = []
+def _locate(data: bytes, hits: list[tuple[int, str]],
+            identifiers: IdentifierSet) -> list[Leak]:
+    """Slow path, only when the byte scan hit: parse the output and name the elements.
+
+    A name, institution, address or device word inside a coded string (CS: ImageType,
+    BodyPartExamined...) is vocabulary, not identity, and is not a leak; anything else found
+    by the byte scan stands. If the bytes cannot be parsed, every byte hit stands (fail closed).
+    """
+    from gantry.deid.identifiers import STRONG_KINDS
+
     try:
         from io import BytesIO
 
         from pydicom import dcmread
 
-        ds = dcmread(BytesIO(body), force=True, stop_before_pixels=True)
-        pattern = identifiers.text_pattern()
-
-        def walk(dataset, prefix: str) -> None:  # type: ignore[no-untyped-def]
-            for elem in dataset:
-                if elem.VR == "SQ":
-                    for i, item in enumerate(elem.value or ()):
-                        walk(item, f"{prefix}{elem.keyword or elem.tag}[{i}].")
-                    continue
-                value = elem.value
-                text = value.decode("latin-1", "ignore") if isinstance(value, bytes) else str(value)
-                if pattern is not None and pattern.search(text):
-                    names.append((f"{elem.tag}", prefix + (elem.keyword or "")))
-
-        for part in (ds.file_meta, ds):
-            walk(part, "")
+        ds = dcmread(BytesIO(data), force=True)
     except Exception:
-        names = []
-    if len(names) == len(hits):
-        return [Leak(kind=kind, where="bytes", offset=offset, tag=tag, keyword=keyword)
-                for (offset, kind), (tag, keyword) in zip(hits, names, strict=True)]
-    out = [Leak(kind=kind, where="bytes", offset=offset) for offset, kind in hits]
-    out.extend(Leak(kind="identifier", where="bytes", tag=tag, keyword=keyword)
-               for tag, keyword in names)
+        return [Leak(kind=kind, where="bytes", offset=offset) for offset, kind in hits]
+    out: list[Leak] = []
+    exempted = [0]
+    preamble = getattr(ds, "preamble", None) or b""
+    for value in identifiers.matches(preamble.decode("latin-1")):
+        out.append(Leak(kind=identifiers.kind_of(value), where="bytes", offset=0,
+                        keyword="preamble"))
+
+    def walk(dataset: Any, prefix: str, top: bool) -> None:
+        for elem in dataset:
+            if elem.VR == "SQ":
+                for i, item in enumerate(elem.value or ()):
+                    walk(item, f"{prefix}{elem.keyword or elem.tag}[{i}].", False)
+                continue
+            if top and elem.tag == 0x7FE00010:
+                continue
+            value = elem.value
+            if value is None:
+                continue
+            if isinstance(value, bytes):
+                text = value.decode("latin-1", "ignore")
+            elif isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+                text = "\\".join(str(v) for v in value)
+            else:
+                text = str(value)
+            for value in identifiers.matches(text):
+                kind = identifiers.kind_of(value)
+                if elem.VR == "CS" and kind not in STRONG_KINDS:
+                    exempted[0] += 1
+                    continue
+                out.append(Leak(kind=kind, where="bytes", tag=str(elem.tag),
+                                keyword=prefix + (elem.keyword or "")))
+
+    try:
+        walk(ds.file_meta, "file_meta.", False)
+        walk(ds, "", True)
+    except Exception:
+        return [Leak(kind=kind, where="bytes", offset=offset) for offset, kind in hits]
+    if not out and exempted[0] < len(hits):  # hits the parse cannot explain stand
+        return [Leak(kind=kind, where="bytes", offset=offset) for offset, kind in hits]
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from gantry.deid.vr import TEXT_VRS
@@ -79,6 +80,15 @@ _GENERIC_WORDS = frozenset([
 _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*", re.UNICODE)
 
 
+#: Kinds matched everywhere, coded strings (CS) included. Names, institutions, addresses and
+#: devices are also common words ("PERFUSION", "BRAIN"), so they are not matched inside CS
+#: values (ImageType, BodyPartExamined...), where they are vocabulary, not identity.
+STRONG_KINDS = frozenset({"PatientID", "AccessionNumber", "PersonID", "Phone", "Date", "UID",
+                          "PrivateText", "extra"})
+#: Values that are Gantry's own dummies: never identifying, even when an original held them.
+_DUMMIES = frozenset({"19000101", "19000101000000", "000000", "anonymized", "anonymous"})
+
+
 @dataclass
 class IdentifierSet:
     """Identifying values (lower-cased) and their kinds (``PatientName``, ``PatientID``...)."""
@@ -86,22 +96,23 @@ class IdentifierSet:
     values: dict[str, str] = field(default_factory=dict)
     _text_re: Any = field(default=None, repr=False, compare=False)
     _bytes_re: Any = field(default=None, repr=False, compare=False)
+    _strong_re: Any = field(default=None, repr=False, compare=False)
 
     def add(self, value: Any, kind: str) -> None:
         """Add one value (ignored when shorter than :data:`MIN_TOKEN` or purely generic)."""
         text = str(value).strip().strip("\x00").strip()
-        if len(text) < MIN_TOKEN or text.lower() in _GENERIC_WORDS:
+        if len(text) < MIN_TOKEN or text.lower() in _GENERIC_WORDS or text.lower() in _DUMMIES:
             return
         if text.replace(".", "").replace("-", "").isdigit() and len(text) < 4:
             return
         self.values.setdefault(text.lower(), kind)
-        self._text_re = self._bytes_re = None
+        self._text_re = self._bytes_re = self._strong_re = None
 
     def update(self, other: IdentifierSet) -> None:
         """Merge another set into this one."""
         for value, kind in other.values.items():
             self.values.setdefault(value, kind)
-        self._text_re = self._bytes_re = None
+        self._text_re = self._bytes_re = self._strong_re = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -113,51 +124,115 @@ class IdentifierSet:
         """The kind of a matched value (any case)."""
         return self.values.get(value.lower(), "identifier")
 
-    def _alternation(self) -> list[str]:
-        parts = []
-        for value in sorted(self.values, key=len, reverse=True):
-            escaped = re.escape(value)
-            if len(value) < BOUNDED_BELOW:
-                escaped = rf"(?<![0-9a-z]){escaped}(?![0-9a-z])"
-            parts.append(escaped)
-        return parts
+    def _key(self, kinds: frozenset[str] | None) -> tuple[tuple[str, ...], ...]:
+        groups: dict[int, list[str]] = {0: [], 1: [], 2: []}
+        for value, kind in self.values.items():
+            if kind == "UID" or (kinds is not None and kind not in kinds):
+                continue
+            numeric = value[:1].isdigit() and value[-1:].isdigit()
+            groups[0 if len(value) < BOUNDED_BELOW else (1 if numeric else 2)].append(value)
+        return tuple(tuple(sorted(g, key=lambda v: (-len(v), v))) for g in groups.values())
 
     def text_pattern(self) -> re.Pattern[str] | None:
-        """A case-insensitive regex matching any value in text (``None`` when empty)."""
-        if self._text_re is None and self.values:
-            self._text_re = re.compile("|".join(self._alternation()), re.IGNORECASE)
-        return self._text_re
+        """A case-insensitive regex matching any non-UID value in text (``None`` when empty).
+
+        UIDs are matched by :meth:`matches`/:meth:`sub` with plain substring search: they
+        differ per instance, and compiling them would dominate the cost.
+        """
+        if self._text_re is None:
+            self._text_re = _compile_text(self._key(None)) or False
+        return self._text_re or None
+
+    def strong_pattern(self) -> re.Pattern[str] | None:
+        """Like :meth:`text_pattern`, for :data:`STRONG_KINDS` only (used on CS values)."""
+        if self._strong_re is None:
+            self._strong_re = _compile_text(self._key(STRONG_KINDS)) or False
+        return self._strong_re or None
 
     def bytes_pattern(self) -> re.Pattern[bytes] | None:
-        """The same as :meth:`text_pattern` over bytes (UTF-8 and Latin-1 encodings)."""
-        if self._bytes_re is None and self.values:
-            parts: dict[bytes, None] = {}
-            for value in sorted(self.values, key=len, reverse=True):
-                for encoding in ("utf-8", "latin-1"):
-                    try:
-                        raw = value.encode(encoding)
-                    except UnicodeEncodeError:
-                        continue
-                    pattern = re.escape(raw)
-                    if len(value) < BOUNDED_BELOW:
-                        pattern = rb"(?<![0-9a-zA-Z])" + pattern + rb"(?![0-9a-zA-Z])"
-                    parts[pattern] = None
-            self._bytes_re = re.compile(b"|".join(parts), re.IGNORECASE)
-        return self._bytes_re
+        """:meth:`text_pattern` over bytes (UTF-8 and Latin-1 encodings)."""
+        if self._bytes_re is None:
+            self._bytes_re = _compile_bytes(self._key(None)) or False
+        return self._bytes_re or None
+
+    def uids(self) -> list[str]:
+        """The original UIDs in the set."""
+        return [v for v, k in self.values.items() if k == "UID"]
+
+    def matches(self, text: str, *, coded: bool = False) -> list[str]:
+        """Every identifying value found in ``text`` (lower-cased), UIDs included."""
+        if not text:
+            return []
+        pattern = self.strong_pattern() if coded else self.text_pattern()
+        found = [m.group(0).lower() for m in pattern.finditer(text)] if pattern else []
+        for uid in self.uids():
+            start = text.find(uid)
+            while start >= 0:
+                if _uid_alone(text, start, len(uid)):
+                    found.append(uid)
+                start = text.find(uid, start + 1)
+        return found
+
+    def sub(self, text: str, replacement: str, *, coded: bool = False) -> str:
+        """``text`` with every identifying value replaced."""
+        pattern = self.strong_pattern() if coded else self.text_pattern()
+        if pattern is not None:
+            text = pattern.sub(replacement, text)
+        for uid in self.uids():
+            if uid in text:
+                text = re.sub(rf"(?<![0-9.]){re.escape(uid)}(?![0-9.])", replacement, text)
+        return text
 
     def find(self, text: str) -> list[str]:
         """The kinds of the identifying values found in ``text``."""
-        pattern = self.text_pattern()
-        if pattern is None or not text:
-            return []
-        return [self.kind_of(m.group(0)) for m in pattern.finditer(text)]
+        return [self.kind_of(value) for value in self.matches(text)]
 
     def __getstate__(self) -> dict[str, Any]:
         return {"values": self.values}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.values = state["values"]
-        self._text_re = self._bytes_re = None
+        self._text_re = self._bytes_re = self._strong_re = None
+
+
+def _uid_alone(text: Any, start: int, length: int) -> bool:
+    """Whether the UID at ``text[start:start+length]`` is not part of a longer UID."""
+    digits = "0123456789." if isinstance(text, str) else b"0123456789."
+    before = text[start - 1:start] if start else text[:0]
+    after = text[start + length:start + length + 1]
+    return not (before and before in digits) and not (after and after in digits)
+
+
+_BEFORE = (r"(?<![0-9a-z])", r"(?<![0-9])", "")
+_AFTER = (r"(?![0-9a-z])", r"(?![0-9])", "")
+
+
+@lru_cache(maxsize=256)
+def _compile_text(key: tuple[tuple[str, ...], ...]) -> re.Pattern[str] | None:
+    """One alternation per boundary group: short tokens must stand alone; long numeric tokens
+    (dates, numeric IDs) must not sit inside a longer number (a date inside a UID is not that
+    date). Cached: instances of one patient share their identifiers."""
+    parts = [f"{_BEFORE[i]}(?:{'|'.join(map(re.escape, group))}){_AFTER[i]}"
+             for i, group in enumerate(key) if group]
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+
+@lru_cache(maxsize=256)
+def _compile_bytes(key: tuple[tuple[str, ...], ...]) -> re.Pattern[bytes] | None:
+    """:func:`_compile_text` over bytes, each value in UTF-8 and Latin-1."""
+    parts = []
+    for i, group in enumerate(key):
+        encoded: dict[bytes, None] = {}
+        for value in group:
+            for encoding in ("utf-8", "latin-1"):
+                try:
+                    encoded[re.escape(value.encode(encoding))] = None
+                except UnicodeEncodeError:
+                    continue
+        if encoded:
+            parts.append(_BEFORE[i].encode() + b"(?:" + b"|".join(encoded) + b")" +
+                         _AFTER[i].encode())
+    return re.compile(b"|".join(parts), re.IGNORECASE) if parts else None
 
 
 # --------------------------------------------------------------------------- variants
@@ -259,8 +334,11 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
         datasets.append(meta)
     # UIDs that name software or standards (kept by the engine) are not identifiers even when
     # some other element repeats them.
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+
     kept_uids = {str(e.value).strip("\x00 ") for d in datasets for e, k, _ in _walk(d)
                  if e.VR == "UI" and keeps_uid(k) and e.value}
+    kept_uids.add(PYDICOM_IMPLEMENTATION_UID)
     for dataset in datasets:
         for elem, keyword, in_code_seq in _walk(dataset):
             vr = elem.VR
