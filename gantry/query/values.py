@@ -147,6 +147,8 @@ def to_date(value: Any) -> dt.date:
     if isinstance(value, dt.date):
         return value
     text = str(value).strip()
+    if len(text) == 8 and text.isdigit():  # the DA form: no strptime needed
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
     for fmt in ("%Y%m%d", "%Y-%m-%d", "%Y.%m.%d"):
         try:
             return dt.datetime.strptime(text, fmt).date()

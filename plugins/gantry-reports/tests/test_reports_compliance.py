@@ -107,3 +107,25 @@ def test_cli_exit_codes_and_profile_options(exported, tmp_path):
     result = runner.invoke(_cli(), ["report", "compliance", str(exported["dest"]), "--out",
                                     str(exported["dest"] / "inside")])
     assert result.exit_code == 2
+
+
+def test_emptied_sequence_passes_and_filled_one_fails(basic):
+    from gantry_reports.compliance import Checker, InstanceResult
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    checker = Checker(basic)
+    rule = "(0040,0555) AcquisitionContextSequence"  # X/Z: Z (type 2) for enhanced images
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"  # Enhanced MR
+    ds.AcquisitionContextSequence = Sequence([])
+    checker.check(ds, InstanceResult("empty.dcm"))
+    assert checker.stats[rule].fail == 0
+    item = Dataset()
+    item.ValueType = "TEXT"
+    ds.AcquisitionContextSequence = Sequence([item])
+    result = InstanceResult("filled.dcm")
+    checker.check(ds, result)
+    assert checker.stats[rule].fail == 1
+    assert {"rule": rule, "where": "AcquisitionContextSequence",
+            "detail": "sequence not emptied"} in result.failures

@@ -38,7 +38,8 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def emit(rows: Iterable[dict[str, Any]], columns: list[str], fmt: str) -> int:
+def emit(rows: Iterable[dict[str, Any]], columns: list[str], fmt: str,
+         noun: str = "instance") -> int:
     """Print rows as a table, CSV or JSON; return how many were printed."""
     count = 0
     if fmt == "csv":
@@ -64,7 +65,7 @@ def emit(rows: Iterable[dict[str, Any]], columns: list[str], fmt: str) -> int:
         table.add_row(*(text(row.get(c)) for c in columns))
         count += 1
     Console(soft_wrap=False).print(table)
-    click.echo(f"{count} instance{'s' if count != 1 else ''}", err=True)
+    click.echo(f"{count} {noun}{'s' if count != 1 else ''}", err=True)
     return count
 
 
@@ -126,4 +127,4 @@ def add_query_command(cli: click.Group) -> None:
                 rows = store_rows(session.store, expression, names)
             if limit is not None:
                 rows = islice(rows, limit)
-            emit(rows, names, fmt)
+            emit(rows, names, fmt, noun="row" if sql else "instance")

@@ -216,7 +216,7 @@ class Checker:
         from gantry.deid.vr import dummy_value
 
         value = elem.value
-        empty = value is None or value == "" or (isinstance(value, (list, bytes)) and not value)
+        empty = value is None or value == "" or (hasattr(value, "__len__") and len(value) == 0)
         if action == "X":
             self._outcome(result, rule, FAIL, where, "present; the rule removes it")
             return
