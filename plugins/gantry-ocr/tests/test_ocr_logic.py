@@ -121,3 +121,17 @@ def test_textlike_boxes_are_bimodal() -> None:
     glyphs[3:11, 3:38:4] = 128  # antialiased edge
     assert is_textlike(glyphs)
     assert not is_textlike(np.full((14, 40), 200, np.uint8))  # flat: no contrast
+
+
+def test_missing_tesseract_fails_with_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytesseract
+    from gantry_ocr.components import OcrRedactor
+    from gantry_ocr.engine import OcrUnavailable
+
+    from gantry.errors import GantryError
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    ds = make_text_image([(5, 5, "TEST", 16)])
+    with pytest.raises(OcrUnavailable, match="apt-get install tesseract-ocr") as err:
+        OcrRedactor(load_settings({})).redact(ds, None)  # type: ignore[arg-type]
+    assert isinstance(err.value, GantryError)  # the kernel fails the instance (closed)
