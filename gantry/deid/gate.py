@@ -161,7 +161,8 @@ def _locate(data: bytes, hits: list[tuple[int, str]],
                 text = str(value)
             for value in identifiers.matches(text):
                 kind = identifiers.kind_of(value)
-                if elem.VR == "CS" and kind not in STRONG_KINDS:
+                if elem.VR in identifiers.exempt_vrs or (
+                        elem.VR == "CS" and kind not in STRONG_KINDS):
                     exempted[0] += 1
                     continue
                 out.append(Leak(kind=kind, where="bytes", tag=str(elem.tag),

@@ -94,6 +94,9 @@ class IdentifierSet:
     """Identifying values (lower-cased) and their kinds (``PatientName``, ``PatientID``...)."""
 
     values: dict[str, str] = field(default_factory=dict)
+    #: VRs whose values the profile keeps verbatim on purpose (``UI`` under Retain UIDs: a
+    #: retained UID may embed a date or serial number); the gate does not flag hits there.
+    exempt_vrs: frozenset[str] = frozenset()
     _text_re: Any = field(default=None, repr=False, compare=False)
     _bytes_re: Any = field(default=None, repr=False, compare=False)
     _strong_re: Any = field(default=None, repr=False, compare=False)
@@ -188,10 +191,11 @@ class IdentifierSet:
         return [self.kind_of(value) for value in self.matches(text)]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"values": self.values}
+        return {"values": self.values, "exempt_vrs": self.exempt_vrs}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.values = state["values"]
+        self.exempt_vrs = state.get("exempt_vrs", frozenset())
         self._text_re = self._bytes_re = self._strong_re = None
 
 
@@ -318,7 +322,7 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
     for option, kinds in _RETAINED_KINDS.items():
         if option in options:
             skip |= kinds
-    out = IdentifierSet()
+    out = IdentifierSet(exempt_vrs=frozenset({"UI"}) if "retain-uids" in options else frozenset())
     kept_tags: set[int] = set()
     if profile is not None:
         kept_tags = {int(key, 16) for key, rule in profile.tags.items()

@@ -100,3 +100,45 @@ def test_unknown_attributes_switch(make_engine, deidentify):
     assert keep.ConvolutionKernel == "STANDARD"
     deidentify(make_engine(unknown_attributes="remove"), ds)
     assert "ConvolutionKernel" not in ds and ds.Rows == 4
+
+
+def test_safe_private_kept_only_under_the_option(make_engine, deidentify):
+    def dataset():
+        ds = Dataset()
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        block = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
+        block.add_new(0x23, "DS", "27.5")  # table speed: safe
+        block.add_new(0x9C, "LO", "SWAN")  # not in the safe list
+        other = ds.private_block(0x0029, "SOMEONE_ELSE", create=True)
+        other.add_new(0x23, "DS", "1")  # same element byte, other creator: not safe
+        return ds
+
+    basic = dataset()
+    deidentify(make_engine(), basic)
+    assert not any(elem.tag.is_private for elem in basic)
+    kept = dataset()
+    deidentify(make_engine(options=("retain-safe-private",)), kept)
+    assert kept[0x00191023].value == 27.5
+    assert kept[0x00190010].value == "GEMS_ACQU_01"  # its creator stays
+    assert 0x0019109C not in kept and 0x00291023 not in kept and 0x00290010 not in kept
+
+
+def test_coded_strings_lose_ids_not_vocabulary(make_engine, deidentify):
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.PatientName = "Perfusion^Brain"
+    ds.PatientID = "PID99887766"
+    ds.ImageType = ["DERIVED", "PRIMARY", "PERFUSION"]
+    ds.add_new(0x00041500, "CS", ["PID99887766", "IM1"])  # ReferencedFileID
+    deidentify(make_engine(), ds)
+    assert list(ds.ImageType) == ["DERIVED", "PRIMARY", "PERFUSION"]
+    assert list(ds[0x00041500].value) == ["REMOVED", "IM1"]
+
+
+def test_preamble_is_zeroed(make_engine, deidentify):
+    from gantry.testing.factory import make_instance
+
+    ds = make_instance()
+    ds.preamble = b"Quillfeather clinic viewer".ljust(128, b"\x00")
+    deidentify(make_engine(), ds)
+    assert ds.preamble == b"\x00" * 128
