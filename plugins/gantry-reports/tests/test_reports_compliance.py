@@ -129,3 +129,54 @@ def test_emptied_sequence_passes_and_filled_one_fails(basic):
     assert checker.stats[rule].fail == 1
     assert {"rule": rule, "where": "AcquisitionContextSequence",
             "detail": "sequence not emptied"} in result.failures
+
+
+def _originals(exported, secret=None):
+    from gantry_reports.originals import Originals
+
+    from gantry import Session
+
+    session = Session(store=exported["db"], secret=secret or bytes(range(32)))
+    return session, Originals(session)
+
+
+def test_with_originals_everything_is_verified(exported, tmp_path):
+    session, originals = _originals(exported)
+    with session:
+        summary = check_dataset(exported["dest"], session.profile, out_dir=tmp_path,
+                                originals=originals)
+    doc = json.loads((tmp_path / "compliance.json").read_text())
+    assert doc["checked_against_originals"] is True
+    assert summary["fail"] == 0 and summary["unverified"] == 0 and summary["verdict"] == "pass"
+    rules = {r["rule"]: r for r in doc["rules"]}
+    assert rules["originals:no-identifier-left"]["pass"] == summary["instances"]
+    assert rules["(0010,0010) PatientName"]["pass"] == summary["instances"]
+
+
+def test_with_originals_leaks_and_wrong_pseudonyms_fail(exported, tmp_path):
+    data = tmp_path / "tampered"
+    shutil.copytree(exported["dest"], data)
+    victim = sorted(data.rglob("*.dcm"))[0]
+    ds = dcmread(victim)
+    ds.ImageComments = "seen by Quillfeather and Harrowgate"  # original names, planted back
+    ds.PatientID = "SOMEONE-ELSE"
+    ds.save_as(victim, enforce_file_format=True)
+    session, originals = _originals(exported)
+    with session:
+        summary = check_dataset(data, session.profile, out_dir=tmp_path / "r",
+                                originals=originals)
+    doc = json.loads((tmp_path / "r" / "compliance.json").read_text())
+    rules = {r["rule"]: r for r in doc["rules"]}
+    assert summary["fail"] == 1
+    assert rules["originals:no-identifier-left"]["fail"] == 1
+    assert rules["(0010,0020) PatientID"]["fail"] == 1
+    text = (tmp_path / "r" / "compliance.json").read_text()
+    assert "Quillfeather" not in text and "Harrowgate" not in text  # kinds, never values
+    # another secret: the UIDs and pseudonyms are not this project's keyed mapping
+    session, originals = _originals(exported, secret=b"x" * 32)
+    with session:
+        summary = check_dataset(exported["dest"], session.profile, out_dir=tmp_path / "s",
+                                originals=originals)
+    rules = {r["rule"]: r for r in json.loads((tmp_path / "s" / "compliance.json")
+                                              .read_text())["rules"]}
+    assert rules["(0008,0018) SOPInstanceUID"]["fail"] == summary["instances"]

@@ -25,8 +25,12 @@ def add_report_commands(cli: click.Group) -> None:
     @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
                   help="Folder for compliance.html/.json (default: DATASET-compliance next to "
                        "the dataset).")
+    @click.option("--db", default=None,
+                  help="The working store that made the export: also check every instance "
+                       "against its original (gate re-run, pseudonyms, UIDs, date shifts; needs "
+                       "the same project secret).")
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-    def compliance(dataset: str, profile: str | None, out_dir: str | None,
+    def compliance(dataset: str, profile: str | None, out_dir: str | None, db: str | None,
                    as_json: bool) -> None:
         """Check every instance of an exported DATASET against every rule of a profile.
 
@@ -43,11 +47,19 @@ def add_report_commands(cli: click.Group) -> None:
         ref = profile or DEFAULT_PROFILE
         if Path(ref).is_file():
             ref = str(Path(ref).resolve())
-        resolved = load_run_profile(ref, build_plugin_manager())
         target = Path(out_dir).resolve() if out_dir else root.parent / f"{root.name}-compliance"
         if target.is_relative_to(root):
             raise click.UsageError("--out must be outside the dataset being checked")
-        summary = check_dataset(root, resolved, out_dir=target)
+        if db:
+            from gantry import Session
+            from gantry_reports.originals import Originals
+
+            with Session(store=db, profile=ref) as session:
+                summary = check_dataset(root, session.profile, out_dir=target,
+                                        originals=Originals(session))
+        else:
+            resolved = load_run_profile(ref, build_plugin_manager())
+            summary = check_dataset(root, resolved, out_dir=target)
         if as_json:
             click.echo(json.dumps(summary, indent=1))
         else:

@@ -53,6 +53,15 @@ NOT_CHECKED = [
 ]
 
 
+NOT_CHECKED_WITH_ORIGINALS = [
+    NOT_CHECKED[0],
+    "Pseudonyms, UIDs and dates inside sequence items are not matched one by one to the "
+    "originals (the export gate re-run still looks for every original identifier everywhere).",
+    "Instances the given store did not export are checked from the file alone.",
+    NOT_CHECKED[3],
+]
+
+
 @dataclass
 class RuleStats:
     """Outcome counts of one rule over every instance."""
@@ -85,10 +94,11 @@ class InstanceResult:
 class Checker:
     """Checks datasets against one resolved profile."""
 
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Profile, originals: Any = None) -> None:
         from gantry.deid.rules import build_rules
 
         self.profile = profile
+        self.originals = originals
         self.rules: RuleSet = build_rules(profile)
         options = set(profile.options)
         self.retain_uids = "retain-uids" in options
@@ -123,16 +133,34 @@ class Checker:
             self._rule(f"marker:{marker}", "set", "PS3.15 de-identification marker")
         self._rule("burned-in-annotation", "check",
                    "BurnedInAnnotation=YES needs the Clean Pixel Data option")
+        if self.originals is not None:
+            from gantry_reports.originals import RULE_FOUND, RULE_GATE
+
+            self._rule(RULE_FOUND, "check", "the instance was exported from the given store")
+            self._rule(RULE_GATE, "check", "no identifying value of the original remains in "
+                       "the exported bytes or path (the export gate, re-run; pixel data aside)")
 
     def _rule(self, rule: str, action: str, description: str) -> None:
         self.stats.setdefault(rule, RuleStats(rule, action, description))
 
     # -- checking ------------------------------------------------------------------------------
-    def check(self, ds: Dataset, result: InstanceResult) -> None:
-        """Check one dataset, recording outcomes in ``result`` and the rule counters."""
+    def check(self, ds: Dataset, result: InstanceResult, data: bytes = b"") -> None:
+        """Check one dataset, recording outcomes in ``result`` and the rule counters.
+
+        ``data`` (the file's bytes) is needed only when checking against the originals.
+        """
         from gantry.deid.rules import iod_family
 
         result.sop_instance_uid = str(ds.get("SOPInstanceUID", ""))
+        if self.originals is not None:
+            from gantry_reports.originals import RULE_FOUND, RULE_GATE
+
+            if self.originals.begin(ds):
+                for leak in self.originals.leaks(data, result.path):
+                    self._outcome(result, RULE_GATE, FAIL, "file", leak)
+            else:
+                self._outcome(result, RULE_FOUND, UNVERIFIED, "file",
+                              "not exported from this store: checked from the file alone")
         actions = self.rules.for_family(iod_family(str(ds.get("SOPClassUID", ""))))
         self._walk(ds, actions, result, "", "normal")
         self._markers(ds, result)
@@ -216,6 +244,14 @@ class Checker:
         from gantry.deid.vr import dummy_value
 
         value = elem.value
+        if self.originals is not None and action != "X" and elem.VR != "SQ":
+            verdict = self.originals.verify(tag, where, value, action, elem.VR)
+            if verdict == PASS:
+                return
+            if verdict == FAIL:
+                self._outcome(result, rule, FAIL, where,
+                              "differs from what the profile makes of the original value")
+                return
         empty = value is None or value == "" or (hasattr(value, "__len__") and len(value) == 0)
         if action == "X":
             self._outcome(result, rule, FAIL, where, "present; the rule removes it")
@@ -335,13 +371,20 @@ def dataset_files(root: Path) -> Iterator[Path]:
         yield path
 
 
-def check_dataset(root: Path, profile: Profile, *, out_dir: Path) -> dict[str, Any]:
+def check_dataset(root: Path, profile: Profile, *, out_dir: Path,
+                  originals: Any = None) -> dict[str, Any]:
     """Check every instance under ``root``; write ``compliance.json`` and ``compliance.html``
-    (and ``.sha256`` files) into ``out_dir``; return the report's summary."""
+    (and ``.sha256`` files) into ``out_dir``; return the report's summary.
+
+    ``originals`` (:class:`gantry_reports.originals.Originals`) also checks each instance
+    against its original in the working store that exported it.
+    """
+    import io
+
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
-    checker = Checker(profile)
+    checker = Checker(profile, originals)
     counts = {PASS: 0, FAIL: 0, UNVERIFIED: 0}
     skipped: list[str] = []
     failing: list[InstanceResult] = []
@@ -350,14 +393,15 @@ def check_dataset(root: Path, profile: Profile, *, out_dir: Path) -> dict[str, A
         for path in dataset_files(root):
             rel = str(path.relative_to(root))
             try:
-                ds = dcmread(path, stop_before_pixels=True)
+                data = path.read_bytes() if originals is not None else b""
+                ds = dcmread(io.BytesIO(data) if data else path, stop_before_pixels=True)
             except (InvalidDicomError, OSError, ValueError, EOFError):
                 skipped.append(rel)
                 continue
             total += 1
             result = InstanceResult(rel)
             try:
-                checker.check(ds, result)
+                checker.check(ds, result, data)
             except Exception as exc:  # a malformed element: this instance fails, the report goes on
                 result.error = f"could not be checked: {type(exc).__name__}: {exc}"
             counts[result.verdict] += 1
@@ -385,12 +429,14 @@ def check_dataset(root: Path, profile: Profile, *, out_dir: Path) -> dict[str, A
                                               "options": list(profile.options),
                                               "source": profile.source},
             "tools": tool_versions(), "verdict": verdict,
+        "checked_against_originals": originals is not None,
             "summary": {"instances": total, "pass": counts[PASS], "fail": counts[FAIL],
                         "unverified": counts[UNVERIFIED], "rules": len(rules),
                         "rules_failed": sum(1 for r in rules if r["fail"]),
                         "non_dicom_files": len(skipped)},
             "could_not_verify": {"rules": unverified_rules, "reasons": _REASONS,
-                                 "not_checked": NOT_CHECKED},
+                                 "not_checked": NOT_CHECKED if originals is None
+                             else NOT_CHECKED_WITH_ORIGINALS},
             "non_dicom_files": skipped[:1000],
             "rules": rules,
         }
