@@ -52,12 +52,25 @@ def test_invalid_profile_is_a_usage_error_naming_file_and_line(tmp_path: Path,
 
 def test_gate_failure_gives_exit_code_1(tmp_path: Path, runner: CliRunner) -> None:
     write_cohort(tmp_path / "in", patients=1, series=1, instances=1)
+    (tmp_path / "careless.py").write_text(
+        "from gantry import hookimpl\n"
+        "from gantry.records import Redactor\n"
+        "class Careless:\n"
+        "    def redact(self, ds, context):\n"
+        "        ds.ImageComments = 'seen ' + context.patient.patient_id\n"
+        "        return []\n"
+        "@hookimpl\n"
+        "def gantry_redactors():\n"
+        "    yield Redactor('careless', factory=lambda run: Careless())\n")
     leaky = tmp_path / "leaky.yaml"
-    leaky.write_text("extends: ps3.15/basic\ntags:\n  PatientID: {action: K}\n")
+    leaky.write_text("extends: ps3.15/basic\nredact: [ps315-tags, careless]\n"
+                     "local_hooks: [careless.py]\n")
     result = runner.invoke(cli, ["deidentify", str(tmp_path / "in"), str(tmp_path / "out"),
                                  "--db", "memory://", "--workers", "1", "--profile", str(leaky)])
-    assert result.exit_code == EXIT_FAILURE
+    assert result.exit_code == EXIT_FAILURE, result.output
     assert "export gate" in result.output
+    assert "MRN000" not in result.output
+    assert not list((tmp_path / "out").rglob("*.dcm"))
 
 
 def test_unreachable_input_is_one_clear_line(tmp_path: Path, runner: CliRunner) -> None:

@@ -82,10 +82,25 @@ def test_same_secret_gives_identical_bytes_across_runs_and_workers(tmp_path: Pat
 
 
 def test_gate_refuses_an_instance_that_would_leak(tmp_path: Path) -> None:
+    from gantry import hookimpl
+    from gantry.records import Redactor
+
+    class Careless:
+        def redact(self, ds, context):
+            ds.StudyComments = f"for {context.patient.patient_name.replace('^', ' ')}"
+            return []
+
+    class Plugin:
+        @hookimpl
+        def gantry_redactors(self):
+            yield Redactor("careless", factory=lambda run: Careless())
+
     write_cohort(tmp_path / "in", patients=1, series=1, instances=2)
     profile = tmp_path / "leaky.yaml"
-    profile.write_text("extends: ps3.15/basic\ntags:\n  PatientName: {action: K}\n")
+    profile.write_text("extends: ps3.15/basic\nredact: [ps315-tags, careless]\n")
     with Session("memory://", profile=str(profile), workers=1) as session:
+        session.hooks.pm.register(Plugin(), name="careless-plugin")
+        session.hooks._components = None
         session.ingest(tmp_path / "in")
         summary = session.export(tmp_path / "out")
     assert summary.done == 0 and summary.failed == 2
