@@ -63,10 +63,13 @@ def _decode(raw: bytes) -> Dataset:
 def encrypt_dataset(ds: Dataset, certificate: Any) -> bytes:
     """CMS enveloped data (DER) of ``ds`` encoded Explicit VR Little Endian."""
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.ciphers import algorithms
     from cryptography.hazmat.primitives.serialization import pkcs7
 
-    return (pkcs7.PKCS7EnvelopeBuilder().set_data(_encode(ds)).add_recipient(certificate)
-            .encrypt(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary]))
+    builder = pkcs7.PKCS7EnvelopeBuilder().set_data(_encode(ds)).add_recipient(certificate)
+    if hasattr(builder, "set_content_encryption_algorithm"):  # cryptography >= 45
+        builder = builder.set_content_encryption_algorithm(algorithms.AES256)
+    return builder.encrypt(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
 
 
 def add_encrypted_attributes(ds: Dataset, original: Dataset, settings: ReversibleSettings,
