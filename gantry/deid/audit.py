@@ -82,6 +82,8 @@ class DeidAuditor:
         identifiers = context.identifiers
         if identifiers is None:
             identifiers = collect_identifiers(dataset, context.patient, profile=self.run.profile)
+        elif getattr(identifiers, "profile", None) != self.run.profile.name:
+            identifiers = identifiers.for_profile(self.run.profile, dataset)
         if already:
             result = dataset
             for keyword in ("DeidentificationMethod", "DeidentificationMethodCodeSequence"):

@@ -134,6 +134,11 @@ class DeidEngine:
 
             identifiers = collect_identifiers(ds, context.patient, profile=self.profile)
             context.identifiers = identifiers
+        elif getattr(identifiers, "profile", None) != self.profile.name:
+            # collected without this profile: drop what it keeps on purpose, so neither the
+            # cleaner nor the export gate (which reads the context) fights the profile
+            identifiers = identifiers.for_profile(self.profile, ds)
+            context.identifiers = identifiers
         original = None
         if self.profile.reversible.recipient_certificate:
             original = _header_copy(ds)

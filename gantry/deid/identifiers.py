@@ -97,6 +97,8 @@ class IdentifierSet:
     #: VRs whose values the profile keeps verbatim on purpose (``UI`` under Retain UIDs: a
     #: retained UID may embed a date or serial number); the gate does not flag hits there.
     exempt_vrs: frozenset[str] = frozenset()
+    #: Name of the profile whose retained kinds were left out ("" when collected without one).
+    profile: str = ""
     _text_re: Any = field(default=None, repr=False, compare=False)
     _bytes_re: Any = field(default=None, repr=False, compare=False)
     _strong_re: Any = field(default=None, repr=False, compare=False)
@@ -186,16 +188,37 @@ class IdentifierSet:
                 text = re.sub(rf"(?<![0-9.]){re.escape(uid)}(?![0-9.])", replacement, text)
         return text
 
+    def for_profile(self, profile: Profile, ds: Dataset | None = None) -> IdentifierSet:
+        """This set without what ``profile`` keeps on purpose: the kinds its options retain and
+        the values of attributes it overrides to ``K`` (read from ``ds``). ``self`` if done."""
+        if self.profile == profile.name:
+            return self
+        skip = _skipped_kinds(profile)
+        kept: set[str] = set()
+        if ds is not None:
+            from pydicom.dataset import Dataset as Plain
+
+            only = Plain()
+            for key, rule in profile.tags.items():
+                if "x" not in key and rule.action == "K" and int(key, 16) in ds:
+                    only.add(ds[int(key, 16)])
+            if len(only):
+                kept = set(collect_identifiers(only).values)
+        values = {v: k for v, k in self.values.items() if k not in skip and v not in kept}
+        exempt = self.exempt_vrs | ({"UI"} if profile.has("retain-uids") else set())
+        return IdentifierSet(values=values, exempt_vrs=frozenset(exempt), profile=profile.name)
+
     def find(self, text: str) -> list[str]:
         """The kinds of the identifying values found in ``text``."""
         return [self.kind_of(value) for value in self.matches(text)]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"values": self.values, "exempt_vrs": self.exempt_vrs}
+        return {"values": self.values, "exempt_vrs": self.exempt_vrs, "profile": self.profile}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.values = state["values"]
         self.exempt_vrs = state.get("exempt_vrs", frozenset())
+        self.profile = state.get("profile", "")
         self._text_re = self._bytes_re = self._strong_re = None
 
 
@@ -318,11 +341,9 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
     from gantry.deid.uids import is_well_known, keeps_uid
 
     options = set(profile.options) if profile is not None else set()
-    skip: set[str] = set()
-    for option, kinds in _RETAINED_KINDS.items():
-        if option in options:
-            skip |= kinds
-    out = IdentifierSet(exempt_vrs=frozenset({"UI"}) if "retain-uids" in options else frozenset())
+    skip = _skipped_kinds(profile) if profile is not None else set()
+    out = IdentifierSet(exempt_vrs=frozenset({"UI"}) if "retain-uids" in options else frozenset(),
+                        profile=profile.name if profile is not None else "")
     kept_tags: set[int] = set()
     if profile is not None:
         kept_tags = {int(key, 16) for key, rule in profile.tags.items()
@@ -397,6 +418,14 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
     for value in extra:
         add(value, "extra")
     return out
+
+
+def _skipped_kinds(profile: Profile) -> set[str]:
+    skip: set[str] = set()
+    for option, kinds in _RETAINED_KINDS.items():
+        if profile.has(option):
+            skip |= kinds
+    return skip
 
 
 def _distinctive(text: str) -> bool:

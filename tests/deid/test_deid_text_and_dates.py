@@ -142,3 +142,21 @@ def test_preamble_is_zeroed(make_engine, deidentify):
     ds.preamble = b"Quillfeather clinic viewer".ljust(128, b"\x00")
     deidentify(make_engine(), ds)
     assert ds.preamble == b"\x00" * 128
+
+
+def test_identifiers_collected_without_the_profile_are_filtered(make_engine, deidentify):
+    from gantry.deid.gate import find_leaks
+    from gantry.deid.standalone import instance_context
+    from gantry.testing.factory import make_instance
+
+    engine = make_engine(options=("retain-device-identity", "retain-institution-identity"))
+    ds = make_instance()
+    context = instance_context(ds, engine.run)
+    context.identifiers = collect_identifiers(ds, context.patient)  # as a kernel might
+    engine.apply(ds, context)
+    assert ds.StationName == "CTZETA01" and ds.InstitutionName.startswith("Saint Ignatius")
+    import io
+
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    assert find_leaks(buf.getvalue(), "x.dcm", context.identifiers) == []
