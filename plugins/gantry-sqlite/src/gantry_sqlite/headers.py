@@ -38,12 +38,11 @@ def header_rows(ds: Dataset) -> tuple[list[Row], str]:
     """The rows of a header and a sha256 over them (the header's content digest)."""
     rows: list[Row] = []
     _walk(ds, "", rows)
-    h = hashlib.sha256()
+    text = "\n".join(f"{r[1]}|{r[2]}|{r[3]}|{r[4]}" for r in rows)
+    h = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
     for row in rows:
-        h.update(repr(row[1:5]).encode("utf-8", "surrogatepass"))
         if row[6] is not None:
             h.update(row[6])
-        h.update(b"\x00")
     return rows, h.hexdigest()
 
 
@@ -54,7 +53,7 @@ def _walk(ds: Dataset, path: str, rows: list[Row]) -> None:
             continue
         vr = str(elem.VR)
         tag_text = f"{tag:08X}"
-        creator = _creator(ds, tag) if elem.tag.is_private else None
+        creator = _creator(ds, tag) if tag >> 16 & 1 else None
         if vr == "SQ":
             items = elem.value or []
             rows.append((len(rows), path, tag_text, vr, str(len(items)), None, None, creator))
@@ -73,27 +72,34 @@ def _creator(ds: Dataset, tag: int) -> str | None:
     return None if found is None or found.value is None else str(found.value)
 
 
+_NUMERIC = INT_VRS | FLOAT_VRS
+
+
 def encode_value(vr: str, value: Any) -> tuple[str | None, float | None, bytes | None]:
     """``(value, number, data)`` columns for one element value."""
     if value is None:
         return None, None, None
-    if isinstance(value, (bytes, bytearray, memoryview)):
+    kind = type(value)
+    if kind is str and vr not in _NUMERIC and vr != "AT":  # the common case: one text value
+        return _safe_text(value), (_first_number(value) if vr in NUMBER_TEXT_VRS else None), None
+    if kind is bytes or kind is bytearray or kind is memoryview:
         return None, None, bytes(value)
     values = list(value) if _is_multi(value) else [value]
     if vr == "AT":
         return "\\".join(f"{int(v):08X}" for v in values), None, None
-    if vr in INT_VRS or vr in FLOAT_VRS or " or " in vr:
+    if vr in _NUMERIC or " or " in vr:
         text = "\\".join(repr(_num(v)) for v in values)
         return text, (float(values[0]) if values else None), None
-    text = "\\".join("" if v is None else str(v) for v in values)
-    text = _safe_text(text)
-    number = None
-    if vr in NUMBER_TEXT_VRS and values:
-        try:
-            number = float(values[0])
-        except (TypeError, ValueError):
-            number = None
+    text = _safe_text("\\".join("" if v is None else str(v) for v in values))
+    number = _first_number(values[0]) if vr in NUMBER_TEXT_VRS and values else None
     return text, number, None
+
+
+def _first_number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _num(v: Any) -> int | float:
@@ -102,13 +108,21 @@ def _num(v: Any) -> int | float:
     return int(v)
 
 
-def _is_multi(value: Any) -> bool:
-    from pydicom.multival import MultiValue
+_MULTI_TYPES: tuple[type, ...] | None = None
 
-    return isinstance(value, (list, tuple, MultiValue))
+
+def _is_multi(value: Any) -> bool:
+    global _MULTI_TYPES
+    if _MULTI_TYPES is None:
+        from pydicom.multival import MultiValue
+
+        _MULTI_TYPES = (list, tuple, MultiValue)
+    return isinstance(value, _MULTI_TYPES)
 
 
 def _safe_text(text: str) -> str:
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

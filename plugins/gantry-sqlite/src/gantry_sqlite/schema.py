@@ -70,7 +70,7 @@ _V1 = [
         ord INTEGER NOT NULL, path TEXT NOT NULL, tag TEXT NOT NULL, vr TEXT NOT NULL,
         value TEXT, number REAL, data BLOB, creator TEXT,
         PRIMARY KEY (instance_id, ord)) WITHOUT ROWID""",
-    "CREATE INDEX elements_tag_value ON elements(tag, value)",
+    "CREATE INDEX elements_tag ON elements(tag)",
     """CREATE TABLE tags (tag TEXT PRIMARY KEY, keyword TEXT, name TEXT) WITHOUT ROWID""",
     "CREATE INDEX tags_keyword ON tags(keyword)",
     """CREATE VIEW header AS

@@ -118,7 +118,7 @@ class SqliteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA cache_size=-16000")
+            conn.execute("PRAGMA cache_size=-32000")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open as a SQLite store: {exc}") from None
