@@ -165,3 +165,16 @@ def test_empty_export_writes_an_empty_table(tmp_path):
     dest = tmp_path / "none.parquet"
     ParquetSink(ExportTarget(str(dest), "parquet"), fake_run()).close()
     assert pq.read_table(dest).num_rows == 0
+
+
+def test_plain_folder_destination_holds_one_file(tmp_path):
+    dest = tmp_path / "folder"
+    feed(ParquetSink(ExportTarget(str(dest), "parquet", {"batch_size": 2}), fake_run()),
+         cohort(5))
+    assert sorted(p.name for p in dest.iterdir()) == [MARKER, "part-0.parquet"]
+    assert pds.dataset(dest, format="parquet").count_rows() == 5
+    (dest / "notes.txt").write_text("kept")  # files beside the table survive a re-export
+    feed(ParquetSink(ExportTarget(str(dest), "parquet"), fake_run("again")),
+         [make_instance(patient=7, instance=9)])
+    assert pds.dataset(sorted(dest.rglob("*.parquet")), format="parquet").count_rows() == 6
+    assert (dest / "notes.txt").read_text() == "kept"

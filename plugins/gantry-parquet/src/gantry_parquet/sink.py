@@ -193,6 +193,7 @@ class ParquetSink:
         finally:
             writer.close()
         if not self.single_file:
+            _carry_over(self.path, tmp)
             (tmp / MARKER).write_text(json.dumps(
                 {"partition_by": self.options.partition_by, "run_id": self.run_id,
                  "plugin": "gantry-parquet", "version": _version()}, indent=1))
@@ -238,6 +239,10 @@ class _Writers:
         if self.single:
             self.writers[()].write_batch(batch, row_group_size=self.options.row_group_size)
             return
+        if not self.keys:  # a folder without partitions: one file in it
+            writer = self.writers.get(()) or self._open((), self.root / "part-0.parquet")
+            writer.write_batch(batch, row_group_size=self.options.row_group_size)
+            return
         table = pa.Table.from_batches([batch])
         keys = table.select(self.keys).group_by(self.keys).aggregate([]).to_pylist()
         for combo in keys:
@@ -282,6 +287,17 @@ def _drop_uids(batch: pa.RecordBatch, uids: set[str]) -> pa.RecordBatch:
 
     keep = pc.invert(pc.is_in(batch.column("SOPInstanceUID"), value_set=pa.array(list(uids))))
     return batch.filter(pc.fill_null(keep, True))
+
+
+def _carry_over(old: Path, new: Path) -> None:
+    """Keep files beside the table in an existing folder (manifests, notes) across the swap."""
+    if not old.is_dir():
+        return
+    for item in old.iterdir():
+        if item.name == MARKER or item.suffix == ".parquet" or "=" in item.name:
+            continue
+        if item.is_file() and not (new / item.name).exists():
+            shutil.copy2(item, new / item.name)
 
 
 def _swap(new: Path, final: Path) -> None:

@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -49,16 +50,17 @@ class SeriesStats:
     thumbnail_note: str = ""
 
 
-def manifest_location(destination: str) -> tuple[Path, str] | None:
+def manifest_location(destination: str, fmt: str = "dicom") -> tuple[Path, str] | None:
     """``(folder, prefix)`` for the manifest files of a local destination, or ``None``.
 
-    A folder gets ``manifest.*`` inside it; a single-file destination (``table.parquet``) gets
-    ``table.parquet.manifest.*`` beside it.
+    A DICOM folder gets ``manifest.*`` inside it; a single-file destination
+    (``table.parquet``) or a table folder (any non-DICOM format, whose readers expect only
+    table files inside) gets ``<name>.manifest.*`` beside it.
     """
     if "://" in destination and not destination.startswith("file://"):
         return None
     path = Path(destination.removeprefix("file://")).resolve()
-    if path.is_file() or path.suffix.lower() in (".parquet", ".zip", ".csv"):
+    if fmt != "dicom" or path.is_file() or path.suffix.lower() in (".parquet", ".zip", ".csv"):
         return path.parent, f"{path.name}."
     return path, ""
 
@@ -109,7 +111,12 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
     small record per series is kept in memory. Returns the paths written (empty for a remote
     destination, which has no local folder to write into).
     """
-    where = manifest_location(destination)
+    records = iter(records)
+    first = next(records, None)
+    fmt = first.format if first is not None else "dicom"
+    if first is not None:
+        records = itertools.chain([first], records)
+    where = manifest_location(destination, fmt)
     if where is None:
         return []
     folder, prefix = where
@@ -269,8 +276,15 @@ def _table_counts(destination: str, patients: set[str], studies: set[str],
     except ImportError:
         return
     path = Path(destination.removeprefix("file://")).resolve()
+    files = [path] if path.is_file() else sorted(str(p) for p in path.rglob("*.parquet"))
+    if not files:
+        return
     try:
-        data = pds.dataset(path, format="parquet", partitioning="hive")
+        if path.is_file():
+            data = pds.dataset(path, format="parquet")
+        else:
+            data = pds.dataset(files, format="parquet", partition_base_dir=str(path),
+                               partitioning=pds.partitioning(flavor="hive"))
     except (OSError, ValueError):
         return
     wanted = [c for c in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "Modality",
