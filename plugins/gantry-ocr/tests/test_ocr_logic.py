@@ -135,3 +135,14 @@ def test_missing_tesseract_fails_with_how_to_install(monkeypatch: pytest.MonkeyP
     with pytest.raises(OcrUnavailable, match="apt-get install tesseract-ocr") as err:
         OcrRedactor(load_settings({})).redact(ds, None)  # type: ignore[arg-type]
     assert isinstance(err.value, GantryError)  # the kernel fails the instance (closed)
+
+
+def test_shipped_profile_cleans_pixels() -> None:
+    from gantry_ocr.plugin import gantry_profile_paths
+
+    from gantry.profiles import load_profile
+
+    profile = load_profile("ocr/clean-pixel-data", list(gantry_profile_paths()))
+    assert profile.redact == ["ps315-tags", "pixel-zones", "burned-in-ocr"]
+    assert "burned-in-ocr" in profile.audit and profile.has("clean-pixel-data")
+    assert load_settings(profile.plugins["gantry-ocr"]).mode == "all-text"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gantry import hookimpl
@@ -45,6 +46,12 @@ def gantry_config_keys() -> Iterator[ConfigKey]:
 
     yield ConfigKey("gantry-ocr", model=OcrSettings,
                     description="OCR confidence, padding, redaction mode, frame sampling")
+
+
+@hookimpl
+def gantry_profile_paths() -> Iterator[Path]:
+    """Ship ``ocr/clean-pixel-data``: PS3.15 basic with zone rules, OCR and verification."""
+    yield Path(__file__).parent / "profiles"
 
 
 @hookimpl
