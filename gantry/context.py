@@ -80,7 +80,7 @@ class Run:
             found = self.hooks.date_offset(patient=patient, run=self)
             if found is None:
                 raise RuntimeError("no plugin gave a date offset (the built-in default is missing)")
-            self._offsets[patient] = int(found)
+            found = self._offsets[patient] = int(found)
         return found
 
 

@@ -141,7 +141,7 @@ def make_context(instance: Instance, ds: Dataset, run: Run) -> InstanceContext:
 
     patient = patient_key(ds)
     return InstanceContext(instance=instance, run=run, patient=patient,
-                           identifiers=collect_identifiers(ds, patient))
+                           identifiers=collect_identifiers(ds, patient, profile=run.profile))
 
 
 def encode(ds: Dataset) -> bytes:
