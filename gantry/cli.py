@@ -222,8 +222,8 @@ def deidentify(state: State, src: str, dest: str, profile: str | None, db: str |
                executor_options: tuple[str, ...], as_json: bool) -> None:
     """De-identify SRC (folder, zip, file) into DEST: ingest → audit → redact → export.
 
-    Audit, redaction and export run in one pass per file; findings are kept in the store
-    (``gantry audit --db URL --findings`` shows them).
+    Redaction, audit and export run in one pass per file: the audit sees what was changed
+    and checks the result; its findings are kept in the store as the ``verify`` stage.
     """
     db = db or default_db_for(dest)
     with open_session(state, db, profile, workers, executor, _parse_options(executor_options),

@@ -38,7 +38,9 @@ class WorkUnit:
     targets: list[ExportTarget] = field(default_factory=list)
     want_headers: bool = False
     audit_after_redaction: bool = False
-    #: in ``export`` mode, also run the profile's auditors on the original (one read, not two)
+    #: in ``export`` mode, also run the profile's auditors in the same pass (one read, not two):
+    #: after the redaction stack, on the redacted dataset, with the applied changes in
+    #: ``context.notes["applied_changes"]`` — findings say what was done and what remains
     with_audit: bool = False
 
 
@@ -212,8 +214,6 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
         if unit.mode == "audit" and not unit.audit_after_redaction:
             result.findings = _audit(ds, context, run)
             return result
-        if unit.with_audit:
-            result.findings = _audit(ds, context, run)
         for name in run.profile.redact:
             redactor = run.hooks.component("redactor", name)
             try:
@@ -226,9 +226,12 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
                 result.changes.append(change if change.component else Change(
                     change.action, change.tag, change.keyword, change.path, change.detail, name))
         result.new_sop_instance_uid = str(ds.get("SOPInstanceUID", ""))
-        if unit.mode == "audit":
+        if unit.mode == "audit" or unit.with_audit:
+            context.notes["applied_changes"] = list(result.changes)
+            context.notes["redacted"] = True
             result.findings = _audit(ds, context, run)
-            return result
+            if unit.mode == "audit":
+                return result
         data = encode(ds)
         from gantry.deid.gate import find_leaks
 

@@ -397,8 +397,8 @@ class Session:
 
         Each instance passes the export gate first; one that fails is not written and counts as
         failed. Instances already exported to ``dest`` are skipped (resume). With ``audit=True``
-        the profile's auditors also run on each original in the same pass (one read per file),
-        and their findings are stored as the ``audit`` stage.
+        the profile's auditors also run in the same pass (one read per file), on the redacted
+        result with the applied changes at hand; findings are stored as the ``verify`` stage.
         """
         target = ExportTarget(to=str(dest), format=format, options=dict(options or {}),
                               query=query)
@@ -444,7 +444,7 @@ class Session:
                 self._event("exported", record.new_sop_instance_uid, destination=record.format,
                             sha256=record.sha256)
             if audit:
-                self.store.add_findings(res.sop_instance_uid, "audit", res.findings)
+                self.store.add_findings(res.sop_instance_uid, "verify", res.findings)
                 summary.findings += len(res.findings)
             self.store.add_changes(res.sop_instance_uid, res.changes)
             self.store.set_status(res.sop_instance_uid, "exported")
