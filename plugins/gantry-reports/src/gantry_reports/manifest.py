@@ -324,7 +324,10 @@ def _html(head: dict[str, Any], series: dict[str, SeriesStats],
     body.append("<h2>Modalities</h2>")
     body.append(table(["modality", "instances"], summary["modalities"].items(), numeric=[1]))
     body.append("<h2>Study dates (as exported, after any shift)</h2>")
-    body.append(f"<p>{esc(dates['first'] or 'none')} to {esc(dates['last'] or 'none')}</p>")
+    if dates["first"]:
+        body.append(f"<p>{esc(dates['first'])} to {esc(dates['last'])}</p>")
+    else:
+        body.append("<p>No study dates in the exported files (removed by the profile).</p>")
     if series:
         body.append("<h2>Patients and studies</h2>")
         per_patient: dict[str, dict[str, int]] = {}
@@ -332,7 +335,8 @@ def _html(head: dict[str, Any], series: dict[str, SeriesStats],
             studies = per_patient.setdefault(stats.patient, {})
             studies[stats.study] = studies.get(stats.study, 0) + stats.count
         body.append(table(["patient (pseudonymous)", "studies", "instances"],
-                          ((p, len(s), sum(s.values())) for p, s in sorted(per_patient.items())),
+                          ((p or "(none)", len(s), sum(s.values()))
+                           for p, s in sorted(per_patient.items())),
                           numeric=[1, 2]))
         body.append("<h2>Series</h2>")
         rows = []
