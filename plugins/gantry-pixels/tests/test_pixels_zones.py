@@ -206,3 +206,17 @@ def test_invalid_rules_are_refused_with_the_field(zone: dict, message: str) -> N
 
     with pytest.raises(ValidationError, match=message):
         load_settings({"zones": [zone]})
+
+
+def test_big_endian_source_is_written_little_endian_with_same_values() -> None:
+    path = get_testdata_file("MR_small_bigendian.dcm")
+    ds, ref = pydicom.dcmread(path), pydicom.dcmread(path)
+    rules = {"zones": [{"match": {}, "boxes": [[0, 0, 8, 8]]}]}
+    ZoneRedactor(load_settings(rules)).redact(ds, _context())
+    out = _roundtrip(ds)
+    assert out.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    for elem in ref:
+        if elem.keyword not in ("PixelData", "ImageType", "BurnedInAnnotation", ""):
+            assert out[elem.tag].value == elem.value, elem.keyword
+    assert np.array_equal(out.pixel_array[8:], ref.pixel_array[8:])
+    assert (out.pixel_array[:8, :8] == out.pixel_array.min()).all()

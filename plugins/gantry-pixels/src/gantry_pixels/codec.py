@@ -237,8 +237,20 @@ def write_back(ds: Dataset, decoded: DecodedPixels) -> str:
     if samples > 1:
         ds.PlanarConfiguration = planar
     ds.file_meta.TransferSyntaxUID = UID(target)
+    if source_ts == "1.2.840.10008.1.2.2":  # big endian source now written little endian
+        _relabel_little_endian(ds)
     _drop_cache(ds)
     return target
+
+
+def _relabel_little_endian(ds: Dataset) -> None:
+    """Convert every element read from a big-endian file (values are parsed on access) and
+    mark the datasets little endian, so pydicom writes them in the new transfer syntax."""
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value or ():
+                _relabel_little_endian(item)
+    ds.set_original_encoding(False, True, ds.original_character_set)
 
 
 def _record_lossy_history(ds: Dataset, source_ts: str, array: np.ndarray) -> None:
