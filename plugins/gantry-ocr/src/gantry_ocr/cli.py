@@ -14,7 +14,7 @@ def ocr() -> None:
     """Burned-in text: discover zone rules, scan files."""
 
 
-def _settings(profile: str | None, db: str | None) -> Any:
+def _settings(profile: str | None) -> Any:
     from gantry_ocr.settings import load_settings
 
     if not profile:
@@ -77,7 +77,7 @@ def discover_cmd(paths: tuple[Path, ...], db: str | None, profile: str | None,
         check_tesseract()
     except OcrUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    settings = _settings(profile, db)
+    settings = _settings(profile)
     source = _from_db(db, profile) if db and not paths else iter_folder(str(p) for p in paths)
     errors: list[str] = []
 
@@ -113,7 +113,7 @@ def scan_cmd(paths: tuple[Path, ...], profile: str | None, show_text: bool) -> N
         check_tesseract()
     except OcrUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    auditor = OcrAuditor(_settings(profile, None))
+    auditor = OcrAuditor(_settings(profile))
     for label, ds in iter_folder(str(p) for p in paths):
         try:
             findings = auditor.audit(ds, None)  # type: ignore[arg-type]
