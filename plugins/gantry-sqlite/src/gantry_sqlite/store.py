@@ -109,16 +109,19 @@ class SqliteStore:
 
         recover_compaction(self)
         self._sidecar = px.Sidecar(self.pixels_path)
-        self._audit = AuditWriter(self._connect, self._write_tx, str(self.path))
+        self._audit = AuditWriter(lambda: self._connect(cache_mib=2), self._write_tx,
+                                  str(self.path))
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, cache_mib: int = 64) -> sqlite3.Connection:
+        """A connection in WAL mode with a busy timeout; ``cache_mib`` of page cache (the
+        working set of lookups at 100,000 instances fits in the default)."""
         try:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
                                    check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA cache_size=-32000")
+            conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open as a SQLite store: {exc}") from None
