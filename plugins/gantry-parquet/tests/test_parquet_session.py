@@ -98,6 +98,7 @@ def _cli():
     return group
 
 
+@pytest.mark.component  # a real SQLite working store
 def test_cli_query_expression_formats(db):
     runner = CliRunner()
     result = runner.invoke(_cli(), ["query", "SliceThickness < 2 and Modality == 'CT'",
@@ -116,6 +117,7 @@ def test_cli_query_expression_formats(db):
     assert result.exit_code == 0 and "2 instances" in result.output
 
 
+@pytest.mark.component  # a real SQLite working store
 def test_cli_query_errors_point_at_the_column(db):
     result = CliRunner().invoke(_cli(), ["query", "SliceThicknes < 1", "--db", db])
     assert result.exit_code == 1
@@ -123,6 +125,7 @@ def test_cli_query_errors_point_at_the_column(db):
     assert "SliceThicknes < 1\n^" in result.output
 
 
+@pytest.mark.component  # a real SQLite working store
 def test_cli_sql_is_read_only(db, tmp_path):
     runner = CliRunner()
     result = runner.invoke(_cli(), ["query", "--db", db, "--format", "json", "--sql",

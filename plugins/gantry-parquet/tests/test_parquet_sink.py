@@ -76,6 +76,7 @@ def test_one_typed_row_per_instance(tmp_path):
     assert not list(tmp_path.glob(".table.parquet.*"))  # staging removed
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR CS")
 def test_partitioned_folder_is_hive_and_safe(tmp_path):
     dest = tmp_path / "by-modality"
     modalities = ["CT", "MR", "../../etc", ""]

@@ -7,11 +7,15 @@ import io
 import json
 
 import click
+import pytest
 from click.testing import CliRunner
 from gantry_reports.commands import add_report_commands
 from pydicom import dcmread
 
 SECRET = bytes(range(32))
+
+# the working store is a real SQLite database (gantry-sqlite)
+pytestmark = pytest.mark.component
 
 
 def _run(*args):

@@ -16,6 +16,9 @@ from pydicom import dcmread
 from gantry.plugins import build_plugin_manager
 from gantry.session import load_run_profile
 
+# the working store is a real SQLite database (gantry-sqlite)
+pytestmark = pytest.mark.component
+
 
 def _cli():
     group = click.Group()

@@ -9,6 +9,7 @@ import io
 import json
 
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -16,6 +17,9 @@ from gantry import Session
 from gantry.testing.factory import make_instance
 
 SECRET = bytes(range(32))  # the secret the conftest fixture exported with
+
+# the working store is a real SQLite database (gantry-sqlite)
+pytestmark = pytest.mark.component
 
 
 def _manifest_text(dest):
