@@ -199,6 +199,7 @@ def test_predicate_reads_raw_pydicom_values_and_header_rows():
     assert not to_predicate(parse_query("SliceThickness > 2"))(ds)
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DA")
 def test_header_row_types_every_attribute():
     ds = make_instance(patient=0, series=1)
     ds.ContentDate = "2020"
