@@ -59,7 +59,8 @@ def test_html_is_readable_with_a_thumbnail_per_series(exported):
     png = base64.b64decode(html[start:html.index('"', start)])
     image = Image.open(io.BytesIO(png))
     assert max(image.size) <= 96 and image.size[0] > 8
-    for words in ("Modalities", "Patients and studies", "Series", "patients", "instances"):
+    assert html.count("<h2>") == 5
+    for words in ("Modalities", "Patients and studies", "Studies", "Series", "instances"):
         assert words in html
 
 

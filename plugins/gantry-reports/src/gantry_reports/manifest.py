@@ -338,6 +338,20 @@ def _html(head: dict[str, Any], series: dict[str, SeriesStats],
                           ((p or "(none)", len(s), sum(s.values()))
                            for p, s in sorted(per_patient.items())),
                           numeric=[1, 2]))
+        body.append("<h2>Studies</h2>")
+        per_study: dict[str, list[Any]] = {}
+        for stats in series.values():
+            row = per_study.setdefault(stats.study, [stats.patient, stats.study_date,
+                                                     stats.study, set(), 0, 0])
+            row[3].add(stats.modality or "?")
+            row[4] += 1
+            row[5] += stats.count
+        body.append(table(["patient", "study date", "study UID", "modalities", "series",
+                           "instances"],
+                          ((p or "(none)", d, u, ", ".join(sorted(m)), n, c)
+                           for p, d, u, m, n, c in sorted(per_study.values(),
+                                                          key=lambda r: (r[0], r[1], r[2]))),
+                          numeric=[4, 5]))
         body.append("<h2>Series</h2>")
         rows = []
         for stats in sorted(series.values(), key=lambda s: (s.patient, s.study_date, s.study,
