@@ -113,3 +113,16 @@ def test_parquet_destination_gets_manifest_beside_the_table(exported, tmp_path):
     assert doc["summary"]["table_rows"] == table.num_rows
     assert doc["summary"]["patients"] == len(set(table.column("PatientID").to_pylist()))
     assert doc["summary"]["series"] == len(set(table.column("SeriesInstanceUID").to_pylist()))
+
+
+def test_manifests_are_byte_identical_across_runs(tmp_path):
+    from gantry.testing.factory import write_cohort
+
+    cohort = write_cohort(tmp_path / "in", patients=2, series=2, instances=2)
+    for name in ("a", "b"):
+        with Session(store="memory://", secret=SECRET) as session:
+            session.ingest(str(cohort.root))
+            session.export(str(tmp_path / name))
+    for manifest in ("manifest.html", "manifest.csv", "manifest.json"):
+        assert (tmp_path / "a" / manifest).read_bytes() == (tmp_path / "b" / manifest).read_bytes()
+    assert str(tmp_path) not in (tmp_path / "a" / "manifest.json").read_text()

@@ -126,7 +126,7 @@ def add_report_commands(cli: click.Group) -> None:
                                                f"destination (known: {names})")
                 dest = match[0]
             written = write_manifests(dest, session.store.iter_exports(dest),
-                                      profile=session.profile.name, run_id=session.run.run_id,
+                                      profile=session.profile.name,
                                       thumbnails=not no_thumbnails)
         for path in written:
             click.echo(str(path))

@@ -8,14 +8,13 @@ through the export gate), never from the working store's original headers.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import io
 import itertools
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,7 +102,7 @@ def _file_entry(root: Path, record: ExportRecord) -> dict[str, Any]:
 
 
 def write_manifests(destination: str, records: Iterable[ExportRecord], *,
-                    profile: str = "", run_id: str = "", thumbnails: bool = True,
+                    profile: str = "", thumbnails: bool = True,
                     thumbnail_size: int = 96, max_html_series: int = 2000) -> list[Path]:
     """Write ``manifest.html``, ``manifest.csv`` and ``manifest.json`` for a destination.
 
@@ -134,36 +133,50 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
     seen: set[str] = set()
     table_series: set[str] = set()
     csv_path = folder / f"{prefix}manifest.csv"
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+    index: list[tuple[str, int]] = []  # (path, spool offset): files are listed by path
+    with tempfile.TemporaryFile("w+b") as spool:
+        for record in records:
+            formats.add(record.format)
+            counts["instances"] += 1
+            if record.format != "dicom":
+                counts["rows"] += 1  # a table row: its file is listed under "tables"
+                continue
+            if record.path in seen:
+                continue
+            seen.add(record.path)
+            entry = _file_entry(root, record)
+            index.append((record.path, spool.tell()))
+            spool.write(json.dumps(entry, sort_keys=True).encode() + b"\n")
+            if entry["status"] == "missing":
+                counts["missing"] += 1
+                continue
+            if entry["status"] == "changed since export":
+                counts["changed"] += 1
+            counts["files"] += 1
+            counts["bytes"] += int(entry.get("size", 0))
+            _account(entry, series, modalities, dates, patients, studies)
+        index.sort()
+        seen.clear()
+        table_files = _table_files(destination, formats - {"dicom"})
+
+        def entries() -> Iterator[str]:
+            for _path, offset in index:
+                spool.seek(offset)
+                yield spool.readline().decode().rstrip("\n")
+
         with _atomic(csv_path) as csv_fh:
             writer = csv.DictWriter(csv_fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
             writer.writeheader()
-            for record in records:
-                formats.add(record.format)
-                counts["instances"] += 1
-                if record.format != "dicom":
-                    counts["rows"] += 1  # a table row: its file is listed under "tables"
-                    continue
-                if record.path in seen:
-                    continue
-                seen.add(record.path)
-                entry = _file_entry(root, record)
-                writer.writerow(entry)
-                spool.write(json.dumps(entry, sort_keys=True) + "\n")
-                if entry["status"] == "missing":
-                    counts["missing"] += 1
-                    continue
-                if entry["status"] == "changed since export":
-                    counts["changed"] += 1
-                counts["files"] += 1
-                counts["bytes"] += int(entry.get("size", 0))
-                _account(entry, series, modalities, dates, patients, studies)
-            table_files = _table_files(destination, formats - {"dicom"})
+            for line in entries():
+                writer.writerow(json.loads(line))
             for item in table_files:
                 writer.writerow({"path": item["path"], "size": item["size"],
                                  "sha256": item["sha256"], "status": "table"})
+        ordered = sorted(series.values(), key=lambda s: (s.patient, s.study_date, s.study,
+                                                         str(s.number), s.series))
+        series = {s.series: s for s in ordered}
         if thumbnails:
-            for stats in list(series.values())[:max_html_series]:
+            for stats in ordered[:max_html_series]:
                 if stats.members:
                     stats.members.sort()
                     _number, rel = stats.members[len(stats.members) // 2]
@@ -182,23 +195,22 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
             "study_dates": {"first": min(dates) if dates else None,
                             "last": max(dates) if dates else None},
         }
+        # No time, run id or destination path: the same export gives the same manifest bytes
+        # on any machine and executor, and no local path travels with the dataset.
         head = {
-            "manifest_version": 1,
-            "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "destination": destination, "profile": profile, "run_id": run_id,
+            "manifest_version": 1, "profile": profile,
             "formats": sorted(formats), "summary": summary, "tools": tool_versions(),
             "note": "Values are read from the exported files (pseudonymous); dates are as "
-                    "exported, after any shift.",
+                    "exported, after any shift. Files are listed by path.",
         }
         json_path = folder / f"{prefix}manifest.json"
         with _atomic(json_path) as fh:
             fh.write(json.dumps(head, indent=1)[:-2])
-            fh.write(',\n "series": ' + json.dumps([_series_json(s) for s in series.values()]))
+            fh.write(',\n "series": ' + json.dumps([_series_json(s) for s in ordered]))
             fh.write(',\n "tables": ' + json.dumps(table_files))
             fh.write(',\n "files": [')
-            spool.seek(0)
-            for i, line in enumerate(spool):
-                fh.write(("," if i else "") + "\n  " + line.rstrip("\n"))
+            for i, line in enumerate(entries()):
+                fh.write(("," if i else "") + "\n  " + line)
             fh.write("\n ]\n}\n")
     html_path = folder / f"{prefix}manifest.html"
     with _atomic(html_path) as fh:
@@ -315,9 +327,8 @@ def _html(head: dict[str, Any], series: dict[str, SeriesStats],
     body = [cards([("patients", summary["patients"]), ("studies", summary["studies"]),
                    ("series", summary["series"]), ("instances", summary["instances"]),
                    ("MB", f"{summary['bytes'] / 1e6:,.1f}")])]
-    body.append(f'<p class="meta">Destination <code>{esc(head["destination"])}</code> · profile '
-                f'<code>{esc(head["profile"] or "?")}</code> · run {esc(head["run_id"])} · '
-                f'generated {esc(head["generated"])} · Gantry {esc(head["tools"]["gantry"])}</p>')
+    body.append(f'<p class="meta">Profile <code>{esc(head["profile"] or "?")}</code> · '
+                f'Gantry {esc(head["tools"]["gantry"])}</p>')
     if summary["missing_files"] or summary["changed_files"]:
         body.append(f'<p class="fail">{summary["missing_files"]} file(s) missing, '
                     f'{summary["changed_files"]} changed since export.</p>')

@@ -42,7 +42,7 @@ def on_export_finished(run: Run, summary: dict[str, Any]) -> None:
     try:
         written = write_manifests(
             destination, export_records(run, destination), profile=run.profile.name,
-            run_id=run.run_id, thumbnails=settings.thumbnails,
+            thumbnails=settings.thumbnails,
             thumbnail_size=settings.thumbnail_size, max_html_series=settings.max_html_series)
     except OSError as exc:
         raise GantryError(f"{destination}: cannot write the export manifest ({exc})") from exc
