@@ -33,6 +33,13 @@ def render(head: dict[str, Any], failing: list[InstanceResult], sha256: str) -> 
             f'<code>{esc(profile["name"])}</code>, PS3.15 edition {esc(profile["edition"])}, '
             f'options {esc(", ".join(profile["options"]) or "none")} · generated '
             f'{esc(head["generated"])}</p>']
+    if head.get("checked_against_originals"):
+        body.append("<p>Checked against the originals in the working store that made the "
+                    "export: the export gate re-run on every file, pseudonyms, remapped UIDs "
+                    "and shifted dates.</p>")
+    else:
+        body.append("<p>Checked from the exported files alone (run with <code>--db</code> to "
+                    "also check against the originals).</p>")
     tools = head["tools"]
     body.append("<h2>Tools</h2>")
     body.append(table(["component", "version"],
