@@ -220,3 +220,36 @@ def test_big_endian_source_is_written_little_endian_with_same_values() -> None:
             assert out[elem.tag].value == elem.value, elem.keyword
     assert np.array_equal(out.pixel_array[8:], ref.pixel_array[8:])
     assert (out.pixel_array[:8, :8] == out.pixel_array.min()).all()
+
+
+def test_jpeg_lossless_is_decoded_with_imagecodecs_and_written_uncompressed() -> None:
+    """pydicom needs GPL or extra plugins for JPEG Lossless; imagecodecs (BSD) decodes it."""
+    imagecodecs = pytest.importorskip("imagecodecs")
+    from pydicom.encaps import encapsulate
+
+    ds = make_text_image([(5, 5, "TEST", 20)], bits=16, signed=True)
+    stored = ds.pixel_array.view(np.uint16) & 0x0FFF  # 12 bits stored, two's complement
+    ds.PixelData = encapsulate([imagecodecs.ljpeg_encode(stored, bitspersample=12)])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.70"
+    expected = make_text_image([(5, 5, "TEST", 20)], bits=16, signed=True).pixel_array
+    assert np.array_equal(codec.decode(ds).array[0, ..., 0], expected)
+    ZoneRedactor(load_settings(RULES)).redact(ds, _context())
+    out = _roundtrip(ds)
+    assert out.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    assert np.array_equal(out.pixel_array[40:200], expected[40:200])
+    assert "LossyImageCompression" not in out
+
+
+def test_dataset_without_file_meta_is_decoded_in_the_syntax_it_was_read(tmp_path) -> None:
+    from pydicom.filewriter import dcmwrite
+
+    ds = make_text_image([(5, 5, "TEST", 20)])
+    path = tmp_path / "nometa.dcm"
+    del ds.file_meta
+    dcmwrite(path, ds, implicit_vr=True, little_endian=True)
+    read = pydicom.dcmread(path, force=True)
+    assert "TransferSyntaxUID" not in read.file_meta
+    assert ZoneRedactor(load_settings(RULES)).redact(read, _context())
+    assert read.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+    assert (_roundtrip(read).pixel_array[:40] == 0).all()

@@ -100,13 +100,18 @@ def decode(ds: Dataset) -> DecodedPixels:
 
     if not has_pixels(ds):
         raise PixelCodecError(f"{describe(ds)}: no Pixel Data to decode")
+    _ensure_transfer_syntax(ds)
     ts = transfer_syntax(ds)
     try:
         array = np.array(ds.pixel_array, copy=True)
     except Exception as exc:  # pydicom raises many kinds; name the instance and syntax
-        raise PixelCodecError(
-            f"{describe(ds)}: cannot decode Pixel Data in transfer syntax {ts}: {exc}"
-        ) from exc
+        fallback = _decode_jpeg_lossless(ds, ts)
+        if fallback is None:
+            hint = " (pip install imagecodecs)" if ts in JPEG_LOSSLESS else ""
+            raise PixelCodecError(
+                f"{describe(ds)}: cannot decode Pixel Data in transfer syntax {ts}{hint}: {exc}"
+            ) from exc
+        array = fallback
     finally:
         _drop_cache(ds)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
@@ -118,6 +123,50 @@ def decode(ds: Dataset) -> DecodedPixels:
         photometric = "RGB"
     return DecodedPixels(array=array, photometric=photometric, transfer_syntax=ts,
                          sha256=pixel_sha256(array))
+
+
+#: JPEG Lossless syntaxes: pydicom decodes them only with GPL or extra plugins installed.
+JPEG_LOSSLESS = ("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")
+
+
+def _ensure_transfer_syntax(ds: Dataset) -> None:
+    """Give a dataset read without file meta the transfer syntax it was read in."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and meta.get("TransferSyntaxUID"):
+        return
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        implicit, little = True, True
+    meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                              ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+
+
+def _decode_jpeg_lossless(ds: Dataset, ts: str) -> np.ndarray | None:
+    """Decode JPEG Lossless frames with imagecodecs (BSD), when it is installed."""
+    if ts not in JPEG_LOSSLESS:
+        return None
+    try:
+        import imagecodecs
+    except ImportError:
+        return None
+    import numpy as np
+    from pydicom.encaps import generate_frames
+
+    count = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = [np.asarray(imagecodecs.ljpeg_decode(f))
+              for f in generate_frames(ds.PixelData, number_of_frames=count)]
+    array = np.stack(frames)
+    if int(ds.get("PixelRepresentation", 0) or 0) == 1:
+        bits = int(ds.get("BitsStored", array.dtype.itemsize * 8))
+        wide = array.astype(np.int64) & ((1 << bits) - 1)
+        wide = np.where(wide & (1 << (bits - 1)), wide - (1 << bits), wide)
+        array = wide.astype(f"i{array.dtype.itemsize}")
+    return array if count > 1 else array[0]
 
 
 def _drop_cache(ds: Dataset) -> None:
