@@ -86,6 +86,8 @@ class InstanceResult:
 
     @property
     def verdict(self) -> str:
+        """``fail`` if any rule failed, else ``unverified`` if any could not be proven, else
+        ``pass``."""
         if self.error or self.failures:
             return FAIL
         return UNVERIFIED if self.unverified else PASS

@@ -60,6 +60,7 @@ class Originals:
 
     @property
     def pseudonym(self) -> Any:
+        """The run's pseudonym of the current original patient (computed once)."""
         if self._pseudonym is None:
             self._pseudonym = self.run.pseudonym(self._patient)
         return self._pseudonym
