@@ -47,11 +47,12 @@ def header_row(dataset: Dataset) -> dict[str, Any]:
     """
     row: dict[str, Any] = {}
     invalid: list[str] = []
-    for elem in dataset:
-        tag = int(elem.tag)
+    for key in sorted(dataset.keys(), key=int):  # int keys sort in C, BaseTag's do not
+        tag = int(key)
         overlay_data = (tag >> 16) & 0xFF00 == 0x6000 and tag & 0xFFFF == 0x3000
         if tag & 0xFFFF == 0 or tag in _BULK_TAGS or overlay_data:
-            continue
+            continue  # skipped before reading: bulk values are never even converted
+        elem = dataset[key]
         column, kind, multi = element_spec(elem)
         try:
             row[column] = element_value(elem, kind, multi)
