@@ -116,10 +116,11 @@ def test_ingest_killed_then_rerun_indexes_every_instance_once(setup: dict[str, P
 
 
 def test_export_killed_then_rerun_writes_every_instance_once(setup: dict[str, Path]) -> None:
+    """A 4-worker export, killed, then rerun: every instance once, no lock errors."""
     db_url = f"sqlite:///{setup['db']}"
     prof = ("--profile", str(setup["profile"]))
     _finish(_gantry("ingest", str(setup["src"]), "--db", db_url, *prof))
-    cmd = _gantry("export", str(setup["out"]), "--db", db_url, "--workers", "2", *prof)
+    cmd = _gantry("export", str(setup["out"]), "--db", db_url, "--workers", "4", *prof)
     committed = _run_and_kill(cmd, setup["db"], "SELECT COUNT(*) FROM exports")
     assert 0 < committed < TOTAL
     _finish(cmd)
