@@ -118,7 +118,7 @@ class MemoryStore:
         from gantry.model import Patient, Series, Study
 
         digest = header_digest(header)
-        size, mtime = _instance_stat(instance)
+        size, mtime = instance_stat(instance)
         with self._lock:
             self._check_open()
             uid = instance.sop_instance_uid
@@ -172,7 +172,7 @@ class MemoryStore:
         """Whether this exact input (same size and mtime) was already ingested or rejected."""
         with self._lock:
             known = self._sources.get(source)
-        return _same_source(known, size, mtime)
+        return same_source(known, size, mtime)
 
     # -- reads -------------------------------------------------------------------------------
     def get_instance(self, sop_instance_uid: str) -> Instance | None:
@@ -371,7 +371,9 @@ class MemoryStore:
         self.close()
 
 
-def _instance_stat(instance: Instance) -> tuple[int, float | None]:
+def instance_stat(instance: Instance) -> tuple[int, float | None]:
+    """``(size, mtime)`` of an instance's source: its own ``mtime`` when the ingestor set one,
+    else the file system's (``None`` for sources that are not local files)."""
     mtime = getattr(instance, "mtime", None)
     if mtime is not None:
         return instance.size, float(mtime)
@@ -379,7 +381,8 @@ def _instance_stat(instance: Instance) -> tuple[int, float | None]:
     return (instance.size if instance.size >= 0 else size), mtime
 
 
-def _same_source(known: tuple[int, float | None] | None, size: int, mtime: float) -> bool:
+def same_source(known: tuple[int, float | None] | None, size: int, mtime: float) -> bool:
+    """Whether a recorded ``(size, mtime)`` matches an input (an unknown mtime matches any)."""
     if known is None:
         return False
     known_size, known_mtime = known

@@ -26,13 +26,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gantry.builtins.memory_store import source_stat
+from gantry.builtins.memory_store import instance_stat, same_source, source_stat
 from gantry.errors import StoreError
 from gantry.protocols import AddOutcome, PixelMeta, StoreCounts
 from gantry_sqlite import pixels as px
 from gantry_sqlite.auditlog import AuditWriter
 from gantry_sqlite.headers import header_rows, rows_to_dataset
-from gantry_sqlite.schema import KEY_COLUMNS, migrate
+from gantry_sqlite.rows import (
+    INSERT_INSTANCE,
+    INSTANCE_COLS,
+    hierarchy_rows,
+    instance_from_row,
+    instance_row,
+    tag_row,
+    upsert_source,
+)
+from gantry_sqlite.schema import migrate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -227,7 +236,7 @@ class SqliteStore:
     def add_instance(self, instance: Instance, header: Dataset) -> AddOutcome:
         """Index one instance and its header rows; see :class:`gantry.protocols.Store`."""
         rows, digest = header_rows(header)
-        size, mtime = _instance_stat(instance)
+        size, mtime = instance_stat(instance)
         uid = instance.sop_instance_uid
         now = time.time()
         with self._lock:
@@ -242,23 +251,23 @@ class SqliteStore:
             self._pending_sources[instance.source] = (size, mtime)
             if known is not None:
                 if (known[0], known[1]) == (digest, instance.size):
-                    self._queue(lambda c: _upsert_source(c, *source_row, "duplicate"))
+                    self._queue(lambda c: upsert_source(c, *source_row, "duplicate"))
                     return "duplicate"
                 conflict = (uid, known[2], instance.source, digest, instance.size, now)
                 self._queue(lambda c: (
                     c.execute("INSERT INTO conflicts(sop_instance_uid, kept_source, "
                               "conflicting_source, header_sha256, size, recorded_at) "
                               "VALUES (?,?,?,?,?,?)", conflict),
-                    _upsert_source(c, *source_row, "conflict")))
+                    upsert_source(c, *source_row, "conflict")))
                 return "conflict"
             self._pending_uids[uid] = (digest, instance.size, instance.source)
             new_tags = [(r[2],) for r in rows if r[2] not in self._known_tags]
             self._known_tags.update(t[0] for t in new_tags)
-            record = _instance_row(instance, header, digest, now)
-            patient, study, series = _hierarchy_rows(instance, header)
+            record = instance_row(instance, header, digest, now)
+            patient, study, series = hierarchy_rows(instance, header)
 
             def op(c: sqlite3.Connection) -> None:
-                cur = c.execute(_INSERT_INSTANCE, record)
+                cur = c.execute(INSERT_INSTANCE, record)
                 if cur.rowcount == 1:
                     iid = cur.lastrowid
                     c.executemany("INSERT INTO elements(instance_id, ord, path, tag, vr, value,"
@@ -285,8 +294,8 @@ class SqliteStore:
                                   (uid, kept[2], instance.source, digest, instance.size, now))
                 if new_tags:
                     c.executemany("INSERT OR IGNORE INTO tags(tag, keyword, name) "
-                                  "VALUES (?,?,?)", [_tag_row(t[0]) for t in new_tags])
-                _upsert_source(c, *source_row, outcome)
+                                  "VALUES (?,?,?)", [tag_row(t[0]) for t in new_tags])
+                upsert_source(c, *source_row, outcome)
 
             self._queue(op)
             return "added"
@@ -302,7 +311,7 @@ class SqliteStore:
             self._queue(lambda c: (
                 c.execute("INSERT INTO rejected(source, reason, stage, recorded_at) "
                           "VALUES (?,?,?,?)", row),
-                _upsert_source(c, rejection.source, size, mtime, None, now, "rejected")))
+                upsert_source(c, rejection.source, size, mtime, None, now, "rejected")))
 
     def is_source_done(self, source: str, size: int, mtime: float) -> bool:
         """Whether this exact input (same size and mtime) was already ingested or rejected."""
@@ -313,15 +322,15 @@ class SqliteStore:
                 row = self._conn.execute("SELECT size, mtime FROM sources WHERE source=?",
                                          (source,)).fetchone()
                 known = (row[0], row[1]) if row else None
-        return _same_source(known, size, mtime)
+        return same_source(known, size, mtime)
 
     # -- reads -------------------------------------------------------------------------------
     def get_instance(self, sop_instance_uid: str) -> Instance | None:
         """The instance with this SOP Instance UID, or ``None``."""
         with self._reading() as conn:
-            row = conn.execute(f"SELECT {_INSTANCE_COLS} FROM instances WHERE "
+            row = conn.execute(f"SELECT {INSTANCE_COLS} FROM instances WHERE "
                                "sop_instance_uid=?", (sop_instance_uid,)).fetchone()
-        return _instance(row) if row else None
+        return instance_from_row(row) if row else None
 
     def get_header(self, sop_instance_uid: str) -> Dataset | None:
         """The stored header rebuilt from its element rows, or ``None``."""
@@ -343,9 +352,9 @@ class SqliteStore:
         where, params = "", []
         if series_instance_uid is not None:
             where, params = "series_instance_uid=? AND ", [series_instance_uid]
-        for row in self._pages(f"SELECT id, {_INSTANCE_COLS} FROM instances WHERE {where}id>?",
+        for row in self._pages(f"SELECT id, {INSTANCE_COLS} FROM instances WHERE {where}id>?",
                                params):
-            yield _instance(row[1:])
+            yield instance_from_row(row[1:])
 
     def _iter_by_uids(self, uids: Iterable[str], series: str | None) -> Iterator[Instance]:
         ids: list[int] = []
@@ -371,10 +380,10 @@ class SqliteStore:
             extra, params = ("", []) if series is None else (" AND series_instance_uid=?",
                                                              [series])
             with self._reading() as conn:
-                rows = conn.execute(f"SELECT {_INSTANCE_COLS} FROM instances WHERE id IN "
+                rows = conn.execute(f"SELECT {INSTANCE_COLS} FROM instances WHERE id IN "
                                     f"({marks}){extra} ORDER BY id", (*part, *params)).fetchall()
             for row in rows:
-                yield _instance(row)
+                yield instance_from_row(row)
 
     def iter_patients(self) -> Iterator[Patient]:
         """Stream patients (with their study counts)."""
@@ -669,99 +678,6 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.url!r})"
-
-
-# --------------------------------------------------------------------------- helpers
-_INSTANCE_COLS = ("sop_instance_uid, sop_class_uid, series_instance_uid, study_instance_uid, "
-                  "patient_id, source, size, transfer_syntax, patient_name, attrs")
-_INSERT_INSTANCE = (
-    "INSERT INTO instances(sop_instance_uid, sop_class_uid, series_instance_uid, "
-    "study_instance_uid, patient_id, source, size, transfer_syntax, patient_name, status, "
-    "header_sha256, attrs, ingested_at, " + ", ".join(KEY_COLUMNS.values()) + ") VALUES ("
-    + ",".join("?" * (13 + len(KEY_COLUMNS))) + ") ON CONFLICT(sop_instance_uid) DO NOTHING")
-
-
-def _instance_row(inst: Instance, header: Dataset, digest: str, now: float) -> tuple[Any, ...]:
-    keys = []
-    for keyword in KEY_COLUMNS:
-        value = inst.attrs.get(keyword)
-        if isinstance(value, list):
-            value = "\\".join(str(v) for v in value)
-        keys.append(value)
-    return (inst.sop_instance_uid, inst.sop_class_uid, inst.series_instance_uid,
-            inst.study_instance_uid, inst.patient_id, inst.source, inst.size,
-            inst.transfer_syntax, inst.patient_name, "ingested", digest,
-            json.dumps(inst.attrs, default=str), now, *keys)
-
-
-def _hierarchy_rows(inst: Instance, ds: Dataset) -> tuple[tuple, tuple, tuple]:
-    number = ds.get("SeriesNumber")
-    try:
-        series_number = int(number) if number not in (None, "") else None
-    except (TypeError, ValueError):
-        series_number = None
-    patient = (inst.patient_id, inst.patient_name or _s(ds, "PatientName"),
-               _s(ds, "IssuerOfPatientID"), _s(ds, "PatientBirthDate"))
-    study = (inst.study_instance_uid, inst.patient_id, _s(ds, "StudyDate"),
-             _s(ds, "StudyDescription"), _s(ds, "AccessionNumber"))
-    series = (inst.series_instance_uid, inst.study_instance_uid, _s(ds, "Modality"),
-              _s(ds, "SeriesDescription"), series_number)
-    return patient, study, series
-
-
-def _s(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    return "" if value is None else str(value)
-
-
-def _instance(row: Sequence[Any]) -> Instance:
-    from gantry.model import Instance
-
-    return Instance(sop_instance_uid=row[0], sop_class_uid=row[1] or "",
-                    series_instance_uid=row[2], study_instance_uid=row[3], patient_id=row[4],
-                    source=row[5], size=row[6] if row[6] is not None else -1,
-                    transfer_syntax=row[7] or "", patient_name=row[8] or "",
-                    attrs=json.loads(row[9]))
-
-
-def _tag_row(tag: str) -> tuple[str, str | None, str | None]:
-    from pydicom.datadict import dictionary_description, keyword_for_tag
-
-    value = int(tag, 16)
-    keyword = keyword_for_tag(value) or None
-    try:
-        name = dictionary_description(value)
-    except KeyError:
-        name = None
-    return tag, keyword, name
-
-
-def _upsert_source(c: sqlite3.Connection, source: str, size: int, mtime: float | None,
-                   uid: str | None, now: float, outcome: str) -> None:
-    c.execute("INSERT INTO sources(source, size, mtime, outcome, sop_instance_uid, recorded_at) "
-              "VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET size=excluded.size, "
-              "mtime=excluded.mtime, outcome=excluded.outcome, "
-              "sop_instance_uid=excluded.sop_instance_uid, recorded_at=excluded.recorded_at",
-              (source, size, mtime, outcome, uid, now))
-
-
-def _instance_stat(instance: Instance) -> tuple[int, float | None]:
-    mtime = getattr(instance, "mtime", None)
-    if mtime is not None:
-        return instance.size, float(mtime)
-    size, mtime = source_stat(instance.source)
-    return (instance.size if instance.size >= 0 else size), mtime
-
-
-def _same_source(known: tuple[int, float | None] | None, size: int, mtime: float) -> bool:
-    if known is None:
-        return False
-    known_size, known_mtime = known
-    if known_size is not None and known_size >= 0 and size >= 0 and known_size != size:
-        return False
-    if known_mtime is None or not mtime:
-        return True
-    return abs(known_mtime - mtime) < 1e-6
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:

@@ -1,0 +1,95 @@
+"""Rows of the ``instances``, ``patients``, ``studies``, ``series``, ``tags`` and ``sources``
+tables, built from kernel records and back."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from gantry_sqlite.schema import KEY_COLUMNS
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from gantry.model import Instance
+
+INSTANCE_COLS = ("sop_instance_uid, sop_class_uid, series_instance_uid, study_instance_uid, "
+                  "patient_id, source, size, transfer_syntax, patient_name, attrs")
+INSERT_INSTANCE = (
+    "INSERT INTO instances(sop_instance_uid, sop_class_uid, series_instance_uid, "
+    "study_instance_uid, patient_id, source, size, transfer_syntax, patient_name, status, "
+    "header_sha256, attrs, ingested_at, " + ", ".join(KEY_COLUMNS.values()) + ") VALUES ("
+    + ",".join("?" * (13 + len(KEY_COLUMNS))) + ") ON CONFLICT(sop_instance_uid) DO NOTHING")
+
+
+def instance_row(inst: Instance, header: Dataset, digest: str, now: float) -> tuple[Any, ...]:
+    """The ``instances`` row of an instance (key attributes as columns, ``attrs`` as JSON)."""
+    keys = []
+    for keyword in KEY_COLUMNS:
+        value = inst.attrs.get(keyword)
+        if isinstance(value, list):
+            value = "\\".join(str(v) for v in value)
+        keys.append(value)
+    return (inst.sop_instance_uid, inst.sop_class_uid, inst.series_instance_uid,
+            inst.study_instance_uid, inst.patient_id, inst.source, inst.size,
+            inst.transfer_syntax, inst.patient_name, "ingested", digest,
+            json.dumps(inst.attrs, default=str), now, *keys)
+
+
+def hierarchy_rows(inst: Instance, ds: Dataset) -> tuple[tuple, tuple, tuple]:
+    """The ``patients``, ``studies`` and ``series`` rows an instance implies."""
+    number = ds.get("SeriesNumber")
+    try:
+        series_number = int(number) if number not in (None, "") else None
+    except (TypeError, ValueError):
+        series_number = None
+    patient = (inst.patient_id, inst.patient_name or _s(ds, "PatientName"),
+               _s(ds, "IssuerOfPatientID"), _s(ds, "PatientBirthDate"))
+    study = (inst.study_instance_uid, inst.patient_id, _s(ds, "StudyDate"),
+             _s(ds, "StudyDescription"), _s(ds, "AccessionNumber"))
+    series = (inst.series_instance_uid, inst.study_instance_uid, _s(ds, "Modality"),
+              _s(ds, "SeriesDescription"), series_number)
+    return patient, study, series
+
+
+def _s(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else str(value)
+
+
+def instance_from_row(row: Sequence[Any]) -> Instance:
+    """An :class:`Instance` from the columns :data:`INSTANCE_COLS` select."""
+    from gantry.model import Instance
+
+    return Instance(sop_instance_uid=row[0], sop_class_uid=row[1] or "",
+                    series_instance_uid=row[2], study_instance_uid=row[3], patient_id=row[4],
+                    source=row[5], size=row[6] if row[6] is not None else -1,
+                    transfer_syntax=row[7] or "", patient_name=row[8] or "",
+                    attrs=json.loads(row[9]))
+
+
+def tag_row(tag: str) -> tuple[str, str | None, str | None]:
+    """The ``tags`` row of a ``GGGGEEEE`` tag: keyword and name from the DICOM dictionary."""
+    from pydicom.datadict import dictionary_description, keyword_for_tag
+
+    value = int(tag, 16)
+    keyword = keyword_for_tag(value) or None
+    try:
+        name = dictionary_description(value)
+    except KeyError:
+        name = None
+    return tag, keyword, name
+
+
+def upsert_source(c: sqlite3.Connection, source: str, size: int, mtime: float | None,
+                   uid: str | None, now: float, outcome: str) -> None:
+    """Record the ingest progress of one input (inserted or updated)."""
+    c.execute("INSERT INTO sources(source, size, mtime, outcome, sop_instance_uid, recorded_at) "
+              "VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET size=excluded.size, "
+              "mtime=excluded.mtime, outcome=excluded.outcome, "
+              "sop_instance_uid=excluded.sop_instance_uid, recorded_at=excluded.recorded_at",
+              (source, size, mtime, outcome, uid, now))
+
+
