@@ -70,8 +70,17 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def table(results: list[Result]) -> str:
-    """A plain-text table, one block per corpus."""
+def load_note() -> str:
+    """The machine's 1/5/15-minute load averages: other work on the box skews every figure."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:  # pragma: no cover - not available
+        return ""
+    return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} cores"
+
+
+def table(results: list[Result], loads: dict[str, str] | None = None) -> str:
+    """A plain-text table, one block per corpus (``loads``: load note per corpus label)."""
     lines = []
     corpora: dict[str, list[Result]] = {}
     for result in results:
@@ -81,34 +90,88 @@ def table(results: list[Result]) -> str:
         gantry = next((r for r in rows if r.tool.kind == "gantry"), None)
         lines.append("")
         lines.append(f"corpus {label}: {corpus.instances} instances, "
-                     f"{corpus.nbytes / 1e6:,.0f} MB, {os.cpu_count()} cores")
+                     f"{corpus.nbytes / 1e6:,.1f} MB, {os.cpu_count()} cores"
+                     + (f"; {loads[label]}" if loads and loads.get(label) else ""))
         head = (f"{'tool':<18}{'version':<10}{'best s':>9}{'files/s':>10}{'MB/s':>9}"
                 f"{'peak RSS MB':>13}{'gantry x':>10}  check")
         lines.append(head)
         lines.append("-" * len(head) + "-" * 20)
         for r in rows:
             best = r.best
-            ratio_text = "-" if r.tool.kind == "gantry" else _fmt(ratio(gantry, r), ".2f")
+            ratio_text = "-" if r is gantry else _fmt(ratio(gantry, r), ".2f")
             lines.append(
                 f"{r.tool.name:<18}{r.tool.version[:9]:<10}"
                 f"{_fmt(best.seconds if best else None, '.2f'):>9}"
                 f"{_fmt(r.files_per_s(), ',.0f'):>10}{_fmt(r.mb_per_s(), ',.1f'):>9}"
                 f"{_fmt(r.peak_rss / 1e6 if r.runs else None, ',.0f'):>13}"
                 f"{ratio_text:>10}  {r.status}")
+    lines += targets(results)
     lines.append("")
     lines.append("gantry x = the other tool's best time / gantry's best time (above 1: gantry "
                  "faster). Peak RSS sums the whole process tree.")
     return "\n".join(lines)
 
 
-def to_json(results: list[Result], args: dict[str, Any]) -> dict[str, Any]:
+RSS_LIMIT = 300e6
+
+
+def target_checks(results: list[Result]) -> list[dict[str, Any]]:
+    """The issue's targets per corpus: >= 5x dicognito, >= pydicom floor x cores, RSS < 300 MB,
+    every check passed; then ahead of the compiled tools (gdcmanon, dcmanon)."""
+    out: list[dict[str, Any]] = []
+    labels = list(dict.fromkeys(r.corpus.label for r in results))
+    cores = os.cpu_count() or 1
+    for label in labels:
+        rows = {r.tool.name: r for r in results if r.corpus.label == label}
+        gantry = rows.get("gantry")
+        if gantry is None or gantry.best is None:
+            continue
+
+        def add(name: str, wanted: str, got: float | None, ok: bool | None, *,
+                _label: str = label) -> None:
+            out.append({"corpus": _label, "target": name, "wanted": wanted,
+                        "got": None if got is None else round(got, 2), "met": ok})
+
+        dic = rows.get("dicognito")
+        r = ratio(gantry, dic) if dic else None
+        add("gantry / dicognito speed", ">= 5", r, None if r is None else r >= 5)
+        floor = rows.get("pydicom")
+        if floor and floor.best:
+            r = ratio(gantry, floor)
+            add("gantry / (pydicom floor x cores)", ">= 1",
+                None if r is None else r / cores, None if r is None else r / cores >= 1)
+        add("gantry peak RSS MB", "< 300", gantry.peak_rss / 1e6, gantry.peak_rss < RSS_LIMIT)
+        add("gantry output checks", "ok", None, gantry.status == "ok")
+        for peer in ("gdcmanon", "dcmanon"):
+            row = rows.get(peer)
+            r = ratio(gantry, row) if row else None
+            add(f"gantry / {peer} speed (goal)", ">= 1", r, None if r is None else r >= 1)
+    return out
+
+
+def targets(results: list[Result]) -> list[str]:
+    """The target checks as table lines."""
+    checks = target_checks(results)
+    if not checks:
+        return []
+    lines = ["", "targets (issue 5)"]
+    for c in checks:
+        met = {True: "met", False: "NOT met", None: "n/a"}[c["met"]]
+        got = "-" if c["got"] is None else f"{c['got']:,.2f}"
+        lines.append(f"  {c['corpus']:<16}{c['target']:<36}{c['wanted']:>7}{got:>10}  {met}")
+    return lines
+
+
+def to_json(results: list[Result], args: dict[str, Any],
+            loads: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything measured, JSON-ready."""
     out: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+                    "platform": platform.platform(), "load_after_corpus": loads or {}},
         "arguments": args,
         "corpora": {},
         "results": [],
+        "targets": target_checks(results),
     }
     for r in results:
         out["corpora"][r.corpus.label] = {"kind": r.corpus.kind, "instances": r.corpus.instances,

@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--gantry-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for gantry deidentify (repeatable), e.g. "
                         "--gantry-arg=--executor --gantry-arg=dask")
+    p.add_argument("--with-dask", action="store_true",
+                   help="also run gantry with --executor dask (needs gantry-dask) as 'gantry-dask'")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
                    help=f"corpora, peer venvs and outputs (default {DEFAULT_CACHE}; "
                         "env GANTRY_BENCH_CACHE)")
@@ -82,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_gantry:
         lineup.append(tools.gantry(args.profile, args.workers, args.gantry_arg,
                                    cache / "work" / "gantry-home"))
+        if args.with_dask:
+            lineup.append(tools.gantry(args.profile, args.workers,
+                                       [*args.gantry_arg, "--executor", "dask"],
+                                       cache / "work" / "gantry-dask-home", name="gantry-dask"))
     if not args.no_floors:
         lineup += tools.floors()
     lineup += tools.peers(peer_names, cache, install=not args.no_install, log=_log)
@@ -91,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = cache / "work"
     results: list[report.Result] = []
+    loads: dict[str, str] = {}
     for corpus in corpora:
         _warm(corpus.root)
         rows = [report.Result(tool, corpus) for tool in lineup]
@@ -127,11 +134,12 @@ def main(argv: list[str] | None = None) -> int:
                          f"{row.check.verdict()}")
                 if attempt == args.repeat - 1 and not args.keep_output:
                     shutil.rmtree(out, ignore_errors=True)
+        loads[corpus.label] = report.load_note()
 
-    print(report.table(results))
+    print(report.table(results, loads))
     if args.json:
         report.write_json(args.json, report.to_json(results, {
-            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}))
+            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, loads))
         print(f"\nresults written to {args.json}")
-    gantry_rows = [r for r in results if r.tool.kind == "gantry"]
+    gantry_rows = [r for r in results if r.tool.kind in ("gantry", "variant")]
     return 0 if gantry_rows and all(r.status == "ok" for r in gantry_rows) else 1

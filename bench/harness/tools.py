@@ -26,7 +26,7 @@ class Tool:
     """A runnable tool: ``command(src, dst)`` gives its argv; ``error`` says why not."""
 
     name: str
-    kind: str  # "gantry", "floor" or "peer"
+    kind: str  # "gantry", "variant" (gantry with other options), "floor" or "peer"
     version: str = ""
     command: Callable[[Path, Path], list[str]] | None = None
     error: str = ""
@@ -146,7 +146,8 @@ def floors() -> list[Tool]:
     return [cp, loop]
 
 
-def gantry(profile: str, workers: int | None, extra: list[str], home: Path) -> Tool:
+def gantry(profile: str, workers: int | None, extra: list[str], home: Path, *,
+           name: str = "gantry") -> Tool:
     """``gantry deidentify SRC DST`` from the harness's own environment.
 
     ``GANTRY_HOME`` points at ``home``, wiped before each run: gantry keeps a resumable working
@@ -155,7 +156,8 @@ def gantry(profile: str, workers: int | None, extra: list[str], home: Path) -> T
     import gantry as gantry_pkg
 
     exe = shutil.which("gantry") or str(Path(sys.executable).parent / "gantry")
-    tool = Tool("gantry", "gantry", version=gantry_pkg.__version__,
+    tool = Tool(name, "gantry" if name == "gantry" else "variant",
+                version=gantry_pkg.__version__,
                 notes=f"gantry deidentify --profile {profile}"
                       + (f" --workers {workers}" if workers else "")
                       + (" " + " ".join(extra) if extra else ""))
