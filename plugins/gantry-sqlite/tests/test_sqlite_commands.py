@@ -149,3 +149,11 @@ def test_verify_pixels_without_the_database(cli: click.Group, db: str, tmp_path:
     sidecar.write_bytes(bytes(data))
     damaged = CliRunner().invoke(cli, ["verify-pixels", str(sidecar)])
     assert damaged.exit_code == 1 and "1 damaged" in damaged.output
+
+
+def test_one_shot_runs_default_to_a_sqlite_store(tmp_path: Path) -> None:
+    from gantry.cli import default_db_for
+
+    url = default_db_for(str(tmp_path / "out"))
+    assert url.startswith("sqlite:///") and url.endswith(".db")
+    assert url == default_db_for(str(tmp_path / "out"))  # the same command resumes

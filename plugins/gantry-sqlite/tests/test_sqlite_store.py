@@ -293,3 +293,12 @@ def test_a_forked_child_gets_its_own_connection(store: SqliteStore, tmp_path: Pa
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.counts().instances == 2
     assert [e.kind for e in store.iter_events()] == ["from-child"]
+
+
+def test_unusable_paths_are_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "folder.db").mkdir()
+    with pytest.raises(StoreError, match=r"folder\.db: is a folder"):
+        SqliteStore(url_for_path(tmp_path / "folder.db"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot create the store"):
+        SqliteStore(url_for_path(tmp_path / "file" / "below" / "c.db"))

@@ -117,7 +117,12 @@ class SqliteStore:
         from gantry_sqlite.maintenance import recover_compaction
 
         recover_compaction(self)
-        self._sidecar = px.Sidecar(self.pixels_path)
+        try:
+            self._sidecar = px.Sidecar(self.pixels_path)
+        except OSError as exc:
+            self._conn.close()
+            raise StoreError(f"{self.pixels_path}: cannot open the pixel sidecar: "
+                             f"{exc.strerror or exc}") from None
         self._audit = AuditWriter(lambda: self._connect(cache_mib=2), self._write_tx,
                                   str(self.path))
 
@@ -688,12 +693,16 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 def _create_private_file(path: Path) -> None:
     """Create the database file owner-only (0600) before SQLite opens it."""
     if path.exists():
+        if path.is_dir():
+            raise StoreError(f"{path}: is a folder, not a SQLite store file")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the store: {exc.strerror or exc}") from None
     os.close(fd)
 
 
