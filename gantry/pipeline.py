@@ -250,8 +250,8 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
                     return result
                 if record is not None:
                     result.exports.append(record)
-            if unit.want_headers:
-                result.header = header_only(ds)
+            if unit.want_headers:  # as bytes: some pydicom values do not pickle
+                result.header = encode(header_only(ds))
     except LeakError as exc:
         _fail(result, "gate", exc)
     except Exception as exc:

@@ -17,6 +17,7 @@ inputs already ingested and instances already exported to a destination are skip
 from __future__ import annotations
 
 import functools
+import io
 import os
 import threading
 import time
@@ -299,7 +300,8 @@ class Session:
     # -- audit / redact --------------------------------------------------------------------------
     def _run_stage(self, stage: str, units: Iterable[WorkUnit], total: int,
                    handle: Callable[[InstanceResult, StageSummary], None],
-                   summary: StageSummary) -> StageSummary:
+                   summary: StageSummary,
+                   before_finish: Callable[[], None] | None = None) -> StageSummary:
         started = time.perf_counter()
         self.hooks.stage_started(stage, self.run)
         executor = self._executor()
@@ -326,6 +328,8 @@ class Session:
         finally:
             executor.close()
             self.store.checkpoint()
+        if before_finish is not None:
+            before_finish()
         summary.seconds = time.perf_counter() - started
         self.hooks.stage_finished(stage, self.run, summary.to_dict())
         return summary
@@ -381,6 +385,17 @@ class Session:
     anonymize = redact
 
     # -- export ----------------------------------------------------------------------------------
+    def _already_exported(self, target: ExportTarget) -> set[str]:
+        """Instances exported to ``target`` before, whose output files are still there."""
+        done = self.store.exported_uids(target.to)
+        if not done or ("://" in target.to and not target.to.startswith("file://")):
+            return done
+        root = Path(target.to.removeprefix("file://"))
+        for record in self.store.iter_exports(target.to):
+            if record.path and not (root / record.path).exists():
+                done.discard(record.sop_instance_uid)
+        return done
+
     def _check_destination(self, target: ExportTarget) -> None:
         if "://" in target.to and not target.to.startswith("file://"):
             return
@@ -404,7 +419,7 @@ class Session:
                               query=query)
         exporter = self.hooks.component("exporter", format)
         self._check_destination(target)
-        done_uids = self.store.exported_uids(target.to)
+        done_uids = self._already_exported(target)
         summary = StageSummary("export", destination=target.to)
         selected = self.query(query) if query else self.instances()
         parent_sink: InstanceSink | None = None
@@ -430,12 +445,15 @@ class Session:
         def handle(res: InstanceResult, summary: StageSummary) -> None:
             records = list(res.exports)
             if parent_sink is not None and res.header is not None:
+                from pydicom import dcmread
+
                 from gantry.pipeline import make_context
 
                 inst = self.store.get_instance(res.sop_instance_uid)
                 assert inst is not None
-                context = make_context(inst, res.header, self.run)
-                record = parent_sink.write("", b"", res.header, context)
+                header = dcmread(io.BytesIO(res.header))
+                context = make_context(inst, header, self.run)
+                record = parent_sink.write("", b"", header, context)
                 if record is not None:
                     records.append(record)
             for record in records:
@@ -451,18 +469,25 @@ class Session:
             summary.done += 1
 
         total = self.store.counts().instances
+        closed = False
+
+        def close_sink() -> None:
+            nonlocal closed
+            if parent_sink is not None and not closed:
+                closed = True
+                parent_sink.close()
+
         try:
             return self._run_stage("export", self._units(pending(), make), total, handle,
-                                   summary)
+                                   summary, before_finish=close_sink)
         finally:
-            if parent_sink is not None:
-                parent_sink.close()
+            close_sink()
 
     # -- queries ---------------------------------------------------------------------------------
     def query(self, expression: str) -> Iterator[Instance]:
         """Instances whose stored header matches a query expression (see ``docs/query.md``)."""
         from gantry.model import KEY_ATTRIBUTES
-        from gantry.query import parse_query, referenced_keywords, to_predicate
+        from gantry.query import header_row, parse_query, referenced_keywords, to_predicate
 
         tree = parse_query(expression)
         predicate = to_predicate(tree)
@@ -481,13 +506,13 @@ class Session:
             if predicate(row):
                 yield inst
 
-    def to_arrow(self) -> Any:
+    def to_arrow(self, query: str | None = None, columns: Sequence[str] | None = None) -> Any:
         """The stored headers as a pyarrow Table (needs the ``gantry-parquet`` plugin)."""
-        return self._table_plugin().session_to_arrow(self)
+        return self._table_plugin().session_to_arrow(self, query=query, columns=columns)
 
-    def to_pandas(self) -> Any:
+    def to_pandas(self, query: str | None = None, columns: Sequence[str] | None = None) -> Any:
         """The stored headers as a pandas DataFrame (needs ``gantry-parquet`` and pandas)."""
-        return self._table_plugin().session_to_pandas(self)
+        return self._table_plugin().session_to_pandas(self, query=query, columns=columns)
 
     def _table_plugin(self) -> Any:
         module = self.hooks.pm.get_plugin("parquet")
@@ -505,18 +530,6 @@ class Session:
             per_status[status] = per_status.get(status, 0) + 1
         return {"store": self.store.url, "profile": self.profile.name, **counts.__dict__,
                 "status": per_status}
-
-
-def header_row(header: Any) -> dict[str, Any]:
-    """Top-level header elements as ``{keyword: plain value}`` (sequences skipped)."""
-    from gantry.model import plain_value
-
-    row: dict[str, Any] = {}
-    for elem in header:
-        if elem.VR == "SQ" or not elem.keyword:
-            continue
-        row[elem.keyword] = plain_value(elem.value)
-    return row
 
 
 DicomSession = Session
