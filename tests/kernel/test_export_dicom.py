@@ -107,3 +107,16 @@ def test_gate_refuses_an_instance_that_would_leak(tmp_path: Path) -> None:
     assert all("export gate" in e for e in summary.errors)
     assert not list((tmp_path / "out").rglob("*.dcm"))
     assert "Quillfeather" not in " ".join(summary.errors)
+
+
+def test_resume_rewrites_outputs_that_were_deleted(tmp_path: Path) -> None:
+    write_cohort(tmp_path / "in", patients=1, series=1, instances=3)
+    with Session("memory://", workers=1) as session:
+        session.ingest(tmp_path / "in")
+        session.export(tmp_path / "out")
+        victim = next((tmp_path / "out").rglob("*.dcm"))
+        data = victim.read_bytes()
+        victim.unlink()
+        again = session.export(tmp_path / "out")
+    assert again.done == 1 and again.skipped == 2
+    assert victim.read_bytes() == data
