@@ -10,6 +10,8 @@ Decisions (UID mapping, pseudonyms, date offsets) go through the ``gantry_map_ui
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -52,6 +54,11 @@ class Run:
         self.map_uid = lru_cache(maxsize=65536)(self._map_uid)
         self._pseudonyms: dict[PatientKey, Pseudonym] = {}
         self._offsets: dict[PatientKey, int] = {}
+
+    def keyed_hash(self, value: str) -> str:
+        """A keyed (HMAC-SHA256) hash of a value, for naming originals in logs without them."""
+        return "h:" + hmac.new(self.secret, value.encode("utf-8", "surrogatepass"),
+                               hashlib.sha256).hexdigest()[:24]
 
     def settings(self, section: str) -> dict[str, Any]:
         """The profile's ``plugins: {section: {...}}`` settings (validated), or ``{}``."""

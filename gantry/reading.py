@@ -77,6 +77,7 @@ def read_header(item: SourceItem, opener: Opener) -> tuple[Instance, Dataset]:
         patient_name=str(ds.get("PatientName", "") or ""),
         source=item.source,
         size=size,
+        mtime=item.mtime,
         transfer_syntax=ts,
         attrs=key_attributes(ds),
         digest=digest.hexdigest(),

@@ -275,10 +275,12 @@ class Session:
         item = res.item
         if res.kind == "index":
             self.store.add_rejected(Rejection(item.source, res.reason, "index"))
+            self._event("skipped-index", self.run.keyed_hash(item.source), reason=res.reason)
             summary.skipped += 1
             return
         if res.kind == "rejected":
             self.store.add_rejected(Rejection(item.source, res.reason))
+            self._event("rejected", self.run.keyed_hash(item.source), reason=res.reason)
             summary.rejected += 1
             summary.errors.append(f"{item.label}: {res.reason}")
             return
