@@ -78,7 +78,7 @@ class Instance:
     patient_id: str
     source: str
     size: int = -1
-    mtime: float = 0.0
+    mtime: float | None = None
     transfer_syntax: str = ""
     patient_name: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
