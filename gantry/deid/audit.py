@@ -3,6 +3,8 @@
 Per instance it reports (never quoting an identifying value):
 
 * ``planned-change`` (info): one finding per change the profile would make (before redaction);
+* ``applied-change`` (info): one finding per change the redaction stack made, when the kernel
+  audits in the export pass (after redaction, with ``notes["applied_changes"]``);
 * ``phi-in-text`` (warning): a text-bearing attribute holding an identifying value of this
   instance or patient (before redaction: what cleaning must catch);
 * ``phi-remaining`` (error): an identifying value still present after the profile is applied
@@ -12,17 +14,18 @@ Per instance it reports (never quoting an identifying value):
 * ``missing-marker`` (warning): a de-identified instance without the PS3.15 markers;
 * ``verdict`` (info when clean, error otherwise): the summary.
 
-Usable before redaction (to review) and after (to verify: an instance already marked
-``PatientIdentityRemoved=YES`` is checked as it is).
+Usable before redaction (to review: the plan is computed on a light copy whose pixel data is
+shared, never copied), right after it in the same pass (``notes["redacted"]``: the applied
+changes are reported and the result verified, no second plan), and on already de-identified
+files (``PatientIdentityRemoved=YES``: checked as they are).
 """
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING
 
 from gantry.deid.vr import TEXT_VRS
-from gantry.records import Finding
+from gantry.records import Change, Finding
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -72,24 +75,32 @@ class DeidAuditor:
 
         self.run = run
         self.engine = DeidEngine(run.profile, run)
+        self._known_creators = frozenset(c for c, _, _ in self.engine.rules.safe_private)
 
     def audit(self, dataset: Dataset, context: InstanceContext) -> list[Finding]:
-        """Findings for ``dataset`` (not modified)."""
-        from gantry.deid.identifiers import collect_identifiers
+        """Findings for ``dataset`` (not modified).
 
-        findings: list[Finding] = []
-        already = str(dataset.get("PatientIdentityRemoved", "")).upper() == "YES"
+        When the kernel audits in the export pass it calls this *after* the redaction stack,
+        on the redacted dataset, with ``context.notes["redacted"] = True`` and the applied
+        :class:`~gantry.records.Change` list in ``context.notes["applied_changes"]``: the
+        changes are reported as they were made (``applied-change``) and the dataset is verified
+        as it is — nothing is planned or copied again.
+        """
         identifiers = context.identifiers
         if identifiers is None:
+            from gantry.deid.identifiers import collect_identifiers
+
             identifiers = collect_identifiers(dataset, context.patient, profile=self.run.profile)
         elif getattr(identifiers, "profile", None) != self.run.profile.name:
             identifiers = identifiers.for_profile(self.run.profile, dataset)
+        notes = context.notes
+        if notes.get("redacted") and notes.get("applied_changes") is not None:
+            return self._verify(dataset, context, identifiers, notes["applied_changes"])
+        findings: list[Finding] = []
+        already = str(dataset.get("PatientIdentityRemoved", "")).upper() == "YES"
         if already:
             result = dataset
-            for keyword in ("DeidentificationMethod", "DeidentificationMethodCodeSequence"):
-                if keyword not in dataset:
-                    findings.append(Finding("missing-marker", f"{keyword} is missing",
-                                            keyword=keyword, component=COMPONENT))
+            findings.extend(_missing_markers(dataset))
             changes = []
         else:
             for tag, keyword, path, kinds in _text_hits(dataset, identifiers,
@@ -99,51 +110,85 @@ class DeidAuditor:
                     tag=tag, keyword=keyword, path=path, component=COMPONENT,
                     extra={"kinds": kinds}))
             findings.extend(self._private(dataset))
-            result = copy.deepcopy(dataset)
             from gantry.context import InstanceContext as Ctx
+            from gantry.deid.engine import header_copy
 
+            result = header_copy(dataset)
             ctx = Ctx(instance=context.instance, run=context.run, patient=context.patient,
                       identifiers=identifiers, notes=dict(context.notes))
             changes = self.engine.apply(result, ctx)
-            for change in changes:
-                findings.append(Finding(
-                    "planned-change", f"{change.action} {change.keyword or change.tag}"
-                    f"{' (' + change.detail + ')' if change.detail else ''}",
-                    severity="info", tag=change.tag, keyword=change.keyword, path=change.path,
-                    component=COMPONENT, extra={"action": change.action}))
-        remaining = [(t, k, p, kinds) for t, k, p, kinds in _text_hits(result, identifiers)]
+            findings.extend(_change_findings("planned-change", changes))
+        remaining = _text_hits(result, identifiers)
         for tag, keyword, path, kinds in remaining:
             findings.append(Finding(
                 "phi-remaining", f"{keyword or tag} would still hold {', '.join(kinds)}"
                 if not already else f"{keyword or tag} holds {', '.join(kinds)}",
                 severity="error", tag=tag, keyword=keyword, path=path, component=COMPONENT,
                 extra={"kinds": kinds}))
-        if remaining:
-            verdict = Finding("verdict", f"identifying values remain in {len(remaining)} "
-                              "attribute(s)", severity="error", component=COMPONENT,
-                              extra={"remaining": len(remaining), "changes": len(changes)})
-        else:
-            what = "is de-identified" if already else \
-                f"would be de-identified by {len(changes)} change(s)"
-            verdict = Finding("verdict", f"instance {what} under {self.run.profile.name}",
-                              severity="info", component=COMPONENT,
-                              extra={"remaining": 0, "changes": len(changes)})
-        findings.append(verdict)
+        what = "is de-identified" if already else \
+            f"would be de-identified by {len(changes)} change(s)"
+        findings.append(self._verdict(remaining, changes, what))
         return findings
 
+    def _verify(self, dataset: Dataset, context: InstanceContext, identifiers: IdentifierSet,
+                changes: list[Change]) -> list[Finding]:
+        """Findings for a dataset the redaction stack has just processed (no copy, no plan)."""
+        findings = _change_findings("applied-change", changes)
+        creators = context.notes.get("private_creators")
+        if creators is not None:  # the original's private blocks, recorded by the engine
+            findings.extend(self._unknown_creators(creators))
+        else:
+            findings.extend(self._private(dataset))
+        findings.extend(_missing_markers(dataset))
+        remaining = _text_hits(dataset, identifiers)
+        for tag, keyword, path, kinds in remaining:
+            findings.append(Finding(
+                "phi-remaining", f"{keyword or tag} holds {', '.join(kinds)}",
+                severity="error", tag=tag, keyword=keyword, path=path, component=COMPONENT,
+                extra={"kinds": kinds}))
+        findings.append(self._verdict(remaining, changes,
+                                      f"was de-identified by {len(changes)} change(s)"))
+        return findings
+
+    def _verdict(self, remaining: list, changes: list, what: str) -> Finding:
+        if remaining:
+            return Finding("verdict", f"identifying values remain in {len(remaining)} "
+                           "attribute(s)", severity="error", component=COMPONENT,
+                           extra={"remaining": len(remaining), "changes": len(changes)})
+        return Finding("verdict", f"instance {what} under {self.run.profile.name}",
+                       severity="info", component=COMPONENT,
+                       extra={"remaining": 0, "changes": len(changes)})
+
     def _private(self, ds: Dataset) -> list[Finding]:
+        from gantry.deid.engine import private_creators
+
+        return self._unknown_creators(private_creators(ds))
+
+    def _unknown_creators(self, creators: list[tuple[int, int, str]]) -> list[Finding]:
+        """``unknown-private-tag`` for each ``(group, element, creator)`` the profile does not
+        know (neither a profile rule nor the safe list): the block is removed."""
         out = []
         rules = self.engine.rules
-        for tag in ds.keys():  # noqa: SIM118 - a Dataset iterates elements
-            group, element = tag >> 16, tag & 0xFFFF
-            if not group & 1 or not 0x10 <= element <= 0xFF:
-                continue
-            creator = str(ds[tag].value or "").strip()
-            known = creator in rules.private or any(
-                c == creator for c, _, _ in rules.safe_private)
-            if not known:
+        known = self._known_creators
+        for group, element, creator in creators:
+            if creator not in rules.private and creator not in known:
                 out.append(Finding(
                     "unknown-private-tag", f"private block ({group:04X},{element:02X}xx) of "
                     "an unknown creator will be removed", severity="info",
                     tag=f"({group:04X},{element:04X})", component=COMPONENT))
         return out
+
+
+def _change_findings(code: str, changes: list[Change]) -> list[Finding]:
+    return [Finding(code, f"{change.action} {change.keyword or change.tag}"
+                    f"{' (' + change.detail + ')' if change.detail else ''}",
+                    severity="info", tag=change.tag, keyword=change.keyword, path=change.path,
+                    component=COMPONENT, extra={"action": change.action})
+            for change in changes]
+
+
+def _missing_markers(ds: Dataset) -> list[Finding]:
+    return [Finding("missing-marker", f"{keyword} is missing", keyword=keyword,
+                    component=COMPONENT)
+            for keyword in ("DeidentificationMethod", "DeidentificationMethodCodeSequence")
+            if keyword not in ds]

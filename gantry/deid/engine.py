@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gantry.deid.clean import Cleaner
 from gantry.deid.dates import shift_da, shift_dt
+from gantry.deid.fast import keyword_of, verbatim
 from gantry.deid.rules import RuleSet, build_rules, iod_family
 from gantry.deid.uids import is_well_known, keeps_uid
 from gantry.deid.vr import DATE_VRS, TEXT_VRS, dummy_value, fit
@@ -57,8 +58,16 @@ _CODE_KEYWORDS = frozenset({"CodeValue", "CodeMeaning", "LongCodeValue", "URNCod
 _META_REMOVE = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102})
 
 
+_TAG_STR: dict[int, str] = {}
+
+
 def _tag_str(tag: int) -> str:
-    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    found = _TAG_STR.get(tag)
+    if found is None:
+        found = _TAG_STR[tag] = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    return found
+
+
 
 
 class _Walk:
@@ -141,10 +150,13 @@ class DeidEngine:
             context.identifiers = identifiers
         original = None
         if self.profile.reversible.recipient_certificate:
-            original = _header_copy(ds)
+            original = header_copy(ds, keep_pixels=False)
         family = iod_family(str(ds.get("SOPClassUID", "") or ""))
         walk = _Walk(self, context, self.rules.for_family(family), identifiers)
-        self._dataset(walk, ds, "", NORMAL)
+        creators = private_creators(ds)
+        context.notes["private_creators"] = creators  # the auditor reports unknown ones
+        self._dataset(walk, ds, "", NORMAL,
+                      {(group, element): creator for group, element, creator in creators})
         _drop_orphan_overlays(walk, ds)
         preamble = getattr(ds, "preamble", None)
         if preamble and preamble.strip(b"\x00"):
@@ -166,27 +178,29 @@ class DeidEngine:
         """The changes :meth:`apply` would make, computed on a copy (``ds`` is not modified)."""
         from gantry.context import InstanceContext as Ctx
 
-        clone = _header_copy(ds, keep_pixels=True)
+        clone = header_copy(ds)
         ctx = Ctx(instance=context.instance, run=context.run, patient=context.patient,
                   identifiers=context.identifiers, notes=dict(context.notes))
         return self.apply(clone, ctx)
 
     # ------------------------------------------------------------------ walking
-    def _dataset(self, walk: _Walk, ds: Dataset, path: str, mode: str) -> None:
-        private_blocks: dict[tuple[int, int], str] | None = None
+    def _dataset(self, walk: _Walk, ds: Dataset, path: str, mode: str,
+                 private_blocks: dict[tuple[int, int], str] | None = None) -> None:
         kept_blocks: set[tuple[int, int]] = set()
-        creators: list[DataElement] = []
+        creators: list[int] = []
         actions = walk.actions
-        for elem in list(ds):
-            tag = int(elem.tag)
+        has_masks = self.has_masks
+        elements = ds._dict
+        for key in sorted(elements):  # the order of ``for elem in ds``
+            tag = int(key)  # plain int: BaseTag compares in Python in every dict lookup
             group = tag >> 16
             if group & 1:
                 element = tag & 0xFFFF
                 if 0x0010 <= element <= 0x00FF:
-                    creators.append(elem)
+                    creators.append(tag)
                     continue
                 if element < 0x0010:  # group length or illegal
-                    del ds[tag]
+                    del elements[key]
                     continue
                 if private_blocks is None:
                     private_blocks = _creators(ds)
@@ -194,21 +208,27 @@ class DeidEngine:
                 creator = private_blocks.get(block)
                 action = self.rules.private_action(creator, group, element & 0xFF)
                 if action == "X":
-                    del ds[tag]
+                    del elements[key]
                     walk.change("X", tag, "", path, "private")
                     continue
                 kept_blocks.add(block)
-                self._element(walk, ds, elem, tag, action, path, mode, "")
+                self._element(walk, ds, ds[key], tag, action, path, mode, "")
                 continue
             if tag & 0xFFFF == 0 and group != 0x0002:
-                del ds[tag]  # group lengths are obsolete and would be wrong
+                del elements[key]  # group lengths are obsolete and would be wrong
                 continue
             action = actions.get(tag)
-            if action is None and self.has_masks:
+            if action is None and has_masks:
                 action = self.rules.mask_action(tag)
-            self._element(walk, ds, elem, tag, action, path, mode, elem.keyword)
-        for elem in creators:
-            tag = int(elem.tag)
+            keyword = keyword_of(tag)
+            if action == "X":
+                del elements[key]
+                walk.change("X", tag, keyword, path)
+                continue
+            if (action is None or action == "K") and verbatim(elements[key]):
+                continue  # a number or bytes kept as read: nothing to decode or rewrite
+            self._element(walk, ds, ds[key], tag, action, path, mode, keyword)
+        for tag in creators:
             if (tag >> 16, tag & 0xFF) not in kept_blocks:
                 del ds[tag]
 
@@ -410,24 +430,64 @@ def _drop_orphan_overlays(walk: _Walk, ds: Dataset) -> None:
             walk.change("X", int(tag), "", "", "overlay without data")
 
 
+def _creator_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("latin-1", "replace")
+    return str(value or "").strip().rstrip("\x00").strip()
+
+
 def _creators(ds: Dataset) -> dict[tuple[int, int], str]:
     """Private creator of each ``(group, block)`` present in ``ds``."""
-    out: dict[tuple[int, int], str] = {}
-    for tag in ds.keys():  # noqa: SIM118 - a Dataset iterates elements
+    return {(group, element): creator for group, element, creator in private_creators(ds)}
+
+
+def private_creators(ds: Dataset) -> list[tuple[int, int, str]]:
+    """``(group, element, creator)`` of every private creator element of ``ds`` (top level)."""
+    out = []
+    for tag in ds._dict:
         group, element = tag >> 16, tag & 0xFFFF
         if group & 1 and 0x0010 <= element <= 0x00FF:
-            value = ds[tag].value
-            if isinstance(value, bytes):
-                value = value.decode("latin-1", "replace")
-            out[(group, element)] = str(value or "").strip().rstrip("\x00").strip()
+            out.append((group, element, _creator_text(ds[tag].value)))
     return out
 
 
-def _header_copy(ds: Dataset, keep_pixels: bool = False) -> Dataset:
-    """A deep copy of ``ds`` (file meta too); pixel data shared (bytes are immutable)."""
-    clone = copy.deepcopy(ds)
+def header_copy(ds: Dataset, keep_pixels: bool = True) -> Dataset:
+    """A copy of ``ds`` (file meta and sequence items too) that the engine may modify without
+    touching ``ds``: datasets and elements are new objects, values are shared (the engine
+    replaces values, it never mutates them in place; unread elements are immutable tuples).
+    Pixel data is shared, never copied; dropped unless ``keep_pixels``."""
+    clone = _copy_dataset(ds)
+    meta = ds.__dict__.get("file_meta")
+    if meta is not None:
+        clone.__dict__["file_meta"] = _copy_dataset(meta)
     if not keep_pixels:
-        for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
-            if keyword in clone:
-                del clone[keyword]
+        for tag in _PIXEL_TAGS:
+            clone.__dict__["_dict"].pop(tag, None)
+    return clone
+
+
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+
+
+def _copy_dataset(ds: Dataset) -> Dataset:
+    from pydicom.dataelem import DataElement
+    from pydicom.sequence import Sequence
+
+    clone = copy.copy(ds)
+    state = clone.__dict__
+    elements: dict[Any, Any] = {}
+    for tag, elem in ds._dict.items():
+        if type(elem) is DataElement or isinstance(elem, DataElement):
+            new = copy.copy(elem)
+            if elem.VR == "SQ" and elem._value:
+                seq = Sequence([_copy_dataset(item) for item in elem._value])
+                seq.is_undefined_length = getattr(elem._value, "is_undefined_length", False)
+                new.__dict__["_value"] = seq
+            elem = new
+        elements[tag] = elem
+    state["_dict"] = elements
+    state["_private_blocks"] = {}
+    if "_pixel_array" in state:
+        state["_pixel_array"] = None
+        state["_pixel_id"] = {}
     return clone

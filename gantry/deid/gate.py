@@ -99,13 +99,17 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
     span = _pixel_span(body)
     regions = [(0, len(body))] if span is None else [(0, span[0]), (span[1], len(body))]
     hits: list[tuple[int, str]] = []
-    pattern = identifiers.bytes_pattern()
+    # one case-sensitive scan of the lower-cased header bytes: the same matches as the
+    # case-insensitive pattern (both fold ASCII letters only), several times faster
+    pattern = identifiers.lower_bytes_pattern()
     uids = [uid.encode("ascii", "ignore") for uid in identifiers.uids()]
     for start, end in regions:
         if pattern is not None:
-            for match in pattern.finditer(body, start, end):
+            lead = 1 if start else 0  # the byte before: the boundary look-behind sees it
+            chunk = body[start - lead:end].lower()
+            for match in pattern.finditer(chunk, lead):
                 value = match.group(0).decode("latin-1").lower()
-                hits.append((match.start(), identifiers.kind_of(value)))
+                hits.append((match.start() + start - lead, identifiers.kind_of(value)))
         for uid in uids:
             pos = body.find(uid, start, end)
             while pos >= 0:

@@ -102,6 +102,8 @@ class IdentifierSet:
     _text_re: Any = field(default=None, repr=False, compare=False)
     _bytes_re: Any = field(default=None, repr=False, compare=False)
     _strong_re: Any = field(default=None, repr=False, compare=False)
+    _uids: Any = field(default=None, repr=False, compare=False)
+    _keys: Any = field(default=None, repr=False, compare=False)
 
     def add(self, value: Any, kind: str) -> None:
         """Add one value (ignored when shorter than :data:`MIN_TOKEN` or purely generic)."""
@@ -111,13 +113,13 @@ class IdentifierSet:
         if text.replace(".", "").replace("-", "").isdigit() and len(text) < 4:
             return
         self.values.setdefault(text.lower(), kind)
-        self._text_re = self._bytes_re = self._strong_re = None
+        self._text_re = self._bytes_re = self._strong_re = self._uids = self._keys = None
 
     def update(self, other: IdentifierSet) -> None:
         """Merge another set into this one."""
         for value, kind in other.values.items():
             self.values.setdefault(value, kind)
-        self._text_re = self._bytes_re = self._strong_re = None
+        self._text_re = self._bytes_re = self._strong_re = self._uids = self._keys = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -130,9 +132,29 @@ class IdentifierSet:
         return self.values.get(value.lower(), "identifier")
 
     def _key(self, kinds: frozenset[str] | None) -> tuple[tuple[str, ...], ...]:
+        """The values to match, by boundary group, longest first (all kinds but UIDs, or
+        :data:`STRONG_KINDS` only when ``kinds`` is given). Both are built in one pass."""
+        if self._keys is None:
+            every: tuple[list[str], ...] = ([], [], [])
+            strong: tuple[list[str], ...] = ([], [], [])
+            for value, kind in self.values.items():
+                if kind == "UID":
+                    continue
+                if len(value) < BOUNDED_BELOW:
+                    group = 0
+                else:
+                    group = 1 if value[:1].isdigit() and value[-1:].isdigit() else 2
+                every[group].append(value)
+                if kind in STRONG_KINDS:
+                    strong[group].append(value)
+            self._keys = (_ordered(every), _ordered(strong))
+        if kinds is None:
+            return self._keys[0]
+        if kinds is STRONG_KINDS:
+            return self._keys[1]
         groups: dict[int, list[str]] = {0: [], 1: [], 2: []}
         for value, kind in self.values.items():
-            if kind == "UID" or (kinds is not None and kind not in kinds):
+            if kind == "UID" or kind not in kinds:
                 continue
             numeric = value[:1].isdigit() and value[-1:].isdigit()
             groups[0 if len(value) < BOUNDED_BELOW else (1 if numeric else 2)].append(value)
@@ -160,9 +182,18 @@ class IdentifierSet:
             self._bytes_re = _compile_bytes(self._key(None)) or False
         return self._bytes_re or None
 
+    def lower_bytes_pattern(self) -> re.Pattern[bytes] | None:
+        """:meth:`bytes_pattern` without ``IGNORECASE``, for bytes already lower-cased with
+        ``bytes.lower()``: the same matches (both fold ASCII letters only), several times
+        faster."""
+        key = self._key(None)
+        return _compile_bytes(key, False) if any(key) else None
+
     def uids(self) -> list[str]:
         """The original UIDs in the set."""
-        return [v for v, k in self.values.items() if k == "UID"]
+        if self._uids is None:
+            self._uids = [v for v, k in self.values.items() if k == "UID"]
+        return self._uids
 
     def matches(self, text: str, *, coded: bool = False) -> list[str]:
         """Every identifying value found in ``text`` (lower-cased), UIDs included."""
@@ -219,7 +250,17 @@ class IdentifierSet:
         self.values = state["values"]
         self.exempt_vrs = state.get("exempt_vrs", frozenset())
         self.profile = state.get("profile", "")
-        self._text_re = self._bytes_re = self._strong_re = None
+        self._text_re = self._bytes_re = self._strong_re = self._uids = self._keys = None
+
+
+def _ordered(groups: tuple[list[str], ...]) -> tuple[tuple[str, ...], ...]:
+    """Each group sorted longest first, then alphabetically (``key=(-len(v), v)``)."""
+    out = []
+    for group in groups:
+        group.sort()
+        group.sort(key=len, reverse=True)  # stable: ties keep the alphabetical order
+        out.append(tuple(group))
+    return tuple(out)
 
 
 def _uid_alone(text: Any, start: int, length: int) -> bool:
@@ -245,8 +286,10 @@ def _compile_text(key: tuple[tuple[str, ...], ...]) -> re.Pattern[str] | None:
 
 
 @lru_cache(maxsize=256)
-def _compile_bytes(key: tuple[tuple[str, ...], ...]) -> re.Pattern[bytes] | None:
-    """:func:`_compile_text` over bytes, each value in UTF-8 and Latin-1."""
+def _compile_bytes(key: tuple[tuple[str, ...], ...],
+                   ignore_case: bool = True) -> re.Pattern[bytes] | None:
+    """:func:`_compile_text` over bytes, each value in UTF-8 and Latin-1 (``ignore_case``
+    false: for lower-cased bytes; values are lower-case already)."""
     parts = []
     for i, group in enumerate(key):
         encoded: dict[bytes, None] = {}
@@ -259,7 +302,9 @@ def _compile_bytes(key: tuple[tuple[str, ...], ...]) -> re.Pattern[bytes] | None
         if encoded:
             parts.append(_BEFORE[i].encode() + b"(?:" + b"|".join(encoded) + b")" +
                          _AFTER[i].encode())
-    return re.compile(b"|".join(parts), re.IGNORECASE) if parts else None
+    if not parts:
+        return None
+    return re.compile(b"|".join(parts), re.IGNORECASE if ignore_case else 0)
 
 
 # --------------------------------------------------------------------------- variants
@@ -327,6 +372,96 @@ def _walk(ds: Dataset, in_code_seq: bool = False) -> Iterator[tuple[Any, str, bo
         yield elem, elem.keyword or "", in_code_seq
 
 
+_BINARY_VRS = ("OB", "OW", "OF", "OD", "OL", "OV")
+_CODE_VALUE_KEYWORDS = ("CodeValue", "CodeMeaning", "LongCodeValue")
+
+
+def _elements(ds: Dataset, in_code_seq: bool, out: list[tuple[Any, str, bool]]) -> None:
+    """:func:`_walk` into ``out``, without decoding raw numbers and bytes that cannot matter
+    (the engine keeps them raw too; see :mod:`gantry.deid.fast`)."""
+    from gantry.deid.fast import keyword_of, verbatim
+
+    elements = ds._dict
+    for tag in sorted(elements):
+        raw = elements[tag]
+        keyword = keyword_of(int(tag))
+        if verbatim(raw) and keyword not in _KINDS and keyword not in _CODE_VALUE_KEYWORDS:
+            continue  # numbers and bytes: never an identifier here
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            inner = in_code_seq or keyword in _IDENTIFYING_CODE_SEQUENCES
+            for item in elem.value or ():
+                _elements(item, inner, out)
+            continue
+        out.append((elem, keyword, in_code_seq))
+
+
+def _accepted(value: Any, kind: str) -> tuple[str, str] | None:
+    """:meth:`IdentifierSet.add`'s filter: the lower-cased value to store, or ``None``."""
+    text = str(value).strip().strip("\x00").strip()
+    if len(text) < MIN_TOKEN:
+        return None
+    low = text.lower()
+    if low in _GENERIC_WORDS or low in _DUMMIES:
+        return None
+    if text.replace(".", "").replace("-", "").isdigit() and len(text) < 4:
+        return None
+    return (low, kind)
+
+
+def _accept_all(pairs: Iterable[tuple[Any, str]]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for value, kind in pairs:
+        found = _accepted(value, kind)
+        if found is not None:
+            out.append(found)
+    return tuple(out)
+
+
+@lru_cache(maxsize=65536)
+def _derived(vr: str, keyword: str, in_code_seq: bool, private: bool,
+             text: str) -> tuple[tuple[str, str], ...]:
+    """The ``(value, kind)`` pairs one non-UID text value of an element contributes, in the
+    order :func:`collect_identifiers` adds them. Cached: the same values recur on every
+    instance of a patient and series (names, dates, institutions, IDs)."""
+    pairs: list[tuple[Any, str]] = []
+    if vr == "PN":
+        kind = "PatientName" if keyword in _PATIENT_NAME_KEYWORDS else "PersonName"
+        pairs.extend((variant, kind) for variant in name_variants(text))
+    elif vr == "DA":
+        pairs.extend((variant, "Date") for variant in date_variants(text))
+    elif vr == "DT":
+        pairs.extend((variant, "Date") for variant in date_variants(text[:8]))
+    elif in_code_seq and keyword in _CODE_VALUE_KEYWORDS:
+        pairs.append((text, "PersonID" if keyword != "CodeMeaning" else "PersonName"))
+        pairs.extend((variant, "PersonName") for variant in text_variants(text))
+    elif keyword in _KINDS and vr not in ("SQ",):
+        kind = _KINDS[keyword]
+        if kind in ("Address", "Institution"):
+            pairs.extend((variant, kind) for variant in text_variants(text))
+        else:
+            pairs.append((text, kind))
+            if kind == "Phone":
+                pairs.append((re.sub(r"\D", "", text), kind))
+    elif private and vr in TEXT_VRS and _distinctive(text):
+        pairs.append((text, "PrivateText"))
+    return _accept_all(pairs)
+
+
+@lru_cache(maxsize=4096)
+def _patient_pairs(name: str, patient_id: str, birth_date: str) -> tuple[tuple[str, str], ...]:
+    pairs: list[tuple[Any, str]] = [(variant, "PatientName") for variant in name_variants(name)]
+    pairs.append((patient_id, "PatientID"))
+    pairs.extend((variant, "Date") for variant in date_variants(birth_date))
+    return _accept_all(pairs)
+
+
+def _is_multi(value: Any, vr: str) -> bool:
+    return isinstance(value, (list, tuple)) or (
+        hasattr(value, "__iter__") and not isinstance(value, (str, bytes)) and
+        vr != "PN" and type(value).__name__ == "MultiValue")
+
+
 def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
                         extra: Iterable[str] = (), *,
                         profile: Profile | None = None) -> IdentifierSet:
@@ -344,80 +479,59 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
     skip = _skipped_kinds(profile) if profile is not None else set()
     out = IdentifierSet(exempt_vrs=frozenset({"UI"}) if "retain-uids" in options else frozenset(),
                         profile=profile.name if profile is not None else "")
-    kept_tags: set[int] = set()
-    if profile is not None:
-        kept_tags = {int(key, 16) for key, rule in profile.tags.items()
-                     if "x" not in key and rule.action == "K"}
+    values = out.values
+    kept_tags: frozenset[int] = _kept_tags(profile) if profile is not None else frozenset()
 
-    def add(value: Any, kind: str) -> None:
-        if kind not in skip:
-            out.add(value, kind)
+    def add_pairs(pairs: tuple[tuple[str, str], ...]) -> None:
+        for low, kind in pairs:
+            if kind not in skip:
+                values.setdefault(low, kind)
 
-    datasets = [ds]
+    elements: list[tuple[Any, str, bool]] = []
+    _elements(ds, False, elements)
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
-        datasets.append(meta)
+        _elements(meta, False, elements)
     # UIDs that name software or standards (kept by the engine) are not identifiers even when
     # some other element repeats them.
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
-    kept_uids = {str(e.value).strip("\x00 ") for d in datasets for e, k, _ in _walk(d)
+    kept_uids = {str(e.value).strip("\x00 ") for e, k, _ in elements
                  if e.VR == "UI" and keeps_uid(k) and e.value}
     kept_uids.add(PYDICOM_IMPLEMENTATION_UID)
-    for dataset in datasets:
-        for elem, keyword, in_code_seq in _walk(dataset):
-            vr = elem.VR
-            value = elem.value
-            if value is None or value == "" or vr in ("OB", "OW", "OF", "OD", "OL", "OV"):
+    uid_kind = "UID" not in skip
+    for elem, keyword, in_code_seq in elements:
+        vr = elem.VR
+        value = elem.value
+        if value is None or value == "" or vr in _BINARY_VRS:
+            continue
+        items = list(value) if _is_multi(value, vr) else (value,)
+        tag = int(elem.tag)
+        if kept_tags and tag in kept_tags:
+            continue  # the profile keeps this attribute on purpose
+        private = bool(tag >> 16 & 1) and not 0x0010 <= (tag & 0xFFFF) <= 0x00FF
+        for v in items:
+            text = v.decode("latin-1", "ignore") if isinstance(v, bytes) else str(v)
+            if not text.strip():
                 continue
-            values = list(value) if isinstance(value, (list, tuple)) or (
-                hasattr(value, "__iter__") and not isinstance(value, (str, bytes)) and
-                vr != "PN" and type(value).__name__ == "MultiValue") else [value]
-            if kept_tags and int(elem.tag) in kept_tags:
-                continue  # the profile keeps this attribute on purpose
-            private = elem.tag.is_private and not elem.tag.is_private_creator
-            for v in values:
-                text = v.decode("latin-1", "ignore") if isinstance(v, bytes) else str(v)
-                if not text.strip():
-                    continue
-                if vr == "PN":
-                    kind = "PatientName" if keyword in _PATIENT_NAME_KEYWORDS else "PersonName"
-                    for variant in name_variants(text):
-                        add(variant, kind)
-                elif vr == "DA":
-                    for variant in date_variants(text):
-                        add(variant, "Date")
-                elif vr == "DT":
-                    for variant in date_variants(text[:8]):
-                        add(variant, "Date")
-                elif vr == "UI":
-                    if not keeps_uid(keyword) and not is_well_known(text) and \
-                            text.strip("\x00 ") not in kept_uids:
-                        add(text.strip("\x00 "), "UID")
-                elif in_code_seq and keyword in ("CodeValue", "CodeMeaning", "LongCodeValue"):
-                    add(text, "PersonID" if keyword != "CodeMeaning" else "PersonName")
-                    for variant in text_variants(text):
-                        add(variant, "PersonName")
-                elif keyword in _KINDS and vr not in ("SQ",):
-                    kind = _KINDS[keyword]
-                    if kind in ("Address", "Institution"):
-                        for variant in text_variants(text):
-                            add(variant, kind)
-                    else:
-                        add(text, kind)
-                        if kind == "Phone":
-                            add(re.sub(r"\D", "", text), kind)
-                elif private and vr in TEXT_VRS and _distinctive(text):
-                    add(text, "PrivateText")
+            if vr == "UI":
+                if uid_kind and not keeps_uid(keyword) and not is_well_known(text) and \
+                        text.strip("\x00 ") not in kept_uids:
+                    found = _accepted(text.strip("\x00 "), "UID")
+                    if found is not None:
+                        values.setdefault(*found)
+                continue
+            add_pairs(_derived(vr, keyword, in_code_seq, private, text))
     if patient is not None:
-        for variant in name_variants(patient.patient_name):
-            add(variant, "PatientName")
-        add(patient.patient_id, "PatientID")
-        for variant in date_variants(patient.birth_date):
-            add(variant, "Date")
-    for value in extra:
-        add(value, "extra")
+        add_pairs(_patient_pairs(patient.patient_name, patient.patient_id, patient.birth_date))
+    add_pairs(_accept_all((value, "extra") for value in extra))
     return out
+
+
+def _kept_tags(profile: Profile) -> frozenset[int]:
+    """Tags a profile override keeps (``K``) on purpose."""
+    return frozenset(int(key, 16) for key, rule in profile.tags.items()
+                     if "x" not in key and rule.action == "K")
 
 
 def _skipped_kinds(profile: Profile) -> set[str]:
