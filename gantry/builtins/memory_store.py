@@ -117,7 +117,7 @@ class MemoryStore:
         """Index one instance and its header; see :meth:`gantry.protocols.Store.add_instance`."""
         from gantry.model import Patient, Series, Study
 
-        digest = header_digest(header)
+        digest = instance.digest or header_digest(header)
         size, mtime = instance_stat(instance)
         with self._lock:
             self._check_open()
