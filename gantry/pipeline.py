@@ -99,7 +99,10 @@ class InstanceResult:
     changes: list[Change] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     exports: list[ExportRecord] = field(default_factory=list)
-    header: Any = None
+    #: export to a parent-side sink: the redacted header without pixels, encoded
+    header: bytes | None = None
+    #: redact stage only: the modified pixels ``(array, PixelMeta)`` for the store's sidecar
+    pixels: Any = None
     new_sop_instance_uid: str = ""
     bytes_in: int = 0
     seconds: float = 0.0
@@ -168,6 +171,22 @@ def header_only(ds: Dataset) -> Dataset:
     return out
 
 
+def modified_pixels(ds: Dataset) -> tuple[Any, Any]:
+    """The decoded pixels of a redacted dataset and their self-description."""
+    import hashlib
+
+    from gantry.protocols import PixelMeta
+
+    array = ds.pixel_array
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    ts = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    meta = PixelMeta(dtype=str(array.dtype), shape=tuple(array.shape), frames=frames,
+                     photometric=str(ds.get("PhotometricInterpretation", "")),
+                     compression="none", sha256=hashlib.sha256(array.tobytes()).hexdigest(),
+                     extra={"transfer_syntax": ts})
+    return array, meta
+
+
 def process_unit(unit: WorkUnit) -> list[InstanceResult]:
     """Process every instance of a unit; never raises for one bad instance."""
     run = run_for(unit.spec)
@@ -226,6 +245,8 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
                 result.changes.append(change if change.component else Change(
                     change.action, change.tag, change.keyword, change.path, change.detail, name))
         result.new_sop_instance_uid = str(ds.get("SOPInstanceUID", ""))
+        if unit.mode == "redact" and context.pixels_modified:
+            result.pixels = modified_pixels(ds)
         if unit.mode == "audit" or unit.with_audit:
             context.notes["applied_changes"] = list(result.changes)
             context.notes["redacted"] = True

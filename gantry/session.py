@@ -365,7 +365,9 @@ class Session:
     def redact(self) -> StageSummary:
         """Apply the profile's redaction stack to every instance and record what changed.
 
-        Nothing is written: :meth:`export` applies the same (deterministic) stack while writing.
+        No output is written: :meth:`export` applies the same (deterministic) stack while
+        writing. Pixels a redactor modified are kept in the store (``get_pixels(uid)``, the
+        SQLite pixel sidecar) for review.
         """
         total = self.store.counts().instances
 
@@ -374,6 +376,9 @@ class Session:
 
         def handle(res: InstanceResult, summary: StageSummary) -> None:
             self.store.add_changes(res.sop_instance_uid, res.changes)
+            if res.pixels is not None:
+                array, meta = res.pixels
+                self.store.put_pixels(res.sop_instance_uid, array, meta)
             self.store.set_status(res.sop_instance_uid, "redacted")
             inst = self.store.get_instance(res.sop_instance_uid)
             if inst is not None:
