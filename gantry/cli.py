@@ -2,8 +2,9 @@
 
 Exit codes: ``0`` success; ``1`` failure (an error, or instances that failed or were refused by
 the export gate); ``2`` usage error (bad options, invalid profile); ``3`` finished, but some
-inputs were rejected (not DICOM, truncated...). Errors are one line naming the file or field;
-``--debug`` shows the traceback.
+inputs were rejected (not DICOM, truncated...); ``130`` interrupted (Ctrl-C: finished work is
+kept and the same command resumes). Errors are one line naming the file or field; ``--debug``
+shows the traceback.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from gantry.errors import GantryError, ProfileError
 if TYPE_CHECKING:
     from gantry.session import Session, StageSummary
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class State:
@@ -62,29 +63,31 @@ def default_db_for(dest: str) -> str:
 
 
 def _progress_callback(state: State) -> tuple[Callable[..., None] | None, Any]:
+    """One progress bar per stage across all workers: files, MB, rate and ETA."""
     if state.quiet or not sys.stderr.isatty():
         return None, None
     from rich.progress import (
         BarColumn,
-        DownloadColumn,
         MofNCompleteColumn,
         Progress,
         TextColumn,
+        TimeElapsedColumn,
         TimeRemainingColumn,
-        TransferSpeedColumn,
     )
 
-    progress = Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
-                        DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                        transient=True)
+    progress = Progress(TextColumn("{task.description:<7}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[mb]:>9.1f} MB"),
+                        TextColumn("{task.fields[rate]:>7.1f} files/s"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
     tasks: dict[str, Any] = {}
 
     def update(stage: str, done: int, total: int | None, nbytes: int) -> None:
         if stage not in tasks:
-            tasks[stage] = progress.add_task(stage, total=total)
-        progress.update(tasks[stage], completed=done, total=total)
-        progress.update(tasks[stage], description=f"{stage}")
-        del nbytes
+            tasks[stage] = progress.add_task(stage, total=total, mb=0.0, rate=0.0)
+        task_id = tasks[stage]
+        elapsed = progress.tasks[task_id].elapsed or 0.0
+        progress.update(task_id, completed=done, total=total, mb=nbytes / 1e6,
+                        rate=done / elapsed if elapsed > 0 else 0.0)
 
     return update, progress
 
@@ -179,6 +182,10 @@ class GantryGroup(click.Group):
             return self._die(state, exc, EXIT_FAILURE)
         except (OSError, ValueError) as exc:
             return self._die(state, exc, EXIT_FAILURE)
+        except KeyboardInterrupt:
+            click.echo("gantry: interrupted; finished work is kept — run the same command again "
+                       "to resume", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     @staticmethod
     def _die(state: State, exc: BaseException, code: int) -> Any:
