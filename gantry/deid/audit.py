@@ -22,7 +22,7 @@ files (``PatientIdentityRemoved=YES``: checked as they are).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gantry.deid.vr import TEXT_VRS
 from gantry.records import Change, Finding
@@ -40,31 +40,59 @@ _DIRECT = frozenset({"PatientName", "PatientID", "OtherPatientIDs", "AccessionNu
                      "InstitutionAddress", "StationName", "PatientTelephoneNumbers"})
 
 
+_SCANNED_VRS = TEXT_VRS | {"UI", "DA", "DT", "CS", "UN", "OB"}
+
+
 def _text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
                include_direct: bool = True) -> list[tuple[str, str, str, list[str]]]:
-    out = []
+    """Text-bearing elements holding identifying values. Elements still raw are decoded only
+    when their VR is scanned, and through the shared decode cache (never into ``ds``)."""
+    from gantry.deid.fast import RawDataElement, decoded, keyword_of
+
+    out: list[tuple[str, str, str, list[str]]] = []
     if not len(identifiers):
         return out
-    for elem in ds:
-        if elem.VR == "SQ":
-            for i, item in enumerate(elem.value or ()):
-                out.extend(_text_hits(item, identifiers,
-                                      f"{prefix}{elem.keyword or elem.tag}[{i}].",
-                                      include_direct))
+    elements = ds._dict
+    for key in sorted(elements):
+        raw = elements[key]
+        tag = int(key)
+        keyword = keyword_of(tag)
+        value: Any = _UNREAD
+        if type(raw) is RawDataElement:
+            vr = raw.VR
+            if vr is not None and vr != "UN" and vr != "SQ":
+                if vr not in _SCANNED_VRS:
+                    continue
+                if vr == "OB":
+                    value = raw.value  # bytes, as decoded
+                else:
+                    found = decoded(ds, raw)
+                    if found is not None:
+                        value = found[0]
+        if value is _UNREAD:
+            elem = ds[key]
+            vr = elem.VR
+            if vr == "SQ":
+                for i, item in enumerate(elem.value or ()):
+                    out.extend(_text_hits(item, identifiers, f"{prefix}{keyword or key}[{i}].",
+                                          include_direct))
+                continue
+            if vr not in _SCANNED_VRS:
+                continue
+            value = elem.value
+        if not include_direct and keyword in _DIRECT:
             continue
-        if elem.VR not in TEXT_VRS and elem.VR not in ("UI", "DA", "DT", "CS", "UN", "OB"):
-            continue
-        if not include_direct and elem.keyword in _DIRECT:
-            continue
-        value = elem.value
         if value is None:
             continue
         text = value.decode("latin-1", "ignore") if isinstance(value, bytes) else str(value)
         kinds = identifiers.find(text)
         if kinds:
-            tag = f"({elem.tag.group:04X},{elem.tag.element:04X})"
-            out.append((tag, elem.keyword or "", prefix, sorted(set(kinds))))
+            out.append((f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword, prefix,
+                        sorted(set(kinds))))
     return out
+
+
+_UNREAD = object()
 
 
 class DeidAuditor:

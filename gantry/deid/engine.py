@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gantry.deid.clean import Cleaner
 from gantry.deid.dates import shift_da, shift_dt
-from gantry.deid.fast import keyword_of, verbatim
+from gantry.deid.fast import RawDataElement, decoded, keyword_of, verbatim
 from gantry.deid.rules import RuleSet, build_rules, iod_family
 from gantry.deid.uids import is_well_known, keeps_uid
 from gantry.deid.vr import DATE_VRS, TEXT_VRS, dummy_value, fit
@@ -225,12 +225,46 @@ class DeidEngine:
                 del elements[key]
                 walk.change("X", tag, keyword, path)
                 continue
-            if (action is None or action == "K") and verbatim(elements[key]):
-                continue  # a number or bytes kept as read: nothing to decode or rewrite
+            raw = elements[key]
+            if type(raw) is RawDataElement:
+                if (action is None or action == "K") and verbatim(raw):
+                    continue  # a number or bytes kept as read: nothing to decode or rewrite
+                if self._raw(walk, ds, raw, tag, action, path, mode, keyword):
+                    continue
             self._element(walk, ds, ds[key], tag, action, path, mode, keyword)
         for tag in creators:
             if (tag >> 16, tag & 0xFF) not in kept_blocks:
                 del ds[tag]
+
+    def _raw(self, walk: _Walk, ds: Dataset, raw: Any, tag: int, action: str | None,
+             path: str, mode: str, keyword: str) -> bool:
+        """Handle a still-raw element without decoding it into ``ds`` where that is provably
+        the same: removed, or kept (scrubbed text unchanged) and written back byte for byte
+        (see :func:`gantry.deid.fast.decoded`). ``False``: decode it and use :meth:`_element`.
+        """
+        vr = raw.VR
+        if vr is None or vr == "UN" or vr == "SQ":
+            return False
+        if action is None:
+            action = self._default_action(ds, vr, keyword, mode)
+            if action == "X":
+                del ds[tag]
+                walk.change("X", tag, keyword, path)
+                return True
+        if action is not None and action != "K":
+            return False
+        found = decoded(ds, raw)
+        if found is None or not found[1]:
+            return False
+        value = found[0]
+        if action == "K" and value and (vr in TEXT_VRS or vr in _CODED_VRS):
+            func = self._scrub_func(walk, vr)
+            if func is not None:
+                new = _rewritten(vr, value, func)
+                if new is not None:
+                    ds[tag].value = new
+                    walk.change("C", tag, keyword, path, "scrub")
+        return True
 
     def _element(self, walk: _Walk, ds: Dataset, elem: DataElement, tag: int,
                  action: str | None, path: str, mode: str, keyword: str) -> None:
@@ -330,14 +364,19 @@ class DeidEngine:
             walk.change("D", tag, keyword, path, "pseudonym")
 
     def _scrub(self, walk: _Walk, elem: DataElement, tag: int, keyword: str, path: str) -> None:
-        if walk.identifiers is None or not len(walk.identifiers):
-            return
-        if elem.VR in _CODED_VRS:
-            self._rewrite(walk, elem, tag, keyword, path, "scrub", lambda text: self.cleaner.scrub(
-                text, walk.identifiers, coded=True, replacement="REMOVED"))
-            return
-        self._rewrite(walk, elem, tag, keyword, path, "scrub",
-                      lambda text: self.cleaner.scrub(text, walk.identifiers))
+        func = self._scrub_func(walk, elem.VR)
+        if func is not None:
+            self._rewrite(walk, elem, tag, keyword, path, "scrub", func)
+
+    def _scrub_func(self, walk: _Walk, vr: str) -> Any:
+        """The scrub of kept text of ``vr`` (``None``: no identifiers, nothing to scrub)."""
+        identifiers = walk.identifiers
+        if identifiers is None or not len(identifiers):
+            return None
+        if vr in _CODED_VRS:
+            return lambda text: self.cleaner.scrub(text, identifiers, coded=True,
+                                                   replacement="REMOVED")
+        return lambda text: self.cleaner.scrub(text, identifiers)
 
     def _clean(self, walk: _Walk, elem: DataElement, tag: int, keyword: str, path: str,
                vr: str) -> None:
@@ -375,21 +414,8 @@ class DeidEngine:
 
     def _rewrite(self, walk: _Walk, elem: DataElement, tag: int, keyword: str, path: str,
                  detail: str, func: Any) -> None:
-        value = elem.value
-        vr = elem.VR
-        if isinstance(value, bytes):
-            value = value.decode("latin-1", "replace")
-        if isinstance(value, str):
-            new: Any = fit(vr, func(value))
-            changed = new != value
-        else:
-            try:
-                items = [str(v) for v in value]
-            except TypeError:
-                return
-            new = [fit(vr, func(v)) for v in items]
-            changed = new != items
-        if changed:
+        new = _rewritten(elem.VR, elem.value, func)
+        if new is not None:
             elem.value = new
             walk.change("C", tag, keyword, path, detail)
 
@@ -414,6 +440,21 @@ class DeidEngine:
         elif "MediaStorageSOPInstanceUID" in meta and not self.retain_uids:
             meta.MediaStorageSOPInstanceUID = walk.map_uid(str(meta.MediaStorageSOPInstanceUID))
             walk.change("U", 0x00020003, "MediaStorageSOPInstanceUID", "file_meta.")
+
+
+def _rewritten(vr: str, value: Any, func: Any) -> Any:
+    """``func`` applied to each text value (fitted to ``vr``); ``None`` when nothing changes."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1", "replace")
+    if isinstance(value, str):
+        new: Any = fit(vr, func(value))
+        return new if new != value else None
+    try:
+        items = [str(v) for v in value]
+    except TypeError:
+        return None
+    new = [fit(vr, func(v)) for v in items]
+    return new if new != items else None
 
 
 def _drop_orphan_overlays(walk: _Walk, ds: Dataset) -> None:

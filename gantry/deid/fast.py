@@ -47,3 +47,69 @@ def verbatim(elem: Any) -> bool:
     return length == 0xFFFFFFFF or length % size == 0
 
 
+
+
+#: pydicom's CUSTOMIZABLE_CHARSET_VR: values decoded with the dataset's character set.
+_CHARSET_VRS = frozenset({"SH", "LO", "ST", "PN", "LT", "UC", "UT"})
+_DECODED: dict[tuple[Any, ...], tuple[Any, bool] | None] = {}
+_DECODED_MAX = 200_000
+#: Longer values are decoded in place as usual (they rarely repeat; keys stay small).
+_DECODED_LENGTH = 1024
+
+
+def decoded(ds: Any, raw: RawDataElement) -> tuple[Any, bool] | None:
+    """``(value, same)`` for an explicit-VR raw element of ``ds``: the value pydicom decodes it
+    to (exactly what ``ds[tag].value`` would be), and whether pydicom writes that decoded
+    element back as the very bytes it was read from. ``None`` when not applicable (implicit
+    VR, UN, SQ, deferred or undefined-length values, or decoding fails).
+
+    Cached on everything the result depends on (tag, VR, bytes, byte order, VR explicitness,
+    character set): a series repeats most of its values, so most elements are decoded once
+    per run, not once per instance. The cached value is shared and read only.
+    """
+    vr = raw.VR
+    if vr is None or vr == "UN" or vr == "SQ" or raw.value is None or \
+            raw.length > _DECODED_LENGTH:
+        return None
+    charset: Any = None
+    if vr in _CHARSET_VRS:
+        charset = ds.original_character_set or ds._character_set
+        ckey = tuple(charset) if isinstance(charset, list) else charset
+    else:
+        ckey = None
+    key = (int(raw.tag), vr, raw.value, raw.is_little_endian, raw.is_implicit_VR, ckey)
+    try:
+        return _DECODED[key]
+    except KeyError:
+        pass
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()
+    result = _decode(ds, raw, charset)
+    _DECODED[key] = result
+    return result
+
+
+def _decode(ds: Any, raw: RawDataElement, charset: Any) -> tuple[Any, bool] | None:
+    from pydicom.charset import default_encoding
+    from pydicom.dataelem import convert_raw_data_element
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_data_element
+
+    try:
+        encoding = charset if charset is not None else (
+            ds.original_character_set or ds._character_set)
+        if int(raw.tag) == 0x00080005:
+            encoding = default_encoding
+        elem = convert_raw_data_element(raw, encoding=encoding, ds=ds)
+        if elem.VR != raw.VR:
+            return None
+        written = []
+        for item in (elem, raw):
+            buf = DicomBytesIO()
+            buf.is_little_endian = raw.is_little_endian
+            buf.is_implicit_VR = raw.is_implicit_VR
+            write_data_element(buf, item, encodings=charset)
+            written.append(buf.getvalue())
+    except Exception:
+        return None
+    return elem.value, written[0] == written[1]

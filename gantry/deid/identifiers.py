@@ -376,24 +376,41 @@ _BINARY_VRS = ("OB", "OW", "OF", "OD", "OL", "OV")
 _CODE_VALUE_KEYWORDS = ("CodeValue", "CodeMeaning", "LongCodeValue")
 
 
-def _elements(ds: Dataset, in_code_seq: bool, out: list[tuple[Any, str, bool]]) -> None:
-    """:func:`_walk` into ``out``, without decoding raw numbers and bytes that cannot matter
-    (the engine keeps them raw too; see :mod:`gantry.deid.fast`)."""
-    from gantry.deid.fast import keyword_of, verbatim
+#: VRs whose values may be identifiers whatever the attribute (see collect_identifiers).
+_IDENTIFYING_VRS = frozenset({"PN", "DA", "DT", "UI"})
+_Item = tuple[str, Any, int, str, bool]  # VR, value, tag, keyword, in an identifying code seq
+
+
+def _elements(ds: Dataset, in_code_seq: bool, out: list[_Item]) -> None:
+    """:func:`_walk` into ``out`` as ``(vr, value, tag, keyword, in_code_seq)``, decoding only
+    what may hold an identifier, and without decoding into ``ds`` what the engine may leave
+    raw (see :mod:`gantry.deid.fast`): values come from the shared decode cache."""
+    from gantry.deid.fast import RawDataElement, decoded, keyword_of
 
     elements = ds._dict
-    for tag in sorted(elements):
-        raw = elements[tag]
-        keyword = keyword_of(int(tag))
-        if verbatim(raw) and keyword not in _KINDS and keyword not in _CODE_VALUE_KEYWORDS:
-            continue  # numbers and bytes: never an identifier here
-        elem = ds[tag]
+    for key in sorted(elements):
+        raw = elements[key]
+        tag = int(key)
+        keyword = keyword_of(tag)
+        if type(raw) is RawDataElement:
+            vr = raw.VR
+            if vr is not None and vr != "UN" and vr != "SQ":
+                if vr not in _IDENTIFYING_VRS and keyword not in _KINDS and \
+                        keyword not in _CODE_VALUE_KEYWORDS and \
+                        not (tag >> 16 & 1 and vr in TEXT_VRS):
+                    continue  # cannot hold an identifier here; never decoded
+                if vr != "UI":  # UIDs differ per instance: decoded in place (the engine maps them)
+                    found = decoded(ds, raw)
+                    if found is not None:
+                        out.append((vr, found[0], tag, keyword, in_code_seq))
+                        continue
+        elem = ds[key]
         if elem.VR == "SQ":
             inner = in_code_seq or keyword in _IDENTIFYING_CODE_SEQUENCES
             for item in elem.value or ():
                 _elements(item, inner, out)
             continue
-        out.append((elem, keyword, in_code_seq))
+        out.append((elem.VR, elem.value, tag, keyword, in_code_seq))
 
 
 def _accepted(value: Any, kind: str) -> tuple[str, str] | None:
@@ -487,7 +504,7 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
             if kind not in skip:
                 values.setdefault(low, kind)
 
-    elements: list[tuple[Any, str, bool]] = []
+    elements: list[_Item] = []
     _elements(ds, False, elements)
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
@@ -496,17 +513,14 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
     # some other element repeats them.
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
-    kept_uids = {str(e.value).strip("\x00 ") for e, k, _ in elements
-                 if e.VR == "UI" and keeps_uid(k) and e.value}
+    kept_uids = {str(value).strip("\x00 ") for vr, value, _, k, _ in elements
+                 if vr == "UI" and keeps_uid(k) and value}
     kept_uids.add(PYDICOM_IMPLEMENTATION_UID)
     uid_kind = "UID" not in skip
-    for elem, keyword, in_code_seq in elements:
-        vr = elem.VR
-        value = elem.value
+    for vr, value, tag, keyword, in_code_seq in elements:
         if value is None or value == "" or vr in _BINARY_VRS:
             continue
         items = list(value) if _is_multi(value, vr) else (value,)
-        tag = int(elem.tag)
         if kept_tags and tag in kept_tags:
             continue  # the profile keeps this attribute on purpose
         private = bool(tag >> 16 & 1) and not 0x0010 <= (tag & 0xFFFF) <= 0x00FF
