@@ -12,12 +12,11 @@ them in *clean* mode (free text, person names and non-standard codes inside are 
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
 from gantry.deid.clean import Cleaner
 from gantry.deid.dates import shift_da, shift_dt
-from gantry.deid.fast import RawDataElement, decoded, keyword_of, verbatim
+from gantry.deid.fast import RawDataElement, copy_dataset, decoded, keyword_of, verbatim
 from gantry.deid.rules import RuleSet, build_rules, iod_family
 from gantry.deid.uids import is_well_known, keeps_uid
 from gantry.deid.vr import DATE_VRS, TEXT_VRS, dummy_value, fit
@@ -497,10 +496,10 @@ def header_copy(ds: Dataset, keep_pixels: bool = True) -> Dataset:
     touching ``ds``: datasets and elements are new objects, values are shared (the engine
     replaces values, it never mutates them in place; unread elements are immutable tuples).
     Pixel data is shared, never copied; dropped unless ``keep_pixels``."""
-    clone = _copy_dataset(ds)
+    clone = copy_dataset(ds)
     meta = ds.__dict__.get("file_meta")
     if meta is not None:
-        clone.__dict__["file_meta"] = _copy_dataset(meta)
+        clone.__dict__["file_meta"] = copy_dataset(meta)
     if not keep_pixels:
         for tag in _PIXEL_TAGS:
             clone.__dict__["_dict"].pop(tag, None)
@@ -508,27 +507,3 @@ def header_copy(ds: Dataset, keep_pixels: bool = True) -> Dataset:
 
 
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
-
-
-def _copy_dataset(ds: Dataset) -> Dataset:
-    from pydicom.dataelem import DataElement
-    from pydicom.sequence import Sequence
-
-    clone = copy.copy(ds)
-    state = clone.__dict__
-    elements: dict[Any, Any] = {}
-    for tag, elem in ds._dict.items():
-        if type(elem) is DataElement or isinstance(elem, DataElement):
-            new = copy.copy(elem)
-            if elem.VR == "SQ" and elem._value:
-                seq = Sequence([_copy_dataset(item) for item in elem._value])
-                seq.is_undefined_length = getattr(elem._value, "is_undefined_length", False)
-                new.__dict__["_value"] = seq
-            elem = new
-        elements[tag] = elem
-    state["_dict"] = elements
-    state["_private_blocks"] = {}
-    if "_pixel_array" in state:
-        state["_pixel_array"] = None
-        state["_pixel_id"] = {}
-    return clone
