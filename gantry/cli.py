@@ -115,7 +115,7 @@ def open_session(state: State, db: str | None, profile: str | None, workers: int
 
 
 def _report(state: State, summaries: list[StageSummary], as_json: bool) -> int:
-    failed = sum(s.failed for s in summaries)
+    failed = sum(s.failed + s.plugin_errors for s in summaries)
     rejected = sum(s.rejected for s in summaries)
     if as_json:
         click.echo(json.dumps({"summaries": [s.to_dict() for s in summaries],
@@ -124,6 +124,7 @@ def _report(state: State, summaries: list[StageSummary], as_json: bool) -> int:
         for s in summaries:
             parts = [f"{s.done} done"] + ([f"{s.findings} findings"] if s.findings else [])
             for label, value in (("skipped", s.skipped), ("failed", s.failed),
+                                 ("plugin errors", s.plugin_errors),
                                  ("rejected", s.rejected), ("duplicates", s.duplicates),
                                  ("conflicts", s.conflicts)):
                 if value:

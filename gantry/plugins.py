@@ -137,6 +137,8 @@ class GantryHooks:
         self.pm = pm
         self._infos: dict[str, PluginInfo] = {}
         self._components: dict[str, dict[str, Component]] | None = None
+        #: messages of lifecycle observers that raised (the run went on without them)
+        self.observer_errors: list[str] = []
 
     # -- loading ---------------------------------------------------------------------------------
     def _register_module(self, name: str, module: ModuleType, *, status: str,
@@ -320,30 +322,43 @@ class GantryHooks:
                               f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
 
     # -- lifecycle -------------------------------------------------------------------------------
+    def _notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call an observer hook implementation by implementation: one that raises is reported
+        (warning + :attr:`observer_errors`) and the others still run; the run goes on."""
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except Exception as exc:
+                message = (f"plugin {impl.plugin_name!r} failed in {hook_name}: "
+                           f"{type(exc).__name__}: {exc}")
+                self.observer_errors.append(message)
+                warnings.warn(message, RuntimeWarning, stacklevel=3)
+
     def stage_started(self, stage: str, run: Run) -> None:
         """Call ``gantry_stage_started``."""
-        self.pm.hook.gantry_stage_started(stage=stage, run=run)
+        self._notify("gantry_stage_started", stage=stage, run=run)
 
     def stage_finished(self, stage: str, run: Run, summary: dict[str, Any]) -> None:
         """Call ``gantry_stage_finished``."""
-        self.pm.hook.gantry_stage_finished(stage=stage, run=run, summary=summary)
+        self._notify("gantry_stage_finished", stage=stage, run=run, summary=summary)
 
     def stage_failed(self, stage: str, run: Run, error: BaseException,
                      plugin: str | None = None) -> None:
         """Call ``gantry_stage_failed``."""
-        self.pm.hook.gantry_stage_failed(stage=stage, run=run, error=error, plugin=plugin)
+        self._notify("gantry_stage_failed", stage=stage, run=run, error=error, plugin=plugin)
 
     def instance_ingested(self, instance: Instance, run: Run) -> None:
         """Call ``gantry_instance_ingested``."""
-        self.pm.hook.gantry_instance_ingested(instance=instance, run=run)
+        self._notify("gantry_instance_ingested", instance=instance, run=run)
 
     def instance_redacted(self, instance: Instance, changes: Sequence[Change], run: Run) -> None:
         """Call ``gantry_instance_redacted``."""
-        self.pm.hook.gantry_instance_redacted(instance=instance, changes=list(changes), run=run)
+        self._notify("gantry_instance_redacted", instance=instance, changes=list(changes),
+                     run=run)
 
     def exported(self, record: ExportRecord, run: Run) -> None:
         """Call ``gantry_exported``."""
-        self.pm.hook.gantry_exported(record=record, run=run)
+        self._notify("gantry_exported", record=record, run=run)
 
     # -- decisions -------------------------------------------------------------------------------
     def map_uid(self, uid: str, run: Run) -> str | None:

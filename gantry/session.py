@@ -60,6 +60,7 @@ class StageSummary:
     duplicates: int = 0
     conflicts: int = 0
     findings: int = 0
+    plugin_errors: int = 0
     bytes: int = 0
     seconds: float = 0.0
     destination: str = ""
@@ -192,6 +193,14 @@ class Session:
             options.setdefault("workers", self.workers)
         return record.factory(options)
 
+    def _finish(self, stage: str, summary: StageSummary) -> None:
+        """Tell observers a stage finished; a plugin that failed along the way fails the stage."""
+        self.hooks.stage_finished(stage, self.run, summary.to_dict())
+        if self.hooks.observer_errors:
+            summary.plugin_errors += len(self.hooks.observer_errors)
+            summary.errors.extend(self.hooks.observer_errors)
+            self.hooks.observer_errors.clear()
+
     def _tick(self, stage: str, done: int, total: int | None, nbytes: int) -> None:
         if self.progress is not None:
             self.progress(stage, done, total, nbytes)
@@ -268,7 +277,7 @@ class Session:
             executor.close()
             self.store.checkpoint()
         summary.seconds = time.perf_counter() - started
-        self.hooks.stage_finished("ingest", self.run, summary.to_dict())
+        self._finish("ingest", summary)
         return summary
 
     def _record_ingest(self, res: IngestResult, summary: StageSummary) -> None:
@@ -333,7 +342,7 @@ class Session:
         if before_finish is not None:
             before_finish()
         summary.seconds = time.perf_counter() - started
-        self.hooks.stage_finished(stage, self.run, summary.to_dict())
+        self._finish(stage, summary)
         return summary
 
     @_locked

@@ -10,8 +10,6 @@ from pathlib import Path
 def thumbnail_data_uri(path: Path, size: int = 96) -> tuple[str | None, str]:
     """``(data URI, "")`` of a PNG thumbnail of the middle frame, or ``(None, reason)``."""
     try:
-        import numpy as np
-        from PIL import Image
         from pydicom import dcmread
 
         ds = dcmread(path, force=True)
@@ -20,6 +18,21 @@ def thumbnail_data_uri(path: Path, size: int = 96) -> tuple[str | None, str]:
         pixels = ds.pixel_array
     except Exception as exc:  # a codec missing, a broken file: say so, do not fail the manifest
         return None, f"cannot decode pixels ({type(exc).__name__})"
+    try:
+        image = _image(ds, pixels)
+    except Exception as exc:  # an unusual colour model or layout: no thumbnail, no failure
+        return None, f"cannot render pixels ({type(exc).__name__})"
+    image.thumbnail((size, size))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), ""
+
+
+def _image(ds: object, pixels: object) -> object:
+    """A Pillow image of the middle frame, windowed to 8 bits."""
+    import numpy as np
+    from PIL import Image
+
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if frames > 1:
@@ -33,13 +46,6 @@ def thumbnail_data_uri(path: Path, size: int = 96) -> tuple[str | None, str]:
         if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
             data = 255 - data
         image = Image.fromarray(data.astype("uint8"), mode="L")
-    else:
-        if str(ds.get("PhotometricInterpretation", "")).startswith("YBR"):
-            from pydicom.pixels import convert_color_space
-
-            pixels = convert_color_space(pixels, str(ds.PhotometricInterpretation), "RGB")
+    else:  # pydicom's pixel_array already gives RGB for YBR sources
         image = Image.fromarray(np.asarray(pixels).astype("uint8"), mode="RGB")
-    image.thumbnail((size, size))
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), ""
+    return image
