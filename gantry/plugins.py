@@ -325,9 +325,14 @@ class GantryHooks:
     def _notify(self, hook_name: str, **kwargs: Any) -> None:
         """Call an observer hook implementation by implementation: one that raises is reported
         (warning + :attr:`observer_errors`) and the others still run; the run goes on."""
-        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        if not impls:
+            self.pm._hookexec(hook_name, [], kwargs, False)  # still seen by call monitoring
+        for impl in reversed(impls):
             try:
-                impl.function(*[kwargs[name] for name in impl.argnames])
+                # one implementation at a time, through pluggy's executor so that call
+                # monitoring (add_hookcall_monitoring, tracing) still sees every call
+                self.pm._hookexec(hook_name, [impl], kwargs, False)
             except Exception as exc:
                 message = (f"plugin {impl.plugin_name!r} failed in {hook_name}: "
                            f"{type(exc).__name__}: {exc}")
