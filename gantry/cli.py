@@ -207,7 +207,9 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     state = ctx.ensure_object(State)
     state.debug = debug
     state.quiet = quiet
-    if not debug:
+    if debug:
+        os.environ["GANTRY_DEBUG"] = "1"  # worker processes keep their warnings too
+    else:
         warnings.filterwarnings("ignore", module="pydicom")
 
 

@@ -115,7 +115,13 @@ def run_for(spec: RunSpec) -> Run:
     """The :class:`Run` of a spec, built once per process."""
     run = _RUNS.get(spec)
     if run is None:
+        import os
+        import warnings
+
         from gantry.session import build_run
+
+        if not os.environ.get("GANTRY_DEBUG"):  # pydicom's per-value warnings are noise here
+            warnings.filterwarnings("ignore", category=UserWarning, module="pydicom")
 
         run = build_run(spec)
         _RUNS.clear()
