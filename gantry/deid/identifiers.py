@@ -195,12 +195,25 @@ class IdentifierSet:
             self._uids = [v for v, k in self.values.items() if k == "UID"]
         return self._uids
 
+    def _ascii_pattern(self, coded: bool) -> re.Pattern[str] | None:
+        """The case-sensitive twin of :meth:`text_pattern`/:meth:`strong_pattern` for ASCII
+        text lower-cased with ``str.lower()`` (``None`` if a value is not ASCII). On ASCII text
+        and ASCII values, case-insensitive matching is exactly ASCII case folding."""
+        return _compile_ascii(self._key(STRONG_KINDS if coded else None))
+
     def matches(self, text: str, *, coded: bool = False) -> list[str]:
         """Every identifying value found in ``text`` (lower-cased), UIDs included."""
         if not text:
             return []
         pattern = self.strong_pattern() if coded else self.text_pattern()
-        found = [m.group(0).lower() for m in pattern.finditer(text)] if pattern else []
+        if pattern is None:
+            found: list[str] = []
+        else:
+            fast = self._ascii_pattern(coded) if text.isascii() else None
+            if fast is not None:
+                found = [m.group(0) for m in fast.finditer(text.lower())]
+            else:
+                found = [m.group(0).lower() for m in pattern.finditer(text)]
         for uid in self.uids():
             start = text.find(uid)
             while start >= 0:
@@ -213,7 +226,9 @@ class IdentifierSet:
         """``text`` with every identifying value replaced."""
         pattern = self.strong_pattern() if coded else self.text_pattern()
         if pattern is not None:
-            text = pattern.sub(replacement, text)
+            fast = self._ascii_pattern(coded) if text.isascii() else None
+            if fast is None or fast.search(text.lower()) is not None:
+                text = pattern.sub(replacement, text)
         for uid in self.uids():
             if uid in text:
                 text = re.sub(rf"(?<![0-9.]){re.escape(uid)}(?![0-9.])", replacement, text)
@@ -286,6 +301,51 @@ def _compile_text(key: tuple[tuple[str, ...], ...]) -> re.Pattern[str] | None:
 
 
 @lru_cache(maxsize=256)
+def _compile_ascii(key: tuple[tuple[str, ...], ...]) -> re.Pattern[str] | None:
+    """:func:`_compile_text` without ``IGNORECASE``, for lower-cased ASCII text; ``None`` when
+    a value is not ASCII (or there is none)."""
+    if not all(value.isascii() for group in key for value in group):
+        return None
+    parts = [f"{_BEFORE[i]}(?:{_alternation(group)}){_AFTER[i]}"
+             for i, group in enumerate(key) if group]
+    return re.compile("|".join(parts)) if parts else None
+
+
+#: Longest value written as a prefix tree (longer ones make the flat alternation).
+_TRIE_MAX = 128
+
+
+def _alternation(values: Iterable[Any]) -> Any:
+    """The literal alternation of ``values`` (``str`` or ``bytes``) as a prefix tree:
+    ``(?:ab(?:c)?|d)`` for ``abc|ab|d``. At any position it matches exactly what the flat,
+    longest-first alternation matches, preferring the same (longest) literal and backtracking
+    to the same shorter ones, but several times faster (one branch per next character)."""
+    values = list(values)
+    empty: Any = values[0][:0] if values else ""
+    if not values or max(len(v) for v in values) > _TRIE_MAX:
+        ordered = sorted(values, key=lambda v: (-len(v), v))
+        return (b"|" if isinstance(empty, bytes) else "|").join(map(re.escape, ordered))
+    trie: dict[Any, Any] = {}
+    for value in values:
+        node = trie
+        for i in range(len(value)):
+            node = node.setdefault(value[i:i + 1], {})
+        node[None] = True
+    return _emit(trie, empty)
+
+
+def _emit(node: dict[Any, Any], empty: Any) -> Any:
+    bar, open_, close, opt = ("|", "(?:", ")", ")?") if isinstance(empty, str) else \
+        (b"|", b"(?:", b")", b")?")
+    branches = [re.escape(char) + _emit(child, empty)
+                for char, child in sorted((k, v) for k, v in node.items() if k is not None)]
+    if not branches:
+        return empty
+    body = branches[0] if len(branches) == 1 else open_ + bar.join(branches) + close
+    return open_ + body + opt if None in node else body
+
+
+@lru_cache(maxsize=256)
 def _compile_bytes(key: tuple[tuple[str, ...], ...],
                    ignore_case: bool = True) -> re.Pattern[bytes] | None:
     """:func:`_compile_text` over bytes, each value in UTF-8 and Latin-1 (``ignore_case``
@@ -296,11 +356,17 @@ def _compile_bytes(key: tuple[tuple[str, ...], ...],
         for value in group:
             for encoding in ("utf-8", "latin-1"):
                 try:
-                    encoded[re.escape(value.encode(encoding))] = None
+                    encoded[value.encode(encoding)] = None
                 except UnicodeEncodeError:
                     continue
         if encoded:
-            parts.append(_BEFORE[i].encode() + b"(?:" + b"|".join(encoded) + b")" +
+            # the case-insensitive pattern keeps its flat form; the one for lower-cased bytes
+            # (the gate's) is a prefix tree when every value is ASCII (one encoding, so byte
+            # length order is character length order): the same matches, faster
+            alternation = b"|".join(map(re.escape, encoded))
+            if not ignore_case and all(value.isascii() for value in group):
+                alternation = _alternation(encoded)
+            parts.append(_BEFORE[i].encode() + b"(?:" + alternation + b")" +
                          _AFTER[i].encode())
     if not parts:
         return None

@@ -163,3 +163,37 @@ def test_audit_after_redaction_reports_applied_changes(make_engine, monkeypatch)
     assert find_leaks(fast.encode(ds), "", ctx.identifiers)  # the comment leaks
     del ds.ImageComments
     assert not find_leaks(fast.encode(ds), "", ctx.identifiers)
+
+
+def test_fast_patterns_match_like_the_case_insensitive_ones():
+    """The prefix-tree, case-sensitive patterns run on lower-cased ASCII text/bytes find
+    exactly what the flat case-insensitive alternations find (boundaries included)."""
+    import random
+
+    from gantry.deid.identifiers import _compile_ascii, _compile_bytes, _compile_text
+
+    rng = random.Random(7)
+    alphabet = "ab1.-9 "
+    for _ in range(800):
+        groups: tuple[list[str], ...] = ([], [], [])
+        for _ in range(rng.randint(1, 12)):
+            value = "".join(rng.choice(alphabet) for _ in range(rng.randint(3, 10))).strip()
+            if len(value) < 3:
+                continue
+            group = 0 if len(value) < 8 else (
+                1 if value[:1].isdigit() and value[-1:].isdigit() else 2)
+            groups[group].append(value)
+        key = tuple(tuple(sorted(set(g), key=lambda v: (-len(v), v))) for g in groups)
+        flat, fast = _compile_text(key), _compile_ascii(key)
+        flat_b, fast_b = _compile_bytes(key), _compile_bytes(key, False)
+        for _ in range(4):
+            text = "".join(rng.choice(alphabet + "AB") for _ in range(rng.randint(0, 40)))
+            want = [(m.span(), m.group(0).lower()) for m in flat.finditer(text)] if flat else []
+            got = [(m.span(), m.group(0)) for m in fast.finditer(text.lower())] if fast else []
+            assert want == got, (key, text)
+            data = text.encode()
+            want = [(m.span(), m.group(0).lower()) for m in flat_b.finditer(data)] \
+                if flat_b else []
+            got = [(m.span(), m.group(0)) for m in fast_b.finditer(data.lower())] \
+                if fast_b else []
+            assert want == got, (key, text)
