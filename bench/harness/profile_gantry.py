@@ -26,9 +26,9 @@ from bench.harness.run import DEFAULT_CACHE
 
 #: (label, function-name suffix as "file.py:function") of the pipeline's phases, when present.
 PHASES = (
-    ("ingest (parent, serial)", "session.py:ingest"),
-    ("  read headers", "reading.py:read_header"),
-    ("  store writes", "session.py:_record_ingest"),
+    ("ingest stage", "session.py:ingest"),
+    ("  read headers (workers)", "reading.py:read_header"),
+    ("  index in the store (parent)", "session.py:_record_ingest"),
     ("export stage", "session.py:export"),
     ("  per instance (workers)", "pipeline.py:process_instance"),
     ("    load dataset", "model.py:load"),
