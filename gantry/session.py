@@ -169,6 +169,7 @@ class Session:
         self.executor_name = executor
         self.executor_options = dict(executor_options or {})
         self._input_roots: list[Path] = []
+        self._exec: ExecutorImpl | None = None
         self._closed = False
 
     # -- context manager -------------------------------------------------------------------------
@@ -179,19 +180,28 @@ class Session:
         self.close()
 
     def close(self) -> None:
-        """Checkpoint and close the store."""
+        """Stop the workers, checkpoint and close the store."""
         with self._lock:
             if not self._closed:
                 self._closed = True
+                self._drop_executor()
                 self.store.close()
 
     # -- helpers ---------------------------------------------------------------------------------
     def _executor(self) -> ExecutorImpl:
-        record = self.hooks.component("executor", self.executor_name)
-        options = dict(self.executor_options)
-        if self.workers is not None:
-            options.setdefault("workers", self.workers)
-        return record.factory(options)
+        """The session's executor, started on first use and kept for every stage."""
+        if self._exec is None:
+            record = self.hooks.component("executor", self.executor_name)
+            options = dict(self.executor_options)
+            if self.workers is not None:
+                options.setdefault("workers", self.workers)
+            self._exec = record.factory(options)
+        return self._exec
+
+    def _drop_executor(self) -> None:
+        if self._exec is not None:
+            executor, self._exec = self._exec, None
+            executor.close()
 
     def _finish(self, stage: str, summary: StageSummary) -> None:
         """Tell observers a stage finished; a plugin that failed along the way fails the stage."""
@@ -271,10 +281,10 @@ class Session:
                     self._record_ingest(res, summary)
                 self._tick("ingest", summary.done + summary.duplicates, None, summary.bytes)
         except BaseException as exc:
+            self._drop_executor()
             self.hooks.stage_failed("ingest", self.run, exc)
             raise
         finally:
-            executor.close()
             self.store.checkpoint()
         summary.seconds = time.perf_counter() - started
         self._finish("ingest", summary)
@@ -334,10 +344,10 @@ class Session:
                 self._tick(stage, summary.done + summary.failed + summary.skipped, total,
                            summary.bytes)
         except BaseException as exc:
+            self._drop_executor()
             self.hooks.stage_failed(stage, self.run, exc)
             raise
         finally:
-            executor.close()
             self.store.checkpoint()
         if before_finish is not None:
             before_finish()
