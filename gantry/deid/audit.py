@@ -208,11 +208,21 @@ class DeidAuditor:
 
 
 def _change_findings(code: str, changes: list[Change]) -> list[Finding]:
-    return [Finding(code, f"{change.action} {change.keyword or change.tag}"
-                    f"{' (' + change.detail + ')' if change.detail else ''}",
-                    severity="info", tag=change.tag, keyword=change.keyword, path=change.path,
-                    component=COMPONENT, extra={"action": change.action})
-            for change in changes]
+    out = []
+    for change in changes:
+        message = _MESSAGES.get(change)
+        if message is None:
+            if len(_MESSAGES) >= 100_000:
+                _MESSAGES.clear()
+            message = _MESSAGES[change] = f"{change.action} {change.keyword or change.tag}" \
+                f"{' (' + change.detail + ')' if change.detail else ''}"
+        out.append(Finding(code, message, severity="info", tag=change.tag,
+                           keyword=change.keyword, path=change.path, component=COMPONENT,
+                           extra={"action": change.action}))
+    return out
+
+
+_MESSAGES: dict[Change, str] = {}
 
 
 def _missing_markers(ds: Dataset) -> list[Finding]:

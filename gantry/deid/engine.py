@@ -14,9 +14,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydicom.dataelem import DataElement
+
 from gantry.deid.clean import Cleaner
 from gantry.deid.dates import shift_da, shift_dt
-from gantry.deid.fast import RawDataElement, copy_dataset, decoded, keyword_of, verbatim
+from gantry.deid.fast import (
+    RawDataElement,
+    copy_dataset,
+    decoded,
+    keyword_of,
+    ui_text,
+    verbatim,
+)
 from gantry.deid.rules import RuleSet, build_rules, iod_family
 from gantry.deid.uids import is_well_known, keeps_uid
 from gantry.deid.vr import DATE_VRS, TEXT_VRS, dummy_value, fit
@@ -24,7 +33,6 @@ from gantry.records import Change
 
 if TYPE_CHECKING:
     from pydicom import Dataset
-    from pydicom.dataelem import DataElement
 
     from gantry.context import InstanceContext, Run
     from gantry.deid.identifiers import IdentifierSet
@@ -58,6 +66,7 @@ _META_REMOVE = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x0002
 
 
 _TAG_STR: dict[int, str] = {}
+_CHANGES: dict[tuple[str, int, str, str, str], Change] = {}
 
 
 def _tag_str(tag: int) -> str:
@@ -94,8 +103,14 @@ class _Walk:
         self._pseudonym: Any = None
 
     def change(self, action: str, tag: int, keyword: str, path: str, detail: str = "") -> None:
-        self.changes.append(Change(action=action, tag=_tag_str(tag), keyword=keyword,
-                                   path=path, detail=detail, component=COMPONENT))
+        key = (action, tag, keyword, path, detail)
+        found = _CHANGES.get(key)
+        if found is None:  # Change is frozen: one object per distinct change, shared
+            if len(_CHANGES) >= 100_000:
+                _CHANGES.clear()
+            found = _CHANGES[key] = Change(action=action, tag=_tag_str(tag), keyword=keyword,
+                                           path=path, detail=detail, component=COMPONENT)
+        self.changes.append(found)
 
     @property
     def offset(self) -> int:
@@ -250,6 +265,17 @@ class DeidEngine:
                 del ds[tag]
                 walk.change("X", tag, keyword, path)
                 return True
+        if vr == "UI" and action in ("U", "D", "C"):
+            if not self.retain_uids:  # (under Retain UIDs these keep the UID)
+                text = ui_text(raw)
+                if not text:
+                    return False
+                new = walk.map_uid(text)
+                if action != "U" or new != text:  # D and C assign even an unchanged UID
+                    ds[tag] = DataElement(tag, "UI", new)
+                    walk.change("U", tag, keyword, path)
+                    return True
+            action = "K"
         if action is not None and action != "K":
             return False
         found = decoded(ds, raw)

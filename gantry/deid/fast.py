@@ -262,3 +262,22 @@ def _write_dataset(fp: Any, ds: Any) -> None:
                 write(_DELIMITER)
             continue
         write_data_element(fp, ds.get_item(tag), encodings)
+
+
+def ui_text(raw: Any) -> str | None:
+    """The value pydicom decodes a raw single-valued UI element to (``str(ds[tag].value)``),
+    without decoding it into the dataset; ``None`` when not that simple (multi-valued, empty,
+    deferred, or pydicom set to raise on invalid values)."""
+    value = raw.value
+    if value is None or raw.VR != "UI" or _raising():
+        return None
+    text = value.decode("latin-1").rstrip("\0 ")
+    if not text or "\\" in text:
+        return None
+    return text.strip()
+
+
+def _raising() -> bool:
+    from pydicom import config
+
+    return config.settings.reading_validation_mode == config.RAISE

@@ -451,7 +451,7 @@ def _elements(ds: Dataset, in_code_seq: bool, out: list[_Item]) -> None:
     """:func:`_walk` into ``out`` as ``(vr, value, tag, keyword, in_code_seq)``, decoding only
     what may hold an identifier, and without decoding into ``ds`` what the engine may leave
     raw (see :mod:`gantry.deid.fast`): values come from the shared decode cache."""
-    from gantry.deid.fast import RawDataElement, decoded, keyword_of
+    from gantry.deid.fast import RawDataElement, decoded, keyword_of, ui_text
 
     elements = ds._dict
     for key in sorted(elements):
@@ -465,7 +465,12 @@ def _elements(ds: Dataset, in_code_seq: bool, out: list[_Item]) -> None:
                         keyword not in _CODE_VALUE_KEYWORDS and \
                         not (tag >> 16 & 1 and vr in TEXT_VRS):
                     continue  # cannot hold an identifier here; never decoded
-                if vr != "UI":  # UIDs differ per instance: decoded in place (the engine maps them)
+                if vr == "UI":  # differ per instance: read directly, not through the cache
+                    text = ui_text(raw)
+                    if text:
+                        out.append((vr, text, tag, keyword, in_code_seq))
+                        continue
+                else:
                     found = decoded(ds, raw)
                     if found is not None:
                         out.append((vr, found[0], tag, keyword, in_code_seq))
