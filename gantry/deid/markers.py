@@ -32,31 +32,73 @@ def longitudinal_state(profile: Profile) -> str:
     return "REMOVED"
 
 
-def set_markers(ds: Dataset, profile: Profile, walk: Any = None) -> None:
-    """Write the de-identification markers into ``ds`` (replacing any already there)."""
+_MARKER_TAGS = (("PatientIdentityRemoved", 0x00120062),
+                ("DeidentificationMethod", 0x00120063),
+                ("DeidentificationMethodCodeSequence", 0x00120064),
+                ("LongitudinalTemporalInformationModified", 0x00280303))
+#: Per profile (name, edition, options): the marker values and the code items, built once.
+_TEMPLATES: dict[tuple[Any, ...], tuple[list[tuple[int, str, Any]], list[Any]]] = {}
+
+
+def _template(profile: Profile) -> tuple[list[tuple[int, str, Any]], list[Any]]:
+    from pydicom.datadict import dictionary_VR
     from pydicom.dataset import Dataset as Item
-    from pydicom.sequence import Sequence
 
     from gantry import __version__
 
-    ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = [
-        f"Gantry {__version__}",
-        f"PS3.15 Annex E {profile.edition}",
-        f"profile {profile.name}"[:64],
-    ]
-    items = []
-    for value, scheme, meaning in method_codes(profile):
-        item = Item()
-        item.CodeValue = value
-        item.CodingSchemeDesignator = scheme
-        item.CodeMeaning = meaning
-        items.append(item)
-    ds.DeidentificationMethodCodeSequence = Sequence(items)
-    ds.LongitudinalTemporalInformationModified = longitudinal_state(profile)
+    key = (profile.name, profile.edition, tuple(profile.options), __version__)
+    found = _TEMPLATES.get(key)
+    if found is None:
+        values = {
+            0x00120062: "YES",
+            0x00120063: [f"Gantry {__version__}", f"PS3.15 Annex E {profile.edition}",
+                         f"profile {profile.name}"[:64]],
+            0x00280303: longitudinal_state(profile),
+        }
+        items = []
+        for value, scheme, meaning in method_codes(profile):
+            item = Item()
+            item.CodeValue = value
+            item.CodingSchemeDesignator = scheme
+            item.CodeMeaning = meaning
+            items.append(item)
+        found = ([(tag, dictionary_VR(tag), values[tag]) for _, tag in _MARKER_TAGS
+                  if tag in values], items)
+        if len(_TEMPLATES) > 64:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = found
+    return found
+
+
+def set_markers(ds: Dataset, profile: Profile, walk: Any = None) -> None:
+    """Write the de-identification markers into ``ds`` (replacing any already there).
+
+    Markers absent from ``ds`` (the usual case) are added as the elements ``ds.Keyword = value``
+    would create, from values and code items built once per profile; a marker already present
+    is set by keyword, exactly as before."""
+    from pydicom.dataelem import DataElement
+    from pydicom.sequence import Sequence
+
+    from gantry.deid.fast import copy_dataset
+
+    elements, items = _template(profile)
+    for tag, vr, value in elements:
+        if tag == 0x00280303:
+            continue  # after the code sequence, as the keyword assignments did
+        _set(ds, tag, vr, list(value) if isinstance(value, list) else value, DataElement)
+    _set(ds, 0x00120064, "SQ", Sequence([copy_dataset(item) for item in items]), DataElement)
+    for tag, vr, value in elements:
+        if tag == 0x00280303:
+            _set(ds, tag, vr, value, DataElement)
     if walk is not None:
-        for keyword, tag in (("PatientIdentityRemoved", 0x00120062),
-                             ("DeidentificationMethod", 0x00120063),
-                             ("DeidentificationMethodCodeSequence", 0x00120064),
-                             ("LongitudinalTemporalInformationModified", 0x00280303)):
+        for keyword, tag in _MARKER_TAGS:
             walk.change("marker", tag, keyword, "")
+
+
+def _set(ds: Dataset, tag: int, vr: str, value: Any, element: Any) -> None:
+    if tag in ds._dict:
+        from pydicom.datadict import keyword_for_tag
+
+        setattr(ds, keyword_for_tag(tag), value)
+    else:
+        ds[tag] = element(tag, vr, value)
