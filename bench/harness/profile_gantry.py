@@ -38,6 +38,7 @@ PHASES = (
     ("    encode (dcmwrite)", "pipeline.py:encode"),
     ("    export gate", "gate.py:find_leaks"),
     ("    sink write", "dicom_export.py:write"),
+    ("reports manifest (parent)", "manifest_hook.py:on_export_finished"),
     ("regex compilation (anywhere)", "__init__.py:_compile"),
     ("deepcopy (anywhere)", "copy.py:deepcopy"),
     ("pydicom dcmread (anywhere)", "filereader.py:dcmread"),
