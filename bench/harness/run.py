@@ -72,14 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.repeat < 1:
         parser().error("--repeat must be at least 1")
+    peer_names = [] if args.peers.strip() in ("", "none") else \
+        [n.strip() for n in args.peers.split(",") if n.strip()]
+    unknown = [n for n in peer_names if n not in tools.PEERS]
+    if unknown:
+        parser().error(f"--peers: unknown {', '.join(unknown)} (known: {', '.join(tools.PEERS)})")
+    if args.instances < 1 or (args.meta_instances is not None and args.meta_instances < 1):
+        parser().error("--instances and --meta-instances must be at least 1")
     cache: Path = args.cache
     cache.mkdir(parents=True, exist_ok=True)
     kinds = ["ct", "meta"] if args.corpus == "both" else [args.corpus]
     sizes = {"ct": args.instances, "meta": args.meta_instances or 4 * args.instances}
     corpora = [corpus_mod.build(k, sizes[k], args.rows, cache, log=_log) for k in kinds]
 
-    peer_names = [] if args.peers.strip() in ("", "none") else \
-        [n.strip() for n in args.peers.split(",") if n.strip()]
     lineup: list[tools.Tool] = []
     if not args.no_gantry:
         lineup.append(tools.gantry(args.profile, args.workers, args.gantry_arg,
