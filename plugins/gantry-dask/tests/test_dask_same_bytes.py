@@ -41,7 +41,8 @@ def test_dask_output_is_byte_identical_to_local(tmp_path):
     dicom = [name for name, data in local.items() if data[128:132] == b"DICM"]
     assert len(dicom) == len(cohort.paths)
     assert local.keys() == dask.keys()
-    different = [name for name in local if local[name] != dask[name]]
+    # every DICOM output byte for byte (reports beside them may carry run times)
+    different = [name for name in dicom if local[name] != dask[name]]
     assert not different, f"files differ between executors: {different[:5]}"
     # and the output is de-identified, not a copy
     blob = b"".join(local[name] for name in dicom)
