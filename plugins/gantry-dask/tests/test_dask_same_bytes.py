@@ -36,7 +36,10 @@ def test_dask_output_is_byte_identical_to_local(tmp_path):
                           rows=32, cols=32)
     _deidentify(cohort.root, tmp_path / "local", tmp_path / "home-local")
     _deidentify(cohort.root, tmp_path / "dask", tmp_path / "home-dask",
-                "--executor", "dask", "--executor-option", "threads_per_worker=1")
+                "--executor", "dask", "--executor-option", "threads_per_worker=1",
+                "--executor-option", f"local_directory={tmp_path / 'dask-scratch'}")
+    # Dask workers really ran: they made their work space where they were told
+    assert (tmp_path / "dask-scratch" / "dask-scratch-space").is_dir(), "no Dask worker ran"
     local, dask = _tree(tmp_path / "local"), _tree(tmp_path / "dask")
     dicom = [name for name, data in local.items() if data[128:132] == b"DICM"]
     assert len(dicom) == len(cohort.paths)
