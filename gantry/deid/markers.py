@@ -73,6 +73,9 @@ def _template(profile: Profile) -> tuple[list[tuple[int, str, Any]], list[Any]]:
 def set_markers(ds: Dataset, profile: Profile, walk: Any = None) -> None:
     """Write the de-identification markers into ``ds`` (replacing any already there).
 
+    When a pixel redactor already changed this instance (``walk.context.pixels_modified``), the
+    Clean Pixel Data code (113101) is listed even if the profile lacks that option.
+
     Markers absent from ``ds`` (the usual case) are added as the elements ``ds.Keyword = value``
     would create, from values and code items built once per profile; a marker already present
     is set by keyword, exactly as before."""
@@ -82,6 +85,17 @@ def set_markers(ds: Dataset, profile: Profile, walk: Any = None) -> None:
     from gantry.deid.fast import copy_dataset
 
     elements, items = _template(profile)
+    context = getattr(walk, "context", None)
+    if context is not None and getattr(context, "pixels_modified", False):
+        clean_pixel = cid7050()["clean-pixel-data"]
+        if all(str(item.CodeValue) != clean_pixel[0] for item in items):
+            from pydicom.dataset import Dataset as Item
+
+            item = Item()
+            item.CodeValue = clean_pixel[0]
+            item.CodingSchemeDesignator = "DCM"
+            item.CodeMeaning = clean_pixel[1]
+            items = [*items, item]  # a pixel redactor ran before the tag engine
     for tag, vr, value in elements:
         if tag == 0x00280303:
             continue  # after the code sequence, as the keyword assignments did

@@ -44,3 +44,19 @@ def test_redact_records_changes_and_modified_pixels(tmp_path: Path, gantry_cohor
         components = {c.component for _, c in session.store.iter_changes()}
         assert components == {"blank-top", "ps315-tags"}
     assert np.frombuffer(cohort.paths[0].read_bytes()[-32:], np.uint16).any()  # originals intact
+
+
+def test_pixel_change_before_the_tag_engine_is_declared(tmp_path: Path, gantry_cohort) -> None:
+    import pydicom
+
+    cohort = gantry_cohort(patients=1, series=1, instances=1, rows=16, cols=16)
+    profile = tmp_path / "p.yaml"
+    profile.write_text("extends: ps3.15/basic\nredact: [blank-top, ps315-tags]\n")
+    with Session("memory://", profile=str(profile), workers=1) as session:
+        session.hooks.pm.register(Plugin(), name="blank-plugin")
+        session.hooks._components = None
+        session.ingest(cohort.root)
+        session.export(tmp_path / "out")
+    (path,) = (tmp_path / "out").rglob("*.dcm")
+    codes = [i.CodeValue for i in pydicom.dcmread(path).DeidentificationMethodCodeSequence]
+    assert codes == ["113100", "113101"]
