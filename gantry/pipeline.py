@@ -61,6 +61,8 @@ class IngestResult:
     header: Any = None
     reason: str = ""
     kind: str = "ok"  # ok | rejected | index
+    #: the store backend's ``prepare(header)`` result, computed in the worker
+    prepared: Any = None
 
 
 def ingest_unit(unit: IngestUnit) -> list[IngestResult]:
@@ -70,6 +72,7 @@ def ingest_unit(unit: IngestUnit) -> list[IngestResult]:
 
     run = run_for(unit.spec)
     opener = run.hooks.component("ingestor", unit.ingestor).open
+    prepare = run.hooks.store_backend_for(unit.spec.store_url).prepare
     out: list[IngestResult] = []
     for item in unit.items:
         try:
@@ -82,7 +85,8 @@ def ingest_unit(unit: IngestUnit) -> list[IngestResult]:
             out.append(IngestResult(item, reason=f"cannot read ({exc.strerror or exc})",
                                     kind="rejected"))
         else:
-            out.append(IngestResult(item, instance=instance, header=header))
+            prepared = prepare(header) if prepare is not None else None
+            out.append(IngestResult(item, instance=instance, header=header, prepared=prepared))
     return out
 
 

@@ -79,6 +79,10 @@ class StoreBackend(Component):
 
     schemes: tuple[str, ...] = field(kw_only=True)
     open: Callable[[str], Store] = field(kw_only=True)
+    #: optional: run in the ingest *workers* on each header; its picklable result reaches
+    #: ``Store.add_instance(instance, header, prepared=...)`` in the parent, so a backend can
+    #: move its per-header work (flattening into rows, hashing) off the single writer
+    prepare: Callable[[Any], Any] | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

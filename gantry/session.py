@@ -304,7 +304,10 @@ class Session:
             summary.errors.append(f"{item.label}: {res.reason}")
             return
         instance = res.instance
-        outcome = self.store.add_instance(instance, res.header)
+        if res.prepared is not None:
+            outcome = self.store.add_instance(instance, res.header, prepared=res.prepared)
+        else:
+            outcome = self.store.add_instance(instance, res.header)
         if outcome == "added":
             summary.done += 1
             summary.bytes += max(item.size, 0)

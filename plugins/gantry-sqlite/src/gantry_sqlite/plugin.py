@@ -21,10 +21,17 @@ def open_store(url: str) -> Store:
     return SqliteStore(url)
 
 
+def prepare_header(header: object) -> object:
+    """Flatten a header into element rows and its digest (run by ingest workers)."""
+    from gantry_sqlite.headers import header_rows
+
+    return header_rows(header)
+
+
 @hookimpl
 def gantry_stores() -> Iterator[StoreBackend]:
     """Register the ``sqlite`` store backend for ``sqlite:///path/to/cohort.db`` URLs."""
-    yield StoreBackend("sqlite", schemes=("sqlite",), open=open_store,
+    yield StoreBackend("sqlite", schemes=("sqlite",), open=open_store, prepare=prepare_header,
                        description="SQLite index + pixel sidecar; resumable, queryable in SQL")
 
 

@@ -238,9 +238,13 @@ class SqliteStore:
             last = rows[-1][0]
 
     # -- ingest ------------------------------------------------------------------------------
-    def add_instance(self, instance: Instance, header: Dataset) -> AddOutcome:
-        """Index one instance and its header rows; see :class:`gantry.protocols.Store`."""
-        rows, digest = header_rows(header)
+    def add_instance(self, instance: Instance, header: Dataset,
+                     prepared: tuple[list[Any], str] | None = None) -> AddOutcome:
+        """Index one instance and its header rows; see :class:`gantry.protocols.Store`.
+
+        ``prepared`` is :func:`header_rows` of ``header`` already computed (by an ingest
+        worker, through the backend record's ``prepare``)."""
+        rows, digest = prepared if prepared is not None else header_rows(header)
         size, mtime = instance_stat(instance)
         uid = instance.sop_instance_uid
         now = time.time()
