@@ -6,7 +6,7 @@ PLUGINS := $(sort $(wildcard plugins/*))
 # The demo de-identifies pydicom's bundled test files unless SRC is given.
 SRC    ?=
 OUT    ?= demo-out
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng libgdcm-tools
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng chromium libgdcm-tools
 
 .PHONY: install system-deps demo test test-fast lint build clean
 
@@ -18,9 +18,10 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test,codecs]" $(foreach p,$(PLUGINS),-e $(p))
 
-## system-deps: Debian packages the component tests use (tesseract); needs root
+## system-deps: Debian packages the component tests and bench use (tesseract, chromium, gdcm); root
 system-deps:
-	@if ! command -v tesseract >/dev/null 2>&1 || ! command -v gdcmanon >/dev/null 2>&1; then \
+	@if ! command -v tesseract >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 \
+	    || ! command -v gdcmanon >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      --no-install-recommends $(APT_PACKAGES) >/dev/null; \
