@@ -3,8 +3,9 @@
 Per instance it reports (never quoting an identifying value):
 
 * ``planned-change`` (info): one finding per change the profile would make (before redaction);
-* ``applied-change`` (info): one finding per change the redaction stack made, when the kernel
-  audits in the export pass (after redaction, with ``notes["applied_changes"]``);
+* ``applied-changes`` (info): how many changes the redaction stack made, by action, when the
+  kernel audits in the export pass (after redaction, with ``notes["applied_changes"]``; the
+  changes themselves are stored by the kernel);
 * ``phi-in-text`` (warning): a text-bearing attribute holding an identifying value of this
   instance or patient (before redaction: what cleaning must catch);
 * ``phi-remaining`` (error): an identifying value still present after the profile is applied
@@ -111,7 +112,7 @@ class DeidAuditor:
         When the kernel audits in the export pass it calls this *after* the redaction stack,
         on the redacted dataset, with ``context.notes["redacted"] = True`` and the applied
         :class:`~gantry.records.Change` list in ``context.notes["applied_changes"]``: the
-        changes are reported as they were made (``applied-change``) and the dataset is verified
+        changes are counted (``applied-changes``) and the dataset is verified
         as it is — nothing is planned or copied again.
         """
         identifiers = context.identifiers
@@ -161,7 +162,7 @@ class DeidAuditor:
     def _verify(self, dataset: Dataset, context: InstanceContext, identifiers: IdentifierSet,
                 changes: list[Change]) -> list[Finding]:
         """Findings for a dataset the redaction stack has just processed (no copy, no plan)."""
-        findings = _change_findings("applied-change", changes)
+        findings = [_applied_summary(changes)]
         creators = context.notes.get("private_creators")
         if creators is not None:  # the original's private blocks, recorded by the engine
             findings.extend(self._unknown_creators(creators))
@@ -205,6 +206,18 @@ class DeidAuditor:
                     "an unknown creator will be removed", severity="info",
                     tag=f"({group:04X},{element:04X})", component=COMPONENT))
         return out
+
+
+def _applied_summary(changes: list[Change]) -> Finding:
+    """One ``applied-changes`` finding counting the changes by action (the changes themselves
+    are recorded by the kernel as changes; repeating each as a finding doubled the store)."""
+    by_action: dict[str, int] = {}
+    for change in changes:
+        by_action[change.action] = by_action.get(change.action, 0) + 1
+    summary = ", ".join(f"{action} x{count}" for action, count in sorted(by_action.items()))
+    return Finding("applied-changes", f"{len(changes)} change(s): {summary or 'none'}",
+                   severity="info", component=COMPONENT,
+                   extra={"count": len(changes), "by_action": by_action})
 
 
 def _change_findings(code: str, changes: list[Change]) -> list[Finding]:

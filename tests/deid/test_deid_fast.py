@@ -149,7 +149,9 @@ def test_audit_after_redaction_reports_applied_changes(make_engine, monkeypatch)
     monkeypatch.setattr(auditor.engine, "apply", no_copy)
     findings = auditor.audit(ds, ctx)
     codes = [f.code for f in findings]
-    assert codes.count("applied-change") == len(changes)
+    assert codes.count("applied-changes") == 1
+    summary = findings[codes.index("applied-changes")]
+    assert summary.extra["count"] == len(changes) == sum(summary.extra["by_action"].values())
     assert "planned-change" not in codes
     assert "unknown-private-tag" in codes  # the original's private blocks, from the engine
     verdict = findings[-1]
