@@ -50,8 +50,9 @@ class LocalExecutor:
             else:
                 from concurrent.futures import ProcessPoolExecutor
 
-                ctx = multiprocessing.get_context("forkserver" if sys.platform == "linux"
-                                                  else "spawn")
+                # spawn, not fork (the parent runs threads, e.g. a store's writer) nor
+                # forkserver (one more resident process for nothing: workers import lazily)
+                ctx = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
         return self._pool
 
