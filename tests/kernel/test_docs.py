@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import re
-import sys
-import types
 from pathlib import Path
 
 import click
 import pytest
 
 from gantry.cli import _add_plugin_commands, cli
+from gantry.testing.docs import run_python_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["getting-started.md", "writing-plugins.md", "institution-hooks.md"]
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_python_examples_run(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    blocks = BLOCK.findall((ROOT / "docs" / page).read_text())
-    assert blocks, f"{page} has no Python example"
-    monkeypatch.chdir(tmp_path)
-    name = f"docs_example_{page.replace('-', '_').replace('.md', '')}"
-    module = types.ModuleType(name)
-    sys.modules[name] = module
-    try:
-        for code in blocks:
-            exec(compile(code, f"docs/{page}", "exec"), module.__dict__)
-    finally:
-        sys.modules.pop(name, None)
+def test_python_examples_run(page: str, tmp_path: Path) -> None:
+    run_python_examples(ROOT / "docs" / page, tmp_path)
 
 
 def _commands(group: click.Group, prefix: str) -> list[str]:

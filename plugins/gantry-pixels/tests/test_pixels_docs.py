@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
+
+from gantry.testing.docs import run_python_examples
 
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "pixels.md"
 
@@ -15,8 +16,4 @@ def test_pixels_page_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setenv("GANTRY_SECRET", TEST_SECRET.hex())
     monkeypatch.setenv("GANTRY_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    blocks = re.findall(r"^```python\n(.*?)^```", PAGE.read_text(), re.S | re.M)
-    assert len(blocks) >= 2
-    for code in blocks:
-        exec(compile(code, str(PAGE), "exec"), {"__name__": "docs_pixels"})
+    run_python_examples(PAGE, tmp_path, min_blocks=2)
