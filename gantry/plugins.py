@@ -218,6 +218,18 @@ class GantryHooks:
         self._register_module(name, module, status="local")
         self.pm.check_pending()
 
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register a plugin object after the manager was built (tests, notebooks); the
+        component lists are rebuilt on next use. Worker processes do not see it: installed
+        plugins and ``local_hooks:`` files are the way to reach them."""
+        self.pm.register(plugin, name=name)
+        self._components = None
+
+    def unregister(self, plugin: object) -> None:
+        """Undo :meth:`register`."""
+        self.pm.unregister(plugin)
+        self._components = None
+
     # -- listing ---------------------------------------------------------------------------------
     def plugins(self, *, include_builtin: bool = False) -> list[PluginInfo]:
         """Every plugin seen, with hooks and components (built-ins with ``include_builtin``)."""

@@ -69,15 +69,13 @@ def gantry_register(gantry_hooks: GantryHooks) -> Iterator[Callable[..., Any]]:
     added: list[object] = []
 
     def register(plugin: object, name: str | None = None) -> object:
-        gantry_hooks.pm.register(plugin, name=name)
-        gantry_hooks._components = None
+        gantry_hooks.register(plugin, name=name)
         added.append(plugin)
         return plugin
 
     yield register
     for plugin in added:
-        gantry_hooks.pm.unregister(plugin)
-    gantry_hooks._components = None
+        gantry_hooks.unregister(plugin)
 
 
 @pytest.fixture

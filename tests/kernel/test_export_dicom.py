@@ -99,8 +99,7 @@ def test_gate_refuses_an_instance_that_would_leak(tmp_path: Path) -> None:
     profile = tmp_path / "leaky.yaml"
     profile.write_text("extends: ps3.15/basic\nredact: [ps315-tags, careless]\n")
     with Session("memory://", profile=str(profile), workers=1) as session:
-        session.hooks.pm.register(Plugin(), name="careless-plugin")
-        session.hooks._components = None
+        session.hooks.register(Plugin(), name="careless-plugin")
         session.ingest(tmp_path / "in")
         summary = session.export(tmp_path / "out")
     assert summary.done == 0 and summary.failed == 2

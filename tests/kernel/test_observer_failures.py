@@ -20,7 +20,7 @@ def test_broken_observer_is_reported_and_the_export_completes(tmp_path: Path,
                                                               gantry_cohort) -> None:
     cohort = gantry_cohort(patients=1, series=1, instances=3)
     with Session("memory://", workers=1) as session:
-        session.hooks.pm.register(Broken(), name="broken-notifier")
+        session.hooks.register(Broken(), name="broken-notifier")
         session.ingest(cohort.root)
         with pytest.warns(RuntimeWarning, match="broken-notifier"):
             summary = session.export(tmp_path / "out")

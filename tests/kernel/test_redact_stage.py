@@ -26,13 +26,18 @@ class Plugin:
         yield Redactor("blank-top", factory=lambda run: BlankTopRows())
 
 
-def test_redact_records_changes_and_modified_pixels(tmp_path: Path, gantry_cohort) -> None:
-    cohort = gantry_cohort(patients=1, series=1, instances=2, rows=16, cols=16)
+def _session(tmp_path: Path) -> Session:
+    """A session whose stack blanks the top rows before the tag engine runs."""
     profile = tmp_path / "p.yaml"
     profile.write_text("extends: ps3.15/basic\nredact: [blank-top, ps315-tags]\n")
-    with Session("memory://", profile=str(profile), workers=1) as session:
-        session.hooks.pm.register(Plugin(), name="blank-plugin")
-        session.hooks._components = None
+    session = Session("memory://", profile=str(profile), workers=1)
+    session.hooks.register(Plugin(), name="blank-plugin")
+    return session
+
+
+def test_redact_records_changes_and_modified_pixels(tmp_path: Path, gantry_cohort) -> None:
+    cohort = gantry_cohort(patients=1, series=1, instances=2, rows=16, cols=16)
+    with _session(tmp_path) as session:
         session.ingest(cohort.root)
         summary = session.redact()
         assert summary.done == 2
@@ -50,11 +55,7 @@ def test_pixel_change_before_the_tag_engine_is_declared(tmp_path: Path, gantry_c
     import pydicom
 
     cohort = gantry_cohort(patients=1, series=1, instances=1, rows=16, cols=16)
-    profile = tmp_path / "p.yaml"
-    profile.write_text("extends: ps3.15/basic\nredact: [blank-top, ps315-tags]\n")
-    with Session("memory://", profile=str(profile), workers=1) as session:
-        session.hooks.pm.register(Plugin(), name="blank-plugin")
-        session.hooks._components = None
+    with _session(tmp_path) as session:
         session.ingest(cohort.root)
         session.export(tmp_path / "out")
     (path,) = (tmp_path / "out").rglob("*.dcm")

@@ -55,7 +55,7 @@ def test_session_fires_lifecycle_hooks_in_order(tmp_path: Path, gantry_cohort) -
 
     cohort = gantry_cohort(patients=1, series=1, instances=2)
     with Session("memory://", workers=1) as session:
-        session.hooks.pm.register(Observer(), name="observer")
+        session.hooks.register(Observer(), name="observer")
         session.ingest(cohort.root)
         session.export(tmp_path / "out")
     assert seen == ["start:ingest", "ingested", "ingested", "end:ingest:2",
