@@ -231,6 +231,12 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
     started = time.perf_counter()
     result = InstanceResult(sop_instance_uid=instance.sop_instance_uid)
     instance.bind(run.hooks.ingestor_for(instance.source).open)
+    memo = _memo_pass(run, unit, sinks)
+    if memo is not None:
+        done = _process_memo(memo, instance, unit, run, sinks, result)
+        if done:
+            result.seconds = time.perf_counter() - started
+            return result
     try:
         needs_pixels = (unit.mode != "audit" or unit.audit_after_redaction
                         or _audit_needs_pixels(run))
@@ -295,6 +301,95 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
         instance.unload()
         result.seconds = time.perf_counter() - started
     return result
+
+
+def _memo_pass(run: Run, unit: WorkUnit, sinks: list[InstanceSink]) -> Any:
+    """The run's :class:`~gantry.deid.memo.MemoPass` when this unit's work is exactly what it
+    reproduces (the built-in Annex E redactor and auditor, DICOM folder sinks, no reversible
+    profile), else ``None``. Set ``GANTRY_MEMO=0`` to always take the full path."""
+    import os
+
+    if unit.mode != "export" or unit.want_headers or not sinks or \
+            os.environ.get("GANTRY_MEMO", "1") == "0":
+        return None
+    from gantry.builtins.dicom_export import DicomFolderSink
+
+    if any(type(sink) is not DicomFolderSink for sink in sinks):
+        return None
+    cached = run.__dict__.get("_memo_pass", False)
+    if cached is not False:
+        return cached
+    memo = None
+    profile = run.profile
+    audits = list(profile.audit) if unit.with_audit else []
+    if list(profile.redact) == ["ps315-tags"] and audits in ([], ["ps315-audit"]) and \
+            not profile.reversible.recipient_certificate:
+        from gantry.builtins import deid as builtin
+        from gantry.deid.memo import MemoPass
+
+        redactor = run.hooks.component("redactor", "ps315-tags")
+        auditor = run.hooks.component("auditor", "ps315-audit") if audits else None
+        if redactor.factory is builtin._TagRedactor and \
+                (auditor is None or auditor.factory is builtin._make_auditor):
+            engine = _impl(run, "redactor", "ps315-tags", redactor.factory).engine
+            audit_impl = _impl(run, "auditor", "ps315-audit", auditor.factory) \
+                if auditor is not None else None
+            memo = MemoPass(run, engine, audit_impl)
+    run.__dict__["_memo_pass"] = memo
+    return memo
+
+
+def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
+                  sinks: list[InstanceSink], result: InstanceResult) -> bool:
+    """Process one instance with the element-memoized pass; ``False``: use the full path."""
+    from gantry.context import InstanceContext
+    from gantry.deid.gate import find_leaks
+    from gantry.deid.memo import Unsupported
+
+    try:
+        with instance._open() as fh:
+            data = fh.read()
+    except Exception:
+        return False  # the full path reports the read error
+    try:
+        encoded, context, changes, findings, stub = memo.process(
+            instance, data,
+            lambda patient, identifiers: InstanceContext(
+                instance=instance, run=run, patient=patient, identifiers=identifiers),
+            unit.with_audit)
+    except Unsupported:
+        return False
+    except Exception:
+        if run.__dict__.get("_memo_strict"):
+            raise
+        return False  # whatever the full path makes of it (an error with a reason, or not)
+    result.bytes_in = max(instance.size, 0)
+    result.changes = changes
+    result.findings = findings
+    result.new_sop_instance_uid = str(stub.get("SOPInstanceUID", ""))
+    try:
+        paths = [sink.target_path(stub, context) for sink in sinks]
+        leaks = find_leaks(encoded, "", context.identifiers)
+        for path in paths:
+            if path:
+                leaks.extend(find_leaks(b"", path, context.identifiers))
+        if leaks:
+            detail = "; ".join(str(leak) for leak in leaks[:5])
+            more = f" (+{len(leaks) - 5} more)" if len(leaks) > 5 else ""
+            raise LeakError(f"export gate: identifying values would be written: {detail}{more}")
+        for sink, path in zip(sinks, paths, strict=True):
+            try:
+                record = sink.write(path, encoded, stub, context)
+            except Exception as exc:
+                _fail(result, "export", exc)
+                return True
+            if record is not None:
+                result.exports.append(record)
+    except LeakError as exc:
+        _fail(result, "gate", exc)
+    except Exception as exc:
+        _fail(result, unit.mode, exc)
+    return True
 
 
 def _audit_needs_pixels(run: Run) -> bool:

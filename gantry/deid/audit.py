@@ -162,14 +162,24 @@ class DeidAuditor:
     def _verify(self, dataset: Dataset, context: InstanceContext, identifiers: IdentifierSet,
                 changes: list[Change]) -> list[Finding]:
         """Findings for a dataset the redaction stack has just processed (no copy, no plan)."""
-        findings = [_applied_summary(changes)]
         creators = context.notes.get("private_creators")
-        if creators is not None:  # the original's private blocks, recorded by the engine
-            findings.extend(self._unknown_creators(creators))
-        else:
-            findings.extend(self._private(dataset))
-        findings.extend(_missing_markers(dataset))
-        remaining = _text_hits(dataset, identifiers)
+        if creators is None:
+            from gantry.deid.engine import private_creators
+
+            creators = private_creators(dataset)
+        return self.verified(changes, creators, _missing_markers(dataset),
+                             _text_hits(dataset, identifiers))
+
+    def verified(self, changes: list[Change], creators: list[tuple[int, int, str]],
+                 missing: list[Finding], remaining: list[tuple[str, str, str, list[str]]],
+                 ) -> list[Finding]:
+        """The findings of a just-redacted instance from what was established about it: the
+        applied ``changes``, the original's private ``creators`` (``(group, element,
+        creator)``), its ``missing``-marker findings and the ``remaining`` text hits (as
+        :func:`_text_hits` returns them)."""
+        findings = [_applied_summary(changes)]
+        findings.extend(self._unknown_creators(creators))
+        findings.extend(missing)
         for tag, keyword, path, kinds in remaining:
             findings.append(Finding(
                 "phi-remaining", f"{keyword or tag} holds {', '.join(kinds)}",

@@ -165,9 +165,8 @@ def encode(ds: Any) -> bytes:
     goes through ``dcmwrite`` itself. Like ``dcmwrite``, it sets Pixel Data's
     ``is_undefined_length`` from the transfer syntax.
     """
-    from pydicom.dataset import validate_file_meta
     from pydicom.filebase import DicomBytesIO
-    from pydicom.filewriter import _determine_encoding, write_file_meta_info
+    from pydicom.filewriter import _determine_encoding
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
     meta = ds.__dict__.get("file_meta")
@@ -183,6 +182,28 @@ def encode(ds: Any) -> bytes:
     preamble = getattr(ds, "preamble", None)
     if encoding[1] is not True or (preamble and len(preamble) != 128):
         return dcmwrite_bytes(ds)
+    if not preamble:
+        preamble = b"\x00" * 128
+    if not tsyntax.is_private and tsyntax.is_transfer_syntax and "PixelData" in ds:
+        ds["PixelData"].is_undefined_length = tsyntax.is_compressed
+    meta_bytes = encode_meta(ds, meta)
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = encoding
+    fp.write(preamble)
+    fp.write(b"DICM")
+    fp.write(meta_bytes)
+    _write_dataset(fp, ds)
+    return fp.getvalue()
+
+
+def encode_meta(ds: Any, meta: Any) -> bytes:
+    """The file meta group as :func:`encode` writes it for ``ds``: a light copy of ``meta``
+    whose Media Storage SOP Class/Instance UIDs follow ``ds``, validated and written with its
+    group length (``b""`` for an empty meta)."""
+    from pydicom.dataset import validate_file_meta
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
+
     meta = copy_dataset(meta)
     meta_class = meta.get("MediaStorageSOPClassUID", None)
     ds_class = ds.get("SOPClassUID", None)
@@ -193,17 +214,11 @@ def encode(ds: Any) -> bytes:
     if meta_instance is None or (ds_instance and ds_instance != meta_instance):
         meta.MediaStorageSOPInstanceUID = ds_instance
     validate_file_meta(meta, enforce_standard=True)
-    if not preamble:
-        preamble = b"\x00" * 128
-    if not tsyntax.is_private and tsyntax.is_transfer_syntax and "PixelData" in ds:
-        ds["PixelData"].is_undefined_length = tsyntax.is_compressed
+    if not meta:
+        return b""
     fp = DicomBytesIO()
-    fp.is_implicit_VR, fp.is_little_endian = encoding
-    fp.write(preamble)
-    fp.write(b"DICM")
-    if meta:
-        write_file_meta_info(fp, meta, enforce_standard=True)
-    _write_dataset(fp, ds)
+    fp.is_implicit_VR, fp.is_little_endian = False, True
+    write_file_meta_info(fp, meta, enforce_standard=True)
     return fp.getvalue()
 
 
@@ -212,23 +227,40 @@ _DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 
 def _write_dataset(fp: Any, ds: Any) -> None:
     """``pydicom.filewriter.write_dataset(fp, ds)`` for a little-endian ``fp``."""
-    import struct
-
     from pydicom.charset import default_encoding
-    from pydicom.filewriter import write_data_element, write_dataset
-    from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+    from pydicom.filewriter import write_dataset
 
     implicit = fp.is_implicit_VR
     if (implicit, True) != ds.original_encoding or \
             ds.original_character_set != ds._character_set:
         write_dataset(fp, ds)  # re-encoding: pydicom decodes every element
         return
-    encodings = ds.get("SpecificCharacterSet", default_encoding)
+    _write_elements(fp, ds._dict, ds.get("SpecificCharacterSet", default_encoding), implicit)
+
+
+def element_bytes(tag: int, elem: Any, encodings: Any) -> bytes:
+    """One top-level element exactly as :func:`encode` writes it into an explicit VR little
+    endian file whose character set is ``encodings``."""
+    from pydicom.filebase import DicomBytesIO
+
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = False, True
+    _write_elements(fp, {tag: elem}, encodings, False)
+    return fp.getvalue()
+
+
+def _write_elements(fp: Any, elements: dict[Any, Any], encodings: Any, implicit: bool) -> None:
+    """The elements of one dataset in tag order: raw ones from the bytes read, others through
+    pydicom's ``write_data_element``."""
+    import struct
+
+    from pydicom.filewriter import write_data_element
+    from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+
     write = fp.write
     pack_tag = struct.Struct("<HH").pack
     pack_ul = struct.Struct("<L").pack
     pack_us = struct.Struct("<H").pack
-    elements = ds._dict
     for tag in sorted(elements):
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # retired group length: pydicom does not write it
@@ -261,7 +293,7 @@ def _write_dataset(fp: Any, ds: Any) -> None:
             if undefined:
                 write(_DELIMITER)
             continue
-        write_data_element(fp, ds.get_item(tag), encodings)
+        write_data_element(fp, elem, encodings)
 
 
 def ui_text(raw: Any) -> str | None:

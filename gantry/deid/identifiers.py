@@ -561,6 +561,19 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
     (unless ``retain-uids``), person/institution codes, and distinctive private-tag text; plus
     the ``patient``'s identity and ``extra`` values.
     """
+    elements: list[_Item] = []
+    _elements(ds, False, elements)
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        _elements(meta, False, elements)
+    return identifiers_from_items(elements, patient, extra, profile=profile)
+
+
+def identifiers_from_items(elements: list[_Item], patient: PatientKey | None = None,
+                           extra: Iterable[str] = (), *,
+                           profile: Profile | None = None) -> IdentifierSet:
+    """:func:`collect_identifiers` from the ``(vr, value, tag, keyword, in_code_seq)`` items
+    its walk yields (dataset elements in tag order, then the file meta's)."""
     from gantry.deid.uids import is_well_known, keeps_uid
 
     options = set(profile.options) if profile is not None else set()
@@ -575,11 +588,6 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
             if kind not in skip:
                 values.setdefault(low, kind)
 
-    elements: list[_Item] = []
-    _elements(ds, False, elements)
-    meta = getattr(ds, "file_meta", None)
-    if meta is not None:
-        _elements(meta, False, elements)
     # UIDs that name software or standards (kept by the engine) are not identifiers even when
     # some other element repeats them.
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID

@@ -1,0 +1,667 @@
+"""The export pass computed once per distinct element instead of once per instance.
+
+The instances of a series repeat almost every header element byte for byte (patient, study,
+series, equipment, acquisition parameters), and what the pipeline does to an element — the
+Annex E action, the identifiers it contributes, the bytes it is written as, the audit's text
+hits — depends only on that element's bytes and on a small *context*: the transfer syntax, the
+character set, the IOD family, the patient, the instance's non-UID identifying values, and
+which of the instance's UIDs occur inside the element (UIDs are matched by plain substring
+search, so a UID that does not occur in an element cannot change what happens to it).
+
+:class:`MemoPass` reads the file's bytes once, splits the data set into top-level elements
+without decoding them, and looks each one up under that context. An element seen for the first
+time is processed by the very code of the full pipeline (the engine's walk, the identifier
+collection, the encoder, the auditor's text scan) on a one-element dataset parsed by pydicom's
+own reader, and the result is remembered. Numbers, pixel data and other binary values the
+profile keeps are copied as read. What is not per-element (private creators kept with their
+blocks, orphan overlays, the preamble, the file meta, the markers, the audit summary) is done
+the same way the full pipeline does it.
+
+Whatever this pass cannot prove equivalent — implicit VR or big endian files, unsorted or
+duplicate tags, undefined-length UN, a changed character set, markers already present, a
+reversible profile, redactors or auditors other than the built-in Annex E ones, exporters other
+than the DICOM folder — returns ``None`` and the instance goes through the full pipeline.
+``tests/deid/test_memo.py`` checks that both give the same bytes, changes and findings.
+"""
+
+from __future__ import annotations
+
+import struct
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gantry.deid.fast import _VERBATIM_VRS, RawDataElement, element_bytes, keyword_of
+
+if TYPE_CHECKING:
+    from gantry.context import InstanceContext, Run
+    from gantry.deid.engine import DeidEngine
+    from gantry.model import Instance
+
+_TAG = struct.Struct("<HH")
+_UL = struct.Struct("<L")
+_US = struct.Struct("<H")
+_CHARSET = 0x00080005
+_SOP_CLASS = 0x00080016
+_SOP_INSTANCE = 0x00080018
+_PIXEL_DATA = 0x7FE00010
+_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+#: Values larger than this are processed each time, never remembered (pixel data, blobs).
+_CACHE_MAX_VALUE = 16384
+_CACHE_MAX_ENTRIES = 200_000
+#: Tags whose decoded string the pass needs (``str(ds.get(keyword, "") or "")``).
+_STRING_TAGS = {0x00100020: "PatientID", 0x00100010: "PatientName",
+                0x00100021: "IssuerOfPatientID", 0x00100030: "PatientBirthDate",
+                _SOP_CLASS: "SOPClassUID"}
+#: Elements the DICOM folder sink reads from the redacted dataset (plus the file meta's two).
+_SINK_TAGS = (0x00100020, 0x0020000D, 0x0020000E, _SOP_INSTANCE, _SOP_CLASS)
+
+
+class Unsupported(Exception):
+    """The instance needs the full pipeline."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """One top-level element of the file: ``data[start:end]`` (header and value)."""
+
+    tag: int
+    vr: str
+    start: int
+    value: int
+    length: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What an original element contributes before the engine runs."""
+
+    items: tuple[Any, ...]  # identifier collection items
+    text: str  # str(ds.get(keyword)) for the _STRING_TAGS, else ""
+    creator: str | None  # a private creator's text
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """What the pipeline does to one element under one context."""
+
+    out: bytes | None  # the element as written, None when removed
+    changes: tuple[Any, ...]
+    hits: tuple[Any, ...]  # the auditor's text hits on the written element
+
+
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    """A kind of file meta (everything but its Media Storage SOP Instance UID)."""
+
+    meta: Any  # the FileMetaDataset of the first instance seen
+    tsyntax: Any
+    items: tuple[Any, ...]  # its identifier collection items
+    uid_index: int  # which item is the Media Storage SOP Instance UID
+    outputs: dict[tuple[Any, ...], tuple[bytes, bytes, tuple[Any, ...]]]
+
+
+_FACTS: dict[tuple[Any, ...], _Facts] = {}
+
+
+def _bounded(cache: dict[Any, Any], limit: int) -> None:
+    if len(cache) >= limit:
+        cache.clear()
+
+
+# ------------------------------------------------------------------------------- parsing
+def _vrs() -> tuple[frozenset[str], frozenset[str]]:
+    from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+
+    return frozenset(str(v) for v in VR), frozenset(str(v) for v in EXPLICIT_VR_LENGTH_32)
+
+
+_KNOWN_VRS, _LONG_VRS = _vrs()
+
+
+def _header(data: bytes, pos: int) -> tuple[int, str, int, int]:
+    """``(tag, vr, length, header size)`` of the explicit VR LE element at ``pos``."""
+    group, elem = _TAG.unpack_from(data, pos)
+    tag = group << 16 | elem
+    if group == 0xFFFE:
+        return tag, "", _UL.unpack_from(data, pos + 4)[0], 8
+    vr = data[pos + 4:pos + 6].decode("latin-1")
+    if vr not in _KNOWN_VRS:
+        raise Unsupported(f"VR {vr!r}")
+    if vr in _LONG_VRS:
+        return tag, vr, _UL.unpack_from(data, pos + 8)[0], 12
+    return tag, vr, _US.unpack_from(data, pos + 6)[0], 8
+
+
+def _skip_items(data: bytes, pos: int, end: int) -> int:
+    """The offset after the sequence delimiter of an undefined-length value at ``pos``."""
+    while pos + 8 <= end:
+        group, elem = _TAG.unpack_from(data, pos)
+        tag = group << 16 | elem
+        length = _UL.unpack_from(data, pos + 4)[0]
+        if tag == _SEQ_END:
+            return pos + 8
+        if tag != _ITEM:
+            raise Unsupported("unexpected tag in a sequence")
+        pos += 8
+        if length != _UNDEFINED:
+            pos += length
+            continue
+        while True:  # an undefined-length item: its elements, then the item delimiter
+            if pos + 8 > end:
+                raise Unsupported("truncated item")
+            tag, _vr, length, size = _header(data, pos)
+            if tag == _ITEM_END:
+                pos += 8
+                break
+            if tag >> 16 == 0xFFFE:
+                raise Unsupported("unexpected delimiter")
+            pos += size
+            pos = _skip_items(data, pos, end) if length == _UNDEFINED else pos + length
+    raise Unsupported("truncated sequence")
+
+
+def split(data: bytes, start: int) -> list[_Span]:
+    """The top-level elements of an explicit VR little endian data set from ``start``."""
+    spans: list[_Span] = []
+    end = len(data)
+    pos = start
+    last = -1
+    while pos < end:
+        if pos + 8 > end:
+            raise Unsupported("trailing bytes")
+        tag, vr, length, size = _header(data, pos)
+        if tag <= last or tag >> 16 == 0xFFFE:
+            raise Unsupported("tags out of order")
+        last = tag
+        value = pos + size
+        if length == _UNDEFINED:
+            if vr == "UN":
+                raise Unsupported("undefined-length UN")
+            stop = _skip_items(data, value, end)
+        else:
+            stop = value + length
+            if stop > end:
+                raise Unsupported("truncated element")
+        spans.append(_Span(tag, vr, pos, value, length, stop))
+        pos = stop
+    return spans
+
+
+# ------------------------------------------------------------------------------- the pass
+class MemoPass:
+    """The export pass of one run, element by element (built once per worker and run)."""
+
+    def __init__(self, run: Run, engine: DeidEngine, auditor: Any | None) -> None:
+        self.run = run
+        self.engine = engine
+        self.auditor = auditor
+        self._results: dict[tuple[Any, ...], dict[tuple[Any, ...], _Result]] = {}
+        self._result_count = 0
+        self._metas: dict[Any, _Meta] = {}
+        self._markers: dict[Any, tuple[list[tuple[int, bytes]], Any]] = {}
+
+    # -- per element -----------------------------------------------------------------------
+    def _element(self, data: bytes, span: _Span, encoding: Any) -> Any:
+        """The element as pydicom's reader yields it (raw, or a parsed undefined-length SQ)."""
+        if span.length != _UNDEFINED:  # what the reader's defined-length branch yields
+            from pydicom.dataelem import empty_value_for_VR
+            from pydicom.tag import BaseTag
+
+            value = data[span.value:span.end] if span.length else \
+                empty_value_for_VR(span.vr, raw=True)
+            return RawDataElement(BaseTag(span.tag), span.vr, span.length, value, span.value,
+                                  False, True)
+        from pydicom.filebase import DicomBytesIO
+        from pydicom.filereader import data_element_generator
+
+        fp = DicomBytesIO(data[span.start:span.end])
+        fp.is_little_endian, fp.is_implicit_VR = True, False
+        return next(data_element_generator(fp, False, True, encoding=encoding))
+
+    def _mini(self, elements: dict[int, Any], encoding: Any) -> Any:
+        from pydicom.dataset import Dataset
+
+        ds = Dataset(elements)
+        ds.set_original_encoding(False, True, encoding)
+        return ds
+
+    def _facts(self, data: bytes, span: _Span, cs: Any, encoding: Any, ckey: Any) -> _Facts:
+        raw_bytes = data[span.start:span.end]
+        key = (ckey, raw_bytes)
+        found = _FACTS.get(key)
+        if found is not None:
+            return found
+        from gantry.deid.engine import _creator_text
+        from gantry.deid.identifiers import _elements
+
+        elem = self._element(data, span, encoding)
+        elements = {span.tag: elem} if cs is None or span.tag == _CHARSET else \
+            {_CHARSET: cs, span.tag: elem}
+        mini = self._mini(elements, encoding)
+        items: list[Any] = []
+        _elements(mini, False, items)
+        if cs is not None and span.tag != _CHARSET:
+            items = [item for item in items if not (item[2] == _CHARSET and item is items[0])]
+        keyword = _STRING_TAGS.get(span.tag)
+        text = str(mini.get(keyword, "") or "") if keyword else ""
+        creator = None
+        group, element = span.tag >> 16, span.tag & 0xFFFF
+        if group & 1 and 0x0010 <= element <= 0x00FF:
+            creator = _creator_text(mini[span.tag].value)
+        found = _Facts(tuple(items), text, creator)
+        if span.end - span.value <= _CACHE_MAX_VALUE:
+            _bounded(_FACTS, _CACHE_MAX_ENTRIES)
+            _FACTS[key] = found
+        return found
+
+    # -- per instance ----------------------------------------------------------------------
+    def process(self, instance: Instance, data: bytes, context_factory: Any,
+                with_audit: bool) -> tuple[bytes, InstanceContext, list[Any], list[Any], Any]:
+        """``(file bytes, context, changes, findings, redacted stub dataset)`` for one
+        instance; raises :class:`Unsupported` when the full pipeline must do it."""
+        from pydicom.charset import default_encoding
+
+        from gantry.deid.engine import _Walk
+        from gantry.deid.identifiers import identifiers_from_items
+        from gantry.deid.rules import iod_family
+        from gantry.records import PatientKey
+
+        if len(data) < 132 or data[128:132] != b"DICM":
+            raise Unsupported("no DICM prefix")
+        meta_info, body, meta_uid = self._meta_info(data)
+        tsyntax = meta_info.tsyntax
+        spans = split(data, body)
+        if not spans or spans[0].tag >> 16 <= 2:
+            raise Unsupported("empty data set, or command or meta elements in it")
+        self._compressed = tsyntax.is_compressed
+
+        # character set, as pydicom's reader sets it
+        cs = None
+        encoding: Any = default_encoding
+        charset_span = next((s for s in spans[:16] if s.tag >= _CHARSET), None)
+        if charset_span is not None and charset_span.tag == _CHARSET:
+            from pydicom.charset import convert_encodings
+            from pydicom.dataelem import convert_raw_data_element
+
+            if charset_span.length == _UNDEFINED or spans[0] is not charset_span:
+                raise Unsupported("elements before the character set")
+            cs = self._element(data, charset_span, default_encoding)
+            encoding = convert_encodings(convert_raw_data_element(cs).value)
+        ckey = (str(tsyntax), tuple(encoding) if isinstance(encoding, list) else encoding)
+
+        # 1. facts: identifier items, patient, family, private creators
+        engine = self.engine
+        rules = engine.rules
+        items: list[Any] = []
+        texts: dict[int, str] = {}
+        creators: list[tuple[int, int, str]] = []
+        skip = _identifier_skip
+        for span in spans:
+            tag = span.tag
+            if span.vr != "SQ" and span.vr != "UN" and skip(tag, span.vr) and \
+                    tag not in _STRING_TAGS and \
+                    not (tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF):
+                continue
+            facts = self._facts(data, span, cs, encoding, ckey)
+            items.extend(facts.items)
+            if facts.text:
+                texts[tag] = facts.text
+            if facts.creator is not None:
+                creators.append((tag >> 16, tag & 0xFFFF, facts.creator))
+        items.extend(meta_info.items)
+        items[len(items) - len(meta_info.items) + meta_info.uid_index] = \
+            (*meta_info.items[meta_info.uid_index][:1], meta_uid,
+             *meta_info.items[meta_info.uid_index][2:])
+        patient = PatientKey(patient_id=texts.get(0x00100020, "").strip(),
+                             patient_name=texts.get(0x00100010, "").strip(),
+                             issuer=texts.get(0x00100021, "").strip(),
+                             birth_date=texts.get(0x00100030, "").strip())
+        identifiers = identifiers_from_items(items, patient, profile=self.run.profile)
+        context = context_factory(patient, identifiers)
+        context.notes["private_creators"] = creators
+        family = iod_family(texts.get(_SOP_CLASS, ""))
+        actions = rules.for_family(family)
+        walk = _Walk(engine, context, actions, identifiers)
+
+        # which instance UIDs occur where (outside large values, which are never cached)
+        uid_text = identifiers.uids()
+        uids = [u.encode("ascii", "ignore") for u in uid_text]
+        starts = [s.start for s in spans]
+        occurs: dict[int, set[int]] = {}
+        if uids:
+            regions = []
+            lo = body
+            for s in spans:
+                if s.end - s.value > _CACHE_MAX_VALUE:
+                    regions.append((lo, s.start))
+                    lo = s.end
+            regions.append((lo, len(data)))
+            for n, uid in enumerate(uids):
+                for a, b in regions:
+                    pos = data.find(uid, a, b)
+                    while pos >= 0:
+                        i = bisect_right(starts, pos) - 1
+                        if pos + len(uid) <= spans[i].end:
+                            occurs.setdefault(i, set()).add(n)
+                        pos = data.find(uid, pos + 1, b)
+        context_key = (ckey, family, patient,
+                       frozenset((v, k) for v, k in identifiers.values.items() if k != "UID"),
+                       bool(len(identifiers)))
+        results = self._results.get(context_key)
+        if results is None:
+            if len(self._results) > 256 or self._result_count > _CACHE_MAX_ENTRIES:
+                self._results.clear()
+                self._result_count = 0
+            results = self._results[context_key] = {}
+        blocks = {(g, e): c for g, e, c in creators}
+
+        # 2. the engine, element by element
+        out: list[tuple[int, bytes]] = []
+        changes = walk.changes
+        hits: list[tuple[int, Any]] = []  # (top-level tag, hit)
+        kept_blocks: set[tuple[int, int]] = set()
+        creator_spans: list[_Span] = []
+        has_masks = engine.has_masks
+        for i, span in enumerate(spans):
+            tag = span.tag
+            group = tag >> 16
+            element = tag & 0xFFFF
+            if group & 1:
+                if 0x0010 <= element <= 0x00FF:
+                    creator_spans.append(span)
+                    continue
+                if element >= 0x0010:
+                    creator = blocks.get((group, element >> 8))
+                    if rules.private_action(creator, group, element & 0xFF) != "X":
+                        kept_blocks.add((group, element >> 8))
+            elif tag in (0x00120062, 0x00120063, 0x00120064, 0x00280303):
+                raise Unsupported("markers already present")
+            elif span.vr in _VERBATIM_VRS and span.length != _UNDEFINED and \
+                    span.length % _VERBATIM_VRS[span.vr] == 0 and element != 0:
+                action = actions.get(tag)
+                if action is None and has_masks:
+                    action = rules.mask_action(tag)
+                if action is None or action == "K":
+                    if tag == _PIXEL_DATA and (span.length & 1 or self._compressed):
+                        raise Unsupported("odd-length or encapsulated defined-length pixels")
+                    out.append((tag, _rebuilt(data, span)))
+                    if span.vr == "OB":
+                        hits.extend((tag, h) for h in _ob_hits(data, span, identifiers))
+                    continue
+            found = tuple(uid_text[n] for n in sorted(occurs[i])) if i in occurs else ()
+            result = self._result(data, span, cs, encoding, walk, blocks, found, results,
+                                  blocks.get((group, element >> 8)) if group & 1 else None)
+            if tag == _CHARSET and (result.changes or result.out is None):
+                raise Unsupported("the character set changes")
+            if result.out is not None:
+                out.append((tag, result.out))
+            changes.extend(result.changes)
+            hits.extend((tag, h) for h in result.hits)
+        for span in creator_spans:
+            if (span.tag >> 16, span.tag & 0xFF) in kept_blocks:
+                raw = self._element(data, span, encoding)
+                out.append((span.tag, element_bytes(span.tag, raw, encoding)))
+                hits.extend((span.tag, h)
+                            for h in self._hits_of(span.tag, raw, cs, encoding, identifiers))
+
+        # 3. orphan overlays, preamble, file meta, markers
+        removed = {int(c.tag[1:5], 16) for c in changes
+                   if c.action == "X" and not c.path and c.tag.endswith(",3000)")
+                   and c.tag.startswith("(60")}
+        if removed:
+            dropped = sorted(t for t, _ in out if t >> 16 in removed)
+            out = [(t, b) for t, b in out if t >> 16 not in removed]
+            hits = [h for h in hits if h[0] >> 16 not in removed]
+            for tag in dropped:
+                walk.change("X", tag, "", "", "overlay without data")
+        if data[:128].strip(b"\x00"):
+            walk.change("Z", 0, "preamble", "", "file preamble zeroed")
+        stub = self._stub(out, cs, encoding)
+        meta_bytes, meta_changes = self._meta_output(meta_info, meta_uid, stub, walk)
+        changes.extend(meta_changes)
+        marker_elements, marker_hits = self._marker_elements(cs, encoding, identifiers,
+                                                             context_key)
+        out.extend(marker_elements)
+        from gantry.deid.markers import _MARKER_TAGS
+
+        for keyword, tag in _MARKER_TAGS:
+            walk.change("marker", tag, keyword, "")
+        hits.extend(marker_hits)
+        out.sort(key=lambda pair: pair[0])
+        hits.sort(key=lambda pair: pair[0])  # stable: an element's own hits keep their order
+        encoded = b"".join((b"\x00" * 128, b"DICM", meta_bytes, *(b for _, b in out)))
+        findings: list[Any] = []
+        if with_audit and self.auditor is not None:
+            findings = self.auditor.verified(list(changes), creators, [], [h for _, h in hits])
+        return encoded, context, list(changes), findings, stub
+
+    def _meta_info(self, data: bytes) -> tuple[_Meta, int, str]:
+        """The file meta of ``data`` (remembered with its Media Storage SOP Instance UID left
+        out), where the data set starts, and that UID as the identifier collection reads it."""
+        from gantry.deid.fast import ui_text
+
+        pos = 132
+        uid_span = None
+        end = len(data)
+        while pos + 8 <= end and data[pos:pos + 2] == b"\x02\x00":
+            tag, vr, length, size = _header(data, pos)
+            if length == _UNDEFINED:
+                raise Unsupported("undefined length in the file meta")
+            if tag == 0x00020003:
+                uid_span = _Span(tag, vr, pos, pos + size, length, pos + size + length)
+            pos += size + length
+        body = pos
+        if uid_span is None or uid_span.vr != "UI" or body > end:
+            raise Unsupported("file meta without a Media Storage SOP Instance UID")
+        uid = ui_text(self._element(data, uid_span, None))
+        if not uid:
+            raise Unsupported("Media Storage SOP Instance UID")
+        key = (data[132:uid_span.value], data[uid_span.end:body])
+        found = self._metas.get(key)
+        if found is None:
+            found = self._read_meta(data, body, uid, key)
+        return found, body, uid
+
+    def _read_meta(self, data: bytes, body: int, uid: str, key: Any) -> _Meta:
+        from pydicom.filebase import DicomBytesIO
+        from pydicom.filereader import _read_file_meta_info
+
+        from gantry.deid.identifiers import _elements
+
+        fp = DicomBytesIO(data)
+        fp.is_little_endian, fp.is_implicit_VR = True, False
+        fp.seek(132)
+        meta = _read_file_meta_info(fp)
+        if fp.tell() != body:
+            raise Unsupported("file meta")
+        tsyntax = meta.get("TransferSyntaxUID", None)
+        if tsyntax is None or not tsyntax.is_transfer_syntax or tsyntax.is_implicit_VR or \
+                not tsyntax.is_little_endian or tsyntax.is_deflated or tsyntax.is_private:
+            raise Unsupported("transfer syntax")
+        items: list[Any] = []
+        _elements(meta, False, items)
+        where = [i for i, item in enumerate(items) if item[2] == 0x00020003]
+        if len(where) != 1 or items[where[0]][1] != uid:
+            raise Unsupported("file meta items")
+        found = _Meta(meta, tsyntax, tuple(items), where[0], {})
+        if len(self._metas) > 1024:
+            self._metas.clear()
+        self._metas[key] = found
+        return found
+
+    def _meta_output(self, info: _Meta, uid: str, stub: Any,
+                     walk: Any) -> tuple[bytes, list[Any]]:
+        """The file meta as written and the engine's changes to it. Done once per kind of
+        meta with a stand-in SOP Instance UID of the same length, which is then replaced."""
+        from pydicom.uid import UID
+
+        from gantry.deid.fast import copy_dataset, encode_meta
+
+        if "SOPInstanceUID" not in stub:
+            raise Unsupported("no SOP Instance UID")
+        new = str(stub.SOPInstanceUID)
+        sop_class = str(stub.get("SOPClassUID", ""))
+        key = (sop_class, len(new), uid == new)
+        found = info.outputs.get(key)
+        if found is None:
+            stand_in = "9" * len(new)
+            meta = copy_dataset(info.meta)
+            if uid == new:
+                meta.MediaStorageSOPInstanceUID = UID(stand_in)
+            elements = dict(stub._dict)
+            mini = self._mini(elements, stub.original_character_set)
+            from pydicom.dataelem import DataElement
+
+            mini[_SOP_INSTANCE] = DataElement(_SOP_INSTANCE, "UI", stand_in)
+            before = len(walk.changes)
+            self.engine._meta(walk, mini, meta)
+            changes = tuple(walk.changes[before:])
+            del walk.changes[before:]
+            written = encode_meta(mini, meta)
+            marker = stand_in.encode()
+            if written.count(marker) != 1:
+                raise Unsupported("file meta template")
+            head, tail = written.split(marker)
+            found = info.outputs[key] = (head, tail, changes)
+        head, tail, changes = found
+        return head + new.encode() + tail, list(changes)
+
+    def _result(self, data: bytes, span: _Span, cs: Any, encoding: Any, walk: Any,
+                blocks: dict[tuple[int, int], str], found: tuple[int, ...],
+                results: dict[tuple[Any, ...], _Result] | None,
+                creator: str | None = None) -> _Result:
+        """The pipeline's treatment of one element (remembered under the context)."""
+        cacheable = results is not None and span.end - span.value <= _CACHE_MAX_VALUE
+        if cacheable:
+            key = (data[span.start:span.end], found, creator)
+            hit = results.get(key)  # type: ignore[union-attr]
+            if hit is not None:
+                return hit
+        from gantry.deid.engine import NORMAL
+
+        tag = span.tag
+        raw = cs if tag == _CHARSET else self._element(data, span, encoding)
+        elements = {tag: raw} if cs is None or tag == _CHARSET else {_CHARSET: cs, tag: raw}
+        mini = self._mini(elements, encoding)
+        before = len(walk.changes)
+        self.engine._dataset(walk, mini, "", NORMAL, blocks)
+        new_changes = tuple(walk.changes[before:])
+        del walk.changes[before:]
+        elem = mini._dict.get(tag)
+        if tag == _PIXEL_DATA and elem is not None:
+            elem = mini[tag]  # the encoder converts it and sets its length form (see fast)
+            elem.is_undefined_length = self._compressed
+        out = None if elem is None else element_bytes(tag, elem, _encodings(mini))
+        hits: tuple[Any, ...] = ()
+        if elem is not None and self.auditor is not None:
+            hits = tuple(_own_hits(tag, mini, walk.identifiers))
+        result = _Result(out, new_changes, hits)
+        if cacheable:
+            self._result_count += 1
+            results[key] = result  # type: ignore[index]
+        return result
+
+    def _hits_of(self, tag: int, elem: Any, cs: Any, encoding: Any,
+                 identifiers: Any) -> list[Any]:
+        """The auditor's text hits on one written element (nested items included)."""
+        elements = {tag: elem} if cs is None or tag == _CHARSET else {_CHARSET: cs, tag: elem}
+        return _own_hits(tag, self._mini(elements, encoding), identifiers)
+
+    def _stub(self, out: list[tuple[int, bytes]], cs: Any, encoding: Any) -> Any:
+        """The redacted dataset's elements the file meta and the sink read."""
+        elements: dict[int, Any] = {} if cs is None else {_CHARSET: cs}
+        for tag, written in out:
+            if tag in _SINK_TAGS:
+                written = bytes(written)
+                tag, vr, length, size = _header(written, 0)
+                if length == _UNDEFINED or size + length != len(written):
+                    raise Unsupported("unexpected form of a UID or ID element")
+                elements[tag] = self._element(written, _Span(tag, vr, 0, size, length,
+                                                             len(written)), encoding)
+        return self._mini(elements, encoding)
+
+    def _marker_elements(self, cs: Any, encoding: Any, identifiers: Any,
+                         context_key: Any) -> tuple[list[tuple[int, bytes]], list[Any]]:
+        """The marker elements as written, and their audit hits (once per context)."""
+        found = self._markers.get(context_key)
+        if found is None:
+            from gantry.deid.markers import set_markers
+
+            mini = self._mini({} if cs is None else {_CHARSET: cs}, encoding)
+            set_markers(mini, self.run.profile, None)
+            encodings = _encodings(mini)
+            elements = [(int(t), element_bytes(int(t), mini._dict[t], encodings))
+                        for t in sorted(mini._dict) if int(t) != _CHARSET]
+            hits: list[Any] = []
+            if self.auditor is not None:
+                for tag, _ in elements:
+                    hits.extend((tag, h) for h in self._hits_of(tag, mini._dict[tag], cs,
+                                                                encoding, identifiers))
+            if len(self._markers) > 256:
+                self._markers.clear()
+            found = self._markers[context_key] = (elements, hits)
+        return found
+
+
+def _own_hits(tag: int, mini: Any, identifiers: Any) -> list[Any]:
+    """The auditor's text hits of ``mini`` that belong to its element ``tag`` (not to the
+    character set element that may sit beside it)."""
+    from gantry.deid.audit import _text_hits
+
+    own = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    return [h for h in _text_hits(mini, identifiers) if h[2] or h[0] == own]
+
+
+def _encodings(ds: Any) -> Any:
+    from pydicom.charset import default_encoding
+
+    return ds.get("SpecificCharacterSet", default_encoding)
+
+
+def _rebuilt(data: bytes, span: _Span) -> bytes:
+    """A kept binary element as the encoder writes it: its header rebuilt, its value as read."""
+    tag = span.tag
+    vr = span.vr
+    head = _TAG.pack(tag >> 16, tag & 0xFFFF) + vr.encode()
+    if vr in _LONG_VRS:
+        head += b"\x00\x00" + _UL.pack(span.length)
+    else:
+        head += _US.pack(span.length)
+    if span.start + len(head) == span.value and data[span.start:span.value] == head:
+        return memoryview(data)[span.start:span.end]  # type: ignore[return-value]
+    return head + data[span.value:span.end]
+
+
+def _ob_hits(data: bytes, span: _Span, identifiers: Any) -> list[Any]:
+    """The auditor's hits on a kept raw OB value (it scans OB as Latin-1 text)."""
+    if not len(identifiers):
+        return []
+    kinds = identifiers.find(data[span.value:span.end].decode("latin-1", "ignore"))
+    if not kinds:
+        return []
+    tag = span.tag
+    return [(f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword_of(tag), "", sorted(set(kinds)))]
+
+
+_SKIP: dict[tuple[int, str], bool] = {}
+
+
+def _identifier_skip(tag: int, vr: str) -> bool:
+    """Whether the identifier collection skips a raw element of ``vr`` without decoding it."""
+    key = (tag, vr)
+    found = _SKIP.get(key)
+    if found is None:
+        from gantry.deid.identifiers import _CODE_VALUE_KEYWORDS, _IDENTIFYING_VRS, _KINDS
+        from gantry.deid.vr import TEXT_VRS
+
+        keyword = keyword_of(tag)
+        found = _SKIP[key] = (vr not in _IDENTIFYING_VRS and keyword not in _KINDS and
+                              keyword not in _CODE_VALUE_KEYWORDS and
+                              not (tag >> 16 & 1 and vr in TEXT_VRS))
+    return found
+
+
+__all__ = ["MemoPass", "Unsupported", "split", "RawDataElement"]
