@@ -238,9 +238,8 @@ def deidentify(state: State, src: str, dest: str, profile: str | None, db: str |
     db = db or default_db_for(dest)
     with open_session(state, db, profile, workers, executor, _parse_options(executor_options),
                       secret_file, forbidden=(dest, src)) as session:
-        ingest = session.ingest(src)
-        export = session.export(dest, format=fmt, audit=True)
-    sys.exit(_report(state, [ingest, export], as_json))
+        summaries = session.deidentify(src, dest, format=fmt)
+    sys.exit(_report(state, summaries, as_json))
 
 
 @cli.command()

@@ -158,14 +158,35 @@ def _has_pixels_loaded(ds: Dataset) -> bool:
 
 
 def key_attributes(ds: Dataset) -> dict[str, Any]:
-    """Extract :data:`KEY_ATTRIBUTES` from a header as plain Python values."""
+    """Extract :data:`KEY_ATTRIBUTES` from a header as plain Python values.
+
+    Elements still raw are decoded through the shared decode cache (the very value
+    ``ds.get(keyword)`` gives, without decoding it into ``ds``): a series repeats them."""
+    from gantry.deid.fast import RawDataElement, decoded
+
     out: dict[str, Any] = {}
-    for keyword in KEY_ATTRIBUTES:
-        elem = ds.get(keyword)
-        if elem is None or elem == "":
+    elements = ds._dict
+    if not _KEY_TAGS:
+        _KEY_TAGS.append(_key_tags())
+    for keyword, tag in _KEY_TAGS[0]:
+        raw = elements.get(tag)
+        if raw is None:
             continue
-        out[keyword] = plain_value(elem)
+        found = decoded(ds, raw) if type(raw) is RawDataElement else None
+        value = found[0] if found is not None else ds.get(keyword)
+        if value is None or value == "":
+            continue
+        out[keyword] = plain_value(value)
     return out
+
+
+def _key_tags() -> tuple[tuple[str, int], ...]:
+    from pydicom.datadict import tag_for_keyword
+
+    return tuple((keyword, int(tag_for_keyword(keyword))) for keyword in KEY_ATTRIBUTES)
+
+
+_KEY_TAGS: list[tuple[tuple[str, int], ...]] = []  # built on first use (imports pydicom)
 
 
 def plain_value(value: Any) -> Any:

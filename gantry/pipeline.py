@@ -67,26 +67,73 @@ class IngestResult:
 
 def ingest_unit(unit: IngestUnit) -> list[IngestResult]:
     """Read the headers of a unit's inputs; bad inputs become results with a reason."""
+    run = run_for(unit.spec)
+    opener = run.hooks.component("ingestor", unit.ingestor).open
+    prepare = run.hooks.store_backend_for(unit.spec.store_url).prepare
+    return [_ingest_item(item, opener, prepare) for item in unit.items]
+
+
+def _ingest_item(item: SourceItem, opener: Any, prepare: Any) -> IngestResult:
     from gantry.errors import InputError
     from gantry.reading import DicomdirFound, read_header
+
+    try:
+        instance, header = read_header(item, opener)
+    except DicomdirFound as exc:
+        return IngestResult(item, reason=exc.reason, kind="index")
+    except InputError as exc:
+        return IngestResult(item, reason=exc.reason, kind="rejected")
+    except OSError as exc:
+        return IngestResult(item, reason=f"cannot read ({exc.strerror or exc})", kind="rejected")
+    prepared = prepare(header) if prepare is not None else None
+    return IngestResult(item, instance=instance, header=header, prepared=prepared)
+
+
+@dataclass
+class FusedUnit:
+    """Inputs to ingest and export in one pass (``gantry deidentify``): each file is read
+    once, its header indexed and the instance redacted, audited and written."""
+
+    spec: RunSpec
+    ingestor: str
+    items: list[SourceItem]
+    target: ExportTarget
+
+
+def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | None]]:
+    """Ingest then export each input of a unit from one read of its bytes. The export result
+    is ``None`` for an input that was not ingested (rejected, an index)."""
+    import io
 
     run = run_for(unit.spec)
     opener = run.hooks.component("ingestor", unit.ingestor).open
     prepare = run.hooks.store_backend_for(unit.spec.store_url).prepare
-    out: list[IngestResult] = []
-    for item in unit.items:
-        try:
-            instance, header = read_header(item, opener)
-        except DicomdirFound as exc:
-            out.append(IngestResult(item, reason=exc.reason, kind="index"))
-        except InputError as exc:
-            out.append(IngestResult(item, reason=exc.reason, kind="rejected"))
-        except OSError as exc:
-            out.append(IngestResult(item, reason=f"cannot read ({exc.strerror or exc})",
-                                    kind="rejected"))
-        else:
-            prepared = prepare(header) if prepare is not None else None
-            out.append(IngestResult(item, instance=instance, header=header, prepared=prepared))
+    export = WorkUnit(unit.spec, "export", [], targets=[unit.target], with_audit=True)
+    sinks = [run.hooks.component("exporter", unit.target.format).factory(unit.target, run)]
+    out: list[tuple[IngestResult, InstanceResult | None]] = []
+    try:
+        for item in unit.items:
+            try:
+                with opener(item.source) as fh:
+                    data = fh.read()
+            except OSError as exc:
+                out.append((IngestResult(item, reason=f"cannot read ({exc.strerror or exc})",
+                                         kind="rejected"), None))
+                continue
+
+            def from_memory(source: str, data: bytes = data) -> io.BytesIO:
+                return io.BytesIO(data)
+
+            ingested = _ingest_item(item, from_memory, prepare)
+            exported = None
+            if ingested.kind == "ok":
+                exported = process_instance(ingested.instance, export, run, sinks,
+                                            opener=from_memory)
+                ingested.instance.bind(None)  # do not keep the file's bytes alive
+            out.append((ingested, exported))
+    finally:
+        for sink in sinks:
+            sink.close()
     return out
 
 
@@ -226,11 +273,12 @@ def _fail(result: InstanceResult, stage: str, exc: BaseException, plugin: str = 
 
 
 def process_instance(instance: Instance, unit: WorkUnit, run: Run,
-                     sinks: list[InstanceSink]) -> InstanceResult:
-    """Run one instance through the unit's mode and return what happened."""
+                     sinks: list[InstanceSink], opener: Any = None) -> InstanceResult:
+    """Run one instance through the unit's mode and return what happened (``opener``: how to
+    open its source, by default its ingestor's)."""
     started = time.perf_counter()
     result = InstanceResult(sop_instance_uid=instance.sop_instance_uid)
-    instance.bind(run.hooks.ingestor_for(instance.source).open)
+    instance.bind(opener or run.hooks.ingestor_for(instance.source).open)
     memo = _memo_pass(run, unit, sinks)
     if memo is not None:
         done = _process_memo(memo, instance, unit, run, sinks, result)

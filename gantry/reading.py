@@ -59,22 +59,23 @@ def read_header(item: SourceItem, opener: Opener) -> tuple[Instance, Dataset]:
         digest.update(str(size - header_end).encode())
     if getattr(ds, "buffer", None) is not None:
         ds.buffer = None  # the header travels between processes without its stream
-    sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
+    sop_class = _text(ds, "SOPClassUID", 0x00080016) or \
+        str(ds.file_meta.get("MediaStorageSOPClassUID", ""))
     if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
         raise DicomdirFound(label, "DICOMDIR (an index of other files, not an image); skipped")
-    missing = [k for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
-               if not str(ds.get(k, "") or "").strip()]
+    uids = {keyword: _text(ds, keyword, tag).strip() for keyword, tag in _UID_TAGS}
+    missing = [k for k, v in uids.items() if not v]
     if missing:
         raise InputError(label, f"missing required attribute(s): {', '.join(missing)}")
     meta = getattr(ds, "file_meta", None)
     ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     instance = Instance(
-        sop_instance_uid=str(ds.SOPInstanceUID).strip(),
+        sop_instance_uid=uids["SOPInstanceUID"],
         sop_class_uid=sop_class.strip(),
-        series_instance_uid=str(ds.SeriesInstanceUID).strip(),
-        study_instance_uid=str(ds.StudyInstanceUID).strip(),
-        patient_id=str(ds.get("PatientID", "") or ""),
-        patient_name=str(ds.get("PatientName", "") or ""),
+        series_instance_uid=uids["SeriesInstanceUID"],
+        study_instance_uid=uids["StudyInstanceUID"],
+        patient_id=_text(ds, "PatientID", 0x00100020),
+        patient_name=_text(ds, "PatientName", 0x00100010),
         source=item.source,
         size=size,
         mtime=item.mtime,
@@ -83,6 +84,28 @@ def read_header(item: SourceItem, opener: Opener) -> tuple[Instance, Dataset]:
         digest=digest.hexdigest(),
     )
     return instance, ds
+
+
+_UID_TAGS = (("SOPInstanceUID", 0x00080018), ("StudyInstanceUID", 0x0020000D),
+             ("SeriesInstanceUID", 0x0020000E))
+
+
+def _text(ds: Dataset, keyword: str, tag: int) -> str:
+    """``str(ds.get(keyword, "") or "")``; a raw element is decoded through the shared decode
+    cache (UIDs directly), not into ``ds``."""
+    from gantry.deid.fast import RawDataElement, decoded, ui_text
+
+    raw = ds._dict.get(tag)
+    if type(raw) is RawDataElement:
+        if raw.VR == "UI":
+            text = ui_text(raw)
+            if text is not None:
+                return text
+        else:
+            found = decoded(ds, raw)
+            if found is not None:
+                return str(found[0] or "")
+    return str(ds.get(keyword, "") or "")
 
 
 def _size(fh: IO[bytes]) -> int:

@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING, Any
 from gantry.context import Run, RunSpec
 from gantry.errors import ExportError, GantryError, ProfileError
 from gantry.pipeline import (
+    FusedUnit,
     IngestResult,
     IngestUnit,
     InstanceResult,
     WorkUnit,
+    fused_unit,
     ingest_unit,
     process_unit,
 )
@@ -290,19 +292,21 @@ class Session:
         self._finish("ingest", summary)
         return summary
 
-    def _record_ingest(self, res: IngestResult, summary: StageSummary) -> None:
+    def _record_ingest(self, res: IngestResult, summary: StageSummary) -> str:
+        """Record one ingest result; return what became of it (``added``, ``duplicate``,
+        ``conflict``, ``rejected`` or ``index``)."""
         item = res.item
         if res.kind == "index":
             self.store.add_rejected(Rejection(item.source, res.reason, "index"))
             self._event("skipped-index", self.run.keyed_hash(item.source), reason=res.reason)
             summary.skipped += 1
-            return
+            return "index"
         if res.kind == "rejected":
             self.store.add_rejected(Rejection(item.source, res.reason))
             self._event("rejected", self.run.keyed_hash(item.source), reason=res.reason)
             summary.rejected += 1
             summary.errors.append(f"{item.label}: {res.reason}")
-            return
+            return "rejected"
         instance = res.instance
         if res.prepared is not None:
             outcome = self.store.add_instance(instance, res.header, prepared=res.prepared)
@@ -320,6 +324,7 @@ class Session:
             summary.errors.append(f"{item.label}: SOP Instance UID already ingested from another "
                                   "file with different content (conflict; first one kept)")
             self._event("conflict", self._subject(instance.sop_instance_uid))
+        return outcome
 
     # -- audit / redact --------------------------------------------------------------------------
     def _run_stage(self, stage: str, units: Iterable[WorkUnit], total: int,
@@ -328,22 +333,22 @@ class Session:
                    before_finish: Callable[[], None] | None = None) -> StageSummary:
         started = time.perf_counter()
         self.hooks.stage_started(stage, self.run)
+        self._drain(stage, units, total, handle, summary)
+        if before_finish is not None:
+            before_finish()
+        summary.seconds = time.perf_counter() - started
+        self._finish(stage, summary)
+        return summary
+
+    def _drain(self, stage: str, units: Iterable[WorkUnit], total: int | None,
+               handle: Callable[[InstanceResult, StageSummary], None],
+               summary: StageSummary) -> None:
+        """Run ``units`` on the executor and record every result."""
         executor = self._executor()
         try:
             for results in executor.map_unordered(process_unit, units):
                 for res in results:
-                    if res.ok:
-                        handle(res, summary)
-                    else:
-                        summary.failed += 1
-                        subject = self._subject(res.sop_instance_uid)
-                        summary.errors.append(f"{subject}: {res.stage}: {res.error}")
-                        self.store.set_status(res.sop_instance_uid, "failed")
-                        self._event("failed", self._subject(res.sop_instance_uid), stage=res.stage,
-                                    error=res.error, plugin=res.plugin)
-                        self.hooks.stage_failed(stage, self.run, GantryError(res.error),
-                                                plugin=res.plugin or None)
-                    summary.bytes += res.bytes_in
+                    self._handle_result(stage, res, summary, handle)
                 self._tick(stage, summary.done + summary.failed + summary.skipped, total,
                            summary.bytes)
         except BaseException as exc:
@@ -352,11 +357,20 @@ class Session:
             raise
         finally:
             self.store.checkpoint()
-        if before_finish is not None:
-            before_finish()
-        summary.seconds = time.perf_counter() - started
-        self._finish(stage, summary)
-        return summary
+
+    def _handle_result(self, stage: str, res: InstanceResult, summary: StageSummary,
+                       handle: Callable[[InstanceResult, StageSummary], None]) -> None:
+        if res.ok:
+            handle(res, summary)
+        else:
+            summary.failed += 1
+            subject = self._subject(res.sop_instance_uid)
+            summary.errors.append(f"{subject}: {res.stage}: {res.error}")
+            self.store.set_status(res.sop_instance_uid, "failed")
+            self._event("failed", subject, stage=res.stage, error=res.error, plugin=res.plugin)
+            self.hooks.stage_failed(stage, self.run, GantryError(res.error),
+                                    plugin=res.plugin or None)
+        summary.bytes += res.bytes_in
 
     @_locked
     def audit(self, *, after_redaction: bool = False) -> StageSummary:
@@ -471,6 +485,26 @@ class Session:
             return WorkUnit(self.spec, "export", batch, targets=worker_targets,
                             want_headers=parent_sink is not None, with_audit=audit)
 
+        handle = self._export_handle(parent_sink, audit)
+        total = self.store.counts().instances
+        closed = False
+
+        def close_sink() -> None:
+            nonlocal closed
+            if parent_sink is not None and not closed:
+                closed = True
+                parent_sink.close()
+
+        try:
+            return self._run_stage("export", self._units(pending(), make), total, handle,
+                                   summary, before_finish=close_sink)
+        finally:
+            close_sink()
+
+    def _export_handle(self, parent_sink: InstanceSink | None,
+                       audit: bool) -> Callable[[InstanceResult, StageSummary], None]:
+        """Records one exported instance: its export records, findings, changes, status."""
+
         def handle(res: InstanceResult, summary: StageSummary) -> None:
             records = list(res.exports)
             if parent_sink is not None and res.header is not None:
@@ -497,20 +531,95 @@ class Session:
             self.store.set_status(res.sop_instance_uid, "exported")
             summary.done += 1
 
-        total = self.store.counts().instances
-        closed = False
+        return handle
 
-        def close_sink() -> None:
-            nonlocal closed
-            if parent_sink is not None and not closed:
-                closed = True
-                parent_sink.close()
+    @_locked
+    def deidentify(self, uri: str | os.PathLike[str], dest: str | os.PathLike[str], *,
+                   format: str = "dicom",
+                   options: dict[str, Any] | None = None) -> list[StageSummary]:
+        """:meth:`ingest` ``uri`` then :meth:`export` the store to ``dest`` with
+        ``audit=True``, reading each file once: a worker indexes a file's header and redacts,
+        audits and writes it from the same bytes. The store, the output and the summaries
+        (``[ingest, export]``) are those of the two calls. Instances ingested by an earlier,
+        interrupted run are exported after the pass; so is the kept instance of a UID conflict
+        (two files, one SOP Instance UID), whose output the other file may have overwritten.
+        """
+        uri = str(uri)
+        target = ExportTarget(to=str(dest), format=format, options=dict(options or {}))
+        exporter = self.hooks.component("exporter", format)
+        if exporter.runs_in == "parent":
+            return [self.ingest(uri), self.export(dest, format=format, options=options,
+                                                  audit=True)]
+        if "://" not in uri:
+            self._input_roots.append(Path(uri).resolve())
+        self._check_destination(target)
+        ingestor = self.hooks.ingestor_for(uri)
+        ingested = StageSummary("ingest")
+        exported = StageSummary("export", destination=target.to)
+        handle = self._export_handle(None, True)
+        started = time.perf_counter()
+        self.hooks.stage_started("ingest", self.run)
+        self.hooks.stage_started("export", self.run)
+        written: dict[str, list[str]] = {}  # instances this pass exported (or tried to)
+        redo: set[str] = set()
 
+        def units() -> Iterator[FusedUnit]:
+            batch: list[SourceItem] = []
+            for item in ingestor.discover(uri, self.run):
+                if self.store.is_source_done(item.source, item.size, item.mtime):
+                    ingested.skipped += 1
+                    continue
+                batch.append(item)
+                if len(batch) >= 32:
+                    yield FusedUnit(self.spec, ingestor.name, batch, target)
+                    batch = []
+            if batch:
+                yield FusedUnit(self.spec, ingestor.name, batch, target)
+
+        executor = self._executor()
         try:
-            return self._run_stage("export", self._units(pending(), make), total, handle,
-                                   summary, before_finish=close_sink)
+            for results in executor.map_unordered(fused_unit, units()):
+                for ingest_result, export_result in results:
+                    outcome = self._record_ingest(ingest_result, ingested)
+                    if export_result is None:
+                        continue
+                    uid = export_result.sop_instance_uid
+                    shas = [record.sha256 for record in export_result.exports]
+                    if outcome == "added":
+                        self._handle_result("export", export_result, exported, handle)
+                        written[uid] = shas
+                    elif shas and written.get(uid) != shas:
+                        redo.add(uid)  # this file's output replaced the kept instance's
+                self._tick("ingest", ingested.done + ingested.duplicates, None, ingested.bytes)
+                self._tick("export", exported.done + exported.failed, None, exported.bytes)
+        except BaseException as exc:
+            self._drop_executor()
+            self.hooks.stage_failed("ingest", self.run, exc)
+            self.hooks.stage_failed("export", self.run, exc)
+            raise
         finally:
-            close_sink()
+            self.store.checkpoint()
+        ingested.seconds = time.perf_counter() - started
+        self._finish("ingest", ingested)
+        rest = self._not_exported(target, redo, set(written))
+        if rest:
+            def make(batch: list[Instance]) -> WorkUnit:
+                return WorkUnit(self.spec, "export", batch, targets=[target], with_audit=True)
+
+            self._drain("export", self._units(iter(rest), make), None, handle, exported)
+        exported.seconds = time.perf_counter() - started
+        self._finish("export", exported)
+        return [ingested, exported]
+
+    def _not_exported(self, target: ExportTarget, redo: set[str],
+                      attempted: set[str]) -> list[Instance]:
+        """Instances of the store not exported to ``target`` and not ``attempted`` in this
+        pass, and those whose output must be redone."""
+        done = self.store.exported_uids(target.to)
+        if not redo and len(done) >= self.store.counts().instances:
+            return []
+        skip = (self._already_exported(target) | attempted) - redo
+        return [inst for inst in self.instances() if inst.sop_instance_uid not in skip]
 
     # -- queries ---------------------------------------------------------------------------------
     def query(self, expression: str) -> Iterator[Instance]:

@@ -34,12 +34,12 @@ def _compare_both_ways(monkeypatch: pytest.MonkeyPatch, src: Path, dest: Path,
         outcome["memo" if done else "fallback"] += 1
         return done
 
-    def both(instance, unit, run, sinks):
+    def both(instance, unit, run, sinks, opener=None):
         run.__dict__["_memo_strict"] = True  # a memo-pass bug fails the test, not falls back
         monkeypatch.setenv("GANTRY_MEMO", "0")
-        full = original(instance, unit, run, sinks)
+        full = original(instance, unit, run, sinks, opener)
         monkeypatch.setenv("GANTRY_MEMO", "1")
-        fast = original(instance, unit, run, sinks)
+        fast = original(instance, unit, run, sinks, opener)
         where = instance.source
         assert fast.ok == full.ok, (where, full.error, fast.error)
         assert fast.error == full.error, where

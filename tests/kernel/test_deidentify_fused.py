@@ -1,0 +1,116 @@
+"""``Session.deidentify``: one read per file, the same result as ``ingest`` + ``export``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from gantry.session import Session
+from gantry.testing.factory import make_instance, write_cohort
+
+SECRET = bytes(range(32))
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith((".", "manifest", "gantry-"))
+            and p.suffix == ".dcm"}
+
+
+def _store_view(session: Session) -> tuple:
+    store = session.store
+    exports = sorted((r.sop_instance_uid, r.path, r.sha256) for r in store.iter_exports())
+    findings = sorted((uid, stage, f.code, f.message) for uid, stage, f in store.iter_findings())
+    changes = sorted((uid, c.action, c.tag, c.path, c.detail) for uid, c in store.iter_changes())
+    rejected = sorted(r.reason for r in store.iter_rejected())
+    return exports, findings, changes, rejected, store.counts()
+
+
+def _inputs(root: Path) -> Path:
+    src = root / "src"
+    write_cohort(src, patients=2, series=2, instances=3)
+    (src / "not-dicom.dcm").write_bytes(b"hello, not an image")
+    (src / "empty.dcm").write_bytes(b"")
+    # a second file with an ingested SOP Instance UID and other content: a conflict
+    first = sorted(src.rglob("i0001"))[0]
+    from pydicom import dcmread
+
+    ds = dcmread(first)
+    ds.ImageComments = "another file, same UID"
+    ds.save_as(src / "zz-conflict.dcm", enforce_file_format=True)
+    shutil.copy(first, src / "zz-duplicate.dcm")
+    return src
+
+
+def test_same_store_and_output_as_ingest_then_export(tmp_path):
+    src = _inputs(tmp_path)
+    two = Session("memory://", profile="ps3.15/basic", secret=SECRET, workers=2)
+    try:
+        two_summaries = [two.ingest(src), two.export(tmp_path / "two", audit=True)]
+        two_view = _store_view(two)
+    finally:
+        two.close()
+    one = Session("memory://", profile="ps3.15/basic", secret=SECRET, workers=2)
+    try:
+        one_summaries = one.deidentify(src, tmp_path / "one")
+        one_view = _store_view(one)
+    finally:
+        one.close()
+    assert _tree(tmp_path / "one") == _tree(tmp_path / "two")
+    assert len(_tree(tmp_path / "one")) == 12
+    assert one_view == two_view
+    for a, b in zip(one_summaries, two_summaries, strict=True):
+        for field in ("stage", "done", "failed", "rejected", "duplicates", "conflicts",
+                      "findings", "skipped"):
+            assert getattr(a, field) == getattr(b, field), field
+    assert one_summaries[0].conflicts + one_summaries[0].duplicates == 2
+    assert one_summaries[0].rejected == 2
+
+
+def test_resumes_instances_ingested_by_an_interrupted_run(tmp_path):
+    src = tmp_path / "src"
+    write_cohort(src, patients=1, series=2, instances=3)
+    db = f"sqlite:///{tmp_path / 'work.db'}"
+    first = Session(db, profile="ps3.15/basic", secret=SECRET, workers=1)
+    try:
+        first.ingest(src)  # then "interrupted" before anything was exported
+    finally:
+        first.close()
+    again = Session(db, profile="ps3.15/basic", secret=SECRET, workers=1)
+    try:
+        ingest, export = again.deidentify(src, tmp_path / "out")
+    finally:
+        again.close()
+    assert ingest.skipped == 6 and ingest.done == 0
+    assert export.done == 6 and export.failed == 0
+    assert len(_tree(tmp_path / "out")) == 6
+
+
+def test_a_failed_instance_is_tried_once(tmp_path, monkeypatch):
+    from gantry.builtins.dicom_export import DicomFolderSink
+    from gantry.errors import ExportError
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        ds = make_instance(patient=0, study=0, series=0, instance=i, rows=8, cols=8)
+        ds.save_as(src / f"i{i}.dcm", enforce_file_format=True)
+    calls: list[str] = []
+    real_write = DicomFolderSink.write
+
+    def write(self, relpath, data, dataset, context):
+        calls.append(context.instance.source)
+        if context.instance.source.endswith("i1.dcm"):
+            raise ExportError(f"{relpath}: disk full")
+        return real_write(self, relpath, data, dataset, context)
+
+    monkeypatch.setattr(DicomFolderSink, "write", write)
+    session = Session("memory://", profile="ps3.15/basic", secret=SECRET, workers=1)
+    try:
+        ingest, export = session.deidentify(src, tmp_path / "out")
+    finally:
+        session.close()
+    assert ingest.done == 3
+    assert (export.done, export.failed) == (2, 1)
+    assert len(export.errors) == 1 and "disk full" in export.errors[0]
+    assert sum(c.endswith("i1.dcm") for c in calls) == 1
