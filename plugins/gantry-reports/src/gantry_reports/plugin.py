@@ -24,7 +24,14 @@ def gantry_config_keys():
 
 @hookimpl
 def gantry_exported(record: ExportRecord, run: Run) -> None:
-    """Remember each exported file for the manifest of its destination."""
+    """Remember each exported file for the manifest of its destination.
+
+    Called in the parent for every instance exported: with a working store (every session
+    has one) there is nothing to do, the manifest reads the destination's records from the
+    store; only a run without a store spools its records.
+    """
+    if getattr(run, "store", None) is not None:
+        return
     from gantry_reports import spool
 
     spool.add(run.run_id, record)

@@ -13,6 +13,8 @@ from gantry.records import ExportRecord
 
 _LOCK = threading.Lock()
 _SPOOLS: dict[tuple[str, str], IO[str]] = {}
+#: One spooled line is the JSON list of these fields' values (no ``asdict`` deep copy).
+_FIELDS = tuple(f.name for f in dataclasses.fields(ExportRecord))
 
 
 def add(run_id: str, record: ExportRecord) -> None:
@@ -23,7 +25,7 @@ def add(run_id: str, record: ExportRecord) -> None:
         if fh is None:
             # lives across hook calls until the export finishes: closed by take()/discard()
             fh = _SPOOLS[key] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-        fh.write(json.dumps(dataclasses.asdict(record)) + "\n")
+        fh.write(json.dumps([getattr(record, name) for name in _FIELDS]) + "\n")
 
 
 def take(run_id: str, destination: str) -> Iterator[ExportRecord]:
@@ -35,7 +37,7 @@ def take(run_id: str, destination: str) -> Iterator[ExportRecord]:
     try:
         fh.seek(0)
         for line in fh:
-            yield ExportRecord(**json.loads(line))
+            yield ExportRecord(**dict(zip(_FIELDS, json.loads(line), strict=True)))
     finally:
         fh.close()
 

@@ -1,0 +1,407 @@
+"""The manifest writer as it was before the per-file fast path (commit cfe7b89), kept
+verbatim below this docstring (only the import order differs) as the reference that the
+regression tests and ``bench/bench_reports.py`` compare the current
+:mod:`gantry_reports.manifest` against: same input, same bytes.
+
+Do not "fix" or speed up this file; it is the definition of the expected output.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gantry_reports.htmlpage import cards, esc, page, table
+
+from gantry.records import ExportRecord
+
+#: Key metadata copied from each exported header into the manifest.
+KEY_FIELDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+              "SOPClassUID", "Modality", "StudyDate", "SeriesDate", "SeriesNumber",
+              "SeriesDescription", "InstanceNumber", "Rows", "Columns", "NumberOfFrames",
+              "PatientIdentityRemoved")
+CSV_FIELDS = ("path", "size", "sha256", "status", *KEY_FIELDS, "TransferSyntaxUID")
+MANIFEST_NAMES = ("manifest.html", "manifest.csv", "manifest.json")
+
+
+@dataclass
+class SeriesStats:
+    """What the manifest knows about one exported series."""
+
+    patient: str
+    study: str
+    series: str
+    modality: str = ""
+    description: str = ""
+    number: str = ""
+    study_date: str = ""
+    count: int = 0
+    size: int = 0
+    members: list[tuple[int, str]] = field(default_factory=list)  # (InstanceNumber, path)
+    thumbnail: str | None = None
+    thumbnail_note: str = ""
+
+
+def manifest_location(destination: str, fmt: str = "dicom") -> tuple[Path, str] | None:
+    """``(folder, prefix)`` for the manifest files of a local destination, or ``None``.
+
+    A DICOM folder gets ``manifest.*`` inside it; a single-file destination
+    (``table.parquet``) or a table folder (any non-DICOM format, whose readers expect only
+    table files inside) gets ``<name>.manifest.*`` beside it.
+    """
+    if "://" in destination and not destination.startswith("file://"):
+        return None
+    path = Path(destination.removeprefix("file://")).resolve()
+    if fmt != "dicom" or path.is_file() or path.suffix.lower() in (".parquet", ".zip", ".csv"):
+        return path.parent, f"{path.name}."
+    return path, ""
+
+
+def _date(value: str) -> str:
+    value = (value or "").strip()
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value
+
+
+def _file_entry(root: Path, record: ExportRecord) -> dict[str, Any]:
+    """The manifest entry of one exported DICOM file (read back from disk)."""
+    from pydicom import dcmread
+
+    entry: dict[str, Any] = {"path": record.path, "size": record.size, "sha256": record.sha256,
+                             "status": "ok"}
+    path = (root / record.path).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        entry["status"] = "missing"
+        return entry
+    data = path.read_bytes()
+    entry["size"] = len(data)
+    digest = hashlib.sha256(data).hexdigest()
+    if record.sha256 and digest != record.sha256:
+        entry["status"] = "changed since export"
+    entry["sha256"] = digest
+    try:
+        ds = dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+    except Exception as exc:
+        entry["status"] = f"unreadable ({type(exc).__name__})"
+        return entry
+    for keyword in KEY_FIELDS:
+        value = ds.get(keyword)
+        if value is not None and value != "":
+            entry[keyword] = str(value)
+    tsuid = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    entry["TransferSyntaxUID"] = str(tsuid or "")
+    return entry
+
+
+def write_manifests(destination: str, records: Iterable[ExportRecord], *,
+                    profile: str = "", thumbnails: bool = True,
+                    thumbnail_size: int = 96, max_html_series: int = 2000) -> list[Path]:
+    """Write ``manifest.html``, ``manifest.csv`` and ``manifest.json`` for a destination.
+
+    Files are streamed (CSV rows and JSON entries are written as they are read); only one
+    small record per series is kept in memory. Returns the paths written (empty for a remote
+    destination, which has no local folder to write into).
+    """
+    records = iter(records)
+    first = next(records, None)
+    fmt = first.format if first is not None else "dicom"
+    if first is not None:
+        records = itertools.chain([first], records)
+    where = manifest_location(destination, fmt)
+    if where is None:
+        return []
+    folder, prefix = where
+    folder.mkdir(parents=True, exist_ok=True)
+    root = Path(destination.removeprefix("file://")).resolve()
+    if not root.is_dir():
+        root = root.parent
+    series: dict[str, SeriesStats] = {}
+    modalities: dict[str, int] = {}
+    dates: list[str] = []
+    patients: set[str] = set()
+    studies: set[str] = set()
+    counts = {"files": 0, "bytes": 0, "missing": 0, "changed": 0, "instances": 0, "rows": 0}
+    formats: set[str] = set()
+    seen: set[str] = set()
+    table_series: set[str] = set()
+    csv_path = folder / f"{prefix}manifest.csv"
+    index: list[tuple[str, int]] = []  # (path, spool offset): files are listed by path
+    with tempfile.TemporaryFile("w+b") as spool:
+        for record in records:
+            formats.add(record.format)
+            counts["instances"] += 1
+            if record.format != "dicom":
+                counts["rows"] += 1  # a table row: its file is listed under "tables"
+                continue
+            if record.path in seen:
+                continue
+            seen.add(record.path)
+            entry = _file_entry(root, record)
+            index.append((record.path, spool.tell()))
+            spool.write(json.dumps(entry, sort_keys=True).encode() + b"\n")
+            if entry["status"] == "missing":
+                counts["missing"] += 1
+                continue
+            if entry["status"] == "changed since export":
+                counts["changed"] += 1
+            counts["files"] += 1
+            counts["bytes"] += int(entry.get("size", 0))
+            _account(entry, series, modalities, dates, patients, studies)
+        index.sort()
+        seen.clear()
+        table_files = _table_files(destination, formats - {"dicom"})
+
+        def entries() -> Iterator[str]:
+            for _path, offset in index:
+                spool.seek(offset)
+                yield spool.readline().decode().rstrip("\n")
+
+        with _atomic(csv_path) as csv_fh:
+            writer = csv.DictWriter(csv_fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            for line in entries():
+                writer.writerow(json.loads(line))
+            for item in table_files:
+                writer.writerow({"path": item["path"], "size": item["size"],
+                                 "sha256": item["sha256"], "status": "table"})
+        ordered = sorted(series.values(), key=lambda s: (s.patient, s.study_date, s.study,
+                                                         str(s.number), s.series))
+        series = {s.series: s for s in ordered}
+        if thumbnails:
+            for stats in ordered[:max_html_series]:
+                if stats.members:
+                    stats.members.sort()
+                    _number, rel = stats.members[len(stats.members) // 2]
+                    stats.thumbnail, stats.thumbnail_note = _thumb(root / rel, thumbnail_size)
+        if table_files and not series:
+            _table_counts(destination, patients, studies, modalities, dates, table_series)
+        from gantry_reports.versions import tool_versions
+
+        summary = {
+            "patients": len(patients), "studies": len(studies),
+            "series": len(series) or len(table_series),
+            "instances": counts["instances"], "files": counts["files"], "bytes": counts["bytes"],
+            "missing_files": counts["missing"], "changed_files": counts["changed"],
+            "table_rows": counts["rows"],
+            "modalities": dict(sorted(modalities.items())),
+            "study_dates": {"first": min(dates) if dates else None,
+                            "last": max(dates) if dates else None},
+        }
+        # No time, run id or destination path: the same export gives the same manifest bytes
+        # on any machine and executor, and no local path travels with the dataset.
+        head = {
+            "manifest_version": 1, "profile": profile,
+            "formats": sorted(formats), "summary": summary, "tools": tool_versions(),
+            "note": "Values are read from the exported files (pseudonymous); dates are as "
+                    "exported, after any shift. Files are listed by path.",
+        }
+        json_path = folder / f"{prefix}manifest.json"
+        with _atomic(json_path) as fh:
+            fh.write(json.dumps(head, indent=1)[:-2])
+            fh.write(',\n "series": ' + json.dumps([_series_json(s) for s in ordered]))
+            fh.write(',\n "tables": ' + json.dumps(table_files))
+            fh.write(',\n "files": [')
+            for i, line in enumerate(entries()):
+                fh.write(("," if i else "") + "\n  " + line)
+            fh.write("\n ]\n}\n")
+    html_path = folder / f"{prefix}manifest.html"
+    with _atomic(html_path) as fh:
+        fh.write(_html(head, series, table_files, max_html_series, prefix))
+    return [html_path, csv_path, json_path]
+
+
+def _account(entry: dict[str, Any], series: dict[str, SeriesStats], modalities: dict[str, int],
+             dates: list[str], patients: set[str], studies: set[str]) -> None:
+    patient = entry.get("PatientID", "")
+    study = entry.get("StudyInstanceUID", "")
+    uid = entry.get("SeriesInstanceUID", "")
+    patients.add(patient)
+    studies.add(study)
+    stats = series.get(uid)
+    if stats is None:
+        stats = series[uid] = SeriesStats(patient, study, uid, entry.get("Modality", ""),
+                                          entry.get("SeriesDescription", ""),
+                                          entry.get("SeriesNumber", ""),
+                                          _date(entry.get("StudyDate", "")))
+    stats.count += 1
+    stats.size += int(entry.get("size", 0))
+    try:
+        number = int(entry.get("InstanceNumber", "") or 0)
+    except ValueError:
+        number = 0
+    if len(stats.members) < 100_000:
+        stats.members.append((number, entry["path"]))
+    modality = entry.get("Modality", "") or "(none)"
+    modalities[modality] = modalities.get(modality, 0) + 1
+    date = _date(entry.get("StudyDate", ""))
+    if date:
+        if not dates:
+            dates.extend([date, date])
+        dates[0], dates[1] = min(dates[0], date), max(dates[1], date)
+
+
+def _thumb(path: Path, size: int) -> tuple[str | None, str]:
+    from gantry_reports.thumbnails import thumbnail_data_uri
+
+    return thumbnail_data_uri(path, size)
+
+
+def _series_json(stats: SeriesStats) -> dict[str, Any]:
+    return {"PatientID": stats.patient, "StudyInstanceUID": stats.study,
+            "SeriesInstanceUID": stats.series, "Modality": stats.modality,
+            "SeriesDescription": stats.description, "SeriesNumber": stats.number,
+            "StudyDate": stats.study_date, "instances": stats.count, "bytes": stats.size}
+
+
+def _table_files(destination: str, formats: set[str]) -> list[dict[str, Any]]:
+    """Files of table-like exports (parquet...) found at the destination, with sha256."""
+    if not formats:
+        return []
+    path = Path(destination.removeprefix("file://")).resolve()
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+        and not p.name.endswith(MANIFEST_NAMES)) if path.is_dir() else []
+    out = []
+    for file in files:
+        digest = hashlib.sha256()
+        with file.open("rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        rel = file.name if file == path else str(file.relative_to(path))
+        out.append({"path": rel, "size": file.stat().st_size, "sha256": digest.hexdigest()})
+    return out
+
+
+def _table_counts(destination: str, patients: set[str], studies: set[str],
+                  modalities: dict[str, int], dates: list[str], series: set[str]) -> None:
+    """Counts read from an exported parquet table (its pseudonymous key columns)."""
+    try:
+        import pyarrow.dataset as pds
+    except ImportError:
+        return
+    path = Path(destination.removeprefix("file://")).resolve()
+    files = [path] if path.is_file() else sorted(str(p) for p in path.rglob("*.parquet"))
+    if not files:
+        return
+    try:
+        if path.is_file():
+            data = pds.dataset(path, format="parquet")
+        else:
+            data = pds.dataset(files, format="parquet", partition_base_dir=str(path),
+                               partitioning=pds.partitioning(flavor="hive"))
+    except (OSError, ValueError):
+        return
+    wanted = [c for c in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "Modality",
+                          "StudyDate") if c in data.schema.names]
+    for batch in data.to_batches(columns=wanted):
+        blank = [None] * batch.num_rows
+        columns = {name: batch.column(name).to_pylist() for name in wanted}
+        for pid, study, uid, modality, date in zip(
+                *(columns.get(name, blank) for name in ("PatientID", "StudyInstanceUID",
+                                                        "SeriesInstanceUID", "Modality",
+                                                        "StudyDate")), strict=True):
+            patients.add(str(pid or ""))
+            studies.add(str(study or ""))
+            series.add(str(uid or ""))
+            key = str(modality or "(none)")
+            modalities[key] = modalities.get(key, 0) + 1
+            if date is not None:
+                text = str(date)
+                if not dates:
+                    dates.extend([text, text])
+                dates[0], dates[1] = min(dates[0], text), max(dates[1], text)
+
+
+def _html(head: dict[str, Any], series: dict[str, SeriesStats],
+          table_files: list[dict[str, Any]], max_series: int, prefix: str) -> str:
+    summary = head["summary"]
+    dates = summary["study_dates"]
+    body = [cards([("patients", summary["patients"]), ("studies", summary["studies"]),
+                   ("series", summary["series"]), ("instances", summary["instances"]),
+                   ("MB", f"{summary['bytes'] / 1e6:,.1f}")])]
+    body.append(f'<p class="meta">Profile <code>{esc(head["profile"] or "?")}</code> · '
+                f'Gantry {esc(head["tools"]["gantry"])}</p>')
+    if summary["missing_files"] or summary["changed_files"]:
+        body.append(f'<p class="fail">{summary["missing_files"]} file(s) missing, '
+                    f'{summary["changed_files"]} changed since export.</p>')
+    body.append("<h2>Modalities</h2>")
+    body.append(table(["modality", "instances"], summary["modalities"].items(), numeric=[1]))
+    body.append("<h2>Study dates (as exported, after any shift)</h2>")
+    if dates["first"]:
+        body.append(f"<p>{esc(dates['first'])} to {esc(dates['last'])}</p>")
+    else:
+        body.append("<p>No study dates in the exported files (removed by the profile).</p>")
+    if series:
+        body.append("<h2>Patients and studies</h2>")
+        per_patient: dict[str, dict[str, int]] = {}
+        for stats in series.values():
+            studies = per_patient.setdefault(stats.patient, {})
+            studies[stats.study] = studies.get(stats.study, 0) + stats.count
+        body.append(table(["patient (pseudonymous)", "studies", "instances"],
+                          ((p or "(none)", len(s), sum(s.values()))
+                           for p, s in sorted(per_patient.items())),
+                          numeric=[1, 2]))
+        body.append("<h2>Studies</h2>")
+        per_study: dict[str, list[Any]] = {}
+        for stats in series.values():
+            row = per_study.setdefault(stats.study, [stats.patient, stats.study_date,
+                                                     stats.study, set(), 0, 0])
+            row[3].add(stats.modality or "?")
+            row[4] += 1
+            row[5] += stats.count
+        body.append(table(["patient", "study date", "study UID", "modalities", "series",
+                           "instances"],
+                          ((p or "(none)", d, u, ", ".join(sorted(m)), n, c)
+                           for p, d, u, m, n, c in sorted(per_study.values(),
+                                                          key=lambda r: (r[0], r[1], r[2]))),
+                          numeric=[4, 5]))
+        body.append("<h2>Series</h2>")
+        rows = []
+        for stats in sorted(series.values(), key=lambda s: (s.patient, s.study_date, s.study,
+                                                            str(s.number)))[:max_series]:
+            thumb = (f'<img class="thumb" alt="thumbnail" src="{stats.thumbnail}">'
+                     if stats.thumbnail else esc(stats.thumbnail_note or ""))
+            rows.append((thumb, stats.patient, stats.study_date, stats.study, stats.series,
+                         stats.modality, stats.number, stats.description, stats.count))
+        body.append(table(["", "patient", "study date", "study UID", "series UID", "modality",
+                           "#", "description", "instances"], rows, numeric=[6, 8], raw=[0]))
+        if len(series) > max_series:
+            body.append(f"<p>{len(series) - max_series} more series are listed in "
+                        f"{esc(prefix)}manifest.json.</p>")
+    if table_files:
+        body.append("<h2>Table files</h2>")
+        body.append(table(["file", "bytes", "sha256"],
+                          ((f["path"], f["size"], f["sha256"]) for f in table_files),
+                          numeric=[1]))
+    body.append(f'<p class="meta">Every file with its sha256 is listed in '
+                f"{esc(prefix)}manifest.csv and {esc(prefix)}manifest.json.</p>")
+    return page("Export manifest", "".join(body), subtitle=head["note"])
+
+
+class _atomic:
+    """Write a text file through a temporary name, renamed into place on success."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+    def __enter__(self) -> Any:
+        self.fh = self.tmp.open("w", encoding="utf-8", newline="")
+        return self.fh
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        self.fh.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
