@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +47,7 @@ class DicomFolderSink:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ExportError(f"{self.root}: cannot create export folder ({exc.strerror})") from exc
+        self._folders: set[str] = set()  # folders made and checked (inside the root)
 
     def target_path(self, dataset: Dataset, context: InstanceContext) -> str:
         """``patient/study/series/sop.dcm`` from the redacted dataset's values."""
@@ -59,20 +59,41 @@ class DicomFolderSink:
         ]
         return "/".join(parts)
 
+    def _folder(self, relpath: str) -> str:
+        """The absolute folder of ``relpath``, made once and checked to be inside the root
+        (symbolic links resolved) the first time it is seen."""
+        folder, _, name = relpath.rpartition("/")
+        if not name or name in (".", "..") or relpath.startswith("/") or "\\" in relpath:
+            raise ExportError(f"{relpath}: not a file path inside the export folder")
+        path = os.path.join(str(self.root), folder) if folder else str(self.root)
+        if path not in self._folders:
+            resolved = Path(path).resolve()
+            if not resolved.is_relative_to(self.root):
+                raise ExportError(f"{relpath}: output path escapes the export folder")
+            try:
+                resolved.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ExportError(f"{resolved}: cannot create folder ({exc.strerror})") from exc
+            if Path(path).resolve() != resolved:
+                raise ExportError(f"{relpath}: output path escapes the export folder")
+            self._folders.add(path)
+        return path
+
     def write(self, relpath: str, data: bytes, dataset: Dataset,
               context: InstanceContext) -> ExportRecord:
         """Write atomically: a temporary file in the same folder, fsync-free, then rename."""
-        path = (self.root / relpath).resolve()
-        if not path.is_relative_to(self.root):
-            raise ExportError(f"{relpath}: output path escapes the export folder")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".gantry-", suffix=".part", dir=path.parent)
+        folder = self._folder(relpath)
+        name = relpath.rpartition("/")[2]
+        path = os.path.join(folder, name)
+        tmp = os.path.join(folder, f".gantry-{name}.{os.getpid()}.part")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+            _write_new(tmp, data)
             os.replace(tmp, path)
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
             raise ExportError(f"{path}: write failed ({exc.strerror or exc})") from exc
         return ExportRecord(
             sop_instance_uid=context.instance.sop_instance_uid,
@@ -83,6 +104,20 @@ class DicomFolderSink:
 
     def close(self) -> None:
         """Nothing to flush: every file is complete when written."""
+
+
+def _write_new(path: str, data: bytes) -> None:
+    """Create ``path`` (replacing a stale one) and write ``data`` to it (no Python file
+    object: creating many small files is the cost that matters here)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
 
 
 @hookimpl

@@ -392,6 +392,15 @@ class MemoPass:
                         hits.extend((tag, h) for h in _ob_hits(data, span, identifiers))
                     continue
             found = tuple(uid_text[n] for n in sorted(occurs[i])) if i in occurs else ()
+            if found and span.vr == "UI" and not group & 1 and element and \
+                    span.length != _UNDEFINED and \
+                    not engine.retain_uids:
+                mapped = self._mapped_uid(data, span, actions, walk, identifiers)
+                if mapped is not None:
+                    out.append((tag, mapped[0]))
+                    changes.append(mapped[1])
+                    hits.extend((tag, h) for h in mapped[2])
+                    continue
             result = self._result(data, span, cs, encoding, walk, blocks, found, results,
                                   blocks.get((group, element >> 8)) if group & 1 else None)
             if tag == _CHARSET and (result.changes or result.out is None):
@@ -563,6 +572,42 @@ class MemoPass:
             self._result_count += 1
             results[key] = result  # type: ignore[index]
         return result
+
+    def _mapped_uid(self, data: bytes, span: _Span, actions: dict[int, str], walk: Any,
+                    identifiers: Any) -> tuple[bytes, Any, list[Any]] | None:
+        """An instance UID the engine maps (``U``/``D``/``C``; see ``DeidEngine._raw``): the
+        element written, its change, its audit hits. ``None``: not that simple."""
+        from pydicom.dataelem import DataElement
+
+        from gantry.deid.fast import ui_text
+        from gantry.deid.uids import keeps_uid
+
+        tag = span.tag
+        engine = self.engine
+        action = actions.get(tag)
+        if action is None and engine.has_masks:
+            action = engine.rules.mask_action(tag)
+        keyword = keyword_of(tag)
+        if action is None:
+            action = None if keeps_uid(keyword) else "U"
+        if action not in ("U", "D", "C"):
+            return None
+        text = ui_text(self._element(data, span, None))
+        if not text:
+            return None
+        new = walk.map_uid(text)
+        if action == "U" and new == text:
+            return None
+        walk.change("U", tag, keyword, "")
+        change = walk.changes.pop()
+        written = element_bytes(tag, DataElement(tag, "UI", new), None)
+        hits: list[Any] = []
+        if self.auditor is not None and len(identifiers):
+            kinds = identifiers.find(str(new))
+            if kinds:
+                hits.append((f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword, "",
+                             sorted(set(kinds))))
+        return written, change, hits
 
     def _hits_of(self, tag: int, elem: Any, cs: Any, encoding: Any,
                  identifiers: Any) -> list[Any]:
