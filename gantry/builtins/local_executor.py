@@ -53,7 +53,9 @@ class LocalExecutor:
                 # spawn, not fork (the parent runs threads, e.g. a store's writer) nor
                 # forkserver (one more resident process for nothing: workers import lazily)
                 ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
+                                                 initializer=_exit_with_parent,
+                                                 initargs=(os.getpid(),))
         return self._pool
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
@@ -91,6 +93,20 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the parent process is gone (killed with
+    SIGKILL, it cannot shut its pool down, and idle workers would wait forever)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gantry-parent-watch", daemon=True).start()
 
 
 @hookimpl
