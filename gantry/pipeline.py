@@ -73,12 +73,13 @@ def ingest_unit(unit: IngestUnit) -> list[IngestResult]:
     return [_ingest_item(item, opener, prepare) for item in unit.items]
 
 
-def _ingest_item(item: SourceItem, opener: Any, prepare: Any) -> IngestResult:
+def _ingest_item(item: SourceItem, opener: Any, prepare: Any,
+                 data: bytes | None = None) -> IngestResult:
     from gantry.errors import InputError
     from gantry.reading import DicomdirFound, read_header
 
     try:
-        instance, header = read_header(item, opener)
+        instance, header = read_header(item, opener, data)
     except DicomdirFound as exc:
         return IngestResult(item, reason=exc.reason, kind="index")
     except InputError as exc:
@@ -124,7 +125,7 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
             def from_memory(source: str, data: bytes = data) -> io.BytesIO:
                 return io.BytesIO(data)
 
-            ingested = _ingest_item(item, from_memory, prepare)
+            ingested = _ingest_item(item, from_memory, prepare, data)
             exported = None
             if ingested.kind == "ok":
                 exported = process_instance(ingested.instance, export, run, sinks,

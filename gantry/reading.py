@@ -28,18 +28,29 @@ class DicomdirFound(InputError):
     """The input is a DICOMDIR: an index of other files, not an instance."""
 
 
-def read_header(item: SourceItem, opener: Opener) -> tuple[Instance, Dataset]:
-    """Parse the header of one input and check it can be exported later."""
+def read_header(item: SourceItem, opener: Opener,
+                data: bytes | None = None) -> tuple[Instance, Dataset]:
+    """Parse the header of one input and check it can be exported later (``data``: the
+    input's bytes, already read; ``opener`` then opens them)."""
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
     label = item.label
+    fast = None
+    if data is not None:
+        from gantry.deid.memo import header_from_bytes
+
+        fast = header_from_bytes(data)
     with opener(item.source) as fh:
         size = _size(fh)
         if size == 0:
             raise InputError(label, "empty file")
         try:
-            ds = dcmread(fh, stop_before_pixels=True)
+            if fast is not None:  # the very dataset dcmread builds, without its reader
+                ds = fast[0]
+                fh.seek(fast[1])
+            else:
+                ds = dcmread(fh, stop_before_pixels=True)
         except InvalidDicomError:
             fh.seek(0)
             try:

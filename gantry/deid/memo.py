@@ -190,6 +190,28 @@ def split(data: bytes, start: int) -> list[_Span]:
     return spans
 
 
+def raw_element(data: bytes, span: _Span, encoding: Any, fp: Any = None) -> Any:
+    """The element as pydicom's reader yields it: raw, or a parsed undefined-length SQ (read
+    from ``fp``, the whole file, when given: offsets are then the file's)."""
+    if span.length != _UNDEFINED:  # what the reader's defined-length branch yields
+        from pydicom.dataelem import empty_value_for_VR
+        from pydicom.tag import BaseTag
+
+        value = data[span.value:span.end] if span.length else \
+            empty_value_for_VR(span.vr, raw=True)
+        return RawDataElement(BaseTag(span.tag), span.vr, span.length, value, span.value,
+                              False, True)
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import data_element_generator
+
+    if fp is None:
+        fp = DicomBytesIO(data[span.start:span.end])
+        fp.is_little_endian, fp.is_implicit_VR = True, False
+    else:
+        fp.seek(span.start)
+    return next(data_element_generator(fp, False, True, encoding=encoding))
+
+
 # ------------------------------------------------------------------------------- the pass
 class MemoPass:
     """The export pass of one run, element by element (built once per worker and run)."""
@@ -205,21 +227,7 @@ class MemoPass:
 
     # -- per element -----------------------------------------------------------------------
     def _element(self, data: bytes, span: _Span, encoding: Any) -> Any:
-        """The element as pydicom's reader yields it (raw, or a parsed undefined-length SQ)."""
-        if span.length != _UNDEFINED:  # what the reader's defined-length branch yields
-            from pydicom.dataelem import empty_value_for_VR
-            from pydicom.tag import BaseTag
-
-            value = data[span.value:span.end] if span.length else \
-                empty_value_for_VR(span.vr, raw=True)
-            return RawDataElement(BaseTag(span.tag), span.vr, span.length, value, span.value,
-                                  False, True)
-        from pydicom.filebase import DicomBytesIO
-        from pydicom.filereader import data_element_generator
-
-        fp = DicomBytesIO(data[span.start:span.end])
-        fp.is_little_endian, fp.is_implicit_VR = True, False
-        return next(data_element_generator(fp, False, True, encoding=encoding))
+        return raw_element(data, span, encoding)
 
     def _mini(self, elements: dict[int, Any], encoding: Any) -> Any:
         from pydicom.dataset import Dataset
@@ -710,3 +718,58 @@ def _identifier_skip(tag: int, vr: str) -> bool:
 
 
 __all__ = ["MemoPass", "Unsupported", "split", "RawDataElement"]
+
+
+# ------------------------------------------------------------------------------- headers
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+
+
+def header_from_bytes(data: bytes) -> tuple[Any, int] | None:
+    """``(header, end)``: what ``dcmread(BytesIO(data), stop_before_pixels=True)`` returns and
+    where it stops, built from :func:`split` without pydicom's per-element reader; ``None``
+    when the file is not an explicit VR little endian Part 10 file it can split."""
+    import io
+
+    from pydicom.charset import convert_encodings, default_encoding
+    from pydicom.dataelem import convert_raw_data_element
+    from pydicom.dataset import Dataset, FileDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import _read_file_meta_info
+
+    if len(data) < 132 or data[128:132] != b"DICM":
+        return None
+    try:
+        fp = DicomBytesIO(data)
+        fp.is_little_endian, fp.is_implicit_VR = True, False
+        fp.seek(132)
+        meta = _read_file_meta_info(fp)
+        body = fp.tell()
+        tsyntax = meta.get("TransferSyntaxUID", None)
+        if tsyntax is None or not tsyntax.is_transfer_syntax or tsyntax.is_implicit_VR or \
+                not tsyntax.is_little_endian or tsyntax.is_deflated or tsyntax.is_private:
+            return None
+        spans = split(data, body)
+    except Unsupported:
+        return None
+    except Exception:
+        return None  # dcmread says what is wrong
+    if spans and spans[0].tag >> 16 <= 2:
+        return None
+    encoding: Any = default_encoding
+    elements: dict[Any, Any] = {}
+    end = len(data)
+    for span in spans:
+        if span.tag in _PIXEL_TAGS:
+            end = span.start
+            break
+        elem = raw_element(data, span, encoding, fp)
+        if span.tag == _CHARSET:
+            encoding = convert_encodings(convert_raw_data_element(elem).value)
+        elements[elem.tag] = elem
+    dataset = Dataset(elements)
+    dataset.set_original_encoding(False, True, encoding)
+    fileobj = io.BytesIO(data)
+    fileobj.seek(end)
+    ds = FileDataset(fileobj, dataset, data[:128], meta, False, True)
+    ds.set_original_encoding(False, True, dataset._character_set)
+    return ds, end

@@ -200,3 +200,17 @@ def write_cohort(root: str | Path, *, patients: int = 2, studies: int = 1, serie
 def iter_files(root: str | Path) -> Iterable[Path]:
     """Every regular file under ``root``, sorted."""
     return sorted(p for p in Path(root).rglob("*") if p.is_file())
+
+
+def bundled_test_files(pattern: str = "*") -> list[str]:
+    """pydicom's own test files shipped inside the package (``pydicom/data/test_files`` and its
+    character set files), sorted. Unlike ``pydicom.data.get_testdata_files`` this never tries
+    to download the larger external ones (which costs a network timeout offline)."""
+    from pathlib import Path
+
+    import pydicom.data
+
+    root = Path(pydicom.data.__file__).parent
+    found = {str(p) for folder in ("test_files", "charset_files")
+             for p in (root / folder).rglob(pattern) if p.is_file()}
+    return sorted(found)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
-from pydicom.data import get_testdata_files
 from pydicom.dataelem import RawDataElement
 
 from gantry.deid import fast
@@ -18,6 +17,7 @@ from gantry.deid.engine import header_copy
 from gantry.deid.gate import find_leaks
 from gantry.deid.identifiers import collect_identifiers
 from gantry.deid.standalone import instance_context
+from gantry.testing.factory import bundled_test_files as get_testdata_files
 from gantry.testing.factory import make_instance
 
 

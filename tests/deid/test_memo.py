@@ -111,7 +111,7 @@ def test_variants_within_a_series(tmp_path, monkeypatch):
 def test_pydicom_test_files(tmp_path, monkeypatch):
     """Files nobody here wrote: charsets, sequences, encapsulated pixels, odd encodings. Those
     the memo pass does not support fall back; every supported one must match."""
-    from pydicom.data import get_testdata_files
+    from gantry.testing.factory import bundled_test_files as get_testdata_files
 
     src = tmp_path / "src"
     src.mkdir()

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from pydicom import dcmread
-from pydicom.data import get_testdata_files
 
 from gantry.model import KEY_ATTRIBUTES, key_attributes, plain_value
+from gantry.testing.factory import bundled_test_files as get_testdata_files
 
 
 def _reference(ds) -> dict:

@@ -1,0 +1,84 @@
+"""``header_from_bytes`` builds the dataset ``dcmread(..., stop_before_pixels=True)`` builds,
+and ``read_header`` gives the same instance and digest either way."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from pydicom import dcmread
+
+from gantry.deid.memo import header_from_bytes
+from gantry.reading import read_header
+from gantry.records import SourceItem
+from gantry.testing.factory import bundled_test_files as get_testdata_files
+from gantry.testing.factory import write_cohort
+
+
+def _elements(ds) -> list:
+    from pydicom.dataelem import RawDataElement
+
+    out = []
+    for tag, elem in ds._dict.items():
+        if isinstance(elem, RawDataElement):
+            out.append((int(tag), tuple(elem)))
+        else:  # an undefined-length sequence, parsed
+            out.append((int(tag), elem.VR, repr(elem.value), elem.file_tell,
+                        elem.is_undefined_length))
+    return out
+
+
+def _files(tmp_path: Path) -> list[Path]:
+    write_cohort(tmp_path / "cohort", patients=1, series=2, instances=2)
+    files = sorted((tmp_path / "cohort").rglob("i*"))
+    files += [Path(p) for p in get_testdata_files("*.dcm") if os.path.getsize(p) < 8 << 20]
+    return files
+
+
+def test_same_dataset_as_dcmread(tmp_path):
+    built = 0
+    for path in _files(tmp_path):
+        data = path.read_bytes()
+        fast = header_from_bytes(data)
+        if fast is None:
+            continue
+        ds, end = fast
+        fh = io.BytesIO(data)
+        ref = dcmread(fh, stop_before_pixels=True)
+        assert end == fh.tell(), path
+        assert _elements(ds) == _elements(ref), path
+        assert list(ds.keys()) == list(ref.keys()), path
+        assert ds.file_meta == ref.file_meta, path
+        assert ds.preamble == ref.preamble, path
+        assert ds.original_encoding == ref.original_encoding, path
+        assert ds.original_character_set == ref.original_character_set, path
+        assert ds._character_set == ref._character_set, path
+        assert (ds.filename, ds.fileobj_type) == (ref.filename, ref.fileobj_type), path
+        built += 1
+    assert built >= 25
+
+
+def test_read_header_same_instance_either_way(tmp_path):
+    for path in _files(tmp_path):
+        data = path.read_bytes()
+        if header_from_bytes(data) is None:
+            continue
+        item = SourceItem(str(path), size=len(data))
+        opener = lambda _s, data=data: io.BytesIO(data)  # noqa: E731
+        fast, full = _outcome(item, opener, data), _outcome(item, opener, None)
+        if isinstance(full, str):
+            assert fast == full, path  # the same rejection, with the same reason
+            continue
+        assert fast[0] == full[0], path
+        assert fast[0].digest == full[0].digest, path
+        assert _elements(fast[1]) == _elements(full[1]), path
+
+
+def _outcome(item, opener, data):
+    from gantry.errors import InputError
+
+    try:
+        return read_header(item, opener, data)
+    except InputError as exc:
+        return f"{type(exc).__name__}: {exc}"
