@@ -106,6 +106,8 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
     is ``None`` for an input that was not ingested (rejected, an index)."""
     import io
 
+    from gantry.deid.memo import forget_split
+
     run = run_for(unit.spec)
     opener = run.hooks.component("ingestor", unit.ingestor).open
     prepare = run.hooks.store_backend_for(unit.spec.store_url).prepare
@@ -131,6 +133,7 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
                 exported = process_instance(ingested.instance, export, run, sinks,
                                             opener=from_memory)
                 ingested.instance.bind(None)  # do not keep the file's bytes alive
+            forget_split()
             out.append((ingested, exported))
     finally:
         for sink in sinks:

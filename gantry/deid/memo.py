@@ -212,6 +212,25 @@ def raw_element(data: bytes, span: _Span, encoding: Any, fp: Any = None) -> Any:
     return next(data_element_generator(fp, False, True, encoding=encoding))
 
 
+_LAST_SPLIT: list[Any] = [None, -1, None]  # data, start, spans: the file in hand
+
+
+def split_cached(data: bytes, start: int) -> list[_Span]:
+    """:func:`split`, remembered for the last file (ingest and export of the one-shot pass
+    split the same bytes)."""
+    if _LAST_SPLIT[0] is data and _LAST_SPLIT[1] == start:
+        return _LAST_SPLIT[2]
+    _LAST_SPLIT[0] = None
+    spans = split(data, start)
+    _LAST_SPLIT[:] = [data, start, spans]
+    return spans
+
+
+def forget_split() -> None:
+    """Drop the remembered file (its bytes)."""
+    _LAST_SPLIT[:] = [None, -1, None]
+
+
 # ------------------------------------------------------------------------------- the pass
 class MemoPass:
     """The export pass of one run, element by element (built once per worker and run)."""
@@ -281,7 +300,7 @@ class MemoPass:
             raise Unsupported("no DICM prefix")
         meta_info, body, meta_uid = self._meta_info(data)
         tsyntax = meta_info.tsyntax
-        spans = split(data, body)
+        spans = split_cached(data, body)
         if not spans or spans[0].tag >> 16 <= 2:
             raise Unsupported("empty data set, or command or meta elements in it")
         self._compressed = tsyntax.is_compressed
@@ -748,7 +767,7 @@ def header_from_bytes(data: bytes) -> tuple[Any, int] | None:
         if tsyntax is None or not tsyntax.is_transfer_syntax or tsyntax.is_implicit_VR or \
                 not tsyntax.is_little_endian or tsyntax.is_deflated or tsyntax.is_private:
             return None
-        spans = split(data, body)
+        spans = split_cached(data, body)
     except Unsupported:
         return None
     except Exception:
