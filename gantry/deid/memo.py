@@ -419,15 +419,6 @@ class MemoPass:
                         hits.extend((tag, h) for h in _ob_hits(data, span, identifiers))
                     continue
             found = tuple(uid_text[n] for n in sorted(occurs[i])) if i in occurs else ()
-            if found and span.vr == "UI" and not group & 1 and element and \
-                    span.length != _UNDEFINED and \
-                    not engine.retain_uids:
-                mapped = self._mapped_uid(data, span, actions, walk, identifiers)
-                if mapped is not None:
-                    out.append((tag, mapped[0]))
-                    changes.append(mapped[1])
-                    hits.extend((tag, h) for h in mapped[2])
-                    continue
             result = self._result(data, span, cs, encoding, walk, blocks, found, results,
                                   blocks.get((group, element >> 8)) if group & 1 else None)
             if tag == _CHARSET and (result.changes or result.out is None):
@@ -576,9 +567,18 @@ class MemoPass:
             hit = results.get(key)  # type: ignore[union-attr]
             if hit is not None:
                 return hit
+        tag = span.tag
+        if found and span.vr == "UI" and not tag >> 16 & 1 and tag & 0xFFFF and \
+                span.length != _UNDEFINED and not self.engine.retain_uids:
+            mapped = self._mapped_uid(data, span, walk.actions, walk, walk.identifiers)
+            if mapped is not None:
+                result = _Result(mapped[0], (mapped[1],), tuple(mapped[2]))
+                if cacheable:
+                    self._result_count += 1
+                    results[key] = result  # type: ignore[index]
+                return result
         from gantry.deid.engine import NORMAL
 
-        tag = span.tag
         raw = cs if tag == _CHARSET else self._element(data, span, encoding)
         elements = {tag: raw} if cs is None or tag == _CHARSET else {_CHARSET: cs, tag: raw}
         mini = self._mini(elements, encoding)
@@ -627,7 +627,9 @@ class MemoPass:
             return None
         walk.change("U", tag, keyword, "")
         change = walk.changes.pop()
-        written = element_bytes(tag, DataElement(tag, "UI", new), None)
+        written = _ui_bytes(tag, new)
+        if written is None:
+            written = element_bytes(tag, DataElement(tag, "UI", new), None)
         hits: list[Any] = []
         if self.auditor is not None and len(identifiers):
             kinds = identifiers.find(str(new))
@@ -676,6 +678,19 @@ class MemoPass:
                 self._markers.clear()
             found = self._markers[context_key] = (elements, hits)
         return found
+
+
+def _ui_bytes(tag: int, uid: Any) -> bytes | None:
+    """A single-valued UI element as pydicom writes it (value padded with NUL to an even
+    length); ``None`` when not that simple."""
+    if not isinstance(uid, str) or not uid.isascii() or "\\" in uid:
+        return None
+    value = uid.encode("ascii")
+    if len(value) & 1:
+        value += b"\x00"
+    if len(value) > 0xFFFF:
+        return None
+    return _TAG.pack(tag >> 16, tag & 0xFFFF) + b"UI" + _US.pack(len(value)) + value
 
 
 def _own_hits(tag: int, mini: Any, identifiers: Any) -> list[Any]:
