@@ -20,8 +20,14 @@ Pixel data elements are never stored.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
+
+from pydicom import config as _config
+from pydicom import hooks as _hooks
+from pydicom.charset import default_encoding as _DEFAULT_ENCODING
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
+from pydicom.valuerep import AMBIGUOUS_VR
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -35,33 +41,244 @@ Row = tuple[int, str, str, str, "str | None", "float | None", "bytes | None", "s
 
 
 def header_rows(ds: Dataset) -> tuple[list[Row], str]:
-    """The rows of a header and a sha256 over them (the header's content digest)."""
+    """The rows of a header and a sha256 over them (the header's content digest).
+
+    Elements still in the raw form pydicom read them in are not decoded into ``ds``: their
+    columns (and the rows of a whole sequence) are memoized on everything they depend on, so
+    what a series repeats is decoded once per process, not once per instance. The result is
+    exactly that of decoding every element (``for elem in ds``) and flattening it.
+    """
     rows: list[Row] = []
-    _walk(ds, "", rows)
-    text = "\n".join(f"{r[1]}|{r[2]}|{r[3]}|{r[4]}" for r in rows)
-    h = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
-    for row in rows:
-        if row[6] is not None:
-            h.update(row[6])
+    lines: list[str] = []
+    blobs: list[bytes] = []
+    memo = memo_table()
+    _walk(ds, "", rows, lines, blobs, memo, [True] if memo is not None else None)
+    h = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass"))
+    for data in blobs:
+        h.update(data)
     return rows, h.hexdigest()
 
 
-def _walk(ds: Dataset, path: str, rows: list[Row]) -> None:
-    for elem in ds:
-        tag = int(elem.tag)
-        if tag in PIXEL_TAGS and not path:
+# -- the memo ------------------------------------------------------------------------------------
+# Key: (tag, VR as read, value bytes, byte order, VR explicitness, character set, private
+# creator) of a raw element, plus pydicom's decoding settings (the memo is cleared when they
+# change, and not used when decoding is customised by callbacks). Entries:
+# * one element: ``(tag, vr, value, number, data, digest line without the path)``;
+# * a sequence: a list of ``(path relative to the sequence's parent, tag, vr, value, number,
+#   data, creator, relative path + digest line)``, the sequence's own row first; kept only when
+#   every element below came from its bytes alone (no ambiguous VR, which depends on the
+#   dataset around it; no element already decoded);
+# * :data:`_IN_PLACE`: decode in ``ds`` as pydicom does (an ambiguous VR; an impure sequence).
+_Entry = tuple[str, str, "str | None", "float | None", "bytes | None", str]
+_MEMO: dict[tuple[Any, ...], Any] = {}
+_MEMO_MAX = 100_000
+_MEMO_MAX_BYTES = 64 << 20
+_MEMO_BYTES = [0]
+#: Longer values are decoded as usual, without memoizing (they rarely repeat; keys stay small).
+_MEMO_LENGTH = 1024
+_SEQUENCE_LENGTH = 16384
+_MEMO_CONFIG: list[Any] = [None]
+#: pydicom settings values are decoded by.
+_CONFIG_NAMES = ("use_DS_decimal", "use_IS_numpy", "use_DS_numpy", "datetime_conversion",
+                 "convert_wrong_length_to_UN", "replace_un_with_known_vr",
+                 "use_none_as_empty_text_VR_value", "allow_DS_float")
+_IN_PLACE: Any = ()
+_SEQUENCE: Any = object()  # returned by _decode_entry: the element is a sequence
+_UNSET: Any = object()
+_TAG_TEXT: dict[int, str] = {}
+_UNDEFINED = 0xFFFFFFFF
+
+
+def memo_table() -> dict[tuple[Any, ...], Any] | None:
+    """The memo for pydicom's current configuration, or ``None`` when decoding is customised
+    (a data element callback or non-default raw element hooks: results may depend on more than
+    the memo key)."""
+    hk = _hooks.hooks
+    if _config.data_element_callback is not None or hk.raw_element_kwargs or \
+            hk.raw_element_vr is not _hooks.raw_element_vr or \
+            hk.raw_element_value is not _hooks.raw_element_value:
+        return None
+    current = (*(getattr(_config, name, None) for name in _CONFIG_NAMES),
+               _config.settings.reading_validation_mode)
+    if _MEMO_CONFIG[0] != current or len(_MEMO) >= _MEMO_MAX or \
+            _MEMO_BYTES[0] >= _MEMO_MAX_BYTES:
+        _MEMO.clear()
+        _MEMO_BYTES[0] = 0
+        _MEMO_CONFIG[0] = current
+    return _MEMO
+
+
+def _walk(ds: Dataset, path: str, rows: list[Row], lines: list[str], blobs: list[bytes],
+          memo: dict[tuple[Any, ...], Any] | None, pure: list[bool] | None) -> None:
+    """Rows of ``ds`` in tag order (what ``for elem in ds`` visits), sequences depth first.
+
+    ``pure[0]`` is cleared when a row came from anything but the bytes of a raw element and
+    the memo key's context (the rows of a sequence are memoized only while it stays set)."""
+    elements = ds._dict
+    charset: Any = _UNSET
+    charset_key: Any = None
+    creators: dict[int, str | None] = {}
+    tag_text_of = _TAG_TEXT.get
+    for tag, raw in sorted(zip(map(int, elements), elements.values(), strict=True)):
+        if not path and tag in PIXEL_TAGS:
             continue
+        keyed = memo is not None
+        if tag >> 16 & 1:
+            block = tag >> 8
+            try:
+                creator = creators[block]
+            except KeyError:
+                creator = creators[block] = _creator(ds, tag) if tag & 0xF000 else None
+            if tag & 0xFF00 and not tag & 0xF000:  # (gggg,01xx-0Fxx): pydicom may look up a
+                keyed = False  # "creator" at (gggg,00xx) that the key does not carry
+        else:
+            creator = None
+        if keyed and type(raw) is RawDataElement:
+            value = raw.value
+            raw_vr = raw.VR
+            if type(value) is bytes and raw.length != _UNDEFINED and len(value) <= (
+                    _SEQUENCE_LENGTH if raw_vr == "SQ" or raw_vr is None else _MEMO_LENGTH):
+                if charset is _UNSET:
+                    charset = ds.original_character_set or ds._character_set
+                    charset_key = charset if charset is None or isinstance(charset, str) \
+                        else tuple(charset)
+                key = (tag, raw_vr, value, raw.is_little_endian, raw.is_implicit_VR,
+                       charset_key, creator)
+                entry = memo.get(key)
+                if entry is None:
+                    entry = _SEQUENCE if raw_vr == "SQ" else _decode_entry(ds, raw, charset)
+                    if entry is _SEQUENCE:
+                        _record_sequence(ds, tag, path, rows, lines, blobs, memo, pure, key,
+                                         creator)
+                        continue
+                    memo[key] = entry
+                    _MEMO_BYTES[0] += 3 * len(value) + 400
+                if type(entry) is tuple:
+                    if entry:
+                        tag_text, vr, text, number, data, line = entry
+                        rows.append((len(rows), path, tag_text, vr, text, number, data,
+                                     creator))
+                        lines.append(path + line)
+                        if data is not None:
+                            blobs.append(data)
+                        continue
+                else:  # a sequence
+                    for rel, tag_text, vr, text, number, data, inner, line in entry:
+                        rows.append((len(rows), path + rel if rel else path, tag_text, vr,
+                                     text, number, data, inner))
+                        lines.append(path + line)
+                        if data is not None:
+                            blobs.append(data)
+                    continue
+            elem = ds[tag]  # decoded in place, as pydicom does on access
+        elif type(raw) is RawDataElement or isinstance(raw, RawDataElement):
+            elem = ds[tag]
+        else:
+            elem = raw
+        if pure is not None:
+            pure[0] = False
+        tag_text = tag_text_of(tag) or _tag_text(tag)
         vr = str(elem.VR)
-        tag_text = f"{tag:08X}"
-        creator = _creator(ds, tag) if tag >> 16 & 1 else None
         if vr == "SQ":
-            items = elem.value or []
-            rows.append((len(rows), path, tag_text, vr, str(len(items)), None, None, creator))
-            for i, item in enumerate(items):
-                _walk(item, f"{path}{tag_text}[{i}]/", rows)
+            _append(ds, elem, tag, path, creator, rows, lines, blobs, memo, pure, tag_text)
             continue
-        value, number, data = encode_value(vr, elem.value)
-        rows.append((len(rows), path, tag_text, vr, value, number, data, creator))
+        text, number, data = encode_value(vr, elem.value)
+        rows.append((len(rows), path, tag_text, vr, text, number, data, creator))
+        lines.append(f"{path}|{tag_text}|{vr}|{text}")
+        if data is not None:
+            blobs.append(data)
+
+
+def _append(ds: Dataset, elem: Any, tag: int, path: str, creator: str | None, rows: list[Row],
+            lines: list[str], blobs: list[bytes], memo: dict[tuple[Any, ...], Any] | None,
+            pure: list[bool] | None, tag_text: str) -> None:
+    """The rows of one decoded element (and of the items of a sequence)."""
+    vr = str(elem.VR)
+    if vr == "SQ":
+        items = elem.value or []
+        count = str(len(items))
+        rows.append((len(rows), path, tag_text, vr, count, None, None, creator))
+        lines.append(f"{path}|{tag_text}|{vr}|{count}")
+        for i, item in enumerate(items):
+            _walk(item, f"{path}{tag_text}[{i}]/", rows, lines, blobs, memo, pure)
+        return
+    text, number, data = encode_value(vr, elem.value)
+    rows.append((len(rows), path, tag_text, vr, text, number, data, creator))
+    lines.append(f"{path}|{tag_text}|{vr}|{text}")
+    if data is not None:
+        blobs.append(data)
+
+
+def _record_sequence(ds: Dataset, tag: int, path: str, rows: list[Row], lines: list[str],
+                     blobs: list[bytes], memo: dict[tuple[Any, ...], Any],
+                     pure: list[bool] | None, key: tuple[Any, ...], creator: str | None) -> None:
+    """Decode a raw sequence in place, append its rows and memoize them when they came from
+    its bytes alone."""
+    start = len(rows)
+    inner = [True]
+    _append(ds, ds[tag], tag, path, creator, rows, lines, blobs, memo, inner,
+            _TAG_TEXT.get(tag) or _tag_text(tag))
+    if not inner[0]:
+        memo[key] = _IN_PLACE
+        if pure is not None:
+            pure[0] = False
+        return
+    cut = len(path)
+    memo[key] = [(row[1][cut:], row[2], row[3], row[4], row[5], row[6], row[7], line[cut:])
+                 for row, line in zip(rows[start:], lines[start:], strict=True)]
+    _MEMO_BYTES[0] += len(key[2]) + 400 * (len(rows) - start)
+
+
+def _tag_text(tag: int) -> str:
+    text = _TAG_TEXT[tag] = f"{tag:08X}"
+    return text
+
+
+def _decode_entry(ds: Dataset, raw: Any, charset: Any) -> Any:
+    """Columns of a raw element, decoded exactly as ``ds[tag]`` would decode it but without
+    storing the result in ``ds``; :data:`_SEQUENCE` for a sequence, :data:`_IN_PLACE` for an
+    ambiguous VR (its correction depends on the rest of the dataset)."""
+    tag = int(raw.tag)
+    encoding = _DEFAULT_ENCODING if tag == 0x00080005 else charset
+    elem = convert_raw_data_element(raw, encoding=encoding, ds=ds)
+    vr = str(elem.VR)
+    if vr == "SQ":
+        return _SEQUENCE
+    if elem.VR in AMBIGUOUS_VR:
+        return _IN_PLACE
+    tag_text = _TAG_TEXT.get(tag) or _tag_text(tag)
+    text, number, data = encode_value(vr, elem.value)
+    return tag_text, vr, text, number, data, f"|{tag_text}|{vr}|{text}"
+
+
+def memo_field(ds: Dataset, tag: int, convert: Callable[[Any], Any],
+               fallback: Callable[[], Any], memo: dict[tuple[Any, ...], Any] | None) -> Any:
+    """``convert(ds[tag].value)`` for a top-level raw element of ``ds``, memoized like rows
+    (``convert`` must depend on ``tag`` only); ``fallback()`` otherwise (element absent,
+    already decoded, or not memoizable)."""
+    raw = ds._dict.get(tag)
+    if memo is None or type(raw) is not RawDataElement or tag == 0x00080005:
+        return fallback()
+    value = raw.value
+    if type(value) is not bytes or len(value) > _MEMO_LENGTH or raw.length == _UNDEFINED or \
+            raw.VR == "SQ" or tag >> 16 & 1:
+        return fallback()
+    charset = ds.original_character_set or ds._character_set
+    key = (_FIELD, tag, raw.VR, value, raw.is_little_endian, raw.is_implicit_VR,
+           charset if charset is None or isinstance(charset, str) else tuple(charset))
+    try:
+        return memo[key]
+    except KeyError:
+        pass
+    elem = convert_raw_data_element(raw, encoding=charset, ds=ds)
+    if elem.VR == "SQ" or elem.VR in AMBIGUOUS_VR:
+        return fallback()
+    result = memo[key] = convert(elem.value)
+    _MEMO_BYTES[0] += 2 * len(value) + 300
+    return result
+
+
+_FIELD = "field"
 
 
 def _creator(ds: Dataset, tag: int) -> str | None:

@@ -22,10 +22,13 @@ def open_store(url: str) -> Store:
 
 
 def prepare_header(header: object) -> object:
-    """Flatten a header into element rows and its digest (run by ingest workers)."""
+    """Flatten a header into element rows and its digest, and read the values of the
+    patient/study/series rows (run by ingest workers, so the parent decodes nothing)."""
     from gantry_sqlite.headers import header_rows
+    from gantry_sqlite.rows import header_fields
 
-    return header_rows(header)
+    rows, digest = header_rows(header)
+    return rows, digest, header_fields(header)
 
 
 @hookimpl

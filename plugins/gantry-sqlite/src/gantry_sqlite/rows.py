@@ -38,19 +38,47 @@ def instance_row(inst: Instance, header: Dataset, digest: str, now: float) -> tu
             json.dumps(inst.attrs, default=str), now, *keys)
 
 
-def hierarchy_rows(inst: Instance, ds: Dataset) -> tuple[tuple, tuple, tuple]:
-    """The ``patients``, ``studies`` and ``series`` rows an instance implies."""
-    number = ds.get("SeriesNumber")
+def header_fields(ds: Dataset) -> tuple[Any, ...]:
+    """The header values :func:`hierarchy_rows` reads (computed by the ingest workers with the
+    header's rows, so the parent does not decode them; memoized like the rows)."""
+    from gantry_sqlite.headers import memo_field, memo_table
+
+    memo = memo_table()
+    fields: list[Any] = [memo_field(ds, 0x00200011, _series_number,
+                                    lambda: _series_number(ds.get("SeriesNumber")), memo)]
+    for keyword, tag in _TEXT_FIELDS:
+        fields.append(memo_field(ds, tag, _text, lambda k=keyword: _s(ds, k), memo))
+    return tuple(fields)
+
+
+_TEXT_FIELDS = (("PatientName", 0x00100010), ("IssuerOfPatientID", 0x00100021),
+                ("PatientBirthDate", 0x00100030), ("StudyDate", 0x00080020),
+                ("StudyDescription", 0x00081030), ("AccessionNumber", 0x00080050),
+                ("Modality", 0x00080060), ("SeriesDescription", 0x0008103E))
+
+
+def _series_number(number: Any) -> int | None:
     try:
-        series_number = int(number) if number not in (None, "") else None
+        return int(number) if number not in (None, "") else None
     except (TypeError, ValueError):
-        series_number = None
-    patient = (inst.patient_id, inst.patient_name or _s(ds, "PatientName"),
-               _s(ds, "IssuerOfPatientID"), _s(ds, "PatientBirthDate"))
-    study = (inst.study_instance_uid, inst.patient_id, _s(ds, "StudyDate"),
-             _s(ds, "StudyDescription"), _s(ds, "AccessionNumber"))
-    series = (inst.series_instance_uid, inst.study_instance_uid, _s(ds, "Modality"),
-              _s(ds, "SeriesDescription"), series_number)
+        return None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def hierarchy_rows(inst: Instance, ds: Dataset, fields: tuple[Any, ...] | None = None
+                   ) -> tuple[tuple, tuple, tuple]:
+    """The ``patients``, ``studies`` and ``series`` rows an instance implies (``fields``:
+    :func:`header_fields` of ``ds`` when already known)."""
+    (series_number, patient_name, issuer, birth_date, study_date, study_description,
+     accession, modality, series_description) = fields or header_fields(ds)
+    patient = (inst.patient_id, inst.patient_name or patient_name, issuer, birth_date)
+    study = (inst.study_instance_uid, inst.patient_id, study_date, study_description,
+             accession)
+    series = (inst.series_instance_uid, inst.study_instance_uid, modality,
+              series_description, series_number)
     return patient, study, series
 
 

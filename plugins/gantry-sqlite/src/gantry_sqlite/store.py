@@ -110,6 +110,8 @@ class SqliteStore:
         self._pending_uids: dict[str, tuple[str, int, str]] = {}
         self._pending_sources: dict[str, tuple[int, float | None]] = {}
         self._pending_pixels = False
+        #: patient, study and series keys inserted in the current write transaction
+        self._tx_keys: tuple[set[str], set[str], set[str]] = (set(), set(), set())
         _create_private_file(self.path)
         self._conn = self._connect()
         migrate(self._conn, str(self.path))
@@ -205,6 +207,7 @@ class SqliteStore:
             self._sidecar.sync()
 
         def apply(conn: sqlite3.Connection) -> None:
+            self._tx_keys = (set(), set(), set())  # per attempt: a retry starts afresh
             for op in ops:
                 op(conn)
 
@@ -239,12 +242,16 @@ class SqliteStore:
 
     # -- ingest ------------------------------------------------------------------------------
     def add_instance(self, instance: Instance, header: Dataset,
-                     prepared: tuple[list[Any], str] | None = None) -> AddOutcome:
+                     prepared: tuple[Any, ...] | None = None) -> AddOutcome:
         """Index one instance and its header rows; see :class:`gantry.protocols.Store`.
 
         ``prepared`` is :func:`header_rows` of ``header`` already computed (by an ingest
-        worker, through the backend record's ``prepare``)."""
-        rows, digest = prepared if prepared is not None else header_rows(header)
+        worker, through the backend record's ``prepare``), optionally followed by
+        :func:`~gantry_sqlite.rows.header_fields` of ``header``."""
+        if prepared is None:
+            prepared = header_rows(header)
+        rows, digest = prepared[0], prepared[1]
+        fields = prepared[2] if len(prepared) > 2 else None
         size, mtime = instance_stat(instance)
         uid = instance.sop_instance_uid
         now = time.time()
@@ -273,7 +280,7 @@ class SqliteStore:
             new_tags = [(r[2],) for r in rows if r[2] not in self._known_tags]
             self._known_tags.update(t[0] for t in new_tags)
             record = instance_row(instance, header, digest, now)
-            patient, study, series = hierarchy_rows(instance, header)
+            patient, study, series = hierarchy_rows(instance, header, fields)
 
             def op(c: sqlite3.Connection) -> None:
                 cur = c.execute(INSERT_INSTANCE, record)
@@ -282,14 +289,22 @@ class SqliteStore:
                     c.executemany("INSERT INTO elements(instance_id, ord, path, tag, vr, value,"
                                   " number, data, creator) VALUES (?,?,?,?,?,?,?,?,?)",
                                   [(iid, *r) for r in rows])
-                    c.execute("INSERT OR IGNORE INTO patients(patient_id, patient_name, issuer,"
-                              " birth_date) VALUES (?,?,?,?)", patient)
-                    c.execute("INSERT OR IGNORE INTO studies(study_instance_uid, patient_id, "
-                              "study_date, study_description, accession_number) "
-                              "VALUES (?,?,?,?,?)", study)
-                    c.execute("INSERT OR IGNORE INTO series(series_instance_uid, "
-                              "study_instance_uid, modality, series_description, series_number)"
-                              " VALUES (?,?,?,?,?)", series)
+                    # a key inserted (or found) earlier in this transaction: a no-op, skipped
+                    patients, studies, series_seen = self._tx_keys
+                    if patient[0] not in patients:
+                        patients.add(patient[0])
+                        c.execute("INSERT OR IGNORE INTO patients(patient_id, patient_name, "
+                                  "issuer, birth_date) VALUES (?,?,?,?)", patient)
+                    if study[0] not in studies:
+                        studies.add(study[0])
+                        c.execute("INSERT OR IGNORE INTO studies(study_instance_uid, patient_id,"
+                                  " study_date, study_description, accession_number) "
+                                  "VALUES (?,?,?,?,?)", study)
+                    if series[0] not in series_seen:
+                        series_seen.add(series[0])
+                        c.execute("INSERT OR IGNORE INTO series(series_instance_uid, "
+                                  "study_instance_uid, modality, series_description, "
+                                  "series_number) VALUES (?,?,?,?,?)", series)
                     outcome = "added"
                 else:  # another process added it since we looked
                     kept = c.execute("SELECT header_sha256, size, source FROM instances WHERE "
