@@ -86,8 +86,9 @@ def _ingest_item(item: SourceItem, opener: Any, prepare: Any,
         return IngestResult(item, reason=exc.reason, kind="rejected")
     except OSError as exc:
         return IngestResult(item, reason=f"cannot read ({exc.strerror or exc})", kind="rejected")
-    prepared = prepare(header) if prepare is not None else None
-    return IngestResult(item, instance=instance, header=header, prepared=prepared)
+    if prepare is not None:  # the backend needs only this: the header stays here
+        return IngestResult(item, instance=instance, prepared=prepare(header))
+    return IngestResult(item, instance=instance, header=header)
 
 
 @dataclass

@@ -62,8 +62,8 @@ class Store(Protocol):
     def add_instance(self, instance: Instance, header: Dataset) -> AddOutcome:
         """Index one instance and its header (no pixels). Same UID and same content → duplicate;
         same UID and different content (``header`` hash or source size) → conflict (recorded,
-        the first one kept). A backend whose record has ``prepare`` also accepts
-        ``prepared=`` (that function's result for this header, computed in a worker)."""
+        the first one kept). A backend whose record has ``prepare`` gets ``prepared=`` (that
+        function's result for the header, computed in a worker) and ``header=None``."""
 
     def add_rejected(self, rejection: Rejection) -> None:
         """Record an input that was skipped, with the reason."""

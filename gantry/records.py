@@ -81,7 +81,9 @@ class StoreBackend(Component):
     open: Callable[[str], Store] = field(kw_only=True)
     #: optional: run in the ingest *workers* on each header; its picklable result reaches
     #: ``Store.add_instance(instance, header, prepared=...)`` in the parent, so a backend can
-    #: move its per-header work (flattening into rows, hashing) off the single writer
+    #: move its per-header work (flattening into rows, hashing) off the single writer. The
+    #: header itself then stays in the worker: ``add_instance`` gets ``header=None`` (a
+    #: parsed header costs as much to send between processes as to read)
     prepare: Callable[[Any], Any] | None = field(default=None, kw_only=True)
 
 
