@@ -324,17 +324,8 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
             if unit.mode == "audit":
                 return result
         data = encode(ds)
-        from gantry.deid.gate import find_leaks
-
         paths = [sink.target_path(ds, context) for sink in sinks] or [""]
-        leaks = find_leaks(data, "", context.identifiers)  # the bytes once, then each path
-        for path in paths:
-            if path:
-                leaks.extend(find_leaks(b"", path, context.identifiers))
-        if leaks:
-            detail = "; ".join(str(leak) for leak in leaks[:5])
-            more = f" (+{len(leaks) - 5} more)" if len(leaks) > 5 else ""
-            raise LeakError(f"export gate: identifying values would be written: {detail}{more}")
+        gate(data, paths, context.identifiers)
         if unit.mode == "export":
             for sink, path in zip(sinks, paths[:len(sinks)], strict=True):
                 try:
@@ -396,7 +387,6 @@ def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
                   sinks: list[InstanceSink], result: InstanceResult) -> bool:
     """Process one instance with the element-memoized pass; ``False``: use the full path."""
     from gantry.context import InstanceContext
-    from gantry.deid.gate import find_leaks
     from gantry.deid.memo import Unsupported
 
     try:
@@ -422,14 +412,7 @@ def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
     result.new_sop_instance_uid = str(stub.get("SOPInstanceUID", ""))
     try:
         paths = [sink.target_path(stub, context) for sink in sinks]
-        leaks = find_leaks(encoded, "", context.identifiers)
-        for path in paths:
-            if path:
-                leaks.extend(find_leaks(b"", path, context.identifiers))
-        if leaks:
-            detail = "; ".join(str(leak) for leak in leaks[:5])
-            more = f" (+{len(leaks) - 5} more)" if len(leaks) > 5 else ""
-            raise LeakError(f"export gate: identifying values would be written: {detail}{more}")
+        gate(encoded, paths, context.identifiers)
         for sink, path in zip(sinks, paths, strict=True):
             try:
                 record = sink.write(path, encoded, stub, context)
@@ -443,6 +426,21 @@ def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
     except Exception as exc:
         _fail(result, unit.mode, exc)
     return True
+
+
+def gate(data: bytes, paths: list[str], identifiers: Any) -> None:
+    """The export gate: raise :class:`LeakError` when the encoded file or one of its output
+    paths holds an identifying value (the bytes are scanned once, then each path)."""
+    from gantry.deid.gate import find_leaks
+
+    leaks = find_leaks(data, "", identifiers)
+    for path in paths:
+        if path:
+            leaks.extend(find_leaks(b"", path, identifiers))
+    if leaks:
+        detail = "; ".join(str(leak) for leak in leaks[:5])
+        more = f" (+{len(leaks) - 5} more)" if len(leaks) > 5 else ""
+        raise LeakError(f"export gate: identifying values would be written: {detail}{more}")
 
 
 def _audit_needs_pixels(run: Run) -> bool:

@@ -263,22 +263,11 @@ class Session:
         if "://" not in uri:
             self._input_roots.append(Path(uri).resolve())
 
-        def units() -> Iterator[IngestUnit]:
-            batch: list[SourceItem] = []
-            for item in ingestor.discover(uri, self.run):
-                if self.store.is_source_done(item.source, item.size, item.mtime):
-                    summary.skipped += 1
-                    continue
-                batch.append(item)
-                if len(batch) >= 32:
-                    yield IngestUnit(self.spec, ingestor.name, batch)
-                    batch = []
-            if batch:
-                yield IngestUnit(self.spec, ingestor.name, batch)
-
+        units = self._new_sources(ingestor, uri, summary,
+                                  lambda batch: IngestUnit(self.spec, ingestor.name, batch))
         executor = self._executor()
         try:
-            for results in executor.map_unordered(ingest_unit, units()):
+            for results in executor.map_unordered(ingest_unit, units):
                 for res in results:
                     self._record_ingest(res, summary)
                 self._tick("ingest", summary.done + summary.duplicates, None, summary.bytes)
@@ -291,6 +280,21 @@ class Session:
         summary.seconds = time.perf_counter() - started
         self._finish("ingest", summary)
         return summary
+
+    def _new_sources(self, ingestor: Any, uri: str, summary: StageSummary,
+                     make: Callable[[list[SourceItem]], Any], size: int = 32) -> Iterator[Any]:
+        """Units of ``size`` inputs behind ``uri`` not ingested before (those are skipped)."""
+        batch: list[SourceItem] = []
+        for item in ingestor.discover(uri, self.run):
+            if self.store.is_source_done(item.source, item.size, item.mtime):
+                summary.skipped += 1
+                continue
+            batch.append(item)
+            if len(batch) >= size:
+                yield make(batch)
+                batch = []
+        if batch:
+            yield make(batch)
 
     def _record_ingest(self, res: IngestResult, summary: StageSummary) -> str:
         """Record one ingest result; return what became of it (``added``, ``duplicate``,
@@ -560,36 +564,25 @@ class Session:
         started = time.perf_counter()
         self.hooks.stage_started("ingest", self.run)
         self.hooks.stage_started("export", self.run)
-        written: dict[str, list[str]] = {}  # instances this pass exported (or tried to)
-        redo: set[str] = set()
+        failed: set[str] = set()  # instances this pass could not export (not retried now)
+        redo: set[str] = set()  # kept instances whose output another file may have replaced
 
-        def units() -> Iterator[FusedUnit]:
-            batch: list[SourceItem] = []
-            for item in ingestor.discover(uri, self.run):
-                if self.store.is_source_done(item.source, item.size, item.mtime):
-                    ingested.skipped += 1
-                    continue
-                batch.append(item)
-                if len(batch) >= 32:
-                    yield FusedUnit(self.spec, ingestor.name, batch, target)
-                    batch = []
-            if batch:
-                yield FusedUnit(self.spec, ingestor.name, batch, target)
-
+        units = self._new_sources(ingestor, uri, ingested,
+                                  lambda batch: FusedUnit(self.spec, ingestor.name, batch, target))
         executor = self._executor()
         try:
-            for results in executor.map_unordered(fused_unit, units()):
+            for results in executor.map_unordered(fused_unit, units):
                 for ingest_result, export_result in results:
                     outcome = self._record_ingest(ingest_result, ingested)
                     if export_result is None:
                         continue
                     uid = export_result.sop_instance_uid
-                    shas = [record.sha256 for record in export_result.exports]
                     if outcome == "added":
                         self._handle_result("export", export_result, exported, handle)
-                        written[uid] = shas
-                    elif shas and written.get(uid) != shas:
-                        redo.add(uid)  # this file's output replaced the kept instance's
+                        if not export_result.ok:
+                            failed.add(uid)
+                    elif export_result.exports:
+                        redo.add(uid)  # this file's output may have replaced the kept one's
                 self._tick("ingest", ingested.done + ingested.duplicates, None, ingested.bytes)
                 self._tick("export", exported.done + exported.failed, None, exported.bytes)
         except BaseException as exc:
@@ -601,24 +594,30 @@ class Session:
             self.store.checkpoint()
         ingested.seconds = time.perf_counter() - started
         self._finish("ingest", ingested)
-        rest = self._not_exported(target, redo, set(written))
+        rest = self._not_exported(target, redo, failed)
         if rest:
             def make(batch: list[Instance]) -> WorkUnit:
                 return WorkUnit(self.spec, "export", batch, targets=[target], with_audit=True)
 
-            self._drain("export", self._units(iter(rest), make), None, handle, exported)
+            new = [inst for inst in rest if inst.sop_instance_uid not in redo]
+            again = [inst for inst in rest if inst.sop_instance_uid in redo]
+            self._drain("export", self._units(iter(new), make), None, handle, exported)
+            rewritten = StageSummary("export", destination=target.to)  # counted once already
+            self._drain("export", self._units(iter(again), make), None, handle, rewritten)
+            exported.failed += rewritten.failed
+            exported.errors.extend(rewritten.errors)
         exported.seconds = time.perf_counter() - started
         self._finish("export", exported)
         return [ingested, exported]
 
     def _not_exported(self, target: ExportTarget, redo: set[str],
-                      attempted: set[str]) -> list[Instance]:
-        """Instances of the store not exported to ``target`` and not ``attempted`` in this
-        pass, and those whose output must be redone."""
+                      failed: set[str]) -> list[Instance]:
+        """Instances of the store not exported to ``target`` (but not those that just
+        ``failed``), and those whose output must be redone."""
         done = self.store.exported_uids(target.to)
-        if not redo and len(done) >= self.store.counts().instances:
+        if not redo and len(done) + len(failed) >= self.store.counts().instances:
             return []
-        skip = (self._already_exported(target) | attempted) - redo
+        skip = (self._already_exported(target) | failed) - redo
         return [inst for inst in self.instances() if inst.sop_instance_uid not in skip]
 
     # -- queries ---------------------------------------------------------------------------------

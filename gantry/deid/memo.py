@@ -49,7 +49,7 @@ _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 #: Values larger than this are processed each time, never remembered (pixel data, blobs).
 _CACHE_MAX_VALUE = 16384
-_CACHE_MAX_ENTRIES = 200_000
+_CACHE_MAX_ENTRIES = 20_000
 #: Tags whose decoded string the pass needs (``str(ds.get(keyword, "") or "")``).
 _STRING_TAGS = {0x00100020: "PatientID", 0x00100010: "PatientName",
                 0x00100021: "IssuerOfPatientID", 0x00100030: "PatientBirthDate",
@@ -304,6 +304,7 @@ class MemoPass:
         if not spans or spans[0].tag >> 16 <= 2:
             raise Unsupported("empty data set, or command or meta elements in it")
         self._compressed = tsyntax.is_compressed
+        self._own_uid = getattr(instance, "sop_instance_uid", "") or meta_uid
 
         # character set, as pydicom's reader sets it
         cs = None
@@ -561,7 +562,9 @@ class MemoPass:
                 results: dict[tuple[Any, ...], _Result] | None,
                 creator: str | None = None) -> _Result:
         """The pipeline's treatment of one element (remembered under the context)."""
-        cacheable = results is not None and span.end - span.value <= _CACHE_MAX_VALUE
+        # an element holding the instance's own SOP Instance UID never repeats: not kept
+        cacheable = results is not None and span.end - span.value <= _CACHE_MAX_VALUE and \
+            self._own_uid not in found
         if cacheable:
             key = (data[span.start:span.end], found, creator)
             hit = results.get(key)  # type: ignore[union-attr]
