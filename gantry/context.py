@@ -51,7 +51,7 @@ class Run:
         self.store = store
         self.spec = spec
         self.run_id = run_id or (spec.run_id if spec and spec.run_id else uuid.uuid4().hex[:12])
-        self.map_uid = lru_cache(maxsize=65536)(self._map_uid)
+        self.map_uid = lru_cache(maxsize=8192)(self._map_uid)
         self._pseudonyms: dict[PatientKey, Pseudonym] = {}
         self._offsets: dict[PatientKey, int] = {}
 

@@ -52,7 +52,7 @@ def verbatim(elem: Any) -> bool:
 #: pydicom's CUSTOMIZABLE_CHARSET_VR: values decoded with the dataset's character set.
 _CHARSET_VRS = frozenset({"SH", "LO", "ST", "PN", "LT", "UC", "UT"})
 _DECODED: dict[tuple[Any, ...], tuple[Any, bool] | None] = {}
-_DECODED_MAX = 50_000
+_DECODED_MAX = 8192
 #: Longer values are decoded in place as usual (they rarely repeat; keys stay small).
 _DECODED_LENGTH = 1024
 

@@ -290,7 +290,7 @@ _BEFORE = (r"(?<![0-9a-z])", r"(?<![0-9])", "")
 _AFTER = (r"(?![0-9a-z])", r"(?![0-9])", "")
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=32)
 def _compile_text(key: tuple[tuple[str, ...], ...]) -> re.Pattern[str] | None:
     """One alternation per boundary group: short tokens must stand alone; long numeric tokens
     (dates, numeric IDs) must not sit inside a longer number (a date inside a UID is not that
@@ -300,7 +300,7 @@ def _compile_text(key: tuple[tuple[str, ...], ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=32)
 def _compile_ascii(key: tuple[tuple[str, ...], ...]) -> re.Pattern[str] | None:
     """:func:`_compile_text` without ``IGNORECASE``, for lower-cased ASCII text; ``None`` when
     a value is not ASCII (or there is none)."""
@@ -345,7 +345,7 @@ def _emit(node: dict[Any, Any], empty: Any) -> Any:
     return open_ + body + opt if None in node else body
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=32)
 def _compile_bytes(key: tuple[tuple[str, ...], ...],
                    ignore_case: bool = True) -> re.Pattern[bytes] | None:
     """:func:`_compile_text` over bytes, each value in UTF-8 and Latin-1 (``ignore_case``
@@ -506,7 +506,7 @@ def _accept_all(pairs: Iterable[tuple[Any, str]]) -> tuple[tuple[str, str], ...]
     return tuple(out)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _derived(vr: str, keyword: str, in_code_seq: bool, private: bool,
              text: str) -> tuple[tuple[str, str], ...]:
     """The ``(value, kind)`` pairs one non-UID text value of an element contributes, in the

@@ -49,7 +49,7 @@ _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 #: Values larger than this are processed each time, never remembered (pixel data, blobs).
 _CACHE_MAX_VALUE = 16384
-_CACHE_MAX_ENTRIES = 20_000
+_CACHE_MAX_ENTRIES = 4096
 #: Tags whose decoded string the pass needs (``str(ds.get(keyword, "") or "")``).
 _STRING_TAGS = {0x00100020: "PatientID", 0x00100010: "PatientName",
                 0x00100021: "IssuerOfPatientID", 0x00100030: "PatientBirthDate",

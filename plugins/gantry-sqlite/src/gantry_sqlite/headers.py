@@ -71,8 +71,8 @@ def header_rows(ds: Dataset) -> tuple[list[Row], str]:
 # * :data:`_IN_PLACE`: decode in ``ds`` as pydicom does (an ambiguous VR; an impure sequence).
 _Entry = tuple[str, str, "str | None", "float | None", "bytes | None", str]
 _MEMO: dict[tuple[Any, ...], Any] = {}
-_MEMO_MAX = 20_000
-_MEMO_MAX_BYTES = 16 << 20
+_MEMO_MAX = 4096
+_MEMO_MAX_BYTES = 4 << 20
 _MEMO_BYTES = [0]
 #: Longer values are decoded as usual, without memoizing (they rarely repeat; keys stay small).
 _MEMO_LENGTH = 1024
