@@ -327,14 +327,8 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
         paths = [sink.target_path(ds, context) for sink in sinks] or [""]
         gate(data, paths, context.identifiers)
         if unit.mode == "export":
-            for sink, path in zip(sinks, paths[:len(sinks)], strict=True):
-                try:
-                    record = sink.write(path, data, ds, context)
-                except Exception as exc:
-                    _fail(result, "export", exc)
-                    return result
-                if record is not None:
-                    result.exports.append(record)
+            if not _write(sinks, paths, data, ds, context, result):
+                return result
             if unit.want_headers:  # as bytes: some pydicom values do not pickle
                 result.header = encode(header_only(ds))
     except LeakError as exc:
@@ -413,18 +407,26 @@ def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
     try:
         paths = [sink.target_path(stub, context) for sink in sinks]
         gate(encoded, paths, context.identifiers)
-        for sink, path in zip(sinks, paths, strict=True):
-            try:
-                record = sink.write(path, encoded, stub, context)
-            except Exception as exc:
-                _fail(result, "export", exc)
-                return True
-            if record is not None:
-                result.exports.append(record)
+        _write(sinks, paths, encoded, stub, context, result)
     except LeakError as exc:
         _fail(result, "gate", exc)
     except Exception as exc:
         _fail(result, unit.mode, exc)
+    return True
+
+
+def _write(sinks: list[InstanceSink], paths: list[str], data: bytes, dataset: Any,
+           context: InstanceContext, result: InstanceResult) -> bool:
+    """Hand the encoded instance to each sink; ``False`` (and ``result`` failed) when one
+    cannot write it."""
+    for sink, path in zip(sinks, paths[:len(sinks)], strict=True):
+        try:
+            record = sink.write(path, data, dataset, context)
+        except Exception as exc:
+            _fail(result, "export", exc)
+            return False
+        if record is not None:
+            result.exports.append(record)
     return True
 
 
