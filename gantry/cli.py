@@ -96,14 +96,15 @@ def _progress_callback(state: State) -> tuple[Callable[..., None] | None, Any]:
 def open_session(state: State, db: str | None, profile: str | None, workers: int | None = None,
                  executor: str = "local", executor_options: dict[str, Any] | None = None,
                  secret_file: str | None = None,
-                 forbidden: tuple[str, ...] = ()) -> Iterator[Session]:
-    """Open a session for a command, with a progress bar unless quiet."""
+                 forbidden: tuple[str, ...] = (), prestart: bool = False) -> Iterator[Session]:
+    """Open a session for a command, with a progress bar unless quiet (``prestart``: start
+    the workers while the session sets up)."""
     from gantry.session import Session
 
     callback, progress = _progress_callback(state)
     session = Session(db, profile=profile, workers=workers, executor=executor,
                       executor_options=executor_options, secret_file=secret_file,
-                      progress=callback, forbidden_secret_dirs=forbidden)
+                      progress=callback, forbidden_secret_dirs=forbidden, prestart=prestart)
     try:
         if progress is not None:
             with progress:
@@ -237,7 +238,7 @@ def deidentify(state: State, src: str, dest: str, profile: str | None, db: str |
     """
     db = db or default_db_for(dest)
     with open_session(state, db, profile, workers, executor, _parse_options(executor_options),
-                      secret_file, forbidden=(dest, src)) as session:
+                      secret_file, forbidden=(dest, src), prestart=True) as session:
         summaries = session.deidentify(src, dest, format=fmt)
     sys.exit(_report(state, summaries, as_json))
 

@@ -166,6 +166,13 @@ class InstanceResult:
 _RUNS: dict[RunSpec, Run] = {}
 
 
+def preload() -> None:
+    """Import what processing an instance needs (a worker's warm-up)."""
+    import gantry.deid.engine
+    import gantry.deid.memo
+    import gantry.session  # noqa: F401
+
+
 def run_for(spec: RunSpec) -> Run:
     """The :class:`Run` of a spec, built once per process."""
     run = _RUNS.get(spec)

@@ -188,4 +188,7 @@ class ExecutorImpl(Protocol):
         """Apply ``fn`` to every item; yield results in completion order."""
 
     def close(self) -> None:
-        """Release workers."""
+        """Release workers.
+
+        An executor may also offer ``prestart()``: start its workers now, ahead of the first
+        work (the session calls it, when asked to, before its slow set-up)."""

@@ -139,12 +139,21 @@ class Session:
                  executor_options: dict[str, Any] | None = None,
                  block_plugins: Sequence[str] = (), allow_plugins: Sequence[str] | None = None,
                  progress: ProgressCallback | None = None,
-                 forbidden_secret_dirs: Sequence[str | os.PathLike[str]] = ()) -> None:
+                 forbidden_secret_dirs: Sequence[str | os.PathLike[str]] = (),
+                 prestart: bool = False) -> None:
         from gantry.profiles import DEFAULT_PROFILE
 
         self._lock = threading.RLock()
         self.progress = progress
         self.hooks = build_plugin_manager(block=block_plugins, allow=allow_plugins)
+        self.workers = workers
+        self.executor_name = executor
+        self.executor_options = dict(executor_options or {})
+        self._exec: ExecutorImpl | None = None
+        if prestart:  # workers start (spawn, import) while the profile and store load
+            started = getattr(self._executor(), "prestart", None)
+            if started is not None:
+                started()
         profile_ref = str(profile) if profile is not None else DEFAULT_PROFILE
         if profile is not None and Path(profile_ref).is_file():
             profile_ref = str(Path(profile_ref).resolve())
@@ -167,11 +176,7 @@ class Session:
         from gantry.pipeline import adopt_run
 
         adopt_run(self.spec, self.run)
-        self.workers = workers
-        self.executor_name = executor
-        self.executor_options = dict(executor_options or {})
         self._input_roots: list[Path] = []
-        self._exec: ExecutorImpl | None = None
         self._closed = False
 
     # -- context manager -------------------------------------------------------------------------

@@ -88,6 +88,17 @@ class LocalExecutor:
             for fut in pending:
                 fut.cancel()
 
+    def prestart(self) -> None:
+        """Start the worker processes now and let them import what the work needs, while the
+        caller goes on with its own set-up (a no-op with one worker)."""
+        if self.workers <= 1 or free_threaded():
+            return
+        from gantry.pipeline import preload
+
+        pool = self._ensure_pool()
+        for _ in range(self.workers):
+            pool.submit(preload)
+
     def close(self) -> None:
         """Shut the pool down (cancelling queued work)."""
         if self._pool is not None:

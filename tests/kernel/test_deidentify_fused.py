@@ -114,3 +114,20 @@ def test_a_failed_instance_is_tried_once(tmp_path, monkeypatch):
     assert (export.done, export.failed) == (2, 1)
     assert len(export.errors) == 1 and "disk full" in export.errors[0]
     assert sum(c.endswith("i1.dcm") for c in calls) == 1
+
+
+def test_prestarted_workers(tmp_path):
+    """``prestart=True`` starts the worker pool during the session's set-up; same output."""
+    src = tmp_path / "src"
+    write_cohort(src, patients=1, series=2, instances=3)
+    trees = []
+    for prestart in (False, True):
+        session = Session("memory://", profile="ps3.15/basic", secret=SECRET, workers=2,
+                          prestart=prestart)
+        try:
+            assert (getattr(session._exec, "_pool", None) is not None) == prestart
+            session.deidentify(src, tmp_path / f"out-{prestart}")
+        finally:
+            session.close()
+        trees.append(_tree(tmp_path / f"out-{prestart}"))
+    assert trees[0] == trees[1] and len(trees[0]) == 6
