@@ -27,6 +27,7 @@ than the DICOM folder — returns ``None`` and the instance goes through the ful
 from __future__ import annotations
 
 import struct
+import threading
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -212,23 +213,23 @@ def raw_element(data: bytes, span: _Span, encoding: Any, fp: Any = None) -> Any:
     return next(data_element_generator(fp, False, True, encoding=encoding))
 
 
-_LAST_SPLIT: list[Any] = [None, -1, None]  # data, start, spans: the file in hand
+_LAST_SPLIT = threading.local()  # per thread: (data, start, spans) of the file in hand
 
 
 def split_cached(data: bytes, start: int) -> list[_Span]:
-    """:func:`split`, remembered for the last file (ingest and export of the one-shot pass
-    split the same bytes)."""
-    if _LAST_SPLIT[0] is data and _LAST_SPLIT[1] == start:
-        return _LAST_SPLIT[2]
-    _LAST_SPLIT[0] = None
+    """:func:`split`, remembered for the last file of this thread (ingest and export of the
+    one-shot pass split the same bytes)."""
+    last = getattr(_LAST_SPLIT, "value", None)
+    if last is not None and last[0] is data and last[1] == start:
+        return last[2]
     spans = split(data, start)
-    _LAST_SPLIT[:] = [data, start, spans]
+    _LAST_SPLIT.value = (data, start, spans)
     return spans
 
 
 def forget_split() -> None:
     """Drop the remembered file (its bytes)."""
-    _LAST_SPLIT[:] = [None, -1, None]
+    _LAST_SPLIT.value = None
 
 
 # ------------------------------------------------------------------------------- the pass
@@ -303,8 +304,8 @@ class MemoPass:
         spans = split_cached(data, body)
         if not spans or spans[0].tag >> 16 <= 2:
             raise Unsupported("empty data set, or command or meta elements in it")
-        self._compressed = tsyntax.is_compressed
-        self._own_uid = getattr(instance, "sop_instance_uid", "") or meta_uid
+        compressed = tsyntax.is_compressed
+        own_uid = getattr(instance, "sop_instance_uid", "") or meta_uid
 
         # character set, as pydicom's reader sets it
         cs = None
@@ -413,7 +414,7 @@ class MemoPass:
                 if action is None and has_masks:
                     action = rules.mask_action(tag)
                 if action is None or action == "K":
-                    if tag == _PIXEL_DATA and (span.length & 1 or self._compressed):
+                    if tag == _PIXEL_DATA and (span.length & 1 or compressed):
                         raise Unsupported("odd-length or encapsulated defined-length pixels")
                     out.append((tag, _rebuilt(data, span)))
                     if span.vr == "OB":
@@ -421,7 +422,8 @@ class MemoPass:
                     continue
             found = tuple(uid_text[n] for n in sorted(occurs[i])) if i in occurs else ()
             result = self._result(data, span, cs, encoding, walk, blocks, found, results,
-                                  blocks.get((group, element >> 8)) if group & 1 else None)
+                                  blocks.get((group, element >> 8)) if group & 1 else None,
+                                  own_uid=own_uid, compressed=compressed)
             if tag == _CHARSET and (result.changes or result.out is None):
                 raise Unsupported("the character set changes")
             if result.out is not None:
@@ -558,13 +560,14 @@ class MemoPass:
         return head + new.encode() + tail, list(changes)
 
     def _result(self, data: bytes, span: _Span, cs: Any, encoding: Any, walk: Any,
-                blocks: dict[tuple[int, int], str], found: tuple[int, ...],
+                blocks: dict[tuple[int, int], str], found: tuple[str, ...],
                 results: dict[tuple[Any, ...], _Result] | None,
-                creator: str | None = None) -> _Result:
+                creator: str | None = None, *, own_uid: str = "",
+                compressed: bool = False) -> _Result:
         """The pipeline's treatment of one element (remembered under the context)."""
         # an element holding the instance's own SOP Instance UID never repeats: not kept
         cacheable = results is not None and span.end - span.value <= _CACHE_MAX_VALUE and \
-            self._own_uid not in found
+            own_uid not in found
         if cacheable:
             key = (data[span.start:span.end], found, creator)
             hit = results.get(key)  # type: ignore[union-attr]
@@ -592,7 +595,7 @@ class MemoPass:
         elem = mini._dict.get(tag)
         if tag == _PIXEL_DATA and elem is not None:
             elem = mini[tag]  # the encoder converts it and sets its length form (see fast)
-            elem.is_undefined_length = self._compressed
+            elem.is_undefined_length = compressed
         out = None if elem is None else element_bytes(tag, elem, _encodings(mini))
         hits: tuple[Any, ...] = ()
         if elem is not None and self.auditor is not None:
