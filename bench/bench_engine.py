@@ -43,11 +43,9 @@ def _gantry(paths: list[Path], run, engine, auditor,
             fast_encode: bool = False) -> tuple[dict[str, float], int]:
     from pydicom import dcmread
 
-    from gantry.context import InstanceContext
     from gantry.deid.gate import find_leaks
-    from gantry.deid.identifiers import collect_identifiers
     from gantry.model import Instance
-    from gantry.pipeline import encode, patient_key
+    from gantry.pipeline import encode, make_context
 
     if fast_encode:
         from gantry.deid.fast import encode
@@ -61,10 +59,7 @@ def _gantry(paths: list[Path], run, engine, auditor,
         t1 = clock()
         instance = Instance(sop_instance_uid="", sop_class_uid="", series_instance_uid="",
                             study_instance_uid="", patient_id="", source=str(path))
-        patient = patient_key(ds)
-        context = InstanceContext(instance=instance, run=run, patient=patient,
-                                  identifiers=collect_identifiers(ds, patient,
-                                                                  profile=run.profile))
+        context = make_context(instance, ds, run)
         t2 = clock()
         changes = engine.apply(ds, context)
         t3 = clock()
@@ -86,20 +81,15 @@ def _plain_audit(paths: list[Path], run, auditor) -> float:
     """``gantry audit`` on originals (the auditor plans the changes on a copy)."""
     from pydicom import dcmread
 
-    from gantry.context import InstanceContext
-    from gantry.deid.identifiers import collect_identifiers
     from gantry.model import Instance
-    from gantry.pipeline import patient_key
+    from gantry.pipeline import make_context
 
     spent = 0.0
     for path in paths:
         ds = dcmread(path, force=True)
         instance = Instance(sop_instance_uid="", sop_class_uid="", series_instance_uid="",
                             study_instance_uid="", patient_id="", source=str(path))
-        patient = patient_key(ds)
-        context = InstanceContext(instance=instance, run=run, patient=patient,
-                                  identifiers=collect_identifiers(ds, patient,
-                                                                  profile=run.profile))
+        context = make_context(instance, ds, run)
         started = time.perf_counter()
         auditor.audit(ds, context)
         spent += time.perf_counter() - started

@@ -162,18 +162,13 @@ def key_attributes(ds: Dataset) -> dict[str, Any]:
 
     Elements still raw are decoded through the shared decode cache (the very value
     ``ds.get(keyword)`` gives, without decoding it into ``ds``): a series repeats them."""
-    from gantry.deid.fast import RawDataElement, decoded
+    from gantry.deid.fast import value_of
 
     out: dict[str, Any] = {}
-    elements = ds._dict
     if not _KEY_TAGS:
         _KEY_TAGS.append(_key_tags())
     for keyword, tag in _KEY_TAGS[0]:
-        raw = elements.get(tag)
-        if raw is None:
-            continue
-        found = decoded(ds, raw) if type(raw) is RawDataElement else None
-        value = found[0] if found is not None else ds.get(keyword)
+        value = value_of(ds, tag, keyword)
         if value is None or value == "":
             continue
         out[keyword] = plain_value(value)

@@ -126,6 +126,8 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
                 continue
 
             def from_memory(source: str, data: bytes = data) -> io.BytesIO:
+                # reading it whole gives back ``data`` itself (no copy), so the export finds
+                # the split the header read made (``memo.split_cached`` keys on identity)
                 return io.BytesIO(data)
 
             ingested = _ingest_item(item, from_memory, prepare, data)

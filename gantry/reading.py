@@ -102,21 +102,10 @@ _UID_TAGS = (("SOPInstanceUID", 0x00080018), ("StudyInstanceUID", 0x0020000D),
 
 
 def _text(ds: Dataset, keyword: str, tag: int) -> str:
-    """``str(ds.get(keyword, "") or "")``; a raw element is decoded through the shared decode
-    cache (UIDs directly), not into ``ds``."""
-    from gantry.deid.fast import RawDataElement, decoded, ui_text
+    """``str(ds.get(keyword, "") or "")``, through the shared decode cache."""
+    from gantry.deid.fast import value_of
 
-    raw = ds._dict.get(tag)
-    if type(raw) is RawDataElement:
-        if raw.VR == "UI":
-            text = ui_text(raw)
-            if text is not None:
-                return text
-        else:
-            found = decoded(ds, raw)
-            if found is not None:
-                return str(found[0] or "")
-    return str(ds.get(keyword, "") or "")
+    return str(value_of(ds, tag, keyword) or "")
 
 
 def _size(fh: IO[bytes]) -> int:

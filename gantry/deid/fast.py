@@ -89,6 +89,24 @@ def decoded(ds: Any, raw: RawDataElement) -> tuple[Any, bool] | None:
     return result
 
 
+def value_of(ds: Any, tag: int, keyword: str) -> Any:
+    """``ds.get(keyword)`` for the element ``tag``; a raw element is decoded through the
+    shared cache (:func:`decoded`; a single UID directly), not into ``ds``."""
+    raw = ds._dict.get(tag)
+    if raw is None:
+        return None
+    if type(raw) is RawDataElement:
+        if raw.VR == "UI":
+            text = ui_text(raw)
+            if text is not None:
+                return text
+        else:
+            found = decoded(ds, raw)
+            if found is not None:
+                return found[0]
+    return ds.get(keyword)
+
+
 def _decode(ds: Any, raw: RawDataElement, charset: Any) -> tuple[Any, bool] | None:
     from pydicom.charset import default_encoding
     from pydicom.dataelem import convert_raw_data_element

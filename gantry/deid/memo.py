@@ -246,9 +246,6 @@ class MemoPass:
         self._markers: dict[Any, tuple[list[tuple[int, bytes]], Any]] = {}
 
     # -- per element -----------------------------------------------------------------------
-    def _element(self, data: bytes, span: _Span, encoding: Any) -> Any:
-        return raw_element(data, span, encoding)
-
     def _mini(self, elements: dict[int, Any], encoding: Any) -> Any:
         from pydicom.dataset import Dataset
 
@@ -265,13 +262,13 @@ class MemoPass:
         from gantry.deid.engine import _creator_text
         from gantry.deid.identifiers import _elements
 
-        elem = self._element(data, span, encoding)
+        elem = raw_element(data, span, encoding)
         elements = {span.tag: elem} if cs is None or span.tag == _CHARSET else \
             {_CHARSET: cs, span.tag: elem}
         mini = self._mini(elements, encoding)
         items: list[Any] = []
         _elements(mini, False, items)
-        if cs is not None and span.tag != _CHARSET:
+        if cs is not None and span.tag != _CHARSET:  # the character set's own item (a UN one)
             items = [item for item in items if not (item[2] == _CHARSET and item is items[0])]
         keyword = _STRING_TAGS.get(span.tag)
         text = str(mini.get(keyword, "") or "") if keyword else ""
@@ -317,7 +314,7 @@ class MemoPass:
 
             if charset_span.length == _UNDEFINED or spans[0] is not charset_span:
                 raise Unsupported("elements before the character set")
-            cs = self._element(data, charset_span, default_encoding)
+            cs = raw_element(data, charset_span, default_encoding)
             encoding = convert_encodings(convert_raw_data_element(cs).value)
         ckey = (str(tsyntax), tuple(encoding) if isinstance(encoding, list) else encoding)
 
@@ -432,7 +429,7 @@ class MemoPass:
             hits.extend((tag, h) for h in result.hits)
         for span in creator_spans:
             if (span.tag >> 16, span.tag & 0xFF) in kept_blocks:
-                raw = self._element(data, span, encoding)
+                raw = raw_element(data, span, encoding)
                 out.append((span.tag, element_bytes(span.tag, raw, encoding)))
                 hits.extend((span.tag, h)
                             for h in self._hits_of(span.tag, raw, cs, encoding, identifiers))
@@ -486,7 +483,7 @@ class MemoPass:
         body = pos
         if uid_span is None or uid_span.vr != "UI" or body > end:
             raise Unsupported("file meta without a Media Storage SOP Instance UID")
-        uid = ui_text(self._element(data, uid_span, None))
+        uid = ui_text(raw_element(data, uid_span, None))
         if not uid:
             raise Unsupported("Media Storage SOP Instance UID")
         key = (data[132:uid_span.value], data[uid_span.end:body])
@@ -508,8 +505,7 @@ class MemoPass:
         if fp.tell() != body:
             raise Unsupported("file meta")
         tsyntax = meta.get("TransferSyntaxUID", None)
-        if tsyntax is None or not tsyntax.is_transfer_syntax or tsyntax.is_implicit_VR or \
-                not tsyntax.is_little_endian or tsyntax.is_deflated or tsyntax.is_private:
+        if not _explicit_little(tsyntax):
             raise Unsupported("transfer syntax")
         items: list[Any] = []
         _elements(meta, False, items)
@@ -585,7 +581,7 @@ class MemoPass:
                 return result
         from gantry.deid.engine import NORMAL
 
-        raw = cs if tag == _CHARSET else self._element(data, span, encoding)
+        raw = cs if tag == _CHARSET else raw_element(data, span, encoding)
         elements = {tag: raw} if cs is None or tag == _CHARSET else {_CHARSET: cs, tag: raw}
         mini = self._mini(elements, encoding)
         before = len(walk.changes)
@@ -625,7 +621,7 @@ class MemoPass:
             action = None if keeps_uid(keyword) else "U"
         if action not in ("U", "D", "C"):
             return None
-        text = ui_text(self._element(data, span, None))
+        text = ui_text(raw_element(data, span, None))
         if not text:
             return None
         new = walk.map_uid(text)
@@ -659,7 +655,7 @@ class MemoPass:
                 tag, vr, length, size = _header(written, 0)
                 if length == _UNDEFINED or size + length != len(written):
                     raise Unsupported("unexpected form of a UID or ID element")
-                elements[tag] = self._element(written, _Span(tag, vr, 0, size, length,
+                elements[tag] = raw_element(written, _Span(tag, vr, 0, size, length,
                                                              len(written)), encoding)
         return self._mini(elements, encoding)
 
@@ -757,7 +753,14 @@ def _identifier_skip(tag: int, vr: str) -> bool:
     return found
 
 
-__all__ = ["MemoPass", "Unsupported", "split", "RawDataElement"]
+def _explicit_little(tsyntax: Any) -> bool:
+    """Whether a transfer syntax is one the pass splits: a public, explicit VR little endian,
+    not deflated one (native or encapsulated pixels)."""
+    return tsyntax is not None and tsyntax.is_transfer_syntax and not tsyntax.is_implicit_VR \
+        and tsyntax.is_little_endian and not tsyntax.is_deflated and not tsyntax.is_private
+
+
+__all__ = ["MemoPass", "Unsupported", "header_from_bytes", "split"]
 
 
 # ------------------------------------------------------------------------------- headers
@@ -785,8 +788,7 @@ def header_from_bytes(data: bytes) -> tuple[Any, int] | None:
         meta = _read_file_meta_info(fp)
         body = fp.tell()
         tsyntax = meta.get("TransferSyntaxUID", None)
-        if tsyntax is None or not tsyntax.is_transfer_syntax or tsyntax.is_implicit_VR or \
-                not tsyntax.is_little_endian or tsyntax.is_deflated or tsyntax.is_private:
+        if not _explicit_little(tsyntax):
             return None
         spans = split_cached(data, body)
     except Unsupported:

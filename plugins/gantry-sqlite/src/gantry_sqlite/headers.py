@@ -178,15 +178,7 @@ def _walk(ds: Dataset, path: str, rows: list[Row], lines: list[str], blobs: list
         if pure is not None:
             pure[0] = False
         tag_text = tag_text_of(tag) or _tag_text(tag)
-        vr = str(elem.VR)
-        if vr == "SQ":
-            _append(ds, elem, tag, path, creator, rows, lines, blobs, memo, pure, tag_text)
-            continue
-        text, number, data = encode_value(vr, elem.value)
-        rows.append((len(rows), path, tag_text, vr, text, number, data, creator))
-        lines.append(f"{path}|{tag_text}|{vr}|{text}")
-        if data is not None:
-            blobs.append(data)
+        _append(ds, elem, tag, path, creator, rows, lines, blobs, memo, pure, tag_text)
 
 
 def _append(ds: Dataset, elem: Any, tag: int, path: str, creator: str | None, rows: list[Row],
