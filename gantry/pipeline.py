@@ -390,6 +390,7 @@ def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
                   sinks: list[InstanceSink], result: InstanceResult) -> bool:
     """Process one instance with the element-memoized pass; ``False``: use the full path."""
     from gantry.context import InstanceContext
+    from gantry.deid.fast import value_of
     from gantry.deid.memo import Unsupported
 
     try:
@@ -412,7 +413,7 @@ def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
     result.bytes_in = max(instance.size, 0)
     result.changes = changes
     result.findings = findings
-    result.new_sop_instance_uid = str(stub.get("SOPInstanceUID", ""))
+    result.new_sop_instance_uid = str(value_of(stub, 0x00080018, "SOPInstanceUID") or "")
     try:
         paths = [sink.target_path(stub, context) for sink in sinks]
         gate(encoded, paths, context.identifiers)

@@ -51,11 +51,13 @@ class DicomFolderSink:
 
     def target_path(self, dataset: Dataset, context: InstanceContext) -> str:
         """``patient/study/series/sop.dcm`` from the redacted dataset's values."""
-        parts = [
-            safe_component(dataset.get("PatientID", "")),
-            safe_component(dataset.get("StudyInstanceUID", "")),
-            safe_component(dataset.get("SeriesInstanceUID", "")),
-            safe_component(dataset.get("SOPInstanceUID", "")) + ".dcm",
+        from gantry.deid.fast import value_of
+
+        parts = [  # the values ``dataset.get`` gives, raw ones decoded through the cache
+            safe_component(value_of(dataset, 0x00100020, "PatientID")),
+            safe_component(value_of(dataset, 0x0020000D, "StudyInstanceUID")),
+            safe_component(value_of(dataset, 0x0020000E, "SeriesInstanceUID")),
+            safe_component(value_of(dataset, 0x00080018, "SOPInstanceUID")) + ".dcm",
         ]
         return "/".join(parts)
 
@@ -82,6 +84,8 @@ class DicomFolderSink:
     def write(self, relpath: str, data: bytes, dataset: Dataset,
               context: InstanceContext) -> ExportRecord:
         """Write atomically: a temporary file in the same folder, fsync-free, then rename."""
+        from gantry.deid.fast import value_of
+
         folder = self._folder(relpath)
         name = relpath.rpartition("/")[2]
         path = os.path.join(folder, name)
@@ -97,7 +101,7 @@ class DicomFolderSink:
             raise ExportError(f"{path}: write failed ({exc.strerror or exc})") from exc
         return ExportRecord(
             sop_instance_uid=context.instance.sop_instance_uid,
-            new_sop_instance_uid=str(dataset.get("SOPInstanceUID", "")),
+            new_sop_instance_uid=str(value_of(dataset, 0x00080018, "SOPInstanceUID") or ""),
             destination=self.destination, path=relpath, size=len(data),
             sha256=hashlib.sha256(data).hexdigest(), format="dicom",
         )

@@ -30,9 +30,15 @@ import struct
 import threading
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gantry.deid.fast import _VERBATIM_VRS, RawDataElement, element_bytes, keyword_of
+from gantry.deid.fast import (
+    _VERBATIM_VRS,
+    RawDataElement,
+    element_bytes,
+    keyword_of,
+    value_of,
+)
 
 if TYPE_CHECKING:
     from gantry.context import InstanceContext, Run
@@ -63,8 +69,7 @@ class Unsupported(Exception):
     """The instance needs the full pipeline."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Span:
+class _Span(NamedTuple):
     """One top-level element of the file: ``data[start:end]`` (header and value)."""
 
     tag: int
@@ -122,6 +127,16 @@ def _vrs() -> tuple[frozenset[str], frozenset[str]]:
 _KNOWN_VRS, _LONG_VRS = _vrs()
 
 
+def _pydicom_names() -> tuple[Any, Any]:
+    from pydicom.dataelem import empty_value_for_VR
+    from pydicom.tag import BaseTag
+
+    return empty_value_for_VR, BaseTag
+
+
+_empty_value_for_VR, _BaseTag = _pydicom_names()
+
+
 def _header(data: bytes, pos: int) -> tuple[int, str, int, int]:
     """``(tag, vr, length, header size)`` of the explicit VR LE element at ``pos``."""
     group, elem = _TAG.unpack_from(data, pos)
@@ -167,17 +182,29 @@ def _skip_items(data: bytes, pos: int, end: int) -> int:
 def split(data: bytes, start: int) -> list[_Span]:
     """The top-level elements of an explicit VR little endian data set from ``start``."""
     spans: list[_Span] = []
+    append = spans.append
     end = len(data)
     pos = start
     last = -1
+    unpack_tag, unpack_ul, unpack_us = _TAG.unpack_from, _UL.unpack_from, _US.unpack_from
+    known, long_vrs = _KNOWN_VRS, _LONG_VRS
     while pos < end:
         if pos + 8 > end:
             raise Unsupported("trailing bytes")
-        tag, vr, length, size = _header(data, pos)
-        if tag <= last or tag >> 16 == 0xFFFE:
+        group, elem = unpack_tag(data, pos)  # what _header does, inlined
+        tag = group << 16 | elem
+        if tag <= last or group == 0xFFFE:
             raise Unsupported("tags out of order")
+        vr = data[pos + 4:pos + 6].decode("latin-1")
+        if vr not in known:
+            raise Unsupported(f"VR {vr!r}")
+        if vr in long_vrs:
+            length = unpack_ul(data, pos + 8)[0]
+            value = pos + 12
+        else:
+            length = unpack_us(data, pos + 6)[0]
+            value = pos + 8
         last = tag
-        value = pos + size
         if length == _UNDEFINED:
             if vr == "UN":
                 raise Unsupported("undefined-length UN")
@@ -186,7 +213,7 @@ def split(data: bytes, start: int) -> list[_Span]:
             stop = value + length
             if stop > end:
                 raise Unsupported("truncated element")
-        spans.append(_Span(tag, vr, pos, value, length, stop))
+        append(_Span(tag, vr, pos, value, length, stop))
         pos = stop
     return spans
 
@@ -195,12 +222,9 @@ def raw_element(data: bytes, span: _Span, encoding: Any, fp: Any = None) -> Any:
     """The element as pydicom's reader yields it: raw, or a parsed undefined-length SQ (read
     from ``fp``, the whole file, when given: offsets are then the file's)."""
     if span.length != _UNDEFINED:  # what the reader's defined-length branch yields
-        from pydicom.dataelem import empty_value_for_VR
-        from pydicom.tag import BaseTag
-
         value = data[span.value:span.end] if span.length else \
-            empty_value_for_VR(span.vr, raw=True)
-        return RawDataElement(BaseTag(span.tag), span.vr, span.length, value, span.value,
+            _empty_value_for_VR(span.vr, raw=True)
+        return RawDataElement(_BaseTag(span.tag), span.vr, span.length, value, span.value,
                               False, True)
     from pydicom.filebase import DicomBytesIO
     from pydicom.filereader import data_element_generator
@@ -526,10 +550,10 @@ class MemoPass:
 
         from gantry.deid.fast import copy_dataset, encode_meta
 
-        if "SOPInstanceUID" not in stub:
+        if _SOP_INSTANCE not in stub._dict:
             raise Unsupported("no SOP Instance UID")
-        new = str(stub.SOPInstanceUID)
-        sop_class = str(stub.get("SOPClassUID", ""))
+        new = str(value_of(stub, _SOP_INSTANCE, "SOPInstanceUID"))
+        sop_class = str(value_of(stub, _SOP_CLASS, "SOPClassUID") or "")
         key = (sop_class, len(new), uid == new)
         found = info.outputs.get(key)
         if found is None:
@@ -770,7 +794,13 @@ _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 def header_from_bytes(data: bytes) -> tuple[Any, int] | None:
     """``(header, end)``: what ``dcmread(BytesIO(data), stop_before_pixels=True)`` returns and
     where it stops, built from :func:`split` without pydicom's per-element reader; ``None``
-    when the file is not an explicit VR little endian Part 10 file it can split."""
+    when the file is not an explicit VR little endian Part 10 file it can split.
+
+    One difference, by design: ``dcmread`` parses an undefined-length sequence as it reads it;
+    here it stays a raw element (its items and delimiter) until accessed, and decodes then to
+    the same element (same items, offsets and ``is_undefined_length``; only the ``Sequence``
+    object's own ``is_undefined_length`` attribute, which nothing writes from, is ``False``).
+    What is never accessed is never parsed."""
     import io
 
     from pydicom.charset import convert_encodings, default_encoding
@@ -801,11 +831,18 @@ def header_from_bytes(data: bytes) -> tuple[Any, int] | None:
     elements: dict[Any, Any] = {}
     end = len(data)
     for span in spans:
-        if span.tag in _PIXEL_TAGS:
+        tag, vr, _start, value, length, stop = span
+        if tag in _PIXEL_TAGS:
             end = span.start
             break
-        elem = raw_element(data, span, encoding, fp)
-        if span.tag == _CHARSET:
+        if length and (length != _UNDEFINED or vr == "SQ"):
+            # as the reader yields it; an undefined-length sequence is left raw (its items
+            # and delimiter) and decoded on access like any raw element
+            elem = RawDataElement(_BaseTag(tag), vr, length, data[value:stop], value,
+                                  False, True)
+        else:
+            elem = raw_element(data, span, encoding, fp)
+        if tag == _CHARSET:
             encoding = convert_encodings(convert_raw_data_element(elem).value)
         elements[elem.tag] = elem
     dataset = Dataset(elements)

@@ -20,12 +20,14 @@ def _elements(ds) -> list:
     from pydicom.dataelem import RawDataElement
 
     out = []
-    for tag, elem in ds._dict.items():
-        if isinstance(elem, RawDataElement):
+    for tag, elem in list(ds._dict.items()):
+        if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF:
             out.append((int(tag), tuple(elem)))
-        else:  # an undefined-length sequence, parsed
+        else:  # an undefined-length sequence: parsed by dcmread, decoded on access here
+            elem = ds[tag]
             out.append((int(tag), elem.VR, repr(elem.value), elem.file_tell,
-                        elem.is_undefined_length))
+                        elem.is_undefined_length,
+                        [item.file_tell for item in elem.value] if elem.VR == "SQ" else None))
     return out
 
 

@@ -136,7 +136,8 @@ def _walk(ds: Dataset, path: str, rows: list[Row], lines: list[str], blobs: list
         if keyed and type(raw) is RawDataElement:
             value = raw.value
             raw_vr = raw.VR
-            if type(value) is bytes and raw.length != _UNDEFINED and len(value) <= (
+            if type(value) is bytes and (raw.length != _UNDEFINED or raw_vr == "SQ") and \
+                    len(value) <= (
                     _SEQUENCE_LENGTH if raw_vr == "SQ" or raw_vr is None else _MEMO_LENGTH):
                 if charset is _UNSET:
                     charset = ds.original_character_set or ds._character_set
@@ -277,6 +278,13 @@ def _creator(ds: Dataset, tag: int) -> str | None:
     group, element = tag >> 16, tag & 0xFFFF
     if element < 0x1000:
         return None
+    raw = ds._dict.get(group << 16 | element >> 8)
+    if type(raw) is RawDataElement:  # decoded through the shared cache, not into ``ds``
+        from gantry.deid.fast import decoded
+
+        found = decoded(ds, raw)
+        if found is not None:
+            return None if found[0] is None else str(found[0])
     found = ds.get((group, element >> 8))
     return None if found is None or found.value is None else str(found.value)
 
