@@ -121,6 +121,13 @@ class IdentifierSet:
             self.values.setdefault(value, kind)
         self._text_re = self._bytes_re = self._strong_re = self._uids = self._keys = None
 
+    def share_matchers(self, other: IdentifierSet) -> None:
+        """Use ``other``'s match keys and compiled patterns (built when first needed): the
+        caller knows both sets hold the same non-UID values with the same kinds, all these
+        depend on (UIDs are matched by substring search)."""
+        self._keys, self._text_re, self._bytes_re, self._strong_re = \
+            other._keys, other._text_re, other._bytes_re, other._strong_re
+
     def __len__(self) -> int:
         return len(self.values)
 

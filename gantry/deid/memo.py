@@ -244,8 +244,13 @@ def split_cached(data: bytes, start: int) -> list[_Span]:
     """:func:`split`, remembered for the last file of this thread (ingest and export of the
     one-shot pass split the same bytes)."""
     last = getattr(_LAST_SPLIT, "value", None)
-    if last is not None and last[0] is data and last[1] == start:
-        return last[2]
+    if last is not None and last[0] is data and last[1] <= start:
+        if last[1] == start:
+            return last[2]
+        found = last[2]  # the elements from ``start`` on, when one starts there
+        i = bisect_right([s.start for s in found], start) - 1
+        if i >= 0 and found[i].start == start:
+            return found[i:]
     spans = split(data, start)
     _LAST_SPLIT.value = (data, start, spans)
     return spans
@@ -267,6 +272,8 @@ class MemoPass:
         self._results: dict[tuple[Any, ...], dict[tuple[Any, ...], _Result]] = {}
         self._result_count = 0
         self._metas: dict[Any, _Meta] = {}
+        #: the identifier set of the first instance of each context (its matchers are shared)
+        self._sets: dict[tuple[Any, ...], Any] = {}
         self._markers: dict[Any, tuple[list[tuple[int, bytes]], Any]] = {}
 
     # -- per element -----------------------------------------------------------------------
@@ -348,15 +355,16 @@ class MemoPass:
         items: list[Any] = []
         texts: dict[int, str] = {}
         creators: list[tuple[int, int, str]] = []
-        skip = _identifier_skip
+        passes = _passes_over
+        facts_of = _FACTS.get
         for span in spans:
             tag = span.tag
-            if span.vr != "SQ" and span.vr != "UN" and skip(tag, span.vr) and \
-                    tag not in _STRING_TAGS and \
-                    not (tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF):
+            if passes(tag, span.vr):
                 continue
-            facts = self._facts(data, span, cs, encoding, ckey)
-            items.extend(facts.items)
+            facts = facts_of((ckey, data[span.start:span.end])) or \
+                self._facts(data, span, cs, encoding, ckey)
+            if facts.items:
+                items.extend(facts.items)
             if facts.text:
                 texts[tag] = facts.text
             if facts.creator is not None:
@@ -404,8 +412,12 @@ class MemoPass:
         if results is None:
             if len(self._results) > 256 or self._result_count > _CACHE_MAX_ENTRIES:
                 self._results.clear()
+                self._sets.clear()
                 self._result_count = 0
             results = self._results[context_key] = {}
+            self._sets[context_key] = identifiers
+        else:  # the same non-UID values: the same match keys and patterns (built once)
+            identifiers.share_matchers(self._sets[context_key])
         blocks = {(g, e): c for g, e, c in creators}
 
         # 2. the engine, element by element
@@ -442,15 +454,21 @@ class MemoPass:
                         hits.extend((tag, h) for h in _ob_hits(data, span, identifiers))
                     continue
             found = tuple(uid_text[n] for n in sorted(occurs[i])) if i in occurs else ()
-            result = self._result(data, span, cs, encoding, walk, blocks, found, results,
-                                  blocks.get((group, element >> 8)) if group & 1 else None,
-                                  own_uid=own_uid, compressed=compressed)
+            creator = blocks.get((group, element >> 8)) if group & 1 else None
+            result = None
+            if not found and span.end - span.value <= _CACHE_MAX_VALUE:  # _result's own hit
+                result = results.get((data[span.start:span.end], found, creator))
+            if result is None:
+                result = self._result(data, span, cs, encoding, walk, blocks, found, results,
+                                      creator, own_uid=own_uid, compressed=compressed)
             if tag == _CHARSET and (result.changes or result.out is None):
                 raise Unsupported("the character set changes")
             if result.out is not None:
                 out.append((tag, result.out))
-            changes.extend(result.changes)
-            hits.extend((tag, h) for h in result.hits)
+            if result.changes:
+                changes.extend(result.changes)
+            if result.hits:
+                hits.extend((tag, h) for h in result.hits)
         for span in creator_spans:
             if (span.tag >> 16, span.tag & 0xFF) in kept_blocks:
                 raw = raw_element(data, span, encoding)
@@ -762,6 +780,21 @@ def _ob_hits(data: bytes, span: _Span, identifiers: Any) -> list[Any]:
 _SKIP: dict[tuple[int, str], bool] = {}
 
 
+_PASSES: dict[tuple[int, str], bool] = {}
+
+
+def _passes_over(tag: int, vr: str) -> bool:
+    """Whether the pass needs nothing from a raw element before the engine runs: not an
+    identifier source, not one of the strings it reads, not a private creator."""
+    key = (tag, vr)
+    found = _PASSES.get(key)
+    if found is None:
+        found = _PASSES[key] = vr != "SQ" and vr != "UN" and _identifier_skip(tag, vr) and \
+            tag not in _STRING_TAGS and \
+            not (tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF)
+    return found
+
+
 def _identifier_skip(tag: int, vr: str) -> bool:
     """Whether the identifier collection skips a raw element of ``vr`` without decoding it."""
     key = (tag, vr)
@@ -805,22 +838,32 @@ def header_from_bytes(data: bytes) -> tuple[Any, int] | None:
 
     from pydicom.charset import convert_encodings, default_encoding
     from pydicom.dataelem import convert_raw_data_element
-    from pydicom.dataset import Dataset, FileDataset
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
     from pydicom.filebase import DicomBytesIO
-    from pydicom.filereader import _read_file_meta_info
 
     if len(data) < 132 or data[128:132] != b"DICM":
         return None
     try:
-        fp = DicomBytesIO(data)
-        fp.is_little_endian, fp.is_implicit_VR = True, False
-        fp.seek(132)
-        meta = _read_file_meta_info(fp)
-        body = fp.tell()
+        every = split_cached(data, 132)  # the file meta group, then the data set
+        count = 0
+        while count < len(every) and every[count].tag >> 16 == 2:
+            count += 1
+        if not count:
+            return None
+        spans = every[count:]
+        # the file meta as pydicom's reader builds it: raw elements of group 2, its first
+        # element decoded (the reader's explicit VR check)
+        meta = FileMetaDataset({_BaseTag(s.tag): raw_element(data, s, default_encoding)
+                                for s in every[:count]})
+        meta.set_original_encoding(False, True, default_encoding)
+        meta[every[0].tag]  # decoded in place, as the reader does
+        if 0x00020000 in meta._dict:
+            meta[0x00020000]  # the reader reads the group length
         tsyntax = meta.get("TransferSyntaxUID", None)
         if not _explicit_little(tsyntax):
             return None
-        spans = split_cached(data, body)
+        fp = DicomBytesIO(data)
+        fp.is_little_endian, fp.is_implicit_VR = True, False
     except Unsupported:
         return None
     except Exception:
