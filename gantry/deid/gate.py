@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 _DEFLATED = b"1.2.840.10008.1.2.1.99"
 _PIXEL_LE = b"\xe0\x7f\x10\x00"
 _PIXEL_BE = b"\x7f\xe0\x00\x10"
+#: Files larger than this have their pixel data located element by element.
+_WALK_ABOVE = 65536
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,14 @@ class Leak:
 
 
 def _pixel_span(data: bytes) -> tuple[int, int] | None:
-    """The byte span of the top-level Pixel Data value, if it can be located."""
+    """The byte span of the top-level Pixel Data value, if it can be located: in a large
+    file, by walking the top-level elements of an explicit VR little endian Part 10 file
+    (cheaper than searching most of the pixel bytes); else by searching for its tag from the
+    end. Both find the same span in a well-formed file."""
+    if len(data) > _WALK_ABOVE:
+        walked = _walked_pixel_span(data)
+        if walked is not None:
+            return walked
     for marker, big in ((_PIXEL_LE, False), (_PIXEL_BE, True)):
         pos = data.rfind(marker)
         while pos >= 0:
@@ -55,6 +64,43 @@ def _pixel_span(data: bytes) -> tuple[int, int] | None:
             if span is not None:
                 return span
             pos = data.rfind(marker, 0, pos)
+    return None
+
+
+def _walked_pixel_span(data: bytes) -> tuple[int, int] | None:
+    """The top-level Pixel Data value span found element by element (file meta, then the data
+    set, sequences skipped item by item); ``None`` when the file is anything but a well-formed
+    explicit VR little endian Part 10 file with defined-length Pixel Data."""
+    from gantry.deid.memo import _PIXEL_DATA, _UNDEFINED, Unsupported, _header, _skip_items
+
+    if data[128:132] != b"DICM":
+        return None
+    pos, end = 132, len(data)
+    explicit_little = False
+    try:
+        while pos + 8 <= end:
+            tag, vr, length, size = _header(data, pos)
+            if tag == 0x00020010:  # the data set's transfer syntax
+                value = data[pos + size:pos + size + length].rstrip(b"\x00 ")
+                explicit_little = value in (b"1.2.840.10008.1.2.1", b"1.2.840.10008.1.2.5") \
+                    or value.startswith(b"1.2.840.10008.1.2.4.")
+            elif tag >> 16 != 2 and not explicit_little:
+                return None
+            if tag == _PIXEL_DATA:
+                stop = pos + size + length
+                if length == _UNDEFINED or vr not in ("OB", "OW") or not length or stop > end:
+                    return None
+                return pos + size, stop
+            if tag > _PIXEL_DATA or tag >> 16 == 0xFFFE:
+                return None
+            if length == _UNDEFINED:
+                if vr != "SQ":
+                    return None
+                pos = _skip_items(data, pos + size, end)
+            else:
+                pos += size + length
+    except (Unsupported, UnicodeDecodeError):
+        return None
     return None
 
 

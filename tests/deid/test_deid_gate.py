@@ -80,3 +80,63 @@ def test_short_tokens_must_stand_alone():
     ids = collect_identifiers(ds)
     assert find_leaks(b"CALIBRATION A123 A12 ", "x", ids)  # standalone A12 found
     assert not find_leaks(b"CALIBRATION A123 XA12", "x", ids)
+
+
+# -- locating the pixel data of large files ------------------------------------------------
+def _searched_span(data: bytes):
+    """The span the search from the end finds (the gate's way for small files)."""
+    from gantry.deid import gate
+
+    for marker, big in ((gate._PIXEL_LE, False), (gate._PIXEL_BE, True)):
+        pos = data.rfind(marker)
+        while pos >= 0:
+            span = gate._value_span(data, pos, big)
+            if span is not None:
+                return span
+            pos = data.rfind(marker, 0, pos)
+    return None
+
+
+def _encoded(ds) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_walked_pixel_span_is_the_searched_one_on_well_formed_files():
+    import os
+    from pathlib import Path
+
+    from gantry.deid.gate import _walked_pixel_span
+    from gantry.testing.factory import bundled_test_files, make_instance
+
+    blobs = [_encoded(make_instance(rows=256, cols=256, instance=i)) for i in range(3)]
+    blobs += [Path(p).read_bytes() for p in bundled_test_files("*.dcm")
+              if os.path.getsize(p) < 8 << 20]
+    walked = 0
+    for data in blobs:
+        span = _walked_pixel_span(data)
+        if span is not None:
+            walked += 1
+            assert span == _searched_span(data)
+    assert walked >= 10
+
+
+def test_walked_pixel_span_is_not_fooled_by_a_tag_inside_the_pixels():
+    import numpy as np
+
+    from gantry.deid.gate import _pixel_span
+    from gantry.testing.factory import make_instance
+
+    ds = make_instance(rows=256, cols=256)
+    pixels = np.zeros(256 * 256, dtype=np.uint16).tobytes()
+    fake = b"\xe0\x7f\x10\x00OW\x00\x00" + (16).to_bytes(4, "little")  # a Pixel Data header
+    pixels = pixels[:1000] + fake + pixels[1000 + len(fake):]
+    ds.PixelData = pixels
+    data = _encoded(ds)
+    assert len(data) > 65536
+    true_start = data.index(pixels)
+    assert _pixel_span(data) == (true_start, true_start + len(pixels))
+    assert _searched_span(data) != _pixel_span(data)  # the search alone is fooled
