@@ -42,21 +42,46 @@ def discover(uri: str, run: Run | None = None) -> Iterator[SourceItem]:
     if not root.exists():
         raise FileNotFoundError(f"input not found: {root}")
     if root.is_file():
-        paths: list[Path] = [root]
+        found: Iterator[tuple[Path, Path | None]] = iter([(root, None)])
     else:
-        paths = []
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            paths.extend(Path(dirpath) / f for f in sorted(filenames))
-    for path in paths:
-        if path.is_symlink() and not path.exists():
+        found = _files(str(root), str(root.resolve()))
+    for path, resolved in found:
+        if resolved is None:  # a symbolic link (or the input itself): resolved here
+            if path.is_symlink() and not path.exists():
+                continue
+            resolved = path.resolve()
+        if _is_zip(resolved):
+            yield from _zip_members(resolved)
             continue
-        absolute = path.resolve()
-        if _is_zip(absolute):
-            yield from _zip_members(absolute)
+        stat = resolved.stat()
+        yield SourceItem(str(resolved), size=stat.st_size, mtime=stat.st_mtime, display=str(path))
+
+
+def _files(folder: str, resolved: str) -> Iterator[tuple[Path, Path | None]]:
+    """``(path, resolved path)`` of every file under ``folder`` (``resolved``: the folder with
+    its links resolved), sorted by name at each level, as ``os.walk`` visits them: links to
+    folders are not followed; a linked file's resolved path is ``None`` (left to the caller).
+    Below a resolved folder, a path that is no link resolves to itself: no ``resolve()`` per
+    file."""
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError:
+        return
+    subfolders = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if not entry.is_symlink():
+                subfolders.append(entry)
             continue
-        stat = absolute.stat()
-        yield SourceItem(str(absolute), size=stat.st_size, mtime=stat.st_mtime, display=str(path))
+        link = entry.is_symlink()
+        yield Path(entry.path), None if link else Path(os.path.join(resolved, entry.name))
+    for entry in subfolders:
+        yield from _files(entry.path, os.path.join(resolved, entry.name))
 
 
 @hookimpl
