@@ -221,15 +221,18 @@ def _purge_locked(store: SqliteStore, destination: str | None) -> PurgeReport:
                   f"e.sop_instance_uid = i.sop_instance_uid {dest_sql})", params * 2)
         c.execute("CREATE INDEX temp.purge_uid ON purge_ids(uid)")
         counts["instances"] = c.execute("SELECT COUNT(*) FROM purge_ids").fetchone()[0]
-        counts["elements"] = c.execute("SELECT COUNT(*) FROM elements WHERE instance_id IN "
-                                       "(SELECT id FROM purge_ids)").fetchone()[0]
-        for table in ("findings", "changes", "exports"):
+        counts["elements"] = c.execute(
+            "SELECT COALESCE(SUM(json_array_length(value_ids)), 0) FROM instance_headers "
+            "WHERE instance_id IN (SELECT id FROM purge_ids)").fetchone()[0]
+        for table in ("findings", "instance_changes", "exports"):
             c.execute(f"UPDATE {table} SET sop_instance_uid = (SELECT p.new_uid FROM purge_ids p"
                       f" WHERE p.uid = {table}.sop_instance_uid) WHERE sop_instance_uid IN "
                       "(SELECT uid FROM purge_ids)")
         counts["pixels"] = c.execute("DELETE FROM pixels WHERE key IN (SELECT uid FROM "
                                      "purge_ids)").rowcount
-        c.execute("DELETE FROM elements WHERE instance_id IN (SELECT id FROM purge_ids)")
+        c.execute("DELETE FROM instance_headers WHERE instance_id IN (SELECT id FROM purge_ids)")
+        c.execute("DELETE FROM element_values WHERE id NOT IN (SELECT j.value FROM "
+                  "instance_headers h, json_each(h.value_ids) j)")  # rows no header uses
         c.execute("DELETE FROM sources WHERE sop_instance_uid IN (SELECT uid FROM purge_ids)")
         c.execute("DELETE FROM conflicts WHERE sop_instance_uid IN (SELECT uid FROM purge_ids)")
         c.execute("DELETE FROM instances WHERE id IN (SELECT id FROM purge_ids)")
@@ -247,6 +250,7 @@ def _purge_locked(store: SqliteStore, destination: str | None) -> PurgeReport:
 
     try:
         store._write_tx(conn, op)
+        store._value_ids.clear()  # element_values ids may be deleted, hence reused
         conn.execute("VACUUM")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:

@@ -1,13 +1,16 @@
 """The SQLite schema and its migrations.
 
-``MIGRATIONS[n]`` holds the statements that take a database from version ``n`` to ``n + 1``;
-:func:`migrate` applies the missing ones in one transaction and records ``schema_version`` in
-the ``meta`` table. A database written by a newer Gantry is refused rather than damaged.
+``MIGRATIONS[n]`` holds the steps (SQL statements, or functions of the connection) that take a
+database from version ``n`` to ``n + 1``; :func:`migrate` applies the missing ones in one
+transaction and records ``schema_version`` in the ``meta`` table. A database written by a newer
+Gantry is refused rather than damaged.
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
+from collections.abc import Callable
 
 from gantry.errors import StoreError
 
@@ -115,8 +118,116 @@ _V1 = [
     """CREATE TABLE pixel_relocations (key TEXT PRIMARY KEY, offset INTEGER NOT NULL)""",
 ]
 
+
+def _elements_to_values(conn: sqlite3.Connection) -> None:
+    """Move the rows of the version-1 ``elements`` table into ``element_values`` (distinct
+    rows) and ``instance_headers`` (per instance, the JSON array of its rows' ids, in ``ord``
+    order)."""
+    conn.execute("INSERT INTO element_values(path, tag, vr, value, number, data, creator) "
+                 "SELECT DISTINCT path, tag, vr, value, number, data, creator FROM elements")
+    conn.execute("CREATE INDEX element_values_match ON element_values(tag, path, value)")
+    cur = conn.execute(
+        "SELECT e.instance_id, e.ord, v.id FROM elements e JOIN element_values v "
+        "ON v.tag = e.tag AND v.path = e.path AND v.vr = e.vr AND v.value IS e.value "
+        "AND v.number IS e.number AND v.data IS e.data AND v.creator IS e.creator "
+        "ORDER BY e.instance_id, e.ord")
+    headers: list[tuple[int, str]] = []
+    moved = 0
+    for iid, group in itertools.groupby(cur, lambda r: r[0]):
+        rows = list(group)
+        if [r[1] for r in rows] != list(range(len(rows))):
+            raise StoreError(f"instance {iid}: header rows are not numbered 0..n-1; cannot "
+                             "migrate")
+        headers.append((iid, ids_text([r[2] for r in rows])))
+        moved += len(rows)
+    total = conn.execute("SELECT COUNT(*) FROM elements").fetchone()[0]
+    if moved != total:
+        raise StoreError(f"migrating header rows: {total} element rows, {moved} matched")
+    conn.executemany("INSERT INTO instance_headers(instance_id, value_ids) VALUES (?, ?)",
+                     headers)
+    conn.execute("DROP INDEX element_values_match")
+
+
+def _changes_to_values(conn: sqlite3.Connection) -> None:
+    """Move the rows of the version-1 ``changes`` table into ``change_values`` (distinct
+    changes) and ``instance_changes`` (per run of consecutive ids of one instance: its first
+    id, count and the JSON array of its changes' ids), so the ``changes`` view keeps the ids."""
+    conn.execute("INSERT INTO change_values(action, tag, keyword, path, detail, component) "
+                 "SELECT DISTINCT action, tag, keyword, path, detail, component FROM changes")
+    cur = conn.execute(
+        "SELECT c.id, c.sop_instance_uid, v.id FROM changes c JOIN change_values v "
+        "ON v.action = c.action AND v.tag IS c.tag AND v.keyword IS c.keyword "
+        "AND v.path IS c.path AND v.detail IS c.detail AND v.component IS c.component "
+        "ORDER BY c.id")
+    blocks: list[tuple[int, str, list[int]]] = []
+    moved = 0
+    for cid, uid, vid in cur:
+        if blocks and blocks[-1][1] == uid and blocks[-1][0] + len(blocks[-1][2]) == cid:
+            blocks[-1][2].append(vid)
+        else:
+            blocks.append((cid, uid, [vid]))
+        moved += 1
+    total = conn.execute("SELECT COUNT(*) FROM changes").fetchone()[0]
+    if moved != total:
+        raise StoreError(f"migrating changes: {total} rows, {moved} matched")
+    conn.executemany("INSERT INTO instance_changes(id, sop_instance_uid, count, value_ids) "
+                     "VALUES (?, ?, ?, ?)",
+                     [(cid, uid, len(ids), ids_text(ids)) for cid, uid, ids in blocks])
+
+
+def ids_text(ids: list[int]) -> str:
+    """The JSON array of ``ids`` (as ``instance_headers.value_ids`` holds them)."""
+    return "[" + ",".join(map(str, ids)) + "]"
+
+
+#: Version 2: header elements de-duplicated. ``element_values`` holds each distinct
+#: ``(path, tag, vr, value, number, data, creator)`` row once; ``instance_headers`` holds, per
+#: instance, the JSON array of its rows' ids in ``ord`` order. ``elements`` becomes a view
+#: with the columns of the old table, so every query of version 1 still answers the same.
+#: Changes likewise: ``change_values`` holds each distinct change once, ``instance_changes``
+#: the changes of one instance (their ids run from its ``id`` to ``id + count - 1``, as the
+#: rows of the version-1 table were numbered), and ``changes`` is a view.
+_V2: list[str | Callable[[sqlite3.Connection], None]] = [
+    """CREATE TABLE element_values (
+        id INTEGER PRIMARY KEY, path TEXT NOT NULL, tag TEXT NOT NULL, vr TEXT NOT NULL,
+        value TEXT, number REAL, data BLOB, creator TEXT)""",
+    "CREATE INDEX element_values_tag ON element_values(tag)",
+    """CREATE TABLE instance_headers (
+        instance_id INTEGER PRIMARY KEY REFERENCES instances(id) ON DELETE CASCADE,
+        value_ids TEXT NOT NULL)""",
+    _elements_to_values,
+    """CREATE TABLE change_values (
+        id INTEGER PRIMARY KEY, action TEXT NOT NULL, tag TEXT, keyword TEXT, path TEXT,
+        detail TEXT, component TEXT)""",
+    """CREATE TABLE instance_changes (
+        id INTEGER PRIMARY KEY, sop_instance_uid TEXT NOT NULL, count INTEGER NOT NULL,
+        value_ids TEXT NOT NULL)""",
+    "CREATE INDEX instance_changes_uid ON instance_changes(sop_instance_uid)",
+    _changes_to_values,
+    "DROP TABLE changes",
+    """CREATE VIEW changes AS
+        SELECT c.id + j.key AS id, c.sop_instance_uid AS sop_instance_uid, v.action AS action,
+               v.tag AS tag, v.keyword AS keyword, v.path AS path, v.detail AS detail,
+               v.component AS component
+        FROM instance_changes c, json_each(c.value_ids) j
+        JOIN change_values v ON v.id = j.value""",
+    "DROP VIEW header",
+    "DROP TABLE elements",
+    """CREATE VIEW elements AS
+        SELECT h.instance_id AS instance_id, j.key AS ord, v.path AS path, v.tag AS tag,
+               v.vr AS vr, v.value AS value, v.number AS number, v.data AS data,
+               v.creator AS creator
+        FROM instance_headers h, json_each(h.value_ids) j
+        JOIN element_values v ON v.id = j.value""",
+    """CREATE VIEW header AS
+        SELECT i.sop_instance_uid, e.path, e.tag, t.keyword, e.vr, e.value, e.number, e.data,
+               e.creator, e.ord
+        FROM elements e JOIN instances i ON i.id = e.instance_id
+        LEFT JOIN tags t ON t.tag = e.tag""",
+]
+
 #: ``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``.
-MIGRATIONS: list[list[str]] = [_V1]
+MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [list(_V1), _V2]
 
 
 def current_version() -> int:
@@ -149,8 +260,11 @@ def migrate(conn: sqlite3.Connection, where: str) -> int:
                 f"{where}: schema version {found} is newer than this gantry-sqlite understands "
                 f"({target}); upgrade gantry-sqlite")
         for version in range(found, target):
-            for statement in MIGRATIONS[version]:
-                conn.execute(statement)
+            for step in MIGRATIONS[version]:
+                if callable(step):
+                    step(conn)
+                else:
+                    conn.execute(step)
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
                          (str(version + 1),))
         conn.execute("COMMIT")

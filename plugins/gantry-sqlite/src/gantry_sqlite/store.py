@@ -44,6 +44,9 @@ from gantry_sqlite.rows import (
 from gantry_sqlite.schema import migrate
 
 if TYPE_CHECKING:
+    from gantry_sqlite.headers import Row
+
+if TYPE_CHECKING:
     import numpy as np
     from pydicom import Dataset
 
@@ -52,6 +55,9 @@ if TYPE_CHECKING:
 
 PAGE = 500
 _CHUNK = 500
+#: Distinct header rows whose ``element_values`` id the store remembers (beyond it the memory
+#: is cleared: a row seen again is then stored once more, which costs space, never answers).
+VALUE_CACHE = 200_000
 Op = Callable[[sqlite3.Connection], None]
 
 
@@ -112,8 +118,23 @@ class SqliteStore:
         self._pending_pixels = False
         #: patient, study and series keys inserted in the current write transaction
         self._tx_keys: tuple[set[str], set[str], set[str]] = (set(), set(), set())
+        #: header row (without ``ord``) -> its ``element_values`` id as text, committed rows
+        self._value_ids: dict[tuple[Any, ...], str] = {}
+        self._tx_values: dict[tuple[Any, ...], str] = {}  # rows added in the transaction
+        self._tx_new_values: list[tuple[Any, ...]] = []
+        self._tx_headers: list[tuple[int, str]] = []
+        self._tx_next_value = 0
+        #: a change (action, tag, keyword, path, detail, component) -> its change_values id
+        self._change_ids: dict[tuple[str, ...], str] = {}
+        self._tx_changes: dict[tuple[str, ...], str] = {}
         _create_private_file(self.path)
         self._conn = self._connect()
+        try:
+            self._conn.execute("SELECT json_array_length('[]')")
+        except sqlite3.OperationalError:
+            self._conn.close()
+            raise StoreError(f"{self.path}: this SQLite ({sqlite3.sqlite_version}) lacks the "
+                             "JSON functions the store's views use") from None
         migrate(self._conn, str(self.path))
         self._known_tags = {r[0] for r in self._conn.execute("SELECT tag FROM tags")}
         from gantry_sqlite.maintenance import recover_compaction
@@ -208,16 +229,72 @@ class SqliteStore:
 
         def apply(conn: sqlite3.Connection) -> None:
             self._tx_keys = (set(), set(), set())  # per attempt: a retry starts afresh
+            self._tx_values, self._tx_new_values, self._tx_headers = {}, [], []
+            self._tx_next_value = 0
+            self._tx_changes = {}
             for op in ops:
                 op(conn)
+            if self._tx_new_values:
+                conn.executemany("INSERT INTO element_values(id, path, tag, vr, value, number, "
+                                 "data, creator) VALUES (?,?,?,?,?,?,?,?)", self._tx_new_values)
+            if self._tx_headers:
+                conn.executemany("INSERT INTO instance_headers(instance_id, value_ids) "
+                                 "VALUES (?, ?)", self._tx_headers)
 
         try:
             self._write_tx(self._conn, apply)
+            if self._tx_values:  # committed: their ids are now valid for later transactions
+                if len(self._value_ids) + len(self._tx_values) > VALUE_CACHE:
+                    self._value_ids.clear()
+                self._value_ids.update(self._tx_values)
+            if self._tx_changes:
+                if len(self._change_ids) + len(self._tx_changes) > VALUE_CACHE:
+                    self._change_ids.clear()
+                self._change_ids.update(self._tx_changes)
         finally:  # applied, or failed for good and reported: never replay a failing batch
+            self._tx_values, self._tx_new_values, self._tx_headers = {}, [], []
+            self._tx_changes = {}
             self._pending = []
             self._pending_uids.clear()
             self._pending_sources.clear()
             self._pending_pixels = False
+
+    def _value_ids_text(self, c: sqlite3.Connection, rows: Sequence[Row]) -> str:
+        """The ``instance_headers.value_ids`` of ``rows``: each row's ``element_values`` id,
+        the row inserted (at the end of the transaction) when not known yet."""
+        known = self._value_ids.get
+        ids = [known(r[1:]) for r in rows]  # the common case: every row seen before
+        if None in ids:
+            added = self._tx_values
+            for n, r in enumerate(rows):
+                if ids[n] is not None:
+                    continue
+                key = r[1:]
+                vid = added.get(key)
+                if vid is None:
+                    if not self._tx_next_value:  # the write lock is held: no one else inserts
+                        self._tx_next_value = c.execute(
+                            "SELECT COALESCE(MAX(id), 0) + 1 FROM element_values").fetchone()[0]
+                    number = self._tx_next_value
+                    self._tx_next_value = number + 1
+                    vid = added[key] = str(number)
+                    self._tx_new_values.append((number, *key))
+                ids[n] = vid
+        return "[" + ",".join(ids) + "]"  # type: ignore[arg-type]
+
+    def _change_ids_text(self, c: sqlite3.Connection, keys: list[tuple[str, ...]]) -> str:
+        """The ``instance_changes.value_ids`` of changes (new ones inserted)."""
+        known = self._change_ids.get
+        added = self._tx_changes
+        ids: list[str] = []
+        for key in keys:
+            vid = known(key) or added.get(key)
+            if vid is None:
+                vid = added[key] = str(c.execute(
+                    "INSERT INTO change_values(action, tag, keyword, path, detail, component) "
+                    "VALUES (?,?,?,?,?,?)", key).lastrowid)
+            ids.append(vid)
+        return "[" + ",".join(ids) + "]"
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -251,6 +328,8 @@ class SqliteStore:
         if prepared is None:
             prepared = header_rows(header)
         rows, digest = prepared[0], prepared[1]
+        if rows and rows[-1][0] != len(rows) - 1:  # ``ord`` is the row's position
+            raise StoreError(f"{instance.source}: header rows not numbered 0..n-1")
         fields = prepared[2] if len(prepared) > 2 else None
         size, mtime = instance_stat(instance)
         uid = instance.sop_instance_uid
@@ -285,10 +364,7 @@ class SqliteStore:
             def op(c: sqlite3.Connection) -> None:
                 cur = c.execute(INSERT_INSTANCE, record)
                 if cur.rowcount == 1:
-                    iid = cur.lastrowid
-                    c.executemany("INSERT INTO elements(instance_id, ord, path, tag, vr, value,"
-                                  " number, data, creator) VALUES (?,?,?,?,?,?,?,?,?)",
-                                  [(iid, *r) for r in rows])
+                    self._tx_headers.append((cur.lastrowid, self._value_ids_text(c, rows)))
                     # a key inserted (or found) earlier in this transaction: a no-op, skipped
                     patients, studies, series_seen = self._tx_keys
                     if patient[0] not in patients:
@@ -363,8 +439,10 @@ class SqliteStore:
                                (sop_instance_uid,)).fetchone()
             if row is None:
                 return None
-            rows = conn.execute("SELECT path, tag, vr, value, data FROM elements "
-                                "WHERE instance_id=? ORDER BY ord", (row[0],)).fetchall()
+            rows = conn.execute("SELECT v.path, v.tag, v.vr, v.value, v.data "
+                                "FROM instance_headers h, json_each(h.value_ids) j "
+                                "JOIN element_values v ON v.id = j.value "
+                                "WHERE h.instance_id=? ORDER BY j.key", (row[0],)).fetchall()
         return rows_to_dataset(rows)
 
     def iter_instances(self, *, series_instance_uid: str | None = None,
@@ -501,13 +579,17 @@ class SqliteStore:
 
     def add_changes(self, sop_instance_uid: str, changes: Sequence[Change]) -> None:
         """Replace the recorded redaction changes of one instance."""
-        rows = [(sop_instance_uid, c.action, c.tag, c.keyword, c.path, c.detail, c.component)
-                for c in changes]
+        keys = [(c.action, c.tag, c.keyword, c.path, c.detail, c.component) for c in changes]
 
         def op(c: sqlite3.Connection) -> None:
-            c.execute("DELETE FROM changes WHERE sop_instance_uid=?", (sop_instance_uid,))
-            c.executemany("INSERT INTO changes(sop_instance_uid, action, tag, keyword, path, "
-                          "detail, component) VALUES (?,?,?,?,?,?,?)", rows)
+            c.execute("DELETE FROM instance_changes WHERE sop_instance_uid=?",
+                      (sop_instance_uid,))
+            if keys:  # ids continue after the highest one, as a table's row ids would
+                first = c.execute("SELECT COALESCE(MAX(id + count), 1) FROM (SELECT id, count "
+                                  "FROM instance_changes ORDER BY id DESC LIMIT 1)").fetchone()[0]
+                c.execute("INSERT INTO instance_changes(id, sop_instance_uid, count, value_ids) "
+                          "VALUES (?,?,?,?)", (first, sop_instance_uid, len(keys),
+                                               self._change_ids_text(c, keys)))
 
         self._write(op)
 
@@ -517,11 +599,22 @@ class SqliteStore:
 
         where, params = (("sop_instance_uid=? AND ", [sop_instance_uid])
                          if sop_instance_uid is not None else ("", []))
-        sql = ("SELECT id, sop_instance_uid, action, tag, keyword, path, detail, component "
-               f"FROM changes WHERE {where}id>?")
+        sql = f"SELECT id, sop_instance_uid, value_ids FROM instance_changes WHERE {where}id>?"
+        known: dict[int, Change] = {}
         for r in self._pages(sql, params):
-            yield r[1], Change(action=r[2], tag=r[3] or "", keyword=r[4] or "", path=r[5] or "",
-                               detail=r[6] or "", component=r[7] or "")
+            ids = json.loads(r[2])
+            missing = list({i for i in ids if i not in known})
+            for start in range(0, len(missing), _CHUNK):
+                part = missing[start:start + _CHUNK]
+                with self._reading() as conn:
+                    for v in conn.execute(
+                            "SELECT id, action, tag, keyword, path, detail, component FROM "
+                            f"change_values WHERE id IN ({','.join('?' * len(part))})", part):
+                        known[v[0]] = Change(action=v[1], tag=v[2] or "", keyword=v[3] or "",
+                                             path=v[4] or "", detail=v[5] or "",
+                                             component=v[6] or "")
+            for i in ids:
+                yield r[1], known[i]
 
     def set_status(self, sop_instance_uid: str, status: str) -> None:
         """Set an instance's status."""
