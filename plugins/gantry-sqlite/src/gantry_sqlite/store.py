@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import os
 import sqlite3
 import threading
@@ -59,6 +60,7 @@ _CHUNK = 500
 #: is cleared: a row seen again is then stored once more, which costs space, never answers).
 VALUE_CACHE = 200_000
 Op = Callable[[sqlite3.Connection], None]
+_TAG = operator.itemgetter(2)  # the tag of a header row
 
 
 def path_from_url(url: str) -> Path:
@@ -118,9 +120,10 @@ class SqliteStore:
         self._pending_pixels = False
         #: patient, study and series keys inserted in the current write transaction
         self._tx_keys: tuple[set[str], set[str], set[str]] = (set(), set(), set())
-        #: header row (without ``ord``) -> its ``element_values`` id as text, committed rows
+        #: header row (without ``ord``) -> its ``element_values`` id as text; the rows inserted
+        #: by the current transaction are also in ``_tx_values``, dropped if it rolls back
         self._value_ids: dict[tuple[Any, ...], str] = {}
-        self._tx_values: dict[tuple[Any, ...], str] = {}  # rows added in the transaction
+        self._tx_values: dict[tuple[Any, ...], str] = {}
         self._tx_new_values: list[tuple[Any, ...]] = []
         self._tx_headers: list[tuple[int, str]] = []
         self._tx_next_value = 0
@@ -229,9 +232,8 @@ class SqliteStore:
 
         def apply(conn: sqlite3.Connection) -> None:
             self._tx_keys = (set(), set(), set())  # per attempt: a retry starts afresh
-            self._tx_values, self._tx_new_values, self._tx_headers = {}, [], []
+            self._forget_tx_ids()
             self._tx_next_value = 0
-            self._tx_changes = {}
             for op in ops:
                 op(conn)
             if self._tx_new_values:
@@ -243,54 +245,64 @@ class SqliteStore:
 
         try:
             self._write_tx(self._conn, apply)
-            if self._tx_values:  # committed: their ids are now valid for later transactions
-                if len(self._value_ids) + len(self._tx_values) > VALUE_CACHE:
-                    self._value_ids.clear()
-                self._value_ids.update(self._tx_values)
-            if self._tx_changes:
-                if len(self._change_ids) + len(self._tx_changes) > VALUE_CACHE:
-                    self._change_ids.clear()
-                self._change_ids.update(self._tx_changes)
+        except BaseException:
+            self._forget_tx_ids()  # rolled back: those ids may never exist
+            raise
         finally:  # applied, or failed for good and reported: never replay a failing batch
             self._tx_values, self._tx_new_values, self._tx_headers = {}, [], []
             self._tx_changes = {}
+            for memory in (self._value_ids, self._change_ids):
+                if len(memory) > VALUE_CACHE:
+                    memory.clear()
             self._pending = []
             self._pending_uids.clear()
             self._pending_sources.clear()
             self._pending_pixels = False
 
+    def _forget_tx_ids(self) -> None:
+        """Drop the ids the current transaction attempt assigned from the memories."""
+        for added, memory in ((self._tx_values, self._value_ids),
+                              (self._tx_changes, self._change_ids)):
+            for key in added:
+                memory.pop(key, None)
+            added.clear()
+        self._tx_new_values, self._tx_headers = [], []
+
     def _value_ids_text(self, c: sqlite3.Connection, rows: Sequence[Row]) -> str:
         """The ``instance_headers.value_ids`` of ``rows``: each row's ``element_values`` id,
         the row inserted (at the end of the transaction) when not known yet."""
-        known = self._value_ids.get
+        memory = self._value_ids
+        known = memory.get
         ids = [known(r[1:]) for r in rows]  # the common case: every row seen before
-        if None in ids:
-            added = self._tx_values
-            for n, r in enumerate(rows):
-                if ids[n] is not None:
-                    continue
-                key = r[1:]
-                vid = added.get(key)
-                if vid is None:
-                    if not self._tx_next_value:  # the write lock is held: no one else inserts
-                        self._tx_next_value = c.execute(
-                            "SELECT COALESCE(MAX(id), 0) + 1 FROM element_values").fetchone()[0]
-                    number = self._tx_next_value
-                    self._tx_next_value = number + 1
-                    vid = added[key] = str(number)
-                    self._tx_new_values.append((number, *key))
-                ids[n] = vid
+        added = self._tx_values
+        n = -1
+        while True:
+            try:
+                n = ids.index(None, n + 1)  # a row new to the committed memory (a few)
+            except ValueError:
+                break
+            key = rows[n][1:]
+            vid = known(key)  # an earlier row of this header
+            if vid is None:
+                if not self._tx_next_value:  # the write lock is held: no one else inserts
+                    self._tx_next_value = c.execute(
+                        "SELECT COALESCE(MAX(id), 0) + 1 FROM element_values").fetchone()[0]
+                number = self._tx_next_value
+                self._tx_next_value = number + 1
+                vid = memory[key] = added[key] = str(number)
+                self._tx_new_values.append((number, *key))
+            ids[n] = vid
         return "[" + ",".join(ids) + "]"  # type: ignore[arg-type]
 
     def _change_ids_text(self, c: sqlite3.Connection, keys: list[tuple[str, ...]]) -> str:
         """The ``instance_changes.value_ids`` of changes (new ones inserted)."""
-        known = self._change_ids.get
+        memory = self._change_ids
         added = self._tx_changes
         ids: list[str] = []
         for key in keys:
-            vid = known(key) or added.get(key)
+            vid = memory.get(key)
             if vid is None:
-                vid = added[key] = str(c.execute(
+                vid = memory[key] = added[key] = str(c.execute(
                     "INSERT INTO change_values(action, tag, keyword, path, detail, component) "
                     "VALUES (?,?,?,?,?,?)", key).lastrowid)
             ids.append(vid)
@@ -356,8 +368,8 @@ class SqliteStore:
                     upsert_source(c, *source_row, "conflict")))
                 return "conflict"
             self._pending_uids[uid] = (digest, instance.size, instance.source)
-            new_tags = [(r[2],) for r in rows if r[2] not in self._known_tags]
-            self._known_tags.update(t[0] for t in new_tags)
+            new_tags = sorted(set(map(_TAG, rows)).difference(self._known_tags))
+            self._known_tags.update(new_tags)
             record = instance_row(instance, header, digest, now)
             patient, study, series = hierarchy_rows(instance, header, fields)
 
@@ -394,7 +406,7 @@ class SqliteStore:
                                   (uid, kept[2], instance.source, digest, instance.size, now))
                 if new_tags:
                     c.executemany("INSERT OR IGNORE INTO tags(tag, keyword, name) "
-                                  "VALUES (?,?,?)", [tag_row(t[0]) for t in new_tags])
+                                  "VALUES (?,?,?)", [tag_row(t) for t in new_tags])
                 upsert_source(c, *source_row, outcome)
 
             self._queue(op)
