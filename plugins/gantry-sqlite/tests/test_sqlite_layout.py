@@ -199,3 +199,44 @@ def test_purge_removes_values_no_remaining_header_uses(tmp_path: Path) -> None:
         assert_same_header(again, s.get_header(again.SOPInstanceUID))
     finally:
         s.close()
+
+
+def test_a_retried_batch_assigns_its_value_ids_afresh(tmp_path: Path) -> None:
+    s = SqliteStore(url_for_path(tmp_path / "c.db"))
+    datasets = _datasets()[:4]
+    attempts = []
+
+    def busy_once(conn: sqlite3.Connection) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:  # as when another process holds the lock at the wrong moment
+            raise sqlite3.OperationalError("database is locked")
+
+    try:
+        for n, ds in enumerate(datasets):
+            s.add_instance(instance_from_header(ds, f"/d/{n}.dcm", 1000), ds)
+        s._queue(busy_once)
+        s.checkpoint()
+        assert len(attempts) == 2
+        for ds in datasets:
+            assert_same_header(ds, s.get_header(ds.SOPInstanceUID))
+    finally:
+        s.close()
+
+
+def test_two_writers_share_a_store_each_with_its_own_memory(tmp_path: Path) -> None:
+    url = url_for_path(tmp_path / "c.db")
+    a, b = SqliteStore(url), SqliteStore(url)
+    datasets = _datasets()
+    try:
+        for n, ds in enumerate(datasets):  # alternate writers, one transaction each
+            writer = (a, b)[n % 2]
+            writer.add_instance(instance_from_header(ds, f"/d/{n}.dcm", 1000), ds)
+            writer.add_changes(ds.SOPInstanceUID, CHANGES[n % 3:])
+            writer.checkpoint()
+        for reader in (a, b):
+            for n, ds in enumerate(datasets):
+                assert_same_header(ds, reader.get_header(ds.SOPInstanceUID))
+                assert [c for _, c in reader.iter_changes(ds.SOPInstanceUID)] == CHANGES[n % 3:]
+    finally:
+        a.close()
+        b.close()
