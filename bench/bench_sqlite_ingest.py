@@ -98,9 +98,10 @@ def one_round(blobs: list[bytes], folder: Path, label: str) -> tuple[float, ...]
     changes, findings = export_results(len(blobs))
     for i, inst in enumerate(instances):
         uid = inst.sop_instance_uid
-        store.log_event(AuditEvent("ingested", f"2.25.{i}", {"source": inst.source}))
+        store.log_event(AuditEvent("ingested", f"2.25.{i}", {}, time=time.time()))
         store.record_export(ExportRecord(uid, f"2.25.{i}", "/out", f"o/{i}.dcm", 1000, "f" * 64))
-        store.log_event(AuditEvent("exported", f"2.25.{i}", {"sha256": "f" * 64}))
+        store.log_event(AuditEvent("exported", f"2.25.{i}", {"sha256": "f" * 64},
+                                   time=time.time()))
         store.add_findings(uid, "verify", findings)
         store.add_changes(uid, changes)
         store.set_status(uid, "exported")

@@ -61,6 +61,7 @@ _CHUNK = 500
 VALUE_CACHE = 200_000
 Op = Callable[[sqlite3.Connection], None]
 _TAG = operator.itemgetter(2)  # the tag of a header row
+_CHANGE_KEY = operator.attrgetter("action", "tag", "keyword", "path", "detail", "component")
 
 
 def path_from_url(url: str) -> Path:
@@ -297,16 +298,16 @@ class SqliteStore:
     def _change_ids_text(self, c: sqlite3.Connection, keys: list[tuple[str, ...]]) -> str:
         """The ``instance_changes.value_ids`` of changes (new ones inserted)."""
         memory = self._change_ids
-        added = self._tx_changes
-        ids: list[str] = []
-        for key in keys:
-            vid = memory.get(key)
-            if vid is None:
-                vid = memory[key] = added[key] = str(c.execute(
-                    "INSERT INTO change_values(action, tag, keyword, path, detail, component) "
-                    "VALUES (?,?,?,?,?,?)", key).lastrowid)
-            ids.append(vid)
-        return "[" + ",".join(ids) + "]"
+        ids = [memory.get(key) for key in keys]
+        if None in ids:
+            for n, key in enumerate(keys):
+                vid = memory.get(key)  # (a change repeated in the list is inserted once)
+                if vid is None:
+                    vid = memory[key] = self._tx_changes[key] = str(c.execute(
+                        "INSERT INTO change_values(action, tag, keyword, path, detail, "
+                        "component) VALUES (?,?,?,?,?,?)", key).lastrowid)
+                ids[n] = vid
+        return "[" + ",".join(ids) + "]"  # type: ignore[arg-type]
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -562,7 +563,8 @@ class SqliteStore:
         """Replace the findings of one instance for one stage."""
         rows = [(sop_instance_uid, stage, f.code, f.message, f.severity, f.tag, f.keyword,
                  f.path, f.component, json.dumps(list(f.box)) if f.box else None,
-                 json.dumps(f.extra, sort_keys=True, default=str)) for f in findings]
+                 "{}" if type(f.extra) is dict and not f.extra
+                 else json.dumps(f.extra, sort_keys=True, default=str)) for f in findings]
 
         def op(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM findings WHERE sop_instance_uid=? AND stage=?",
@@ -591,7 +593,7 @@ class SqliteStore:
 
     def add_changes(self, sop_instance_uid: str, changes: Sequence[Change]) -> None:
         """Replace the recorded redaction changes of one instance."""
-        keys = [(c.action, c.tag, c.keyword, c.path, c.detail, c.component) for c in changes]
+        keys = list(map(_CHANGE_KEY, changes))
 
         def op(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM instance_changes WHERE sop_instance_uid=?",
