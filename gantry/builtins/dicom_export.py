@@ -99,6 +99,12 @@ class DicomFolderSink:
             except OSError:
                 pass
             raise ExportError(f"{path}: write failed ({exc.strerror or exc})") from exc
+        except BaseException:  # interrupted (Ctrl-C reaches the workers too): no stray part
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
         return ExportRecord(
             sop_instance_uid=context.instance.sop_instance_uid,
             new_sop_instance_uid=str(value_of(dataset, 0x00080018, "SOPInstanceUID") or ""),
