@@ -247,10 +247,12 @@ def split_cached(data: bytes, start: int) -> list[_Span]:
     if last is not None and last[0] is data and last[1] <= start:
         if last[1] == start:
             return last[2]
-        found = last[2]  # the elements from ``start`` on, when one starts there
-        i = bisect_right([s.start for s in found], start) - 1
-        if i >= 0 and found[i].start == start:
-            return found[i:]
+        found = last[2]  # the elements from ``start`` on, when one starts there (the data
+        for i, span in enumerate(found):  # set after the file meta: a few elements in)
+            if span.start >= start:
+                if span.start == start:
+                    return found[i:]
+                break
     spans = split(data, start)
     _LAST_SPLIT.value = (data, start, spans)
     return spans
@@ -862,8 +864,6 @@ def header_from_bytes(data: bytes) -> tuple[Any, int] | None:
         tsyntax = meta.get("TransferSyntaxUID", None)
         if not _explicit_little(tsyntax):
             return None
-        fp = DicomBytesIO(data)
-        fp.is_little_endian, fp.is_implicit_VR = True, False
     except Unsupported:
         return None
     except Exception:
@@ -873,6 +873,7 @@ def header_from_bytes(data: bytes) -> tuple[Any, int] | None:
     encoding: Any = default_encoding
     elements: dict[Any, Any] = {}
     end = len(data)
+    fp = None
     for span in spans:
         tag, vr, _start, value, length, stop = span
         if tag in _PIXEL_TAGS:
@@ -883,7 +884,10 @@ def header_from_bytes(data: bytes) -> tuple[Any, int] | None:
             # and delimiter) and decoded on access like any raw element
             elem = RawDataElement(_BaseTag(tag), vr, length, data[value:stop], value,
                                   False, True)
-        else:
+        else:  # empty; or undefined length, not a sequence: pydicom's reader, at the file's
+            if fp is None and length:  # offsets
+                fp = DicomBytesIO(data)
+                fp.is_little_endian, fp.is_implicit_VR = True, False
             elem = raw_element(data, span, encoding, fp)
         if tag == _CHARSET:
             encoding = convert_encodings(convert_raw_data_element(elem).value)
