@@ -62,6 +62,32 @@ def default_db_for(dest: str) -> str:
     return "memory://"
 
 
+def _has_entries(dest: str) -> bool:
+    """Whether the local output folder ``dest`` exists and holds anything (remote: assumed)."""
+    if "://" in dest and not dest.startswith("file://"):
+        return True
+    folder = Path(dest.removeprefix("file://"))
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # not a folder we can list: leave the store to say what it knows
+
+
+def _drop_working_store(db: str) -> None:
+    """Remove the default working store of a one-shot run so that the run starts afresh:
+    every file of ``$GANTRY_HOME/runs`` named after its key (the database and whatever the
+    store keeps beside it: journal, pixel sidecar)."""
+    if not db.startswith("sqlite:///"):
+        return
+    path = Path(db[len("sqlite:///"):])
+    for stale in path.parent.glob(f"{path.stem}*"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+
+
 def _progress_callback(state: State) -> tuple[Callable[..., None] | None, Any]:
     """One progress bar per stage across all workers: files, MB, rate and ETA."""
     if state.quiet or not sys.stderr.isatty():
@@ -219,7 +245,8 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 @click.argument("dest")
 @profile_option
 @click.option("--db", default=None, help="Working store URL (default: SQLite under "
-              "$GANTRY_HOME/runs, keyed by DEST, so the same command resumes).")
+              "$GANTRY_HOME/runs, keyed by DEST, so the same command resumes; a DEST that "
+              "is gone or empty starts afresh).")
 @click.option("--format", "fmt", default="dicom", show_default=True, help="Export format.")
 @click.option("--secret-file", default=None, help="Project secret file (default: "
               "$GANTRY_SECRET, $GANTRY_SECRET_FILE or ~/.config/gantry/secret.key).")
@@ -236,7 +263,10 @@ def deidentify(state: State, src: str, dest: str, profile: str | None, db: str |
     Redaction, audit and export run in one pass per file: the audit sees what was changed
     and checks the result; its findings are kept in the store as the ``verify`` stage.
     """
-    db = db or default_db_for(dest)
+    if db is None:
+        db = default_db_for(dest)
+        if not _has_entries(dest):  # nothing to resume: a stale working store would say
+            _drop_working_store(db)  # "already exported" for files that are gone
     with open_session(state, db, profile, workers, executor, _parse_options(executor_options),
                       secret_file, forbidden=(dest, src), prestart=True) as session:
         summaries = session.deidentify(src, dest, format=fmt)

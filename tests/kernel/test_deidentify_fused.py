@@ -131,3 +131,29 @@ def test_prestarted_workers(tmp_path):
             session.close()
         trees.append(_tree(tmp_path / f"out-{prestart}"))
     assert trees[0] == trees[1] and len(trees[0]) == 6
+
+
+def test_rerun_after_the_output_was_removed_exports_again(tmp_path: Path, monkeypatch) -> None:
+    """The default working store is keyed by DEST: with DEST gone there is nothing to resume,
+    and the same command writes every file again (not "already exported")."""
+    from click.testing import CliRunner
+
+    from gantry.cli import cli
+
+    monkeypatch.setenv("GANTRY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GANTRY_SECRET", SECRET.hex())
+    src = tmp_path / "src"
+    write_cohort(src, patients=1, series=1, instances=3)
+    dest = tmp_path / "out"
+    argv = ["deidentify", str(src), str(dest), "--workers", "1"]
+    first = CliRunner().invoke(cli, argv)
+    assert first.exit_code == 0, first.output
+    written = _tree(dest)
+    assert len(written) == 3
+    shutil.rmtree(dest)
+    again = CliRunner().invoke(cli, argv)
+    assert again.exit_code == 0, again.output
+    assert _tree(dest) == written
+    resumed = CliRunner().invoke(cli, argv)  # DEST kept: the same command resumes, no work
+    assert resumed.exit_code == 0, resumed.output
+    assert _tree(dest) == written
