@@ -17,6 +17,8 @@ $(BIN)/python:
 ## install: the kernel, every plugin (editable) and the test tools, in ./.venv
 install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test,codecs]" $(foreach p,$(PLUGINS),-e $(p))
+	@# editable installs get no bytecode from pip; without it every run compiles our modules
+	$(BIN)/python -m compileall -q gantry $(foreach p,$(PLUGINS),$(p)/src) >/dev/null
 
 ## system-deps: Debian packages the component tests and bench use (tesseract, chromium, gdcm); root
 system-deps:

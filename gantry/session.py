@@ -150,14 +150,14 @@ class Session:
         self.executor_name = executor
         self.executor_options = dict(executor_options or {})
         self._exec: ExecutorImpl | None = None
-        if prestart:  # workers start (spawn, import) while the profile and store load
-            started = getattr(self._executor(), "prestart", None)
-            if started is not None:
-                started()
         profile_ref = str(profile) if profile is not None else DEFAULT_PROFILE
         if profile is not None and Path(profile_ref).is_file():
             profile_ref = str(Path(profile_ref).resolve())
         self.profile = load_run_profile(profile_ref, self.hooks)
+        if prestart:  # workers start while the store opens (before its threads: see the executor)
+            started = getattr(self._executor(), "prestart", None)
+            if started is not None:
+                started()
         if secret is None:
             from gantry.deid.secret import resolve_secret
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import Any, TypeVar
@@ -50,9 +52,7 @@ class LocalExecutor:
             else:
                 from concurrent.futures import ProcessPoolExecutor
 
-                # spawn, not fork (the parent runs threads, e.g. a store's writer) nor
-                # forkserver (one more resident process for nothing: workers import lazily)
-                ctx = multiprocessing.get_context("spawn")
+                ctx = multiprocessing.get_context(start_method())
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
                                                  initializer=_exit_with_parent,
                                                  initargs=(os.getpid(),))
@@ -89,21 +89,42 @@ class LocalExecutor:
                 fut.cancel()
 
     def prestart(self) -> None:
-        """Start the worker processes now and let them import what the work needs, while the
-        caller goes on with its own set-up (a no-op with one worker)."""
+        """Start the worker processes now, ahead of the first unit (a no-op with one worker).
+
+        Forked workers get what the work needs imported here first, so they start with it (no
+        import in each worker); spawned ones import it while the caller goes on with its set-up.
+        """
         if self.workers <= 1 or free_threaded():
             return
         from gantry.pipeline import preload
 
+        forking = self._pool is None and start_method() == "fork"
+        if forking:
+            preload()
+            gc.freeze()  # what exists now is the workers' for good: their collections skip it
         pool = self._ensure_pool()
-        for _ in range(self.workers):
-            pool.submit(preload)
+        try:
+            for _ in range(self.workers):
+                pool.submit(preload)  # the first submit starts (forks) every worker
+        finally:
+            if forking:
+                gc.unfreeze()
 
     def close(self) -> None:
         """Shut the pool down (cancelling queued work)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def start_method() -> str:
+    """How worker processes start: ``fork`` on Linux while this process runs no other thread
+    (a worker then begins with every module and cache the parent has, and ends without tearing
+    its interpreter down), ``spawn`` otherwise: forking beside a running thread (a store's
+    writer, a progress bar) could copy a lock that thread holds, and never see it released."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
 
 
 def _exit_with_parent(parent: int) -> None:

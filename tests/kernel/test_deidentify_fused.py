@@ -133,6 +133,48 @@ def test_prestarted_workers(tmp_path):
     assert trees[0] == trees[1] and len(trees[0]) == 6
 
 
+def test_forked_and_spawned_workers_write_the_same_bytes(tmp_path, monkeypatch):
+    """Workers forked from a set-up parent (what the CLI gets) and spawned ones (what a
+    process with other threads gets) give the same files and the same store."""
+    import multiprocessing
+
+    from gantry.builtins import local_executor
+
+    src = _inputs(tmp_path)
+    results = {}
+    for method in ("fork", "spawn"):
+        monkeypatch.setattr(local_executor, "start_method", lambda method=method: method)
+        session = Session("memory://", profile="ps3.15/basic", secret=SECRET, workers=2,
+                          prestart=True)
+        try:
+            ctx = session._exec._pool._mp_context
+            assert isinstance(ctx, type(multiprocessing.get_context(method)))
+            session.deidentify(src, tmp_path / f"out-{method}")
+            results[method] = (_tree(tmp_path / f"out-{method}"), _store_view(session))
+        finally:
+            session.close()
+    assert results["fork"] == results["spawn"] and len(results["fork"][0]) == 12
+
+
+def test_workers_fork_only_while_no_other_thread_runs():
+    """A thread running in the parent (a store's writer, a progress bar) means spawn."""
+    import sys
+    import threading
+
+    from gantry.builtins.local_executor import start_method
+
+    assert start_method() == ("fork" if sys.platform.startswith("linux")
+                              and threading.active_count() == 1 else "spawn")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()
+
+
 def test_rerun_after_the_output_was_removed_exports_again(tmp_path: Path, monkeypatch) -> None:
     """The default working store is keyed by DEST: with DEST gone there is nothing to resume,
     and the same command writes every file again (not "already exported")."""
