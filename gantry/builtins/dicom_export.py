@@ -2,11 +2,13 @@
 
 Layout: ``<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`` taken from
 the *redacted* dataset; every component is reduced to a safe character set so no header value
-can escape the destination. Writes are atomic (temporary file + rename) and re-runnable.
+can escape the destination. Writes are atomic and re-runnable: a file appears whole or not at
+all (written unnamed, then linked in; or a temporary file renamed over an older output).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -48,6 +50,7 @@ class DicomFolderSink:
         except OSError as exc:
             raise ExportError(f"{self.root}: cannot create export folder ({exc.strerror})") from exc
         self._folders: set[str] = set()  # folders made and checked (inside the root)
+        self._unnamed = _UNNAMED_FILES  # until the file system says it cannot
 
     def target_path(self, dataset: Dataset, context: InstanceContext) -> str:
         """``patient/study/series/sop.dcm`` from the redacted dataset's values."""
@@ -83,12 +86,20 @@ class DicomFolderSink:
 
     def write(self, relpath: str, data: bytes, dataset: Dataset,
               context: InstanceContext) -> ExportRecord:
-        """Write atomically: a temporary file in the same folder, fsync-free, then rename."""
-        from gantry.deid.fast import value_of
-
+        """Write atomically, fsync-free: an unnamed file in the folder linked in under its
+        name, or (name taken, or unnamed files unsupported) a temporary file renamed."""
         folder = self._folder(relpath)
         name = relpath.rpartition("/")[2]
         path = os.path.join(folder, name)
+        if self._unnamed:
+            try:
+                linked = _write_linked(folder, path, data)
+            except OSError as exc:
+                raise ExportError(f"{path}: write failed ({exc.strerror or exc})") from exc
+            if linked is None:
+                self._unnamed = False
+            elif linked:
+                return self._record(relpath, data, dataset, context)
         tmp = os.path.join(folder, f".gantry-{name}.{os.getpid()}.part")
         try:
             _write_new(tmp, data)
@@ -105,6 +116,12 @@ class DicomFolderSink:
             except OSError:
                 pass
             raise
+        return self._record(relpath, data, dataset, context)
+
+    def _record(self, relpath: str, data: bytes, dataset: Dataset,
+                context: InstanceContext) -> ExportRecord:
+        from gantry.deid.fast import value_of
+
         return ExportRecord(
             sop_instance_uid=context.instance.sop_instance_uid,
             new_sop_instance_uid=str(value_of(dataset, 0x00080018, "SOPInstanceUID") or ""),
@@ -114,6 +131,45 @@ class DicomFolderSink:
 
     def close(self) -> None:
         """Nothing to flush: every file is complete when written."""
+
+
+#: Whether this platform may write unnamed files (``O_TMPFILE``, linked in through ``/proc``).
+_UNNAMED_FILES = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+
+#: errno values of a file system or kernel without ``O_TMPFILE`` (or without ``/proc``).
+_NO_UNNAMED = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT, errno.EXDEV,
+               errno.EPERM, errno.ENOSYS)
+
+
+def _write_linked(folder: str, path: str, data: bytes) -> bool | None:
+    """Write ``data`` to a new unnamed file in ``folder`` and link it in as ``path``: the
+    file appears whole or not at all, with one change to the folder instead of the two of a
+    temporary file and a rename (parallel writers into one folder mostly wait on those).
+    ``False`` when ``path`` exists already, ``None`` when this file system cannot do it."""
+    flags = os.O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(folder, flags, 0o644)
+    except OSError as exc:
+        if exc.errno in _NO_UNNAMED:
+            return None
+        raise
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        # linkat(2) with AT_SYMLINK_FOLLOW, which CPython asks for only when a dir_fd is
+        # given: the source path is absolute, so that descriptor is never used.
+        os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno in _NO_UNNAMED:
+            return None
+        raise
+    finally:
+        os.close(fd)  # an unlinked file is gone with its descriptor
 
 
 def _write_new(path: str, data: bytes) -> None:

@@ -1,0 +1,114 @@
+"""How the DICOM-folder sink puts a file in place: whole or not at all, over an older output,
+on file systems with and without unnamed files, leaving nothing behind when interrupted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from pydicom import Dataset
+
+from gantry.builtins import dicom_export
+from gantry.builtins.dicom_export import DicomFolderSink
+from gantry.errors import ExportError
+from gantry.records import ExportTarget
+
+
+def _sink(root: Path) -> DicomFolderSink:
+    return DicomFolderSink(ExportTarget(to=str(root), format="dicom", options={}))
+
+
+def _dataset() -> Dataset:
+    ds = Dataset()
+    ds.SOPInstanceUID = "2.25.1"
+    return ds
+
+
+def _context(uid: str = "1.2.3") -> SimpleNamespace:
+    return SimpleNamespace(instance=SimpleNamespace(sop_instance_uid=uid))
+
+
+def _names(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed-file", "temporary-file"])
+def test_write_then_overwrite(tmp_path: Path, monkeypatch, unnamed: bool) -> None:
+    """A new file, then a second write of the same path (a re-export): the newer bytes win,
+    and only the outputs are in the folder."""
+    if unnamed and not dicom_export._UNNAMED_FILES:
+        pytest.skip("no O_TMPFILE here")
+    monkeypatch.setattr(dicom_export, "_UNNAMED_FILES", unnamed)
+    linked: list[bool | None] = []
+    real = dicom_export._write_linked
+    monkeypatch.setattr(dicom_export, "_write_linked",
+                        lambda *args: linked.append(real(*args)) or linked[-1])
+    sink = _sink(tmp_path)
+    first = sink.write("p/st/se/a.dcm", b"first", _dataset(), _context())
+    assert (tmp_path / "p/st/se/a.dcm").read_bytes() == b"first" and first.size == 5
+    second = sink.write("p/st/se/a.dcm", b"second!", _dataset(), _context())
+    assert (tmp_path / "p/st/se/a.dcm").read_bytes() == b"second!"
+    assert second.size == 7 and second.sha256 != first.sha256
+    assert _names(tmp_path) == ["p/st/se/a.dcm"]
+    assert sink._unnamed is unnamed  # a taken name falls back for that file only
+    assert linked == ([True, False] if unnamed else [])
+    mode = os.stat(tmp_path / "p/st/se/a.dcm").st_mode & 0o777
+    assert mode == 0o644 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_file_system_without_unnamed_files_falls_back_for_good(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    """``O_TMPFILE`` refused (an older kernel, a network file system): the sink writes a
+    temporary file and renames it, and stops trying unnamed files."""
+    calls: list[str] = []
+
+    def refuse(folder: str, path: str, data: bytes) -> None:
+        calls.append(path)
+        return None
+
+    monkeypatch.setattr(dicom_export, "_UNNAMED_FILES", True)
+    monkeypatch.setattr(dicom_export, "_write_linked", refuse)
+    sink = _sink(tmp_path)
+    for name in ("a", "b", "c"):
+        sink.write(f"x/{name}.dcm", name.encode(), _dataset(), _context())
+    assert len(calls) == 1 and sink._unnamed is False
+    assert _names(tmp_path) == ["x/a.dcm", "x/b.dcm", "x/c.dcm"]
+    assert (tmp_path / "x/b.dcm").read_bytes() == b"b"
+
+
+@pytest.mark.skipif(not dicom_export._UNNAMED_FILES, reason="no O_TMPFILE here")
+def test_interrupted_unnamed_write_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C while the bytes are written: no file under the name, no stray file at all."""
+    real_write = os.write
+
+    def interrupted(fd: int, data) -> int:
+        raise KeyboardInterrupt
+
+    sink = _sink(tmp_path)
+    monkeypatch.setattr(dicom_export.os, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sink.write("p/a.dcm", b"data", _dataset(), _context())
+    monkeypatch.setattr(dicom_export.os, "write", real_write)
+    assert _names(tmp_path) == [] and (tmp_path / "p").is_dir()
+
+
+@pytest.mark.skipif(not dicom_export._UNNAMED_FILES, reason="no O_TMPFILE here")
+def test_full_disk_is_an_export_error_naming_the_file(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    def full(fd: int, data) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    sink = _sink(tmp_path)
+    monkeypatch.setattr(dicom_export.os, "write", full)
+    with pytest.raises(ExportError, match=r"p/a\.dcm: write failed \(No space left"):
+        sink.write("p/a.dcm", b"data", _dataset(), _context())
+    assert _names(tmp_path) == []
