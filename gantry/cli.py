@@ -270,7 +270,7 @@ def deidentify(state: State, src: str, dest: str, profile: str | None, db: str |
             _drop_working_store(db)  # "already exported" for files that are gone
     with open_session(state, db, profile, workers, executor, _parse_options(executor_options),
                       secret_file, forbidden=(dest, src), prestart=True) as session:
-        summaries = session.deidentify(src, dest, format=fmt)
+        summaries = session.deidentify(src, dest, format=fmt, keep_workers=False)
     sys.exit(_report(state, summaries, as_json))
 
 

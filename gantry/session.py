@@ -544,14 +544,18 @@ class Session:
 
     @_locked
     def deidentify(self, uri: str | os.PathLike[str], dest: str | os.PathLike[str], *,
-                   format: str = "dicom",
-                   options: dict[str, Any] | None = None) -> list[StageSummary]:
+                   format: str = "dicom", options: dict[str, Any] | None = None,
+                   keep_workers: bool = True) -> list[StageSummary]:
         """:meth:`ingest` ``uri`` then :meth:`export` the store to ``dest`` with
         ``audit=True``, reading each file once: a worker indexes a file's header and redacts,
         audits and writes it from the same bytes. The store, the output and the summaries
         (``[ingest, export]``) are those of the two calls. Instances ingested by an earlier,
         interrupted run are exported after the pass; so is the kept instance of a UID conflict
         (two files, one SOP Instance UID), whose output the other file may have overwritten.
+
+        ``keep_workers=False`` stops the workers once every file is written, before the stage's
+        observers run (manifests, reports): for a caller with no further stage, they would only
+        hold their memory meanwhile.
         """
         uri = str(uri)
         target = ExportTarget(to=str(dest), format=format, options=dict(options or {}))
@@ -612,6 +616,8 @@ class Session:
             exported.failed += rewritten.failed
             exported.errors.extend(rewritten.errors)
         exported.seconds = time.perf_counter() - started
+        if not keep_workers:
+            self._drop_executor()
         self._finish("export", exported)
         return [ingested, exported]
 

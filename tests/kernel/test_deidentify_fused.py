@@ -156,6 +156,27 @@ def test_forked_and_spawned_workers_write_the_same_bytes(tmp_path, monkeypatch):
     assert results["fork"] == results["spawn"] and len(results["fork"][0]) == 12
 
 
+def test_workers_can_stop_before_the_stage_observers_run(tmp_path, monkeypatch):
+    """``keep_workers=False`` (the CLI's): the pool is gone when manifests and reports are
+    written; by default it stays for the session's next stage."""
+    src = tmp_path / "src"
+    write_cohort(src, patients=1, series=2, instances=3)
+    for keep in (True, False):
+        session = Session("memory://", profile="ps3.15/basic", secret=SECRET, workers=2,
+                          prestart=True)
+        seen: dict[str, bool] = {}
+        finish = session._finish
+        monkeypatch.setattr(session, "_finish", lambda stage, summary, finish=finish,
+                            seen=seen, session=session: (
+            seen.setdefault(stage, session._exec is not None), finish(stage, summary)))
+        try:
+            exported = session.deidentify(src, tmp_path / f"out-{keep}", keep_workers=keep)[1]
+            assert exported.done == 6
+            assert seen == {"ingest": True, "export": keep}
+        finally:
+            session.close()
+
+
 def test_workers_fork_only_while_no_other_thread_runs():
     """A thread running in the parent (a store's writer, a progress bar) means spawn."""
     import sys
