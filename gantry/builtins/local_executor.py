@@ -121,10 +121,25 @@ def start_method() -> str:
     """How worker processes start: ``fork`` on Linux while this process runs no other thread
     (a worker then begins with every module and cache the parent has, and ends without tearing
     its interpreter down), ``spawn`` otherwise: forking beside a running thread (a store's
-    writer, a progress bar) could copy a lock that thread holds, and never see it released."""
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
+    writer, a progress bar, a native library's pool) could copy a lock that thread holds, and
+    never see it released."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1 and \
+            _os_threads() == 1:
         return "fork"
     return "spawn"
+
+
+def _os_threads() -> int:
+    """Threads of this process as the kernel counts them, those of native libraries too (a
+    BLAS pool, say); 0 when it cannot tell (then no fork either)."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -182,18 +182,51 @@ def test_workers_fork_only_while_no_other_thread_runs():
     import sys
     import threading
 
-    from gantry.builtins.local_executor import start_method
+    from gantry.builtins.local_executor import _os_threads, start_method
 
-    assert start_method() == ("fork" if sys.platform.startswith("linux")
-                              and threading.active_count() == 1 else "spawn")
+    alone = threading.active_count() == 1 and _os_threads() == 1
+    assert start_method() == ("fork" if sys.platform.startswith("linux") and alone else "spawn")
+    before = _os_threads()
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
         assert start_method() == "spawn"
+        if sys.platform.startswith("linux"):  # the kernel counts it too (as it counts the
+            assert _os_threads() == before + 1  # threads of native libraries)
     finally:
         stop.set()
         other.join()
+
+
+def test_the_cli_forks_its_workers(tmp_path):
+    """``gantry deidentify`` runs no other thread when its workers start (numpy's BLAS pool
+    is one thread there): they are forked on Linux."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    write_cohort(src, patients=1, series=2, instances=3)
+    probe = (
+        "import sys\n"
+        "from gantry.builtins import local_executor as le\n"
+        "seen = []\n"
+        "real = le.start_method\n"
+        "le.start_method = lambda: seen.append(real()) or seen[-1]\n"
+        "from gantry.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "finally:\n"
+        "    print('start methods:', sorted(set(seen)))\n")
+    run = subprocess.run([sys.executable, "-c", probe, "--quiet", "deidentify", str(src),
+                          str(tmp_path / "out"), "--workers", "2"],
+                         capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "GANTRY_HOME": str(tmp_path / "h"),
+                              "GANTRY_SECRET": SECRET.hex()})
+    assert run.returncode == 0, run.stderr
+    expected = ["fork"] if sys.platform.startswith("linux") else ["spawn"]
+    assert f"start methods: {expected}" in run.stdout
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) == 6
 
 
 def test_rerun_after_the_output_was_removed_exports_again(tmp_path: Path, monkeypatch) -> None:
