@@ -169,9 +169,17 @@ _RUNS: dict[RunSpec, Run] = {}
 
 
 def preload() -> None:
-    """Import what processing an instance needs (a worker's warm-up)."""
+    """Import what processing an instance needs (a worker's warm-up; before forking workers,
+    the parent's, so that none of them imports it again)."""
+    import gantry.deid.audit
     import gantry.deid.engine
+    import gantry.deid.gate
+    import gantry.deid.identifiers
+    import gantry.deid.keys
+    import gantry.deid.markers
     import gantry.deid.memo
+    import gantry.model
+    import gantry.reading
     import gantry.session  # noqa: F401
 
 
