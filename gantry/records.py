@@ -195,7 +195,9 @@ class Finding:
 
 @dataclass(frozen=True)
 class ExportRecord:
-    """One output written: which instance (by its *new* UID), where, how big, its sha256."""
+    """One output written: which instance (by its *new* UID), where, how big, its sha256, and
+    the file's modification time as written (``mtime_ns``; 0 when the sink does not know it).
+    A file whose size and modification time still match was not rewritten since."""
 
     sop_instance_uid: str
     new_sop_instance_uid: str
@@ -204,6 +206,7 @@ class ExportRecord:
     size: int
     sha256: str
     format: str = "dicom"
+    mtime_ns: int = 0
 
 
 @dataclass(frozen=True)

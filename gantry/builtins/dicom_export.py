@@ -93,16 +93,18 @@ class DicomFolderSink:
         path = os.path.join(folder, name)
         if self._unnamed:
             try:
-                linked = _write_linked(folder, path, data)
+                mtime_ns = _write_linked(folder, path, data)
+            except FileExistsError:  # an older output: replaced by a rename below
+                mtime_ns = 0
             except OSError as exc:
                 raise ExportError(f"{path}: write failed ({exc.strerror or exc})") from exc
-            if linked is None:
+            if mtime_ns is None:
                 self._unnamed = False
-            elif linked:
-                return self._record(relpath, data, dataset, context)
+            elif mtime_ns:
+                return self._record(relpath, data, dataset, context, mtime_ns)
         tmp = os.path.join(folder, f".gantry-{name}.{os.getpid()}.part")
         try:
-            _write_new(tmp, data)
+            mtime_ns = _write_new(tmp, data)
             os.replace(tmp, path)
         except OSError as exc:
             try:
@@ -116,17 +118,17 @@ class DicomFolderSink:
             except OSError:
                 pass
             raise
-        return self._record(relpath, data, dataset, context)
+        return self._record(relpath, data, dataset, context, mtime_ns)
 
-    def _record(self, relpath: str, data: bytes, dataset: Dataset,
-                context: InstanceContext) -> ExportRecord:
+    def _record(self, relpath: str, data: bytes, dataset: Dataset, context: InstanceContext,
+                mtime_ns: int) -> ExportRecord:
         from gantry.deid.fast import value_of
 
         return ExportRecord(
             sop_instance_uid=context.instance.sop_instance_uid,
             new_sop_instance_uid=str(value_of(dataset, 0x00080018, "SOPInstanceUID") or ""),
             destination=self.destination, path=relpath, size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(), format="dicom",
+            sha256=hashlib.sha256(data).hexdigest(), format="dicom", mtime_ns=mtime_ns,
         )
 
     def close(self) -> None:
@@ -141,11 +143,12 @@ _NO_UNNAMED = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT, errno
                errno.EPERM, errno.ENOSYS)
 
 
-def _write_linked(folder: str, path: str, data: bytes) -> bool | None:
+def _write_linked(folder: str, path: str, data: bytes) -> int | None:
     """Write ``data`` to a new unnamed file in ``folder`` and link it in as ``path``: the
     file appears whole or not at all, with one change to the folder instead of the two of a
     temporary file and a rename (parallel writers into one folder mostly wait on those).
-    ``False`` when ``path`` exists already, ``None`` when this file system cannot do it."""
+    Returns the file's modification time (ns); ``None`` when this file system cannot do it;
+    raises :class:`FileExistsError` when ``path`` exists already."""
     flags = os.O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(folder, flags, 0o644)
@@ -154,16 +157,14 @@ def _write_linked(folder: str, path: str, data: bytes) -> bool | None:
             return None
         raise
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        _write_all(fd, data)
+        mtime_ns = os.fstat(fd).st_mtime_ns  # linking the file in does not change it
         # linkat(2) with AT_SYMLINK_FOLLOW, which CPython asks for only when a dir_fd is
         # given: the source path is absolute, so that descriptor is never used.
         os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
-        return True
+        return mtime_ns or 1
     except FileExistsError:
-        return False
+        raise
     except OSError as exc:
         if exc.errno in _NO_UNNAMED:
             return None
@@ -172,18 +173,24 @@ def _write_linked(folder: str, path: str, data: bytes) -> bool | None:
         os.close(fd)  # an unlinked file is gone with its descriptor
 
 
-def _write_new(path: str, data: bytes) -> None:
+def _write_new(path: str, data: bytes) -> int:
     """Create ``path`` (replacing a stale one) and write ``data`` to it (no Python file
-    object: creating many small files is the cost that matters here)."""
+    object: creating many small files is the cost that matters here); its modification time
+    (ns), which renaming it keeps."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        _write_all(fd, data)
+        return os.fstat(fd).st_mtime_ns or 1
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 @hookimpl

@@ -413,7 +413,8 @@ class StoreContract:
     def test_exports_per_destination(self, store: Store, files: Any) -> None:
         added = self._cohort(store, files, patients=1, series=1, instances=3)
         r = [ExportRecord(i.sop_instance_uid, f"2.25.{n}", "/out/a", f"p/{n}.dcm", 100 + n,
-                          "ab" * 32) for n, i in enumerate(added)]
+                          "ab" * 32, mtime_ns=1_700_000_000_123_456_789 * n)
+             for n, i in enumerate(added)]
         store.record_export(r[0])
         store.record_export(r[1])
         store.record_export(dataclasses.replace(r[0], destination="/out/b", format="parquet"))

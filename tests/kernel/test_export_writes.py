@@ -41,10 +41,19 @@ def test_write_then_overwrite(tmp_path: Path, monkeypatch, unnamed: bool) -> Non
     if unnamed and not dicom_export._UNNAMED_FILES:
         pytest.skip("no O_TMPFILE here")
     monkeypatch.setattr(dicom_export, "_UNNAMED_FILES", unnamed)
-    linked: list[bool | None] = []
+    linked: list[str] = []
     real = dicom_export._write_linked
-    monkeypatch.setattr(dicom_export, "_write_linked",
-                        lambda *args: linked.append(real(*args)) or linked[-1])
+
+    def spy(*args):
+        try:
+            mtime = real(*args)
+        except FileExistsError:
+            linked.append("exists")
+            raise
+        linked.append("linked" if mtime else repr(mtime))
+        return mtime
+
+    monkeypatch.setattr(dicom_export, "_write_linked", spy)
     sink = _sink(tmp_path)
     first = sink.write("p/st/se/a.dcm", b"first", _dataset(), _context())
     assert (tmp_path / "p/st/se/a.dcm").read_bytes() == b"first" and first.size == 5
@@ -53,7 +62,11 @@ def test_write_then_overwrite(tmp_path: Path, monkeypatch, unnamed: bool) -> Non
     assert second.size == 7 and second.sha256 != first.sha256
     assert _names(tmp_path) == ["p/st/se/a.dcm"]
     assert sink._unnamed is unnamed  # a taken name falls back for that file only
-    assert linked == ([True, False] if unnamed else [])
+    assert linked == (["linked", "exists"] if unnamed else [])
+    # the record knows the file as written: same size and modification time
+    stat = os.stat(tmp_path / "p/st/se/a.dcm")
+    assert (second.size, second.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert first.mtime_ns > 0
     mode = os.stat(tmp_path / "p/st/se/a.dcm").st_mode & 0o777
     assert mode == 0o644 & ~_umask()
 

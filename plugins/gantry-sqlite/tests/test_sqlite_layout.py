@@ -240,3 +240,26 @@ def test_two_writers_share_a_store_each_with_its_own_memory(tmp_path: Path) -> N
     finally:
         a.close()
         b.close()
+
+
+def test_a_version_2_store_gains_the_export_times(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Version 3 adds each export's file modification time; exports recorded before read back
+    with 0 (unknown), new ones keep theirs."""
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
+        schema.migrate(conn, str(path))
+    conn.execute("INSERT INTO exports(sop_instance_uid, destination, new_sop_instance_uid, "
+                 "path, size, sha256, format, recorded_at) VALUES "
+                 "('1.2.3', '/out', '2.25.3', 'a/3.dcm', 10, ?, 'dicom', 0)", ("ab" * 32,))
+    conn.close()
+    assert _rows(path, "SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
+    assert "mtime_ns" not in {r[1] for r in _rows(path, "PRAGMA table_info(exports)")}
+    with SqliteStore(url_for_path(path)) as store:
+        assert [r.mtime_ns for r in store.iter_exports("/out")] == [0]
+        store.record_export(ExportRecord("1.2.4", "2.25.4", "/out", "a/4.dcm", 10, "cd" * 32,
+                                         mtime_ns=1_764_000_000_000_000_001))
+        assert [r.mtime_ns for r in store.iter_exports("/out")] == [0, 1_764_000_000_000_000_001]
+    assert _rows(path, "SELECT value FROM meta WHERE key='schema_version'") == [("3",)]

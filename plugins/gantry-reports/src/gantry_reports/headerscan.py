@@ -81,6 +81,7 @@ class HeaderReader:
                         and hk.raw_element_value is hooks.raw_element_value)
         self.memo: dict[tuple[Any, ...], Any] = {}
         self._sq_tags: dict[int, bool] = {}
+        self._at_pixels = False  # the last read stopped at the pixel data
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -91,10 +92,17 @@ class HeaderReader:
         when the file must be read with ``dcmread``."""
         if not self.enabled:
             return None
+        self._at_pixels = False
         try:
             return self._read(data)
         except _Unsupported:
             return None
+
+    def read_head(self, head: bytes) -> dict[str, str] | None:
+        """:meth:`read` on the first bytes of a longer file: the same result when they hold
+        the whole header up to the pixel data, ``None`` otherwise (read the whole file)."""
+        entry = self.read(head)
+        return entry if entry is not None and self._at_pixels else None
 
     def _read(self, data: bytes) -> dict[str, str]:
         n = len(data)
@@ -213,6 +221,7 @@ class HeaderReader:
                 raise _Unsupported  # a delimiter or item where an element belongs
             tag = group << 16 | elem
             if top and tag in _PIXEL_TAGS:
+                self._at_pixels = True
                 return pos
             if length == _UNDEFINED:
                 if not self._is_sequence(tag, vr):

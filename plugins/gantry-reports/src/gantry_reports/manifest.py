@@ -18,7 +18,7 @@ import stat
 import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,9 +86,10 @@ class _FileReader:
     anything it does not mirror exactly.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, rehash: bool = False) -> None:
         from gantry_reports.headerscan import HeaderReader
 
+        self.rehash = rehash
         self.root = root
         self.root_text = str(root)
         self.folders: dict[str, str] = {}
@@ -149,16 +150,21 @@ class _FileReader:
         try:
             for record in records:
                 where = self.locate(record.path)
-                if where is not None and threads > 1 and record.size >= _THREADED_SIZE:
+                if where is not None and self._unchanged(record, where):
+                    pending.append((record, where, self._unchanged_entry(record, where)))
+                elif where is not None and threads > 1 and record.size >= _THREADED_SIZE:
                     if pool is None:
                         pool = ThreadPoolExecutor(threads, thread_name_prefix="gantry-manifest")
                     pending.append((record, where, pool.submit(_load, where)))
                     ahead += record.size
                 else:
                     pending.append((record, where, None))
-                while pending and (pending[0][2] is None or ahead > _AHEAD_BYTES
-                                   or len(pending) > 2 * threads):
+                while pending and (not isinstance(pending[0][2], Future)
+                                   or ahead > _AHEAD_BYTES or len(pending) > 2 * threads):
                     done, where_done, future = pending.popleft()
+                    if isinstance(future, dict):
+                        yield done, future
+                        continue
                     if future is None:
                         loaded = None if where_done is None else _load(where_done)
                     else:
@@ -167,15 +173,50 @@ class _FileReader:
                     yield done, self._entry(done, where_done, loaded)
             while pending:
                 done, where_done, future = pending.popleft()
+                if isinstance(future, dict):
+                    yield done, future
+                    continue
                 loaded = (future.result() if future is not None
                           else None if where_done is None else _load(where_done))
                 yield done, self._entry(done, where_done, loaded)
         finally:
             if pool is not None:
                 for _record, _where, future in pending:
-                    if future is not None:
+                    if isinstance(future, Future):
                         future.cancel()
                 pool.shutdown(wait=True)
+
+    def _unchanged(self, record: ExportRecord, where: str) -> bool:
+        """Whether a file is as its export record says it was written: same size and
+        modification time (what ``rsync`` checks). Its recorded sha256 then stands, and only
+        its header is read; ``rehash`` reads and hashes every file whatever its record says."""
+        if self.rehash or not record.mtime_ns or not record.sha256:
+            return False
+        try:
+            stat_result = os.stat(where)
+        except OSError:
+            return False
+        return stat_result.st_size == record.size and stat_result.st_mtime_ns == record.mtime_ns
+
+    def _unchanged_entry(self, record: ExportRecord, where: str) -> dict[str, Any]:
+        """The manifest entry of an unchanged file: its recorded size and sha256, its key
+        metadata read from its header (its first bytes, or the whole file when the header
+        does not end in them)."""
+        entry: dict[str, Any] = {"path": record.path, "size": record.size,
+                                 "sha256": record.sha256, "status": "ok"}
+        with open(where, "rb") as fh:
+            data = fh.read(_HEAD_BYTES)
+            fields = None
+            if len(data) < record.size:
+                fields = self.headers.read_head(data)
+                if fields is None:
+                    data += fh.read()
+        if fields is None:
+            fields = self.headers.read(data)
+            if fields is None:
+                return _dcmread_entry(entry, data)
+        entry.update(fields)
+        return entry
 
     def _entry(self, record: ExportRecord, where: str | None,
                loaded: tuple[bytes, str] | None) -> dict[str, Any]:
@@ -207,6 +248,8 @@ def _load(where: str) -> tuple[bytes, str]:
 _THREADED_SIZE = 256 * 1024
 #: At most this many bytes of such files are read ahead.
 _AHEAD_BYTES = 256 * 1024 * 1024
+#: How much of an unchanged file is read for its header at first.
+_HEAD_BYTES = 64 * 1024
 #: errno values for which ``Path.is_file()`` answers ``False`` instead of raising.
 _IGNORED_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
 
@@ -236,7 +279,8 @@ def _file_entry(root: Path, record: ExportRecord) -> dict[str, Any]:
 
 def write_manifests(destination: str, records: Iterable[ExportRecord], *,
                     profile: str = "", thumbnails: bool = True,
-                    thumbnail_size: int = 96, max_html_series: int = 2000) -> list[Path]:
+                    thumbnail_size: int = 96, max_html_series: int = 2000,
+                    rehash: bool = False) -> list[Path]:
     """Write ``manifest.html``, ``manifest.csv`` and ``manifest.json`` for a destination.
 
     Files are streamed (CSV rows and JSON entries are written as they are read); only one
@@ -267,7 +311,7 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
     table_series: set[str] = set()
     csv_path = folder / f"{prefix}manifest.csv"
     index: list[tuple[str, int]] = []  # (path, spool offset): files are listed by path
-    reader = _FileReader(root)
+    reader = _FileReader(root, rehash=rehash)
 
     def dicom_records() -> Iterator[ExportRecord]:
         for record in records:

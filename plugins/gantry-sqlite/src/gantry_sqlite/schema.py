@@ -226,8 +226,14 @@ _V2: list[str | Callable[[sqlite3.Connection], None]] = [
         LEFT JOIN tags t ON t.tag = e.tag""",
 ]
 
+# Version 3: each export's file modification time as written (0: unknown), so that a manifest
+# can tell a file left as exported (same size and time) from one to read and hash again.
+_V3: list[str | Callable[[sqlite3.Connection], None]] = [
+    "ALTER TABLE exports ADD COLUMN mtime_ns INTEGER NOT NULL DEFAULT 0",
+]
+
 #: ``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``.
-MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [list(_V1), _V2]
+MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [list(_V1), _V2, _V3]
 
 
 def current_version() -> int:

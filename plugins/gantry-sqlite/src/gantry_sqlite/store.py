@@ -652,14 +652,15 @@ class SqliteStore:
         """Record one output written; a newer record for the same instance and destination
         replaces the older one."""
         row = (record.sop_instance_uid, record.destination, record.new_sop_instance_uid,
-               record.path, record.size, record.sha256, record.format, time.time())
+               record.path, record.size, record.sha256, record.format, time.time(),
+               record.mtime_ns)
         self._write(lambda c: c.execute(
             "INSERT INTO exports(sop_instance_uid, destination, new_sop_instance_uid, path, size,"
-            " sha256, format, recorded_at) VALUES (?,?,?,?,?,?,?,?) "
+            " sha256, format, recorded_at, mtime_ns) VALUES (?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(sop_instance_uid, destination) DO UPDATE SET "
             "new_sop_instance_uid=excluded.new_sop_instance_uid, path=excluded.path, "
             "size=excluded.size, sha256=excluded.sha256, format=excluded.format, "
-            "recorded_at=excluded.recorded_at", row))
+            "recorded_at=excluded.recorded_at, mtime_ns=excluded.mtime_ns", row))
 
     def exported_uids(self, destination: str) -> set[str]:
         """Original SOP Instance UIDs already exported to ``destination``."""
@@ -674,11 +675,11 @@ class SqliteStore:
         where, params = (("destination=? AND ", [destination]) if destination is not None
                          else ("", []))
         sql = ("SELECT id, sop_instance_uid, new_sop_instance_uid, destination, path, size, "
-               f"sha256, format FROM exports WHERE {where}id>?")
+               f"sha256, format, mtime_ns FROM exports WHERE {where}id>?")
         for r in self._pages(sql, params):
             yield ExportRecord(sop_instance_uid=r[1], new_sop_instance_uid=r[2] or "",
                                destination=r[3], path=r[4] or "", size=r[5], sha256=r[6] or "",
-                               format=r[7] or "dicom")
+                               format=r[7] or "dicom", mtime_ns=r[8] or 0)
 
     # -- audit log -----------------------------------------------------------------------------
     def log_event(self, event: AuditEvent) -> None:

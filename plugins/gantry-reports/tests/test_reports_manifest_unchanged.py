@@ -1,0 +1,115 @@
+"""Files left as exported (size and modification time those of their export record) keep their
+recorded sha256: the manifest reads only their header. Anything else is read and hashed again,
+and ``rehash`` reads and hashes every file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pytest
+from gantry_reports import manifest
+from gantry_reports.headerscan import HeaderReader
+
+from gantry import Session
+from gantry.records import ExportRecord
+from gantry.testing.factory import make_instance, write_cohort
+
+SECRET = bytes(range(32))
+
+
+@pytest.fixture()
+def exported(tmp_path: Path) -> tuple[Path, list[ExportRecord]]:
+    cohort = write_cohort(tmp_path / "in", patients=1, series=2, instances=3, rows=64, cols=64)
+    dest = tmp_path / "out"
+    with Session(store="memory://", secret=SECRET) as session:
+        session.ingest(str(cohort.root))
+        assert session.export(str(dest)).failed == 0
+        records = list(session.store.iter_exports(str(dest)))
+    assert len(records) == 6 and all(r.mtime_ns for r in records)
+    return dest, records
+
+
+def _entries(dest: Path, records: list[ExportRecord], **options) -> dict[str, dict]:
+    manifest.write_manifests(str(dest), list(records), **options)
+    doc = json.loads((dest / "manifest.json").read_text())
+    return {entry["path"]: entry for entry in doc["files"]}
+
+
+def _counting_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    loaded: list[str] = []
+    real = manifest._load
+    monkeypatch.setattr(manifest, "_load", lambda where: loaded.append(where) or real(where))
+    return loaded
+
+
+def test_unchanged_files_keep_their_recorded_hash(exported, monkeypatch) -> None:
+    dest, records = exported
+    full = _entries(dest, records, rehash=True)
+    loaded = _counting_loads(monkeypatch)
+    fast = _entries(dest, records)
+    assert loaded == []  # no file read whole, none hashed
+    assert fast == full  # and every entry as reading and hashing each file gives it
+
+
+def test_a_header_longer_than_the_first_read_is_read_whole(exported, monkeypatch) -> None:
+    dest, records = exported
+    full = _entries(dest, records, rehash=True)
+    monkeypatch.setattr(manifest, "_HEAD_BYTES", 300)  # inside the header of every file
+    assert _entries(dest, records) == full
+
+
+def test_a_rewritten_file_is_hashed_again(exported, monkeypatch) -> None:
+    """Same size, other bytes, a later modification time: re-read, and reported."""
+    dest, records = exported
+    target = dest / records[0].path
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF  # a pixel byte
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(records[0].mtime_ns + 10**9, records[0].mtime_ns + 10**9))
+    loaded = _counting_loads(monkeypatch)
+    entries = _entries(dest, records)
+    assert loaded == [str(target)]
+    assert entries[records[0].path]["status"] == "changed since export"
+    assert all(e["status"] == "ok" for p, e in entries.items() if p != records[0].path)
+
+
+def test_rehash_catches_a_change_that_kept_size_and_time(exported) -> None:
+    """What the quick check cannot see (bytes changed, size and time put back) ``rehash``
+    finds."""
+    dest, records = exported
+    target = dest / records[1].path
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(records[1].mtime_ns, records[1].mtime_ns))
+    assert _entries(dest, records)[records[1].path]["status"] == "ok"
+    assert _entries(dest, records, rehash=True)[records[1].path]["status"] == \
+        "changed since export"
+
+
+def test_records_without_a_time_are_hashed_as_before(exported, monkeypatch) -> None:
+    dest, records = exported
+    unknown = [dataclasses.replace(r, mtime_ns=0) for r in records]
+    loaded = _counting_loads(monkeypatch)
+    assert _entries(dest, unknown) == _entries(dest, records, rehash=True)
+    assert len(loaded) == 2 * len(records)  # both runs read every file
+
+
+def test_the_header_reader_wants_the_whole_header() -> None:
+    """On the first bytes of a file, fields only when the pixel data starts in them: cut at an
+    element boundary before it, the reader would miss later fields without noticing."""
+    from io import BytesIO
+
+    ds = make_instance(rows=32, cols=32)
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    data = buffer.getvalue()
+    reader = HeaderReader(manifest.KEY_FIELDS)
+    whole = reader.read(data)
+    pixel_at = data.rfind(b"\xe0\x7f\x10\x00")
+    assert whole is not None and reader.read_head(data[:pixel_at + 12]) == whole
+    assert reader.read_head(data[:pixel_at]) is None  # ends at an element boundary
+    assert reader.read_head(data[:pixel_at - 3]) is None  # ends inside an element
