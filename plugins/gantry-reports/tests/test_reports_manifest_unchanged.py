@@ -113,3 +113,33 @@ def test_the_header_reader_wants_the_whole_header() -> None:
     assert whole is not None and reader.read_head(data[:pixel_at + 12]) == whole
     assert reader.read_head(data[:pixel_at]) is None  # ends at an element boundary
     assert reader.read_head(data[:pixel_at - 3]) is None  # ends inside an element
+
+
+def test_report_manifest_rehash_flag(tmp_path: Path) -> None:
+    """``gantry report manifest DEST --rehash`` finds what the quick check cannot see."""
+    import click
+    from click.testing import CliRunner
+    from gantry_reports.commands import add_report_commands
+
+    cohort = write_cohort(tmp_path / "in", patients=1, series=1, instances=2)
+    dest = tmp_path / "out"
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    with Session(store=db, secret=SECRET) as session:
+        session.ingest(str(cohort.root))
+        assert session.export(str(dest)).failed == 0
+        record = next(iter(session.store.iter_exports(str(dest))))
+    target = dest / record.path
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(record.mtime_ns, record.mtime_ns))
+    group = click.Group()
+    add_report_commands(group)
+    statuses = []
+    for extra in ([], ["--rehash"]):
+        result = CliRunner().invoke(group, ["report", "manifest", str(dest), "--db", db, *extra],
+                                    env={"GANTRY_SECRET": SECRET.hex()})
+        assert result.exit_code == 0, result.output
+        doc = json.loads((dest / "manifest.json").read_text())
+        statuses.append({e["path"]: e["status"] for e in doc["files"]}[record.path])
+    assert statuses == ["ok", "changed since export"]

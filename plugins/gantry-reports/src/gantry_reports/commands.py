@@ -107,7 +107,11 @@ def add_report_commands(cli: click.Group) -> None:
                   help="Working store URL (env GANTRY_DB).")
     @click.option("--profile", "-p", default=None, help="Privacy profile (name or file).")
     @click.option("--no-thumbnails", is_flag=True, help="Leave thumbnails out of the HTML.")
-    def manifest(destination: str, db: str, profile: str | None, no_thumbnails: bool) -> None:
+    @click.option("--rehash", is_flag=True,
+                  help="Read and hash every file again, even one whose size and modification "
+                       "time are those its export recorded.")
+    def manifest(destination: str, db: str, profile: str | None, no_thumbnails: bool,
+                 rehash: bool) -> None:
         """(Re)write manifest.html/.csv/.json of an export DESTINATION from the store's export
         records (exports write them automatically; this refreshes them)."""
         from gantry import Session
@@ -127,7 +131,7 @@ def add_report_commands(cli: click.Group) -> None:
                 dest = match[0]
             written = write_manifests(dest, session.store.iter_exports(dest),
                                       profile=session.profile.name,
-                                      thumbnails=not no_thumbnails)
+                                      thumbnails=not no_thumbnails, rehash=rehash)
         for path in written:
             click.echo(str(path))
 
