@@ -305,3 +305,23 @@ def test_unusable_paths_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError, match="cannot create the store"):
         SqliteStore(url_for_path(tmp_path / "file" / "below" / "c.db"))
+
+
+def test_audit_events_are_handed_to_the_writer_in_groups(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer thread gets events a group at a time; a flush (a checkpoint, reading the
+    log, closing) hands over the rest, so every event is committed and in order."""
+    from gantry_sqlite import auditlog
+
+    monkeypatch.setattr(auditlog, "HANDOFF", 4)
+    store = SqliteStore(url_for_path(tmp_path / "cohort.db"))
+    for n in range(10):
+        store.log_event(AuditEvent("exported", f"2.25.{n}"))
+    assert len(store._audit._collected) == 2  # two groups of 4 handed over, 2 kept so far
+    assert [e.subject for e in store.iter_events()] == [f"2.25.{n}" for n in range(10)]
+    assert store._audit._collected == []
+    store.log_event(AuditEvent("exported", "2.25.10"))
+    store.close()
+    reopened = SqliteStore(url_for_path(tmp_path / "cohort.db"))
+    assert len(list(reopened.iter_events())) == 11
+    reopened.close()
