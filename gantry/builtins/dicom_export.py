@@ -163,9 +163,7 @@ def _write_linked(folder: str, path: str, data: bytes) -> int | None:
         # given: the source path is absolute, so that descriptor is never used.
         os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
         return mtime_ns or 1
-    except FileExistsError:
-        raise
-    except OSError as exc:
+    except OSError as exc:  # (a name that exists, EEXIST, is raised to the caller)
         if exc.errno in _NO_UNNAMED:
             return None
         raise
