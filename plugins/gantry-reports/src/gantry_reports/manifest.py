@@ -161,30 +161,27 @@ class _FileReader:
                     pending.append((record, where, None))
                 while pending and (not isinstance(pending[0][2], Future)
                                    or ahead > _AHEAD_BYTES or len(pending) > 2 * threads):
-                    done, where_done, future = pending.popleft()
-                    if isinstance(future, dict):
-                        yield done, future
-                        continue
-                    if future is None:
-                        loaded = None if where_done is None else _load(where_done)
-                    else:
+                    done, where_done, item = pending.popleft()
+                    if isinstance(item, Future):
                         ahead -= done.size
-                        loaded = future.result()
-                    yield done, self._entry(done, where_done, loaded)
+                    yield done, self._settle(done, where_done, item)
             while pending:
-                done, where_done, future = pending.popleft()
-                if isinstance(future, dict):
-                    yield done, future
-                    continue
-                loaded = (future.result() if future is not None
-                          else None if where_done is None else _load(where_done))
-                yield done, self._entry(done, where_done, loaded)
+                done, where_done, item = pending.popleft()
+                yield done, self._settle(done, where_done, item)
         finally:
             if pool is not None:
                 for _record, _where, future in pending:
                     if isinstance(future, Future):
                         future.cancel()
                 pool.shutdown(wait=True)
+
+    def _settle(self, record: ExportRecord, where: str | None, item: Any) -> dict[str, Any]:
+        """The entry of a pending record: ready (an unchanged file), read and hashed on a
+        thread (a future), or to read and hash here (``None``)."""
+        if isinstance(item, dict):
+            return item
+        loaded = item.result() if item is not None else None if where is None else _load(where)
+        return self._entry(record, where, loaded)
 
     def _unchanged(self, record: ExportRecord, where: str) -> bool:
         """Whether a file is as its export record says it was written: same size and
@@ -206,17 +203,13 @@ class _FileReader:
                                  "sha256": record.sha256, "status": "ok"}
         with open(where, "rb") as fh:
             data = fh.read(_HEAD_BYTES)
-            fields = None
             if len(data) < record.size:
                 fields = self.headers.read_head(data)
-                if fields is None:
-                    data += fh.read()
-        if fields is None:
-            fields = self.headers.read(data)
-            if fields is None:
-                return _dcmread_entry(entry, data)
-        entry.update(fields)
-        return entry
+                if fields is not None:
+                    entry.update(fields)
+                    return entry
+                data += fh.read()
+        return self._with_fields(entry, data)
 
     def _entry(self, record: ExportRecord, where: str | None,
                loaded: tuple[bytes, str] | None) -> dict[str, Any]:
@@ -230,6 +223,10 @@ class _FileReader:
         if record.sha256 and digest != record.sha256:
             entry["status"] = "changed since export"
         entry["sha256"] = digest
+        return self._with_fields(entry, data)
+
+    def _with_fields(self, entry: dict[str, Any], data: bytes) -> dict[str, Any]:
+        """``entry`` with the key metadata of the file ``data`` (all its bytes)."""
         fields = self.headers.read(data)
         if fields is None:
             return _dcmread_entry(entry, data)
