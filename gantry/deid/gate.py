@@ -71,7 +71,16 @@ def _walked_pixel_span(data: bytes) -> tuple[int, int] | None:
     """The top-level Pixel Data value span found element by element (file meta, then the data
     set, sequences skipped item by item); ``None`` when the file is anything but a well-formed
     explicit VR little endian Part 10 file with defined-length Pixel Data."""
-    from gantry.deid.memo import _PIXEL_DATA, _UNDEFINED, Unsupported, _header, _skip_items
+    from pydicom.uid import UID
+
+    from gantry.deid.memo import (
+        _PIXEL_DATA,
+        _UNDEFINED,
+        Unsupported,
+        _explicit_little,
+        _header,
+        _skip_items,
+    )
 
     if data[128:132] != b"DICM":
         return None
@@ -82,8 +91,7 @@ def _walked_pixel_span(data: bytes) -> tuple[int, int] | None:
             tag, vr, length, size = _header(data, pos)
             if tag == 0x00020010:  # the data set's transfer syntax
                 value = data[pos + size:pos + size + length].rstrip(b"\x00 ")
-                explicit_little = value in (b"1.2.840.10008.1.2.1", b"1.2.840.10008.1.2.5") \
-                    or value.startswith(b"1.2.840.10008.1.2.4.")
+                explicit_little = _explicit_little(UID(value.decode("ascii")))
             elif tag >> 16 != 2 and not explicit_little:
                 return None
             if tag == _PIXEL_DATA:
