@@ -1,6 +1,9 @@
-"""Shared fixtures of the gantry-reports tests: one exported cohort per module."""
+"""Shared fixtures of the gantry-reports tests: one exported cohort per module, and a way to
+export a cohort of one's own."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +26,20 @@ def exported(tmp_path_factory):
         summary = session.export(str(dest))
     assert summary.failed == 0, summary.errors
     return {"cohort": cohort, "db": db, "dest": dest, "root": root}
+
+
+@pytest.fixture(scope="session")
+def export_cohort():
+    """``export_cohort(root, store=..., **sizes)``: a factory cohort written under ``root/in``,
+    ingested into ``store`` and exported as DICOM to ``root/out``; ``(cohort, dest, export
+    records)``."""
+
+    def export(root: Path, store: str = "memory://", **sizes):
+        cohort = write_cohort(root / "in", **sizes)
+        dest = root / "out"
+        with Session(store=store, secret=SECRET) as session:
+            session.ingest(str(cohort.root))
+            assert session.export(str(dest)).failed == 0
+            return cohort, dest, list(session.store.iter_exports(str(dest)))
+
+    return export

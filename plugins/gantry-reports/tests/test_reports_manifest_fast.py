@@ -216,16 +216,11 @@ def test_header_reader_steps_aside_for_customised_pydicom():
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
+def release(tmp_path_factory, export_cohort):
     """A factory cohort exported (memory store) plus files of every layout, a missing one,
     a changed one, symlinks and duplicates among its records."""
     root = tmp_path_factory.mktemp("fast")
-    cohort = write_cohort(root / "in", patients=3, series=2, instances=3, rows=24, cols=20)
-    dest = root / "out"
-    with Session(store="memory://", secret=SECRET) as session:
-        session.ingest(str(cohort.root))
-        assert session.export(str(dest)).failed == 0
-        records = list(session.store.iter_exports(str(dest)))
+    cohort, dest, records = export_cohort(root, patients=3, series=2, instances=3, rows=24, cols=20)
     assert len(records) == 18
 
     def add(rel: str, data: bytes | None, *, sha: str = "") -> None:

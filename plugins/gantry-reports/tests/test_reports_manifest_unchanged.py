@@ -13,21 +13,16 @@ import pytest
 from gantry_reports import manifest
 from gantry_reports.headerscan import HeaderReader
 
-from gantry import Session
 from gantry.records import ExportRecord
-from gantry.testing.factory import make_instance, write_cohort
+from gantry.testing.factory import make_instance
 
 SECRET = bytes(range(32))
 
 
 @pytest.fixture()
-def exported(tmp_path: Path) -> tuple[Path, list[ExportRecord]]:
-    cohort = write_cohort(tmp_path / "in", patients=1, series=2, instances=3, rows=64, cols=64)
-    dest = tmp_path / "out"
-    with Session(store="memory://", secret=SECRET) as session:
-        session.ingest(str(cohort.root))
-        assert session.export(str(dest)).failed == 0
-        records = list(session.store.iter_exports(str(dest)))
+def exported(tmp_path: Path, export_cohort) -> tuple[Path, list[ExportRecord]]:
+    _cohort, dest, records = export_cohort(tmp_path, patients=1, series=2, instances=3,
+                                           rows=64, cols=64)
     assert len(records) == 6 and all(r.mtime_ns for r in records)
     return dest, records
 
@@ -115,19 +110,16 @@ def test_the_header_reader_wants_the_whole_header() -> None:
     assert reader.read_head(data[:pixel_at - 3]) is None  # ends inside an element
 
 
-def test_report_manifest_rehash_flag(tmp_path: Path) -> None:
+def test_report_manifest_rehash_flag(tmp_path: Path, export_cohort) -> None:
     """``gantry report manifest DEST --rehash`` finds what the quick check cannot see."""
     import click
     from click.testing import CliRunner
     from gantry_reports.commands import add_report_commands
 
-    cohort = write_cohort(tmp_path / "in", patients=1, series=1, instances=2)
-    dest = tmp_path / "out"
     db = f"sqlite:///{tmp_path / 'w.db'}"
-    with Session(store=db, secret=SECRET) as session:
-        session.ingest(str(cohort.root))
-        assert session.export(str(dest)).failed == 0
-        record = next(iter(session.store.iter_exports(str(dest))))
+    _cohort, dest, records = export_cohort(tmp_path, store=db, patients=1, series=1,
+                                           instances=2)
+    record = records[0]
     target = dest / record.path
     data = bytearray(target.read_bytes())
     data[-1] ^= 0xFF
