@@ -45,14 +45,12 @@ from gantry_sqlite.rows import (
 from gantry_sqlite.schema import migrate
 
 if TYPE_CHECKING:
-    from gantry_sqlite.headers import Row
-
-if TYPE_CHECKING:
     import numpy as np
     from pydicom import Dataset
 
     from gantry.model import Instance, Patient, Series, Study
     from gantry.records import AuditEvent, Change, ExportRecord, Finding, Rejection
+    from gantry_sqlite.headers import Row
 
 PAGE = 500
 _CHUNK = 500
