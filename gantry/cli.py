@@ -9,7 +9,6 @@ shows the traceback.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ import click
 
 from gantry import __version__
 from gantry.errors import GantryError, ProfileError
+from gantry.process_tuning import tune_for_batch
 
 if TYPE_CHECKING:
     from gantry.session import Session, StageSummary
@@ -459,9 +459,7 @@ def main(argv: list[str] | None = None) -> None:
     # process, would only compete with them (set before numpy loads; a user's value wins).
     for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
-    # A batch job allocates millions of short-lived objects: collecting cycles every 700 net
-    # allocations (the default) spent about a tenth of the parent's time in the collector.
-    gc.set_threshold(20_000, 50, 50)
+    tune_for_batch()
     _add_plugin_commands()
     cli.main(args=argv, prog_name="gantry")
 
