@@ -193,11 +193,25 @@ class Finding:
         }
 
 
+#: Header values an export record may carry of the file it describes (``fields``).
+EXPORT_FIELDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+                 "SOPClassUID", "Modality", "StudyDate", "SeriesDate", "SeriesNumber",
+                 "SeriesDescription", "InstanceNumber", "Rows", "Columns", "NumberOfFrames",
+                 "PatientIdentityRemoved", "TransferSyntaxUID")
+
+
 @dataclass(frozen=True)
 class ExportRecord:
     """One output written: which instance (by its *new* UID), where, how big, its sha256, and
     the file's modification time as written (``mtime_ns``; 0 when the sink does not know it).
-    A file whose size and modification time still match was not rewritten since."""
+    A file whose size and modification time still match was not rewritten since.
+
+    ``fields``: the file's :data:`EXPORT_FIELDS` as ``(keyword, text)`` pairs, text being
+    ``str(ds.get(keyword))`` of the file read back (absent and empty values left out;
+    ``TransferSyntaxUID`` from its file meta, always present). Empty when the sink did not
+    record them; when not empty, it lists every one the file has. (The DICOM folder sink
+    records what the pass that encoded the file hands it in
+    ``context.notes["output_fields"]``.)"""
 
     sop_instance_uid: str
     new_sop_instance_uid: str
@@ -207,6 +221,7 @@ class ExportRecord:
     sha256: str
     format: str = "dicom"
     mtime_ns: int = 0
+    fields: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

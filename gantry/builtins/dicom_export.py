@@ -129,6 +129,7 @@ class DicomFolderSink:
             new_sop_instance_uid=str(value_of(dataset, 0x00080018, "SOPInstanceUID") or ""),
             destination=self.destination, path=relpath, size=len(data),
             sha256=hashlib.sha256(data).hexdigest(), format="dicom", mtime_ns=mtime_ns,
+            fields=tuple(getattr(context, "notes", {}).get("output_fields", ())),
         )
 
     def close(self) -> None:

@@ -503,6 +503,7 @@ class MemoPass:
         hits.extend(marker_hits)
         out.sort(key=lambda pair: pair[0])
         hits.sort(key=lambda pair: pair[0])  # stable: an element's own hits keep their order
+        context.notes["output_fields"] = self._output_fields(out, cs, encoding, tsyntax)
         encoded = b"".join((b"\x00" * 128, b"DICM", meta_bytes, *(b for _, b in out)))
         findings: list[Any] = []
         if with_audit and self.auditor is not None:
@@ -703,6 +704,32 @@ class MemoPass:
                                                              len(written)), encoding)
         return self._mini(elements, encoding)
 
+    def _output_fields(self, out: list[tuple[int, Any]], cs: Any, encoding: Any,
+                       tsyntax: Any) -> tuple[tuple[str, str], ...]:
+        """The written file's :data:`~gantry.records.EXPORT_FIELDS` (``out``: its elements,
+        sorted; a field absent from them is absent from the file)."""
+        wanted = _field_tags()
+        elements: dict[int, Any] = {} if cs is None else {_CHARSET: cs}
+        for tag, written in out:
+            if tag > _LAST_FIELD_TAG:
+                break
+            if tag in wanted:
+                written = bytes(written)
+                tag, vr, length, size = _header(written, 0)
+                if length == _UNDEFINED or size + length != len(written):
+                    return ()  # (a sequence under a field's tag: let the reader say)
+                elements[tag] = raw_element(written, _Span(tag, vr, 0, size, length,
+                                                             len(written)), encoding)
+        mini = self._mini(elements, encoding)
+        fields = []
+        for tag, keyword in wanted.items():
+            if tag in elements:
+                value = value_of(mini, tag, keyword)
+                if value is not None and value != "":
+                    fields.append((keyword, str(value)))
+        fields.append(("TransferSyntaxUID", str(tsyntax or "")))
+        return tuple(fields)
+
     def _marker_elements(self, cs: Any, encoding: Any, identifiers: Any,
                          context_key: Any) -> tuple[list[tuple[int, bytes]], list[Any]]:
         """The marker elements as written, and their audit hits (once per context)."""
@@ -724,6 +751,27 @@ class MemoPass:
                 self._markers.clear()
             found = self._markers[context_key] = (elements, hits)
         return found
+
+
+_FIELD_TAGS: dict[int, str] = {}
+_LAST_FIELD_TAG = 0x7FE00010  # lowered to the largest field tag on first use
+
+
+def _field_tags() -> dict[int, str]:
+    """``{tag: keyword}`` of the :data:`~gantry.records.EXPORT_FIELDS` of the data set, in
+    the order of that list."""
+    global _LAST_FIELD_TAG
+    if not _FIELD_TAGS:
+        from pydicom.datadict import tag_for_keyword
+
+        from gantry.records import EXPORT_FIELDS
+
+        for keyword in EXPORT_FIELDS:
+            tag = tag_for_keyword(keyword)
+            if tag is not None and tag >> 16 != 2:
+                _FIELD_TAGS[int(tag)] = keyword
+        _LAST_FIELD_TAG = max(_FIELD_TAGS)
+    return _FIELD_TAGS
 
 
 def _ui_bytes(tag: int, uid: Any) -> bytes | None:

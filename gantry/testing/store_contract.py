@@ -413,7 +413,9 @@ class StoreContract:
     def test_exports_per_destination(self, store: Store, files: Any) -> None:
         added = self._cohort(store, files, patients=1, series=1, instances=3)
         r = [ExportRecord(i.sop_instance_uid, f"2.25.{n}", "/out/a", f"p/{n}.dcm", 100 + n,
-                          "ab" * 32, mtime_ns=1_700_000_000_123_456_789 * n)
+                          "ab" * 32, mtime_ns=1_700_000_000_123_456_789 * n,
+                          fields=(("Modality", "CT"), ("SeriesNumber", str(n)),
+                                  ("TransferSyntaxUID", "1.2.840.10008.1.2.1")) if n else ())
              for n, i in enumerate(added)]
         store.record_export(r[0])
         store.record_export(r[1])

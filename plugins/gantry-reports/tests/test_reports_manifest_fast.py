@@ -321,7 +321,8 @@ def test_no_spooling_with_a_store(tmp_path):
     reads the store); without one the records are spooled and read back whole."""
     from gantry_reports import plugin, spool
 
-    record = ExportRecord("1.2.3", "2.25.1", str(tmp_path), "a/b.dcm", 10, "ab" * 32)
+    record = ExportRecord("1.2.3", "2.25.1", str(tmp_path), "a/b.dcm", 10, "ab" * 32,
+                          fields=(("Modality", "CT"), ("TransferSyntaxUID", "1.2.3")))
 
     class Run:
         run_id = "r1"

@@ -40,17 +40,40 @@ def _counting_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return loaded
 
 
-def test_unchanged_files_keep_their_recorded_hash(exported, monkeypatch) -> None:
+def _counting_heads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    parsed: list[int] = []
+    real = HeaderReader.read
+    monkeypatch.setattr(HeaderReader, "read",
+                        lambda self, data: parsed.append(len(data)) or real(self, data))
+    return parsed
+
+
+def test_unchanged_files_keep_their_recorded_hash_and_fields(exported, monkeypatch) -> None:
     dest, records = exported
+    assert all(dict(r.fields)["TransferSyntaxUID"] and dict(r.fields)["Modality"]
+               for r in records)  # the export recorded them
     full = _entries(dest, records, rehash=True)
     loaded = _counting_loads(monkeypatch)
+    parsed = _counting_heads(monkeypatch)
     fast = _entries(dest, records)
-    assert loaded == []  # no file read whole, none hashed
+    assert loaded == [] and parsed == []  # no file read whole or hashed, no header parsed
     assert fast == full  # and every entry as reading and hashing each file gives it
+
+
+def test_unchanged_files_without_recorded_fields_have_their_header_read(
+        exported, monkeypatch) -> None:
+    dest, records = exported
+    bare = [dataclasses.replace(r, fields=()) for r in records]
+    full = _entries(dest, bare, rehash=True)
+    loaded = _counting_loads(monkeypatch)
+    parsed = _counting_heads(monkeypatch)
+    assert _entries(dest, bare) == full
+    assert loaded == [] and len(parsed) == len(records)
 
 
 def test_a_header_longer_than_the_first_read_is_read_whole(exported, monkeypatch) -> None:
     dest, records = exported
+    records = [dataclasses.replace(r, fields=()) for r in records]
     full = _entries(dest, records, rehash=True)
     monkeypatch.setattr(manifest, "_HEAD_BYTES", 300)  # inside the header of every file
     assert _entries(dest, records) == full

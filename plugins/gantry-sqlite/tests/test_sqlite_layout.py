@@ -262,4 +262,29 @@ def test_a_version_2_store_gains_the_export_times(tmp_path: Path,
         store.record_export(ExportRecord("1.2.4", "2.25.4", "/out", "a/4.dcm", 10, "cd" * 32,
                                          mtime_ns=1_764_000_000_000_000_001))
         assert [r.mtime_ns for r in store.iter_exports("/out")] == [0, 1_764_000_000_000_000_001]
-    assert _rows(path, "SELECT value FROM meta WHERE key='schema_version'") == [("3",)]
+    assert _rows(path, "SELECT value FROM meta WHERE key='schema_version'") == [
+        (str(schema.current_version()),)]
+
+
+def test_a_version_3_store_gains_the_export_fields(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Version 4 adds each export's key header values; exports recorded before read back
+    with none (a manifest then reads their files), new ones keep theirs."""
+    path = tmp_path / "v3.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
+        schema.migrate(conn, str(path))
+    conn.execute("INSERT INTO exports(sop_instance_uid, destination, new_sop_instance_uid, "
+                 "path, size, sha256, format, recorded_at, mtime_ns) VALUES "
+                 "('1.2.3', '/out', '2.25.3', 'a/3.dcm', 10, ?, 'dicom', 0, 5)", ("ab" * 32,))
+    conn.close()
+    assert "fields" not in {r[1] for r in _rows(path, "PRAGMA table_info(exports)")}
+    fields = (("PatientID", "ANON-1"), ("Modality", "MR"),
+              ("TransferSyntaxUID", "1.2.840.10008.1.2.1"))
+    with SqliteStore(url_for_path(path)) as store:
+        assert [r.fields for r in store.iter_exports("/out")] == [()]
+        store.record_export(ExportRecord("1.2.4", "2.25.4", "/out", "a/4.dcm", 10, "cd" * 32,
+                                         mtime_ns=7, fields=fields))
+        assert [r.fields for r in store.iter_exports("/out")] == [(), fields]
+    assert _rows(path, "SELECT value FROM meta WHERE key='schema_version'") == [("4",)]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gantry.records import ExportRecord
+from gantry.records import EXPORT_FIELDS, ExportRecord
 from gantry_reports.htmlpage import cards, esc, page, table
 
 #: Key metadata copied from each exported header into the manifest.
@@ -32,6 +32,9 @@ KEY_FIELDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstance
               "SeriesDescription", "InstanceNumber", "Rows", "Columns", "NumberOfFrames",
               "PatientIdentityRemoved")
 CSV_FIELDS = ("path", "size", "sha256", "status", *KEY_FIELDS, "TransferSyntaxUID")
+_ENTRY_FIELDS = (*KEY_FIELDS, "TransferSyntaxUID")
+#: Whether an export record's ``fields`` hold every value an entry lists.
+_RECORDED_FIELDS_SUFFICE = set(_ENTRY_FIELDS) <= set(EXPORT_FIELDS)
 MANIFEST_NAMES = ("manifest.html", "manifest.csv", "manifest.json")
 
 
@@ -196,11 +199,17 @@ class _FileReader:
         return stat_result.st_size == record.size and stat_result.st_mtime_ns == record.mtime_ns
 
     def _unchanged_entry(self, record: ExportRecord, where: str) -> dict[str, Any]:
-        """The manifest entry of an unchanged file: its recorded size and sha256, its key
-        metadata read from its header (its first bytes, or the whole file when the header
-        does not end in them)."""
+        """The manifest entry of an unchanged file: its recorded size and sha256, and its key
+        metadata as recorded with them (the sink took them from the bytes it wrote), else
+        read from its header (its first bytes, or the whole file when the header does not
+        end in them)."""
         entry: dict[str, Any] = {"path": record.path, "size": record.size,
                                  "sha256": record.sha256, "status": "ok"}
+        if record.fields and _RECORDED_FIELDS_SUFFICE:
+            recorded = dict(record.fields)
+            entry.update((keyword, recorded[keyword]) for keyword in _ENTRY_FIELDS
+                         if keyword in recorded)
+            return entry
         with open(where, "rb") as fh:
             data = fh.read(_HEAD_BYTES)
             if len(data) < record.size:

@@ -37,7 +37,10 @@ def take(run_id: str, destination: str) -> Iterator[ExportRecord]:
     try:
         fh.seek(0)
         for line in fh:
-            yield ExportRecord(**dict(zip(_FIELDS, json.loads(line), strict=True)))
+            values = dict(zip(_FIELDS, json.loads(line), strict=True))
+            if "fields" in values:  # JSON lists back to the record's pairs
+                values["fields"] = tuple(tuple(pair) for pair in values["fields"])
+            yield ExportRecord(**values)
     finally:
         fh.close()
 

@@ -232,8 +232,16 @@ _V3: list[str | Callable[[sqlite3.Connection], None]] = [
     "ALTER TABLE exports ADD COLUMN mtime_ns INTEGER NOT NULL DEFAULT 0",
 ]
 
+# Version 4: each export's key header values as the sink recorded them (a JSON list of
+# [keyword, text] pairs; "" when it did not), so that a manifest of files left as exported
+# needs neither to open nor to parse them.
+_V4: list[str | Callable[[sqlite3.Connection], None]] = [
+    "ALTER TABLE exports ADD COLUMN fields TEXT NOT NULL DEFAULT ''",
+]
+
 #: ``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``.
-MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [list(_V1), _V2, _V3]
+MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
+    list(_V1), _V2, _V3, _V4]
 
 
 def current_version() -> int:

@@ -651,14 +651,15 @@ class SqliteStore:
         replaces the older one."""
         row = (record.sop_instance_uid, record.destination, record.new_sop_instance_uid,
                record.path, record.size, record.sha256, record.format, time.time(),
-               record.mtime_ns)
+               record.mtime_ns, json.dumps(record.fields) if record.fields else "")
         self._write(lambda c: c.execute(
             "INSERT INTO exports(sop_instance_uid, destination, new_sop_instance_uid, path, size,"
-            " sha256, format, recorded_at, mtime_ns) VALUES (?,?,?,?,?,?,?,?,?) "
+            " sha256, format, recorded_at, mtime_ns, fields) VALUES (?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(sop_instance_uid, destination) DO UPDATE SET "
             "new_sop_instance_uid=excluded.new_sop_instance_uid, path=excluded.path, "
             "size=excluded.size, sha256=excluded.sha256, format=excluded.format, "
-            "recorded_at=excluded.recorded_at, mtime_ns=excluded.mtime_ns", row))
+            "recorded_at=excluded.recorded_at, mtime_ns=excluded.mtime_ns, "
+            "fields=excluded.fields", row))
 
     def exported_uids(self, destination: str) -> set[str]:
         """Original SOP Instance UIDs already exported to ``destination``."""
@@ -673,11 +674,12 @@ class SqliteStore:
         where, params = (("destination=? AND ", [destination]) if destination is not None
                          else ("", []))
         sql = ("SELECT id, sop_instance_uid, new_sop_instance_uid, destination, path, size, "
-               f"sha256, format, mtime_ns FROM exports WHERE {where}id>?")
+               f"sha256, format, mtime_ns, fields FROM exports WHERE {where}id>?")
         for r in self._pages(sql, params):
             yield ExportRecord(sop_instance_uid=r[1], new_sop_instance_uid=r[2] or "",
                                destination=r[3], path=r[4] or "", size=r[5], sha256=r[6] or "",
-                               format=r[7] or "dicom", mtime_ns=r[8] or 0)
+                               format=r[7] or "dicom", mtime_ns=r[8] or 0,
+                               fields=_fields(r[9]))
 
     # -- audit log -----------------------------------------------------------------------------
     def log_event(self, event: AuditEvent) -> None:
@@ -832,3 +834,10 @@ def _create_private_file(path: Path) -> None:
 
 
 __all__ = ["SqlResult", "SqliteStore", "path_from_url", "sidecar_path", "url_for_path"]
+
+
+def _fields(text: str | None) -> tuple[tuple[str, str], ...]:
+    """An export's recorded key header values (``exports.fields``), back as pairs."""
+    if not text:
+        return ()
+    return tuple((str(keyword), str(value)) for keyword, value in json.loads(text))
