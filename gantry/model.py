@@ -157,16 +157,25 @@ def _has_pixels_loaded(ds: Dataset) -> bool:
     )
 
 
-def key_attributes(ds: Dataset) -> dict[str, Any]:
-    """Extract :data:`KEY_ATTRIBUTES` from a header as plain Python values.
+def key_attributes(ds: Any) -> dict[str, Any]:
+    """Extract :data:`KEY_ATTRIBUTES` from a header (a dataset or a
+    :class:`~gantry.rawheader.RawHeader`) as plain Python values.
 
     Elements still raw are decoded through the shared decode cache (the very value
     ``ds.get(keyword)`` gives, without decoding it into ``ds``): a series repeats them."""
     from gantry.deid.fast import value_of
+    from gantry.rawheader import RawHeader
 
     out: dict[str, Any] = {}
     if not _KEY_TAGS:
         _KEY_TAGS.append(_key_tags())
+    if isinstance(ds, RawHeader):
+        for keyword, tag in _KEY_TAGS[0]:
+            if tag in ds.index:
+                value = ds.value(tag, keyword)
+                if value is not None and value != "":
+                    out[keyword] = ds.plain(tag, keyword)
+        return out
     for keyword, tag in _KEY_TAGS[0]:
         value = value_of(ds, tag, keyword)
         if value is None or value == "":

@@ -74,18 +74,21 @@ def ingest_unit(unit: IngestUnit) -> list[IngestResult]:
 
 
 def _ingest_item(item: SourceItem, opener: Any, prepare: Any,
-                 data: bytes | None = None) -> IngestResult:
+                 data: bytes | None = None, prepare_raw: Any = None) -> IngestResult:
     from gantry.errors import InputError
+    from gantry.rawheader import RawHeader
     from gantry.reading import DicomdirFound, read_header
 
     try:
-        instance, header = read_header(item, opener, data)
+        instance, header = read_header(item, opener, data, raw=prepare_raw is not None)
     except DicomdirFound as exc:
         return IngestResult(item, reason=exc.reason, kind="index")
     except InputError as exc:
         return IngestResult(item, reason=exc.reason, kind="rejected")
     except OSError as exc:
         return IngestResult(item, reason=f"cannot read ({exc.strerror or exc})", kind="rejected")
+    if prepare_raw is not None and isinstance(header, RawHeader):
+        return IngestResult(item, instance=instance, prepared=prepare_raw(header))
     if prepare is not None:  # the backend needs only this: the header stays here
         return IngestResult(item, instance=instance, prepared=prepare(header))
     return IngestResult(item, instance=instance, header=header)
@@ -111,7 +114,10 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
 
     run = run_for(unit.spec)
     opener = run.hooks.component("ingestor", unit.ingestor).open
-    prepare = run.hooks.store_backend_for(unit.spec.store_url).prepare
+    backend = run.hooks.store_backend_for(unit.spec.store_url)
+    prepare, prepare_raw = backend.prepare, backend.prepare_raw
+    if prepare is None:  # the header goes to the parent: as a dataset
+        prepare_raw = None
     export = WorkUnit(unit.spec, "export", [], targets=[unit.target], with_audit=True)
     sinks = [run.hooks.component("exporter", unit.target.format).factory(unit.target, run)]
     out: list[tuple[IngestResult, InstanceResult | None]] = []
@@ -130,7 +136,7 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
                 # the split the header read made (``memo.split_cached`` keys on identity)
                 return io.BytesIO(data)
 
-            ingested = _ingest_item(item, from_memory, prepare, data)
+            ingested = _ingest_item(item, from_memory, prepare, data, prepare_raw)
             exported = None
             if ingested.kind == "ok":
                 exported = process_instance(ingested.instance, export, run, sinks,
@@ -179,6 +185,7 @@ def preload() -> None:
     import gantry.deid.markers
     import gantry.deid.memo
     import gantry.model
+    import gantry.rawheader
     import gantry.reading
     import gantry.session  # noqa: F401
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from gantry.errors import InputError
 from gantry.model import Instance, key_attributes
@@ -28,14 +28,22 @@ class DicomdirFound(InputError):
     """The input is a DICOMDIR: an index of other files, not an instance."""
 
 
-def read_header(item: SourceItem, opener: Opener,
-                data: bytes | None = None) -> tuple[Instance, Dataset]:
+def read_header(item: SourceItem, opener: Opener, data: bytes | None = None,
+                raw: bool = False) -> tuple[Instance, Any]:
     """Parse the header of one input and check it can be exported later (``data``: the
-    input's bytes, already read; ``opener`` then opens them)."""
+    input's bytes, already read; ``opener`` then opens them). With ``raw`` (and ``data``),
+    the header returned is a :class:`~gantry.rawheader.RawHeader` when the file is one it
+    reads; a pydicom dataset otherwise."""
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
     label = item.label
+    if raw and data is not None:
+        from gantry.rawheader import RawHeader
+
+        header = RawHeader.parse(data)
+        if header is not None:
+            return _instance_of_raw(item, header), header
     fast = None
     if data is not None:
         from gantry.deid.memo import header_from_bytes
@@ -95,6 +103,61 @@ def read_header(item: SourceItem, opener: Opener,
         digest=digest.hexdigest(),
     )
     return instance, ds
+
+
+def _instance_of_raw(item: SourceItem, header: Any) -> Instance:
+    """What :func:`read_header` makes of a file from its :class:`~gantry.rawheader.RawHeader`
+    (the same instance, the same errors)."""
+    import io
+
+    data = header.data
+    label = item.label
+    size = len(data)
+    fh = io.BytesIO(data)
+    fh.seek(header.end)
+    _check_pixel_length(fh, size, header, label)
+    digest = hashlib.sha256(memoryview(data)[:header.end])
+    digest.update(str(size - header.end).encode())
+    value = header.value
+    sop_class = str(value(0x00080016, "SOPClassUID") or "")
+    if not sop_class:
+        meta_class = _meta_text(data, header, 0x00020002)
+        sop_class = meta_class if meta_class is not None else \
+            str(header.dataset().file_meta.get("MediaStorageSOPClassUID", ""))
+    if sop_class == DICOMDIR_SOP_CLASS or 0x00041220 in header.index:
+        raise DicomdirFound(label, "DICOMDIR (an index of other files, not an image); skipped")
+    uids = {keyword: str(value(tag, keyword) or "").strip() for keyword, tag in _UID_TAGS}
+    missing = [k for k, v in uids.items() if not v]
+    if missing:
+        raise InputError(label, f"missing required attribute(s): {', '.join(missing)}")
+    return Instance(
+        sop_instance_uid=uids["SOPInstanceUID"],
+        sop_class_uid=sop_class.strip(),
+        series_instance_uid=uids["SeriesInstanceUID"],
+        study_instance_uid=uids["StudyInstanceUID"],
+        patient_id=str(value(0x00100020, "PatientID") or ""),
+        patient_name=str(value(0x00100010, "PatientName") or ""),
+        source=item.source,
+        size=size,
+        mtime=item.mtime,
+        transfer_syntax=str(header.syntax or ""),
+        attrs=key_attributes(header),
+        digest=digest.hexdigest(),
+    )
+
+
+def _meta_text(data: bytes, header: Any, tag: int) -> str | None:
+    """``str(file_meta[tag].value)`` of a single-valued UI element of the file meta, read
+    from its bytes; ``None`` when absent or not that simple."""
+    from gantry.deid.fast import ui_text
+    from gantry.deid.memo import raw_element, split_cached
+
+    for span in split_cached(data, 132):
+        if span.tag == tag:
+            return ui_text(raw_element(data, span, header.encoding))
+        if span.tag > tag:
+            break
+    return None
 
 
 _UID_TAGS = (("SOPInstanceUID", 0x00080018), ("StudyInstanceUID", 0x0020000D),

@@ -110,6 +110,9 @@ class _Meta:
 
 
 _FACTS: dict[tuple[Any, ...], _Facts] = {}
+#: Written elements of the stub, read back (a defined-length element reads the same whatever
+#: the character set: only its value is decoded with it, on access).
+_STUB_RAWS: dict[bytes, Any] = {}
 
 
 def _bounded(cache: dict[Any, Any], limit: int) -> None:
@@ -697,11 +700,16 @@ class MemoPass:
         for tag, written in out:
             if tag in _SINK_TAGS:
                 written = bytes(written)
-                tag, vr, length, size = _header(written, 0)
-                if length == _UNDEFINED or size + length != len(written):
-                    raise Unsupported("unexpected form of a UID or ID element")
-                elements[tag] = raw_element(written, _Span(tag, vr, 0, size, length,
-                                                             len(written)), encoding)
+                raw = _STUB_RAWS.get(written)
+                if raw is None:
+                    tag, vr, length, size = _header(written, 0)
+                    if length == _UNDEFINED or size + length != len(written):
+                        raise Unsupported("unexpected form of a UID or ID element")
+                    raw = raw_element(written, _Span(tag, vr, 0, size, length,
+                                                     len(written)), encoding)
+                    _bounded(_STUB_RAWS, _CACHE_MAX_ENTRIES)
+                    _STUB_RAWS[written] = raw
+                elements[tag] = raw
         return self._mini(elements, encoding)
 
     def _output_fields(self, out: list[tuple[int, Any]], cs: Any, encoding: Any,
@@ -709,26 +717,38 @@ class MemoPass:
         """The written file's :data:`~gantry.records.EXPORT_FIELDS` (``out``: its elements,
         sorted; a field absent from them is absent from the file)."""
         wanted = _field_tags()
-        elements: dict[int, Any] = {} if cs is None else {_CHARSET: cs}
+        ckey = tuple(encoding) if isinstance(encoding, list) else encoding
+        texts: dict[int, str | None] = {}
         for tag, written in out:
             if tag > _LAST_FIELD_TAG:
                 break
             if tag in wanted:
                 written = bytes(written)
-                tag, vr, length, size = _header(written, 0)
-                if length == _UNDEFINED or size + length != len(written):
-                    return ()  # (a sequence under a field's tag: let the reader say)
-                elements[tag] = raw_element(written, _Span(tag, vr, 0, size, length,
-                                                             len(written)), encoding)
-        mini = self._mini(elements, encoding)
-        fields = []
-        for tag, keyword in wanted.items():
-            if tag in elements:
-                value = value_of(mini, tag, keyword)
-                if value is not None and value != "":
-                    fields.append((keyword, str(value)))
+                key = (ckey, written)
+                text = _FIELD_TEXTS.get(key, _UNSEEN)
+                if text is _UNSEEN:
+                    text = self._field_text(tag, wanted[tag], written, cs, encoding)
+                    if text is _UNSEEN:
+                        return ()  # (a sequence under a field's tag: let the reader say)
+                    _bounded(_FIELD_TEXTS, _CACHE_MAX_ENTRIES)
+                    _FIELD_TEXTS[key] = text
+                texts[tag] = text
+        fields = [(keyword, texts[tag]) for tag, keyword in wanted.items()
+                  if texts.get(tag) is not None]
         fields.append(("TransferSyntaxUID", str(tsyntax or "")))
-        return tuple(fields)
+        return tuple(fields)  # type: ignore[arg-type]
+
+    def _field_text(self, tag: int, keyword: str, written: bytes, cs: Any,
+                    encoding: Any) -> Any:
+        """``str(value)`` of one written element read back (``None``: empty), or
+        :data:`_UNSEEN` when it is not a plain element."""
+        tag, vr, length, size = _header(written, 0)
+        if length == _UNDEFINED or size + length != len(written):
+            return _UNSEEN
+        raw = raw_element(written, _Span(tag, vr, 0, size, length, len(written)), encoding)
+        mini = self._mini({tag: raw} if cs is None else {_CHARSET: cs, tag: raw}, encoding)
+        value = value_of(mini, tag, keyword)
+        return None if value is None or value == "" else str(value)
 
     def _marker_elements(self, cs: Any, encoding: Any, identifiers: Any,
                          context_key: Any) -> tuple[list[tuple[int, bytes]], list[Any]]:
@@ -754,6 +774,9 @@ class MemoPass:
 
 
 _FIELD_TAGS: dict[int, str] = {}
+#: ``(encoding, written element) -> str(value)`` of the fields (``None``: empty).
+_FIELD_TEXTS: dict[tuple[Any, bytes], str | None] = {}
+_UNSEEN: Any = object()
 _LAST_FIELD_TAG = 0x7FE00010  # lowered to the largest field tag on first use
 
 

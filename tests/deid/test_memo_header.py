@@ -77,10 +77,42 @@ def test_read_header_same_instance_either_way(tmp_path):
         assert _elements(fast[1]) == _elements(full[1]), path
 
 
-def _outcome(item, opener, data):
+def test_raw_header_gives_the_same_instance_and_values(tmp_path):
+    """``read_header(..., raw=True)`` reads a file through :class:`RawHeader` where it can:
+    the same instance, digest and rejection as through the dataset, and every value
+    ``RawHeader.value`` gives is the dataset's."""
+    from pydicom.datadict import keyword_for_tag, tag_for_keyword
+
+    from gantry.rawheader import RawHeader
+
+    taken = 0
+    for path in _files(tmp_path):
+        data = path.read_bytes()
+        if RawHeader.parse(data) is None:
+            continue  # (the dataset path reads it)
+        assert header_from_bytes(data) is not None, path  # only files that one reads too
+        item = SourceItem(str(path), size=len(data))
+        opener = lambda _s, data=data: io.BytesIO(data)  # noqa: E731
+        raw, full = _outcome(item, opener, data, raw=True), _outcome(item, opener, None)
+        if isinstance(full, str):
+            assert raw == full, path
+            continue
+        assert isinstance(raw[1], RawHeader), path
+        assert raw[0] == full[0] and raw[0].digest == full[0].digest, path
+        header, ds = raw[1], full[1]
+        for span in header.spans:
+            keyword = keyword_for_tag(span.tag)
+            if keyword and tag_for_keyword(keyword) == span.tag:  # (not a repeating group)
+                assert header.value(span.tag, keyword) == ds.get(keyword), (path, keyword)
+        assert header.dataset().keys() == ds.keys(), path
+        taken += 1
+    assert taken >= 25
+
+
+def _outcome(item, opener, data, raw=False):
     from gantry.errors import InputError
 
     try:
-        return read_header(item, opener, data)
+        return read_header(item, opener, data, raw=raw)
     except InputError as exc:
         return f"{type(exc).__name__}: {exc}"

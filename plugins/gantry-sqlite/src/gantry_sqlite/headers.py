@@ -108,6 +108,139 @@ def memo_table() -> dict[tuple[Any, ...], Any] | None:
     return _MEMO
 
 
+class _NeedsDataset(Exception):
+    """The raw walk met an element only the whole header dataset decodes exactly."""
+
+
+def header_rows_raw(header: Any) -> tuple[list[Row], str] | None:
+    """:func:`header_rows` of ``header.dataset()`` for a :class:`~gantry.rawheader.RawHeader`
+    without building that dataset: each element is looked up in the memo by the bytes of its
+    span (a miss decodes it alone, beside the character set). ``None`` when an element needs
+    the dataset around it (an ambiguous or unknown VR, an impure or oversized sequence, a
+    private element pydicom may type by its creator): then use the dataset."""
+    memo = memo_table()
+    if memo is None:
+        return None
+    rows: list[Row] = []
+    lines: list[str] = []
+    blobs: list[bytes] = []
+    try:
+        _walk_raw(header, memo, rows, lines, blobs)
+    except _NeedsDataset:
+        return None
+    h = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass"))
+    for data in blobs:
+        h.update(data)
+    return rows, h.hexdigest()
+
+
+def _walk_raw(header: Any, memo: dict[tuple[Any, ...], Any], rows: list[Row],
+              lines: list[str], blobs: list[bytes]) -> None:
+    """What :func:`_walk` does on the top level of the header dataset, from the spans."""
+    cds = header.charset_dataset()
+    charset = cds.original_character_set or cds._character_set
+    charset_key = charset if charset is None or isinstance(charset, str) else tuple(charset)
+    data = header.data
+    creators: dict[int, str | None] = {}
+    memo_get = memo.get
+    for span in header.spans:
+        tag = span.tag
+        if tag >> 16 & 1:
+            block = tag >> 8
+            if block in creators:
+                creator = creators[block]
+            else:
+                creator = creators[block] = _raw_creator(header, cds, tag) \
+                    if tag & 0xF000 else None
+            if tag & 0xFF00 and not tag & 0xF000:
+                raise _NeedsDataset
+        else:
+            creator = None
+        vr = span.vr
+        length = span.length
+        if length and length != _UNDEFINED:
+            value = data[span.value:span.end]
+        else:
+            raw = header.raw(tag)
+            value = raw.value
+            if type(value) is not bytes or (raw.length == _UNDEFINED and vr != "SQ"):
+                _decode_alone(header, cds, raw, tag, creator, rows, lines, blobs, memo)
+                continue
+        if len(value) > (_SEQUENCE_LENGTH if vr == "SQ" else _MEMO_LENGTH):
+            _decode_alone(header, cds, header.raw(tag), tag, creator, rows, lines, blobs,
+                          memo)
+            continue
+        key = (tag, vr, value, True, False, charset_key, creator)
+        entry = memo_get(key)
+        if entry is None:
+            raw = header.raw(tag)
+            entry = _SEQUENCE if vr == "SQ" else _decode_entry(cds, raw, charset)
+            if entry is _SEQUENCE:
+                mini = _beside_charset(header, tag, raw)
+                _record_sequence(mini, tag, "", rows, lines, blobs, memo, [True], key, creator)
+                if memo.get(key) is _IN_PLACE:
+                    raise _NeedsDataset
+                continue
+            memo[key] = entry
+            _MEMO_BYTES[0] += 3 * len(value) + 400
+        if type(entry) is tuple:
+            if not entry:
+                raise _NeedsDataset  # (an ambiguous VR: decoded in the dataset)
+            tag_text, vr_text, text, number, blob, line = entry
+            rows.append((len(rows), "", tag_text, vr_text, text, number, blob, creator))
+            lines.append(line)
+            if blob is not None:
+                blobs.append(blob)
+        else:  # a sequence
+            for rel, tag_text, vr_text, text, number, blob, inner, line in entry:
+                rows.append((len(rows), rel, tag_text, vr_text, text, number, blob, inner))
+                lines.append(line)
+                if blob is not None:
+                    blobs.append(blob)
+
+
+def _raw_creator(header: Any, cds: Any, tag: int) -> str | None:
+    """:func:`_creator` of a private element, from the raw header."""
+    group, element = tag >> 16, tag & 0xFFFF
+    if element < 0x1000:
+        return None
+    raw = header.raw(group << 16 | element >> 8)
+    if raw is None:
+        return None
+    if type(raw) is RawDataElement:
+        from gantry.deid.fast import decoded
+
+        found = decoded(cds, raw)
+        if found is not None:
+            return None if found[0] is None else str(found[0])
+    raise _NeedsDataset
+
+
+def _beside_charset(header: Any, tag: int, raw: Any) -> Dataset:
+    """A dataset of one element and the header's character set, set up as the header is."""
+    from pydicom.dataset import Dataset
+
+    elements = {tag: raw} if header.charset_raw is None else \
+        {0x00080005: header.charset_raw, tag: raw}
+    mini = Dataset(elements)
+    mini.set_original_encoding(False, True, header.encoding)
+    return mini
+
+
+def _decode_alone(header: Any, cds: Any, raw: Any, tag: int, creator: str | None,
+                  rows: list[Row], lines: list[str], blobs: list[bytes],
+                  memo: dict[tuple[Any, ...], Any]) -> None:
+    """The rows of an element the memo does not take, decoded as the dataset decodes it
+    (an ambiguous VR or a sequence with items needs the dataset itself)."""
+    if type(raw) is not RawDataElement or raw.VR in ("UN", None):
+        raise _NeedsDataset
+    elem = convert_raw_data_element(raw, encoding=header.encoding, ds=cds)
+    if elem.VR in AMBIGUOUS_VR or (str(elem.VR) == "SQ" and elem.value):
+        raise _NeedsDataset
+    _append(cds, elem, tag, "", creator, rows, lines, blobs, memo, None,
+            _TAG_TEXT.get(tag) or _tag_text(tag))
+
+
 def _walk(ds: Dataset, path: str, rows: list[Row], lines: list[str], blobs: list[bytes],
           memo: dict[tuple[Any, ...], Any] | None, pure: list[bool] | None) -> None:
     """Rows of ``ds`` in tag order (what ``for elem in ds`` visits), sequences depth first.
@@ -249,12 +382,18 @@ def memo_field(ds: Dataset, tag: int, convert: Callable[[Any], Any],
     """``convert(ds[tag].value)`` for a top-level raw element of ``ds``, memoized like rows
     (``convert`` must depend on ``tag`` only); ``fallback()`` otherwise (element absent,
     already decoded, or not memoizable)."""
-    raw = ds._dict.get(tag)
+    return _memo_field(ds, ds._dict.get(tag), tag, convert, fallback, memo)
+
+
+def _memo_field(ds: Dataset, raw: Any, tag: int, convert: Callable[[Any], Any],
+                fallback: Callable[[], Any], memo: dict[tuple[Any, ...], Any] | None) -> Any:
+    """:func:`memo_field` of the raw element ``raw`` (``ds``: its dataset, or one holding
+    only its character set)."""
     if memo is None or type(raw) is not RawDataElement or tag == 0x00080005:
         return fallback()
     value = raw.value
     if type(value) is not bytes or len(value) > _MEMO_LENGTH or raw.length == _UNDEFINED or \
-            raw.VR == "SQ" or tag >> 16 & 1:
+            raw.VR == "SQ" or raw.VR == "UN" or tag >> 16 & 1:
         return fallback()
     charset = ds.original_character_set or ds._character_set
     key = (_FIELD, tag, raw.VR, value, raw.is_little_endian, raw.is_implicit_VR,

@@ -31,10 +31,24 @@ def prepare_header(header: object) -> object:
     return rows, digest, header_fields(header)
 
 
+def prepare_raw_header(header: object) -> object:
+    """:func:`prepare_header` of a :class:`~gantry.rawheader.RawHeader` (the same result),
+    without building its dataset unless an element needs it."""
+    from gantry_sqlite.headers import header_rows_raw
+    from gantry_sqlite.rows import header_fields_raw
+
+    found = header_rows_raw(header)
+    if found is None:
+        return prepare_header(header.dataset())  # type: ignore[attr-defined]
+    rows, digest = found
+    return rows, digest, header_fields_raw(header)
+
+
 @hookimpl
 def gantry_stores() -> Iterator[StoreBackend]:
     """Register the ``sqlite`` store backend for ``sqlite:///path/to/cohort.db`` URLs."""
     yield StoreBackend("sqlite", schemes=("sqlite",), open=open_store, prepare=prepare_header,
+                       prepare_raw=prepare_raw_header,
                        description="SQLite index + pixel sidecar; resumable, queryable in SQL")
 
 

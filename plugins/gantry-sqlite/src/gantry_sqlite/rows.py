@@ -51,6 +51,23 @@ def header_fields(ds: Dataset) -> tuple[Any, ...]:
     return tuple(fields)
 
 
+def header_fields_raw(header: Any) -> tuple[Any, ...]:
+    """:func:`header_fields` of a :class:`~gantry.rawheader.RawHeader` (the same values)."""
+    from gantry_sqlite.headers import _memo_field, memo_table
+
+    memo = memo_table()
+    cds = header.charset_dataset()
+    raw = header.raw
+    value = header.value
+    fields: list[Any] = [_memo_field(cds, raw(0x00200011), 0x00200011, _series_number,
+                                     lambda: _series_number(value(0x00200011, "SeriesNumber")),
+                                     memo)]
+    for keyword, tag in _TEXT_FIELDS:
+        fields.append(_memo_field(cds, raw(tag), tag, _text,
+                                  lambda k=keyword, t=tag: _text(value(t, k)), memo))
+    return tuple(fields)
+
+
 _TEXT_FIELDS = (("PatientName", 0x00100010), ("IssuerOfPatientID", 0x00100021),
                 ("PatientBirthDate", 0x00100030), ("StudyDate", 0x00080020),
                 ("StudyDescription", 0x00081030), ("AccessionNumber", 0x00080050),
