@@ -100,7 +100,10 @@ def gantry_stores() -> Iterable[StoreBackend]:
 
     Return contract: **yield records** (:class:`gantry.records.StoreBackend`). ``open(url)``
     returns an object satisfying :class:`gantry.protocols.Store`; it must pass
-    ``gantry.testing.store_contract``.
+    ``gantry.testing.store_contract``. Optional ``prepare(header)`` runs in the workers and
+    hands its result to ``add_instance(..., prepared=...)``; optional ``prepare_raw`` does
+    the same from a :class:`gantry.rawheader.RawHeader` (``gantry deidentify`` then builds no
+    dataset for the index).
 
     Example::
 
