@@ -820,9 +820,26 @@ def _own_hits(tag: int, mini: Any, identifiers: Any) -> list[Any]:
 
 
 def _encodings(ds: Any) -> Any:
+    """``ds.get("SpecificCharacterSet", default_encoding)`` of a mini dataset (remembered
+    per raw character set element while the dataset still holds it as read)."""
+    held = ds._dict.get(_CHARSET)
+    if held is None:
+        from pydicom.charset import default_encoding
+
+        return default_encoding
+    if type(held) is RawDataElement:
+        found = _CHARSET_VALUES.get(held)
+        if found is None:
+            found = ds.get("SpecificCharacterSet")
+            _bounded(_CHARSET_VALUES, 64)
+            _CHARSET_VALUES[held] = found
+        return found
     from pydicom.charset import default_encoding
 
     return ds.get("SpecificCharacterSet", default_encoding)
+
+
+_CHARSET_VALUES: dict[Any, Any] = {}
 
 
 def _rebuilt(data: bytes, span: _Span) -> bytes:
