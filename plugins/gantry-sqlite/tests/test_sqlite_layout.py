@@ -242,19 +242,26 @@ def test_two_writers_share_a_store_each_with_its_own_memory(tmp_path: Path) -> N
         b.close()
 
 
-def test_a_version_2_store_gains_the_export_times(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Version 3 adds each export's file modification time; exports recorded before read back
-    with 0 (unknown), new ones keep theirs."""
-    path = tmp_path / "v2.db"
+def _old_store_with_an_export(tmp_path: Path, version: int,
+                              monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A store at schema ``version`` holding one export record (columns of that version)."""
+    path = tmp_path / f"v{version}.db"
     conn = sqlite3.connect(path, isolation_level=None)
     with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
+        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:version])
         schema.migrate(conn, str(path))
     conn.execute("INSERT INTO exports(sop_instance_uid, destination, new_sop_instance_uid, "
                  "path, size, sha256, format, recorded_at) VALUES "
                  "('1.2.3', '/out', '2.25.3', 'a/3.dcm', 10, ?, 'dicom', 0)", ("ab" * 32,))
     conn.close()
+    return path
+
+
+def test_a_version_2_store_gains_the_export_times(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Version 3 adds each export's file modification time; exports recorded before read back
+    with 0 (unknown), new ones keep theirs."""
+    path = _old_store_with_an_export(tmp_path, 2, monkeypatch)
     assert _rows(path, "SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
     assert "mtime_ns" not in {r[1] for r in _rows(path, "PRAGMA table_info(exports)")}
     with SqliteStore(url_for_path(path)) as store:
@@ -270,15 +277,7 @@ def test_a_version_3_store_gains_the_export_fields(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Version 4 adds each export's key header values; exports recorded before read back
     with none (a manifest then reads their files), new ones keep theirs."""
-    path = tmp_path / "v3.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
-        schema.migrate(conn, str(path))
-    conn.execute("INSERT INTO exports(sop_instance_uid, destination, new_sop_instance_uid, "
-                 "path, size, sha256, format, recorded_at, mtime_ns) VALUES "
-                 "('1.2.3', '/out', '2.25.3', 'a/3.dcm', 10, ?, 'dicom', 0, 5)", ("ab" * 32,))
-    conn.close()
+    path = _old_store_with_an_export(tmp_path, 3, monkeypatch)
     assert "fields" not in {r[1] for r in _rows(path, "PRAGMA table_info(exports)")}
     fields = (("PatientID", "ANON-1"), ("Modality", "MR"),
               ("TransferSyntaxUID", "1.2.840.10008.1.2.1"))

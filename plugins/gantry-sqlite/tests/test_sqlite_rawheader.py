@@ -50,21 +50,15 @@ def test_prepare_raw_is_prepare_of_the_dataset(tmp_path, raw_first) -> None:
 def test_a_sequence_with_an_ambiguous_element_falls_back(tmp_path) -> None:
     """An element whose VR pydicom settles from the dataset around it is not decoded alone:
     the whole header goes through its dataset (same rows)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPInstanceUID = generate_uid()
-    ds.PixelRepresentation = 1
+    from gantry.testing.factory import make_instance
+
+    ds = make_instance(rows=4, cols=4)
     item = Dataset()
     item.add_new(0x00283002, "UN", b"\x00\x01\x00\x00\x10\x00")  # LUT Descriptor, US or SS
     ds.ModalityLUTSequence = Sequence([item])
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     path = tmp_path / "lut.dcm"
     ds.save_as(path, enforce_file_format=True)
     data = path.read_bytes()
