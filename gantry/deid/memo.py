@@ -57,6 +57,8 @@ _UNDEFINED = 0xFFFFFFFF
 #: Values larger than this are processed each time, never remembered (pixel data, blobs).
 _CACHE_MAX_VALUE = 16384
 _CACHE_MAX_ENTRIES = 4096
+#: Number strings: kept as read unless the profile acts on them (see _number_as_read).
+_NUMBER_STRING_VRS = frozenset({"IS", "DS"})
 #: Tags whose decoded string the pass needs (``str(ds.get(keyword, "") or "")``).
 _STRING_TAGS = {0x00100020: "PatientID", 0x00100010: "PatientName",
                 0x00100021: "IssuerOfPatientID", 0x00100030: "PatientBirthDate",
@@ -280,6 +282,7 @@ class MemoPass:
         #: the identifier set of the first instance of each context (its matchers are shared)
         self._sets: dict[tuple[Any, ...], Any] = {}
         self._markers: dict[Any, tuple[list[tuple[int, bytes]], Any]] = {}
+        self._plain_ds: Any = None  # an empty dataset (what decoding a number needs of one)
 
     # -- per element -----------------------------------------------------------------------
     def _mini(self, elements: dict[int, Any], encoding: Any) -> Any:
@@ -463,6 +466,11 @@ class MemoPass:
             result = None
             if not found and span.end - span.value <= _CACHE_MAX_VALUE:  # _result's own hit
                 result = results.get((data[span.start:span.end], found, creator))
+                if result is None and span.vr in _NUMBER_STRING_VRS and not group & 1 and \
+                        element and span.length != _UNDEFINED and \
+                        self._number_as_read(data, span, actions, encoding):
+                    out.append((tag, _rebuilt(data, span)))  # (a value new to the pass,
+                    continue  # like most InstanceNumbers and positions)
             if result is None:
                 result = self._result(data, span, cs, encoding, walk, blocks, found, results,
                                       creator, own_uid=own_uid, compressed=compressed)
@@ -649,6 +657,25 @@ class MemoPass:
             self._result_count += 1
             results[key] = result  # type: ignore[index]
         return result
+
+    def _number_as_read(self, data: bytes, span: _Span, actions: dict[int, str],
+                        encoding: Any) -> bool:
+        """Whether the engine keeps a top-level IS or DS element as read: no action or ``K``
+        (the default action of these VRs is none), and pydicom writes its decoded value back
+        as the very same bytes. Then it has no change, and no audit hit (the auditor does not
+        scan these VRs): what the element-by-element pass would find, without running it."""
+        tag = span.tag
+        action = actions.get(tag)
+        if action is None and self.engine.has_masks:
+            action = self.engine.rules.mask_action(tag)
+        if action is not None and action != "K":
+            return False
+        from gantry.deid.fast import decoded
+
+        if self._plain_ds is None:
+            self._plain_ds = self._mini({}, encoding)
+        found = decoded(self._plain_ds, raw_element(data, span, encoding))
+        return found is not None and found[1]
 
     def _mapped_uid(self, data: bytes, span: _Span, actions: dict[int, str], walk: Any,
                     identifiers: Any) -> tuple[bytes, Any, list[Any]] | None:
