@@ -577,55 +577,98 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
 
 
 def identifiers_from_items(elements: list[_Item], patient: PatientKey | None = None,
-                           extra: Iterable[str] = (), *,
-                           profile: Profile | None = None) -> IdentifierSet:
+                           extra: Iterable[str] = (), *, profile: Profile | None = None,
+                           plans: dict[int, Any] | None = None) -> IdentifierSet:
     """:func:`collect_identifiers` from the ``(vr, value, tag, keyword, in_code_seq)`` items
-    its walk yields (dataset elements in tag order, then the file meta's)."""
-    from gantry.deid.uids import is_well_known, keeps_uid
+    its walk yields (dataset elements in tag order, then the file meta's).
 
+    ``plans``: a memo of what each item contributes, by the item's identity, for a caller
+    that hands the same item objects again (under the same profile): the memoized export
+    pass, whose items repeat for every instance of a series."""
     options = set(profile.options) if profile is not None else set()
     skip = _skipped_kinds(profile) if profile is not None else set()
     out = IdentifierSet(exempt_vrs=frozenset({"UI"}) if "retain-uids" in options else frozenset(),
                         profile=profile.name if profile is not None else "")
     values = out.values
     kept_tags: frozenset[int] = _kept_tags(profile) if profile is not None else frozenset()
-
-    def add_pairs(pairs: tuple[tuple[str, str], ...]) -> None:
-        for low, kind in pairs:
-            if kind not in skip:
-                values.setdefault(low, kind)
-
+    item_plans = []
+    for item in elements:
+        found = plans.get(id(item)) if plans is not None else None
+        if found is None:
+            found = (item, *_item_plan(item, kept_tags, skip))
+            if plans is not None:
+                if len(plans) >= _PLANS_MAX:
+                    plans.clear()
+                plans[id(item)] = found  # (holding the item: its id stays its own)
+        item_plans.append(found)
     # UIDs that name software or standards (kept by the engine) are not identifiers even when
     # some other element repeats them.
+    kept_uids = {plan[1] for plan in item_plans if plan[1] is not None}
+    kept_uids.add(_pydicom_uid())
+    uid_kind = "UID" not in skip
+    setdefault = values.setdefault
+    for _item, _kept_uid, pairs, uids in item_plans:
+        for pair in pairs:
+            setdefault(*pair)
+        if uids and uid_kind:
+            for stripped, accepted in uids:
+                if stripped not in kept_uids:
+                    setdefault(*accepted)
+    if patient is not None:
+        for low, kind in _patient_pairs(patient.patient_name, patient.patient_id,
+                                        patient.birth_date):
+            if kind not in skip:
+                setdefault(low, kind)
+    for low, kind in _accept_all((value, "extra") for value in extra):
+        if kind not in skip:
+            setdefault(low, kind)
+    return out
+
+
+#: Items remembered at most by one memo of :func:`identifiers_from_items`.
+_PLANS_MAX = 8192
+
+
+def _item_plan(item: _Item, kept_tags: frozenset[int], skip: set[str]
+               ) -> tuple[str | None, tuple[tuple[str, str], ...],
+                          tuple[tuple[str, tuple[str, str]], ...]]:
+    """What one item contributes: the kept (class or syntax) UID it names, if any; its
+    ``(value, kind)`` pairs (kinds the profile retains left out); and, for a UI element, its
+    candidate instance UIDs as ``(stripped text, accepted pair)``, each added unless another
+    element names it as a kept UID."""
+    from gantry.deid.uids import is_well_known, keeps_uid
+
+    vr, value, tag, keyword, in_code_seq = item
+    kept_uid = str(value).strip("\x00 ") if vr == "UI" and keeps_uid(keyword) and value \
+        else None
+    if value is None or value == "" or vr in _BINARY_VRS:
+        return kept_uid, (), ()
+    if kept_tags and tag in kept_tags:
+        return kept_uid, (), ()  # the profile keeps this attribute on purpose
+    items = list(value) if _is_multi(value, vr) else (value,)
+    private = bool(tag >> 16 & 1) and not 0x0010 <= (tag & 0xFFFF) <= 0x00FF
+    pairs: list[tuple[str, str]] = []
+    uids: list[tuple[str, tuple[str, str]]] = []
+    for v in items:
+        text = v.decode("latin-1", "ignore") if isinstance(v, bytes) else str(v)
+        if not text.strip():
+            continue
+        if vr == "UI":
+            if not keeps_uid(keyword) and not is_well_known(text):
+                stripped = text.strip("\x00 ")
+                accepted = _accepted(stripped, "UID")
+                if accepted is not None:
+                    uids.append((stripped, accepted))
+            continue
+        pairs.extend(pair for pair in _derived(vr, keyword, in_code_seq, private, text)
+                     if pair[1] not in skip)
+    return kept_uid, tuple(pairs), tuple(uids)
+
+
+def _pydicom_uid() -> str:
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
-    kept_uids = {str(value).strip("\x00 ") for vr, value, _, k, _ in elements
-                 if vr == "UI" and keeps_uid(k) and value}
-    kept_uids.add(PYDICOM_IMPLEMENTATION_UID)
-    uid_kind = "UID" not in skip
-    for vr, value, tag, keyword, in_code_seq in elements:
-        if value is None or value == "" or vr in _BINARY_VRS:
-            continue
-        items = list(value) if _is_multi(value, vr) else (value,)
-        if kept_tags and tag in kept_tags:
-            continue  # the profile keeps this attribute on purpose
-        private = bool(tag >> 16 & 1) and not 0x0010 <= (tag & 0xFFFF) <= 0x00FF
-        for v in items:
-            text = v.decode("latin-1", "ignore") if isinstance(v, bytes) else str(v)
-            if not text.strip():
-                continue
-            if vr == "UI":
-                if uid_kind and not keeps_uid(keyword) and not is_well_known(text) and \
-                        text.strip("\x00 ") not in kept_uids:
-                    found = _accepted(text.strip("\x00 "), "UID")
-                    if found is not None:
-                        values.setdefault(*found)
-                continue
-            add_pairs(_derived(vr, keyword, in_code_seq, private, text))
-    if patient is not None:
-        add_pairs(_patient_pairs(patient.patient_name, patient.patient_id, patient.birth_date))
-    add_pairs(_accept_all((value, "extra") for value in extra))
-    return out
+    return PYDICOM_IMPLEMENTATION_UID
 
 
 def _kept_tags(profile: Profile) -> frozenset[int]:

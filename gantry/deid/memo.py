@@ -283,6 +283,7 @@ class MemoPass:
         self._sets: dict[tuple[Any, ...], Any] = {}
         self._markers: dict[Any, tuple[list[tuple[int, bytes]], Any]] = {}
         self._plain_ds: Any = None  # an empty dataset (what decoding a number needs of one)
+        self._plans: dict[int, Any] = {}  # what each identifier item contributes
 
     # -- per element -----------------------------------------------------------------------
     def _mini(self, elements: dict[int, Any], encoding: Any) -> Any:
@@ -385,7 +386,8 @@ class MemoPass:
                              patient_name=texts.get(0x00100010, "").strip(),
                              issuer=texts.get(0x00100021, "").strip(),
                              birth_date=texts.get(0x00100030, "").strip())
-        identifiers = identifiers_from_items(items, patient, profile=self.run.profile)
+        identifiers = identifiers_from_items(items, patient, profile=self.run.profile,
+                                             plans=self._plans)
         context = context_factory(patient, identifiers)
         context.notes["private_creators"] = creators
         family = iod_family(texts.get(_SOP_CLASS, ""))
