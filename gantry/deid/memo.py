@@ -112,6 +112,8 @@ class _Meta:
 
 
 _FACTS: dict[tuple[Any, ...], _Facts] = {}
+#: Character set values (bytes as read) -> the encodings pydicom converts them to.
+_ENCODINGS: dict[Any, Any] = {}
 #: Written elements of the stub, read back (a defined-length element reads the same whatever
 #: the character set: only its value is decoded with it, on access).
 _STUB_RAWS: dict[bytes, Any] = {}
@@ -355,7 +357,12 @@ class MemoPass:
             if charset_span.length == _UNDEFINED or spans[0] is not charset_span:
                 raise Unsupported("elements before the character set")
             cs = raw_element(data, charset_span, default_encoding)
-            encoding = convert_encodings(convert_raw_data_element(cs).value)
+            found = _ENCODINGS.get(cs.value)
+            if found is None:
+                found = convert_encodings(convert_raw_data_element(cs).value)
+                _bounded(_ENCODINGS, 64)
+                _ENCODINGS[cs.value] = found
+            encoding = list(found) if isinstance(found, list) else found
         ckey = (str(tsyntax), tuple(encoding) if isinstance(encoding, list) else encoding)
 
         # 1. facts: identifier items, patient, family, private creators
@@ -759,8 +766,9 @@ class MemoPass:
                     text = self._field_text(tag, wanted[tag], written, cs, encoding)
                     if text is _UNSEEN:
                         return ()  # (a sequence under a field's tag: let the reader say)
-                    _bounded(_FIELD_TEXTS, _CACHE_MAX_ENTRIES)
-                    _FIELD_TEXTS[key] = text
+                    if tag != _SOP_INSTANCE:  # (one of a kind: not worth remembering)
+                        _bounded(_FIELD_TEXTS, _CACHE_MAX_ENTRIES)
+                        _FIELD_TEXTS[key] = text
                 texts[tag] = text
         fields = [(keyword, texts[tag]) for tag, keyword in wanted.items()
                   if texts.get(tag) is not None]
@@ -771,12 +779,26 @@ class MemoPass:
                     encoding: Any) -> Any:
         """``str(value)`` of one written element read back (``None``: empty), or
         :data:`_UNSEEN` when it is not a plain element."""
+        from gantry.deid.fast import _CHARSET_VRS, decoded, ui_text
+
         tag, vr, length, size = _header(written, 0)
         if length == _UNDEFINED or size + length != len(written):
             return _UNSEEN
         raw = raw_element(written, _Span(tag, vr, 0, size, length, len(written)), encoding)
-        mini = self._mini({tag: raw} if cs is None else {_CHARSET: cs, tag: raw}, encoding)
-        value = value_of(mini, tag, keyword)
+        value: Any = _UNSEEN
+        if vr == "UI":  # what value_of reads, without a dataset around the element
+            text = ui_text(raw)
+            if text is not None:
+                value = text
+        elif vr not in _CHARSET_VRS and vr not in ("SQ", "UN"):
+            if self._plain_ds is None:
+                self._plain_ds = self._mini({}, encoding)
+            known = decoded(self._plain_ds, raw)  # (no character set needed to decode it)
+            if known is not None:
+                value = known[0]
+        if value is _UNSEEN:
+            mini = self._mini({tag: raw} if cs is None else {_CHARSET: cs, tag: raw}, encoding)
+            value = value_of(mini, tag, keyword)
         return None if value is None or value == "" else str(value)
 
     def _marker_elements(self, cs: Any, encoding: Any, identifiers: Any,
