@@ -23,6 +23,7 @@ from typing import Any
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import BaseTag
 
+from gantry.deid.fast import _CHARSET_VRS
 from gantry.deid.memo import (
     _CHARSET,
     _UNDEFINED,
@@ -38,8 +39,8 @@ _TRANSFER_SYNTAX = 0x00020010
 _MEDIA_SOP_INSTANCE = 0x00020003
 #: File meta groups without their Media Storage SOP Instance UID -> (transfer syntax, taken).
 _METAS: dict[tuple[bytes, bytes], tuple[Any, bool]] = {}
-#: Character set elements -> (encoding, a dataset holding only that element).
-_CHARSETS: dict[bytes, tuple[Any, Any]] = {}
+#: Character set elements -> (the raw element, its encodings, a dataset holding only it).
+_CHARSETS: dict[bytes, tuple[Any, Any, Any]] = {}
 _CACHE_MAX = 1024
 #: Decoded values of elements (``RawHeader.value``), and their plain forms.
 _VALUES: dict[tuple[Any, ...], Any] = {}
@@ -47,8 +48,6 @@ _PLAIN: dict[tuple[Any, ...], Any] = {}
 _VALUES_MAX = 8192
 _VALUE_LENGTH = 1024
 _MISSING: Any = object()
-#: pydicom's CUSTOMIZABLE_CHARSET_VR: values decoded with the dataset's character set.
-_CHARSET_VRS = frozenset({"SH", "LO", "ST", "PN", "LT", "UC", "UT"})
 
 
 class RawHeader:
