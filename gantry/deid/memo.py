@@ -743,8 +743,9 @@ class MemoPass:
                         raise Unsupported("unexpected form of a UID or ID element")
                     raw = raw_element(written, _Span(tag, vr, 0, size, length,
                                                      len(written)), encoding)
-                    _bounded(_STUB_RAWS, _CACHE_MAX_ENTRIES)
-                    _STUB_RAWS[written] = raw
+                    if tag != _SOP_INSTANCE:  # (one of a kind: not worth remembering)
+                        _bounded(_STUB_RAWS, _CACHE_MAX_ENTRIES)
+                        _STUB_RAWS[written] = raw
                 elements[tag] = raw
         return self._mini(elements, encoding)
 
