@@ -156,14 +156,17 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
     # one case-sensitive scan of the lower-cased header bytes: the same matches as the
     # case-insensitive pattern (both fold ASCII letters only), several times faster
     pattern = identifiers.lower_bytes_pattern()
+    # an Aho-Corasick pass first: where no value occurs at all the pattern cannot match
+    occurs = identifiers.lower_bytes_scanner() if pattern is not None else None
     uids = [uid.encode("ascii", "ignore") for uid in identifiers.uids()]
     for start, end in regions:
         if pattern is not None:
             lead = 1 if start else 0  # the byte before: the boundary look-behind sees it
             chunk = body[start - lead:end].lower()
-            for match in pattern.finditer(chunk, lead):
-                value = match.group(0).decode("latin-1").lower()
-                hits.append((match.start() + start - lead, identifiers.kind_of(value)))
+            if occurs is None or occurs(chunk):
+                for match in pattern.finditer(chunk, lead):
+                    value = match.group(0).decode("latin-1").lower()
+                    hits.append((match.start() + start - lead, identifiers.kind_of(value)))
         for uid in uids:
             pos = body.find(uid, start, end)
             while pos >= 0:

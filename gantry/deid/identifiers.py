@@ -8,7 +8,7 @@ It is picklable (compiled patterns are rebuilt lazily) and never written anywher
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -188,6 +188,15 @@ class IdentifierSet:
         if self._bytes_re is None:
             self._bytes_re = _compile_bytes(self._key(None)) or False
         return self._bytes_re or None
+
+    def lower_bytes_scanner(self) -> Callable[[bytes], bool] | None:
+        """``occurs(data)``: whether any literal of :meth:`lower_bytes_pattern` (each non-UID
+        value in UTF-8 and Latin-1) occurs anywhere in ``data`` (lower-cased bytes), boundaries
+        aside: one Aho-Corasick pass, where the pattern tries its alternation at every byte.
+        Wherever the pattern matches, one of those literals occurs, so ``False`` means the
+        pattern has nothing to find. ``None`` without values, or without ``pyahocorasick``."""
+        key = self._key(None)
+        return _scanner(key) if any(key) else None
 
     def lower_bytes_pattern(self) -> re.Pattern[bytes] | None:
         """:meth:`bytes_pattern` without ``IGNORECASE``, for bytes already lower-cased with
@@ -378,6 +387,34 @@ def _compile_bytes(key: tuple[tuple[str, ...], ...],
     if not parts:
         return None
     return re.compile(b"|".join(parts), re.IGNORECASE if ignore_case else 0)
+
+
+@lru_cache(maxsize=32)
+def _scanner(key: tuple[tuple[str, ...], ...]) -> Callable[[bytes], bool] | None:
+    """The automaton behind :meth:`IdentifierSet.lower_bytes_scanner` (bytes are searched as
+    Latin-1 text: one character per byte, so byte literals stay exact)."""
+    try:
+        import ahocorasick
+    except ImportError:  # (an optional speed-up: the pattern alone gives the same answer)
+        return None
+    automaton = ahocorasick.Automaton()
+    for group in key:
+        for value in group:
+            for encoding in ("utf-8", "latin-1"):
+                try:
+                    literal = value.encode(encoding).decode("latin-1")
+                except UnicodeEncodeError:
+                    continue
+                automaton.add_word(literal, None)
+    automaton.make_automaton()
+    search = automaton.iter
+
+    def occurs(data: bytes) -> bool:
+        for _ in search(data.decode("latin-1")):
+            return True
+        return False
+
+    return occurs
 
 
 # --------------------------------------------------------------------------- variants

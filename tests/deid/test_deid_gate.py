@@ -140,3 +140,55 @@ def test_walked_pixel_span_is_not_fooled_by_a_tag_inside_the_pixels():
     true_start = data.index(pixels)
     assert _pixel_span(data) == (true_start, true_start + len(pixels))
     assert _searched_span(data) != _pixel_span(data)  # the search alone is fooled
+
+
+def _encoded(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_the_automaton_pass_never_changes_what_the_gate_finds(monkeypatch):
+    """The Aho-Corasick pass only skips the pattern where no value occurs at all: with it and
+    without it the gate reports the same leaks, on originals (values everywhere, non-ASCII
+    ones in UTF-8 and Latin-1 too) and on text where a value stands inside a longer word."""
+    from gantry.deid.identifiers import IdentifierSet
+
+    ds, ids = _ids()
+    assert ids.lower_bytes_scanner() is not None
+    ids.add("Müller", "PatientName")
+    samples = [
+        _encoded(ds),
+        b"\x00" * 64 + "dr. müller".encode() + b"\x00" * 8,
+        b"\x00" * 64 + "M\xdcLLER".encode("latin-1").lower() + b"\x00" * 8,
+        b"\x00" * 64 + b"xquillfeatherx ermengardes 1" + b"\x00" * 8,
+        b"\x00" * 64 + b"nothing identifying here" + b"\x00" * 8,
+    ]
+    with_pass = [find_leaks(data, "", ids) for data in samples]
+    monkeypatch.setattr(IdentifierSet, "lower_bytes_scanner", lambda self: None)
+    without = [find_leaks(data, "", ids) for data in samples]
+    assert with_pass == without
+    assert with_pass[0] and with_pass[1] and not with_pass[4]
+
+
+def test_the_gate_works_without_pyahocorasick(monkeypatch):
+    import builtins
+
+    from gantry.deid import identifiers
+
+    real_import = builtins.__import__
+
+    def no_ahocorasick(name, *args, **kwargs):
+        if name == "ahocorasick":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    identifiers._scanner.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", no_ahocorasick)
+    try:
+        ds, ids = _ids()
+        assert ids.lower_bytes_scanner() is None
+        assert find_leaks(_encoded(ds), "", ids)
+    finally:
+        monkeypatch.undo()
+        identifiers._scanner.cache_clear()
