@@ -455,10 +455,6 @@ def _add_plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gantry`` script."""
-    # Parallel work runs in worker processes: numpy's BLAS pool, one thread per core in every
-    # process, would only compete with them (set before numpy loads; a user's value wins).
-    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
     tune_for_batch()
     _add_plugin_commands()
     cli.main(args=argv, prog_name="gantry")

@@ -1,4 +1,5 @@
-"""Process settings for a batch job: the collector's pace and the C allocator's thresholds.
+"""Process settings for a batch job: BLAS threads, the collector's pace and the C allocator's
+thresholds.
 
 ``gantry`` runs millions of short-lived objects and, for pixel-heavy instances, buffers of
 half a megabyte or more per file through a few processes. Python's defaults suit neither:
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import os
 import sys
 
 #: glibc ``mallopt`` parameters (``malloc.h``).
@@ -23,10 +25,14 @@ _DONE: list[bool] = []
 
 
 def tune_for_batch() -> None:
-    """Collect cycles every 20,000 net allocations instead of 700 (the default spent about a
-    tenth of the parent's time in the collector), and keep file-sized buffers on glibc's heap
-    (about 7% of the CPU of a CT run went to mapping and faulting them in). Idempotent; the
-    allocator is left alone off glibc."""
+    """One BLAS thread (parallel work runs in worker processes: numpy's BLAS pool, one thread
+    per core in every process, would only compete with them; set before numpy loads, a user's
+    value wins); collect cycles every 20,000 net allocations instead of 700 (the default spent
+    about a tenth of the parent's time in the collector); keep file-sized buffers on glibc's
+    heap (about 7% of the CPU of a CT run went to mapping and faulting them in). Idempotent;
+    the allocator is left alone off glibc."""
+    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     gc.set_threshold(20_000, 50, 50)
     if _DONE or not sys.platform.startswith("linux"):
         return

@@ -66,13 +66,16 @@ class RawHeader:
         "encoding",
         "end",
         "index",
+        "meta",
         "spans",
         "syntax",
     )
 
-    def __init__(self, data: bytes, spans: list[Any], end: int, syntax: Any,
+    def __init__(self, data: bytes, meta: list[Any], spans: list[Any], end: int, syntax: Any,
                  charset: tuple[Any, Any, Any] | None) -> None:
         self.data = data
+        #: the file meta group's elements
+        self.meta = meta
         #: the top-level elements of the data set before the pixel data, in tag order
         self.spans = spans
         self.index = {span.tag: span for span in spans}
@@ -133,7 +136,7 @@ class RawHeader:
                 break
             if span.tag > _CHARSET:
                 break
-        return cls(data, spans, end, syntax, charset)
+        return cls(data, every[:count], spans, end, syntax, charset)
 
     def raw(self, tag: int) -> Any:
         """The raw element pydicom's reader yields for ``tag`` (``None``: absent)."""
@@ -154,6 +157,20 @@ class RawHeader:
                 found = raw_element(self.data, span, self.encoding, fp)
             self._raws[tag] = found
         return found
+
+    def meta_text(self, tag: int) -> str | None:
+        """``str(file_meta[tag].value)`` of a single-valued UI element of the file meta;
+        ``None`` when absent or not that simple."""
+        for span in self.meta:
+            if span.tag == tag:
+                return _ui_text(self.data, span) if span.vr == "UI" and span.length and \
+                    span.length != _UNDEFINED else None
+        return None
+
+    def dataset_of(self, tag: int) -> Any:
+        """A dataset of the element ``tag`` beside the character set, set up as the header
+        dataset is (what decoding that element alone needs)."""
+        return _plain_dataset(self.encoding, self.charset_raw, {tag: self.raw(tag)})
 
     def charset_dataset(self) -> Any:
         """A dataset holding only this header's character set (what decoding a value needs
@@ -229,14 +246,9 @@ class RawHeader:
 
 def _ui_text(data: bytes, span: Any) -> str | None:
     """:func:`gantry.deid.fast.ui_text` of the raw element at ``span`` (not built)."""
-    from gantry.deid.fast import _raising
+    from gantry.deid.fast import _raising, ui_value
 
-    if _raising():
-        return None
-    text = data[span.value:span.end].decode("latin-1").rstrip("\0 ")
-    if not text or "\\" in text:
-        return None
-    return text.strip()
+    return None if _raising() else ui_value(data[span.value:span.end])
 
 
 def _meta_syntax(data: bytes, meta: list[Any]) -> Any:
@@ -277,10 +289,12 @@ def _charset(element: bytes, data: bytes, span: Any) -> tuple[Any, Any, Any] | N
     return found
 
 
-def _plain_dataset(encoding: Any, charset_raw: Any = None) -> Any:
-    """A dataset with only a character set, set up as the header dataset is."""
+def _plain_dataset(encoding: Any, charset_raw: Any = None,
+                   elements: dict[int, Any] | None = None) -> Any:
+    """A dataset of the character set (and ``elements``), set up as the header dataset is."""
     from pydicom.dataset import Dataset
 
-    ds = Dataset({} if charset_raw is None else {_CHARSET: charset_raw})
+    held = {} if charset_raw is None else {_CHARSET: charset_raw}
+    ds = Dataset({**held, **(elements or {})})
     ds.set_original_encoding(False, True, encoding)
     return ds

@@ -121,7 +121,7 @@ def _instance_of_raw(item: SourceItem, header: Any) -> Instance:
     value = header.value
     sop_class = str(value(0x00080016, "SOPClassUID") or "")
     if not sop_class:
-        meta_class = _meta_text(data, header, 0x00020002)
+        meta_class = header.meta_text(0x00020002)
         sop_class = meta_class if meta_class is not None else \
             str(header.dataset().file_meta.get("MediaStorageSOPClassUID", ""))
     if sop_class == DICOMDIR_SOP_CLASS or 0x00041220 in header.index:
@@ -144,20 +144,6 @@ def _instance_of_raw(item: SourceItem, header: Any) -> Instance:
         attrs=key_attributes(header),
         digest=digest.hexdigest(),
     )
-
-
-def _meta_text(data: bytes, header: Any, tag: int) -> str | None:
-    """``str(file_meta[tag].value)`` of a single-valued UI element of the file meta, read
-    from its bytes; ``None`` when absent or not that simple."""
-    from gantry.deid.fast import ui_text
-    from gantry.deid.memo import raw_element, split_cached
-
-    for span in split_cached(data, 132):
-        if span.tag == tag:
-            return ui_text(raw_element(data, span, header.encoding))
-        if span.tag > tag:
-            break
-    return None
 
 
 _UID_TAGS = (("SOPInstanceUID", 0x00080018), ("StudyInstanceUID", 0x0020000D),

@@ -146,7 +146,6 @@ def _exit_with_parent(parent: int) -> None:
     """Worker initializer: end this worker when the parent process is gone (killed with
     SIGKILL, it cannot shut its pool down, and idle workers would wait forever); a spawned
     worker also gets the batch settings the CLI's process has (a forked one has them already)."""
-    import threading
     import time
 
     from gantry.process_tuning import tune_for_batch

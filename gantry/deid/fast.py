@@ -96,15 +96,25 @@ def value_of(ds: Any, tag: int, keyword: str) -> Any:
     if raw is None:
         return None
     if type(raw) is RawDataElement:
-        if raw.VR == "UI":
-            text = ui_text(raw)
-            if text is not None:
-                return text
-        else:
-            found = decoded(ds, raw)
-            if found is not None:
-                return found[0]
+        found = raw_value(ds, raw)
+        if found is not UNDECODED:
+            return found
     return ds.get(keyword)
+
+
+#: :func:`raw_value` could not tell the value without the dataset's own decoding.
+UNDECODED: Any = object()
+
+
+def raw_value(ds: Any, raw: RawDataElement) -> Any:
+    """The value of a raw element as :func:`value_of` reads it, from its bytes alone (``ds``
+    only lends its character set, and only to the VRs decoded with one); :data:`UNDECODED`
+    when ``ds.get`` has to say."""
+    if raw.VR == "UI":
+        text = ui_text(raw)
+        return UNDECODED if text is None else text
+    found = decoded(ds, raw)
+    return UNDECODED if found is None else found[0]
 
 
 def _decode(ds: Any, raw: RawDataElement, charset: Any) -> tuple[Any, bool] | None:
@@ -321,6 +331,12 @@ def ui_text(raw: Any) -> str | None:
     value = raw.value
     if value is None or raw.VR != "UI" or _raising():
         return None
+    return ui_value(value)
+
+
+def ui_value(value: bytes) -> str | None:
+    """The text of a single-valued UI value's bytes as pydicom decodes it; ``None`` when
+    empty or multi-valued (the reading validation mode is the caller's to check)."""
     text = value.decode("latin-1").rstrip("\0 ")
     if not text or "\\" in text:
         return None

@@ -368,13 +368,7 @@ def _compile_bytes(key: tuple[tuple[str, ...], ...],
     false: for lower-cased bytes; values are lower-case already)."""
     parts = []
     for i, group in enumerate(key):
-        encoded: dict[bytes, None] = {}
-        for value in group:
-            for encoding in ("utf-8", "latin-1"):
-                try:
-                    encoded[value.encode(encoding)] = None
-                except UnicodeEncodeError:
-                    continue
+        encoded = _encoded(group)
         if encoded:
             # the case-insensitive pattern keeps its flat form; the one for lower-cased bytes
             # (the gate's) is a prefix tree when every value is ASCII (one encoding, so byte
@@ -389,6 +383,19 @@ def _compile_bytes(key: tuple[tuple[str, ...], ...],
     return re.compile(b"|".join(parts), re.IGNORECASE if ignore_case else 0)
 
 
+def _encoded(values: Iterable[str]) -> dict[bytes, None]:
+    """Each value in UTF-8 and in Latin-1 (where it can be), once, in order: the byte literals
+    the gate looks for."""
+    encoded: dict[bytes, None] = {}
+    for value in values:
+        for encoding in ("utf-8", "latin-1"):
+            try:
+                encoded[value.encode(encoding)] = None
+            except UnicodeEncodeError:
+                continue
+    return encoded
+
+
 @lru_cache(maxsize=32)
 def _scanner(key: tuple[tuple[str, ...], ...]) -> Callable[[bytes], bool] | None:
     """The automaton behind :meth:`IdentifierSet.lower_bytes_scanner` (bytes are searched as
@@ -399,13 +406,8 @@ def _scanner(key: tuple[tuple[str, ...], ...]) -> Callable[[bytes], bool] | None
         return None
     automaton = ahocorasick.Automaton()
     for group in key:
-        for value in group:
-            for encoding in ("utf-8", "latin-1"):
-                try:
-                    literal = value.encode(encoding).decode("latin-1")
-                except UnicodeEncodeError:
-                    continue
-                automaton.add_word(literal, None)
+        for literal in _encoded(group):
+            automaton.add_word(literal.decode("latin-1"), None)
     automaton.make_automaton()
     search = automaton.iter
 

@@ -295,6 +295,13 @@ class MemoPass:
         ds.set_original_encoding(False, True, encoding)
         return ds
 
+    def _plain(self, encoding: Any) -> Any:
+        """An empty dataset: all that decoding a value of a VR without a character set needs
+        of the dataset around it (built once)."""
+        if self._plain_ds is None:
+            self._plain_ds = self._mini({}, encoding)
+        return self._plain_ds
+
     def _facts(self, data: bytes, span: _Span, cs: Any, encoding: Any, ckey: Any) -> _Facts:
         raw_bytes = data[span.start:span.end]
         key = (ckey, raw_bytes)
@@ -681,9 +688,7 @@ class MemoPass:
             return False
         from gantry.deid.fast import decoded
 
-        if self._plain_ds is None:
-            self._plain_ds = self._mini({}, encoding)
-        found = decoded(self._plain_ds, raw_element(data, span, encoding))
+        found = decoded(self._plain(encoding), raw_element(data, span, encoding))
         return found is not None and found[1]
 
     def _mapped_uid(self, data: bytes, span: _Span, actions: dict[int, str], walk: Any,
@@ -780,24 +785,16 @@ class MemoPass:
                     encoding: Any) -> Any:
         """``str(value)`` of one written element read back (``None``: empty), or
         :data:`_UNSEEN` when it is not a plain element."""
-        from gantry.deid.fast import _CHARSET_VRS, decoded, ui_text
+        from gantry.deid.fast import _CHARSET_VRS, UNDECODED, raw_value
 
         tag, vr, length, size = _header(written, 0)
         if length == _UNDEFINED or size + length != len(written):
             return _UNSEEN
         raw = raw_element(written, _Span(tag, vr, 0, size, length, len(written)), encoding)
-        value: Any = _UNSEEN
-        if vr == "UI":  # what value_of reads, without a dataset around the element
-            text = ui_text(raw)
-            if text is not None:
-                value = text
-        elif vr not in _CHARSET_VRS and vr not in ("SQ", "UN"):
-            if self._plain_ds is None:
-                self._plain_ds = self._mini({}, encoding)
-            known = decoded(self._plain_ds, raw)  # (no character set needed to decode it)
-            if known is not None:
-                value = known[0]
-        if value is _UNSEEN:
+        value: Any = UNDECODED
+        if vr not in _CHARSET_VRS:  # what value_of reads, without a dataset around it
+            value = raw_value(self._plain(encoding), raw)
+        if value is UNDECODED:
             mini = self._mini({tag: raw} if cs is None else {_CHARSET: cs, tag: raw}, encoding)
             value = value_of(mini, tag, keyword)
         return None if value is None or value == "" else str(value)

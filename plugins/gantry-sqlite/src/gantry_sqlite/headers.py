@@ -53,10 +53,15 @@ def header_rows(ds: Dataset) -> tuple[list[Row], str]:
     blobs: list[bytes] = []
     memo = memo_table()
     _walk(ds, "", rows, lines, blobs, memo, [True] if memo is not None else None)
+    return rows, _digest(lines, blobs)
+
+
+def _digest(lines: list[str], blobs: list[bytes]) -> str:
+    """The header's content digest: sha256 over its rows' lines, then its binary values."""
     h = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass"))
     for data in blobs:
         h.update(data)
-    return rows, h.hexdigest()
+    return h.hexdigest()
 
 
 # -- the memo ------------------------------------------------------------------------------------
@@ -128,10 +133,7 @@ def header_rows_raw(header: Any) -> tuple[list[Row], str] | None:
         _walk_raw(header, memo, rows, lines, blobs)
     except _NeedsDataset:
         return None
-    h = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass"))
-    for data in blobs:
-        h.update(data)
-    return rows, h.hexdigest()
+    return rows, _digest(lines, blobs)
 
 
 def _walk_raw(header: Any, memo: dict[tuple[Any, ...], Any], rows: list[Row],
@@ -176,7 +178,7 @@ def _walk_raw(header: Any, memo: dict[tuple[Any, ...], Any], rows: list[Row],
             raw = header.raw(tag)
             entry = _SEQUENCE if vr == "SQ" else _decode_entry(cds, raw, charset)
             if entry is _SEQUENCE:
-                mini = _beside_charset(header, tag, raw)
+                mini = header.dataset_of(tag)
                 _record_sequence(mini, tag, "", rows, lines, blobs, memo, [True], key, creator)
                 if memo.get(key) is _IN_PLACE:
                     raise _NeedsDataset
@@ -214,17 +216,6 @@ def _raw_creator(header: Any, cds: Any, tag: int) -> str | None:
         if found is not None:
             return None if found[0] is None else str(found[0])
     raise _NeedsDataset
-
-
-def _beside_charset(header: Any, tag: int, raw: Any) -> Dataset:
-    """A dataset of one element and the header's character set, set up as the header is."""
-    from pydicom.dataset import Dataset
-
-    elements = {tag: raw} if header.charset_raw is None else \
-        {0x00080005: header.charset_raw, tag: raw}
-    mini = Dataset(elements)
-    mini.set_original_encoding(False, True, header.encoding)
-    return mini
 
 
 def _decode_alone(header: Any, cds: Any, raw: Any, tag: int, creator: str | None,
@@ -377,18 +368,12 @@ def _decode_entry(ds: Dataset, raw: Any, charset: Any) -> Any:
     return tag_text, vr, text, number, data, f"|{tag_text}|{vr}|{text}"
 
 
-def memo_field(ds: Dataset, tag: int, convert: Callable[[Any], Any],
+def memo_field(ds: Dataset, raw: Any, tag: int, convert: Callable[[Any], Any],
                fallback: Callable[[], Any], memo: dict[tuple[Any, ...], Any] | None) -> Any:
-    """``convert(ds[tag].value)`` for a top-level raw element of ``ds``, memoized like rows
+    """``convert(value)`` of ``raw``, the top-level element ``tag`` of a header as read
+    (``ds``: the header dataset, or one holding only its character set), memoized like rows
     (``convert`` must depend on ``tag`` only); ``fallback()`` otherwise (element absent,
     already decoded, or not memoizable)."""
-    return _memo_field(ds, ds._dict.get(tag), tag, convert, fallback, memo)
-
-
-def _memo_field(ds: Dataset, raw: Any, tag: int, convert: Callable[[Any], Any],
-                fallback: Callable[[], Any], memo: dict[tuple[Any, ...], Any] | None) -> Any:
-    """:func:`memo_field` of the raw element ``raw`` (``ds``: its dataset, or one holding
-    only its character set)."""
     if memo is None or type(raw) is not RawDataElement or tag == 0x00080005:
         return fallback()
     value = raw.value

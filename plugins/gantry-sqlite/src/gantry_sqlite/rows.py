@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gantry_sqlite.schema import KEY_COLUMNS
@@ -41,30 +41,28 @@ def instance_row(inst: Instance, header: Dataset, digest: str, now: float) -> tu
 def header_fields(ds: Dataset) -> tuple[Any, ...]:
     """The header values :func:`hierarchy_rows` reads (computed by the ingest workers with the
     header's rows, so the parent does not decode them; memoized like the rows)."""
-    from gantry_sqlite.headers import memo_field, memo_table
-
-    memo = memo_table()
-    fields: list[Any] = [memo_field(ds, 0x00200011, _series_number,
-                                    lambda: _series_number(ds.get("SeriesNumber")), memo)]
-    for keyword, tag in _TEXT_FIELDS:
-        fields.append(memo_field(ds, tag, _text, lambda k=keyword: _s(ds, k), memo))
-    return tuple(fields)
+    return _fields(ds, ds._dict.get, lambda tag, keyword: ds.get(keyword))
 
 
 def header_fields_raw(header: Any) -> tuple[Any, ...]:
     """:func:`header_fields` of a :class:`~gantry.rawheader.RawHeader` (the same values)."""
-    from gantry_sqlite.headers import _memo_field, memo_table
+    return _fields(header.charset_dataset(), header.raw, header.value)
+
+
+def _fields(ds: Dataset, raw_of: Callable[[int], Any],
+            value_of: Callable[[int, str], Any]) -> tuple[Any, ...]:
+    """:func:`header_fields` from a header's raw elements (``raw_of(tag)``) and its decoded
+    values (``value_of(tag, keyword)``, what ``ds.get(keyword)`` gives); ``ds``: the header
+    dataset, or one holding only its character set."""
+    from gantry_sqlite.headers import memo_field, memo_table
 
     memo = memo_table()
-    cds = header.charset_dataset()
-    raw = header.raw
-    value = header.value
-    fields: list[Any] = [_memo_field(cds, raw(0x00200011), 0x00200011, _series_number,
-                                     lambda: _series_number(value(0x00200011, "SeriesNumber")),
-                                     memo)]
+    fields: list[Any] = [memo_field(ds, raw_of(0x00200011), 0x00200011, _series_number,
+                                    lambda: _series_number(value_of(0x00200011, "SeriesNumber")),
+                                    memo)]
     for keyword, tag in _TEXT_FIELDS:
-        fields.append(_memo_field(cds, raw(tag), tag, _text,
-                                  lambda k=keyword, t=tag: _text(value(t, k)), memo))
+        fields.append(memo_field(ds, raw_of(tag), tag, _text,
+                                 lambda k=keyword, t=tag: _text(value_of(t, k)), memo))
     return tuple(fields)
 
 
@@ -97,11 +95,6 @@ def hierarchy_rows(inst: Instance, ds: Dataset, fields: tuple[Any, ...] | None =
     series = (inst.series_instance_uid, inst.study_instance_uid, modality,
               series_description, series_number)
     return patient, study, series
-
-
-def _s(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    return "" if value is None else str(value)
 
 
 def instance_from_row(row: Sequence[Any]) -> Instance:
