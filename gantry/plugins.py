@@ -130,6 +130,29 @@ def build_plugin_manager(*, block: Iterable[str] = (), allow: Iterable[str] | No
     return hooks
 
 
+_ENTRY_POINTS: dict[tuple[tuple[str, int], ...], list[metadata.EntryPoint]] = {}
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    """The ``gantry`` entry points installed, by name: read again only when the search path
+    or one of its folders changed (listing them reads every installed distribution's
+    metadata; a session builds several managers; installing a package changes its folder)."""
+    key = tuple((entry, _mtime_ns(entry)) for entry in sys.path)
+    found = _ENTRY_POINTS.get(key)
+    if found is None:
+        found = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+        _ENTRY_POINTS.clear()
+        _ENTRY_POINTS[key] = found
+    return found
+
+
+def _mtime_ns(path: str) -> int:
+    try:
+        return os.stat(path or ".").st_mtime_ns
+    except OSError:
+        return -1
+
+
 class GantryHooks:
     """Typed facade over the pluggy manager: core code never calls ``pm.hook.x`` directly."""
 
@@ -154,7 +177,7 @@ class GantryHooks:
         self._components = None
 
     def _load_entrypoints(self, allowed: set[str] | None) -> None:
-        eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+        eps = _entry_points()
         seen: set[str] = set()
         for ep in eps:
             if ep.name in seen:

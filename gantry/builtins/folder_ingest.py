@@ -16,12 +16,22 @@ if TYPE_CHECKING:
     from gantry.context import Run
 
 
-def _is_zip(path: Path) -> bool:
+def _probe(path: str) -> tuple[bool, os.stat_result]:
+    """Whether the file ``path`` is a zip archive, and its status, from one open (a file
+    that cannot be opened is no zip; its status is still read, and may raise)."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read(4) == b"PK\x03\x04" and zipfile.is_zipfile(path)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError:
-        return False
+        return False, os.stat(path)
+    try:
+        stat = os.fstat(fd)
+        head = os.read(fd, 4)
+    except OSError:
+        head = b""
+        stat = os.stat(path)
+    finally:
+        os.close(fd)
+    return head == b"PK\x03\x04" and zipfile.is_zipfile(path), stat
 
 
 def _zip_members(path: Path) -> Iterator[SourceItem]:
@@ -42,22 +52,23 @@ def discover(uri: str, run: Run | None = None) -> Iterator[SourceItem]:
     if not root.exists():
         raise FileNotFoundError(f"input not found: {root}")
     if root.is_file():
-        found: Iterator[tuple[Path, Path | None]] = iter([(root, None)])
+        found: Iterator[tuple[str, str | None]] = iter([(str(root), None)])
     else:
         found = _files(str(root), str(root.resolve()))
     for path, resolved in found:
         if resolved is None:  # a symbolic link (or the input itself): resolved here
-            if path.is_symlink() and not path.exists():
+            linked = Path(path)
+            if linked.is_symlink() and not linked.exists():
                 continue
-            resolved = path.resolve()
-        if _is_zip(resolved):
-            yield from _zip_members(resolved)
+            resolved = str(linked.resolve())
+        is_zip, stat = _probe(resolved)
+        if is_zip:
+            yield from _zip_members(Path(resolved))
             continue
-        stat = resolved.stat()
-        yield SourceItem(str(resolved), size=stat.st_size, mtime=stat.st_mtime, display=str(path))
+        yield SourceItem(resolved, size=stat.st_size, mtime=stat.st_mtime, display=path)
 
 
-def _files(folder: str, resolved: str) -> Iterator[tuple[Path, Path | None]]:
+def _files(folder: str, resolved: str) -> Iterator[tuple[str, str | None]]:
     """``(path, resolved path)`` of every file under ``folder`` (``resolved``: the folder with
     its links resolved), sorted by name at each level, as ``os.walk`` visits them: links to
     folders are not followed; a linked file's resolved path is ``None`` (left to the caller).
@@ -79,7 +90,7 @@ def _files(folder: str, resolved: str) -> Iterator[tuple[Path, Path | None]]:
                 subfolders.append(entry)
             continue
         link = entry.is_symlink()
-        yield Path(entry.path), None if link else Path(os.path.join(resolved, entry.name))
+        yield entry.path, None if link else os.path.join(resolved, entry.name)
     for entry in subfolders:
         yield from _files(entry.path, os.path.join(resolved, entry.name))
 

@@ -190,6 +190,15 @@ class DeidAuditor:
         return findings
 
     def _verdict(self, remaining: list, changes: list, what: str) -> Finding:
+        if not remaining:  # the common verdict: one object per change count and wording
+            key = ("verdict", len(changes), what)
+            found = _SHARED.get(key)
+            if found is None:
+                found = _shared(key, Finding(
+                    "verdict", f"instance {what} under {self.run.profile.name}",
+                    severity="info", component=COMPONENT,
+                    extra={"remaining": 0, "changes": len(changes)}))
+            return found
         if remaining:
             return Finding("verdict", f"identifying values remain in {len(remaining)} "
                            "attribute(s)", severity="error", component=COMPONENT,
@@ -211,10 +220,14 @@ class DeidAuditor:
         known = self._known_creators
         for group, element, creator in creators:
             if creator not in rules.private and creator not in known:
-                out.append(Finding(
-                    "unknown-private-tag", f"private block ({group:04X},{element:02X}xx) of "
-                    "an unknown creator will be removed", severity="info",
-                    tag=f"({group:04X},{element:04X})", component=COMPONENT))
+                key = ("unknown-private-tag", group, element)
+                found = _SHARED.get(key)
+                if found is None:
+                    found = _shared(key, Finding(
+                        "unknown-private-tag", f"private block ({group:04X},{element:02X}xx) "
+                        "of an unknown creator will be removed", severity="info",
+                        tag=f"({group:04X},{element:04X})", component=COMPONENT))
+                out.append(found)
         return out
 
 
@@ -224,10 +237,27 @@ def _applied_summary(changes: list[Change]) -> Finding:
     by_action: dict[str, int] = {}
     for change in changes:
         by_action[change.action] = by_action.get(change.action, 0) + 1
-    summary = ", ".join(f"{action} x{count}" for action, count in sorted(by_action.items()))
-    return Finding("applied-changes", f"{len(changes)} change(s): {summary or 'none'}",
-                   severity="info", component=COMPONENT,
-                   extra={"count": len(changes), "by_action": by_action})
+    key = ("applied-changes", *by_action.items())  # (the actions in the order met)
+    found = _SHARED.get(key)
+    if found is None:
+        summary = ", ".join(f"{action} x{count}" for action, count in sorted(by_action.items()))
+        found = _shared(key, Finding(
+            "applied-changes", f"{len(changes)} change(s): {summary or 'none'}",
+            severity="info", component=COMPONENT,
+            extra={"count": len(changes), "by_action": by_action}))
+    return found
+
+
+#: Findings that repeat from instance to instance, one object each (findings are read-only
+#: records): a batch of results then carries, and pickles, each of them once.
+_SHARED: dict[tuple[Any, ...], Finding] = {}
+
+
+def _shared(key: tuple[Any, ...], finding: Finding) -> Finding:
+    if len(_SHARED) >= 4096:
+        _SHARED.clear()
+    _SHARED[key] = finding
+    return finding
 
 
 def _change_findings(code: str, changes: list[Change]) -> list[Finding]:

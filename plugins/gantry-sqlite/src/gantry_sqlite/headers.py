@@ -1,9 +1,9 @@
 """Header elements as SQL rows, and back.
 
-Every element of a header becomes one row ``(ord, path, tag, vr, value, number, data,
-creator)``, sequences included:
+Every element of a header becomes one row ``(path, tag, vr, value, number, data, creator)``,
+sequences included, listed in depth-first order (an element's position in the list is its
+``ord``, so rows replay in order):
 
-* ``ord`` is the element's position in a depth-first walk, so rows replay in order;
 * ``path`` is ``""`` at the top level and ``"GGGGEEEE[i]/"`` per sequence level below it
   (``"00081115[0]/0020000E"`` reads: tag ``0020000E`` in item 0 of ``00081115``);
 * ``tag`` is ``GGGGEEEE`` (upper-case hex), ``vr`` the element's VR as read (``UN`` stays
@@ -37,7 +37,7 @@ INT_VRS = frozenset({"US", "SS", "UL", "SL", "SV", "UV", "US or SS"})
 FLOAT_VRS = frozenset({"FL", "FD"})
 NUMBER_TEXT_VRS = frozenset({"DS", "IS"})
 
-Row = tuple[int, str, str, str, "str | None", "float | None", "bytes | None", "str | None"]
+Row = tuple[str, str, str, "str | None", "float | None", "bytes | None", "str | None"]
 
 
 def header_rows(ds: Dataset) -> tuple[list[Row], str]:
@@ -68,9 +68,10 @@ def _digest(lines: list[str], blobs: list[bytes]) -> str:
 # Key: (tag, VR as read, value bytes, byte order, VR explicitness, character set, private
 # creator) of a raw element, plus pydicom's decoding settings (the memo is cleared when they
 # change, and not used when decoding is customised by callbacks). Entries:
-# * one element: ``(tag, vr, value, number, data, digest line without the path)``;
-# * a sequence: a list of ``(path relative to the sequence's parent, tag, vr, value, number,
-#   data, creator, relative path + digest line)``, the sequence's own row first; kept only when
+# * one element: ``(tag, vr, value, number, data, digest line without the path, its row at the
+#   top level)``;
+# * a sequence: a list of ``(row with the path relative to the sequence's parent, relative path +
+#   digest line)``, the sequence's own row first; kept only when
 #   every element below came from its bytes alone (no ambiguous VR, which depends on the
 #   dataset around it; no element already decoded);
 # * :data:`_IN_PLACE`: decode in ``ds`` as pydicom does (an ambiguous VR; an impure sequence).
@@ -176,7 +177,7 @@ def _walk_raw(header: Any, memo: dict[tuple[Any, ...], Any], rows: list[Row],
         entry = memo_get(key)
         if entry is None:
             raw = header.raw(tag)
-            entry = _SEQUENCE if vr == "SQ" else _decode_entry(cds, raw, charset)
+            entry = _SEQUENCE if vr == "SQ" else _decode_entry(cds, raw, charset, creator)
             if entry is _SEQUENCE:
                 mini = header.dataset_of(tag)
                 _record_sequence(mini, tag, "", rows, lines, blobs, memo, [True], key, creator)
@@ -188,17 +189,16 @@ def _walk_raw(header: Any, memo: dict[tuple[Any, ...], Any], rows: list[Row],
         if type(entry) is tuple:
             if not entry:
                 raise _NeedsDataset  # (an ambiguous VR: decoded in the dataset)
-            tag_text, vr_text, text, number, blob, line = entry
-            rows.append((len(rows), "", tag_text, vr_text, text, number, blob, creator))
-            lines.append(line)
-            if blob is not None:
-                blobs.append(blob)
+            rows.append(entry[6])  # the entry's own row: one object for every header
+            lines.append(entry[5])
+            if entry[4] is not None:
+                blobs.append(entry[4])
         else:  # a sequence
-            for rel, tag_text, vr_text, text, number, blob, inner, line in entry:
-                rows.append((len(rows), rel, tag_text, vr_text, text, number, blob, inner))
+            for row, line in entry:
+                rows.append(row)
                 lines.append(line)
-                if blob is not None:
-                    blobs.append(blob)
+                if row[5] is not None:
+                    blobs.append(row[5])
 
 
 def _raw_creator(header: Any, cds: Any, tag: int) -> str | None:
@@ -271,7 +271,8 @@ def _walk(ds: Dataset, path: str, rows: list[Row], lines: list[str], blobs: list
                        charset_key, creator)
                 entry = memo.get(key)
                 if entry is None:
-                    entry = _SEQUENCE if raw_vr == "SQ" else _decode_entry(ds, raw, charset)
+                    entry = _SEQUENCE if raw_vr == "SQ" else _decode_entry(ds, raw, charset,
+                                                                            creator)
                     if entry is _SEQUENCE:
                         _record_sequence(ds, tag, path, rows, lines, blobs, memo, pure, key,
                                          creator)
@@ -280,20 +281,18 @@ def _walk(ds: Dataset, path: str, rows: list[Row], lines: list[str], blobs: list
                     _MEMO_BYTES[0] += 3 * len(value) + 400
                 if type(entry) is tuple:
                     if entry:
-                        tag_text, vr, text, number, data, line = entry
-                        rows.append((len(rows), path, tag_text, vr, text, number, data,
-                                     creator))
-                        lines.append(path + line)
-                        if data is not None:
-                            blobs.append(data)
+                        rows.append((path, *entry[:5], creator) if path else entry[6])
+                        lines.append(path + entry[5])
+                        if entry[4] is not None:
+                            blobs.append(entry[4])
                         continue
                 else:  # a sequence
-                    for rel, tag_text, vr, text, number, data, inner, line in entry:
-                        rows.append((len(rows), path + rel if rel else path, tag_text, vr,
-                                     text, number, data, inner))
+                    for row, line in entry:
+                        rows.append((path + row[0] if row[0] else path, *row[1:]) if path
+                                    else row)
                         lines.append(path + line)
-                        if data is not None:
-                            blobs.append(data)
+                        if row[5] is not None:
+                            blobs.append(row[5])
                     continue
             elem = ds[tag]  # decoded in place, as pydicom does on access
         elif type(raw) is RawDataElement or isinstance(raw, RawDataElement):
@@ -314,13 +313,13 @@ def _append(ds: Dataset, elem: Any, tag: int, path: str, creator: str | None, ro
     if vr == "SQ":
         items = elem.value or []
         count = str(len(items))
-        rows.append((len(rows), path, tag_text, vr, count, None, None, creator))
+        rows.append((path, tag_text, vr, count, None, None, creator))
         lines.append(f"{path}|{tag_text}|{vr}|{count}")
         for i, item in enumerate(items):
             _walk(item, f"{path}{tag_text}[{i}]/", rows, lines, blobs, memo, pure)
         return
     text, number, data = encode_value(vr, elem.value)
-    rows.append((len(rows), path, tag_text, vr, text, number, data, creator))
+    rows.append((path, tag_text, vr, text, number, data, creator))
     lines.append(f"{path}|{tag_text}|{vr}|{text}")
     if data is not None:
         blobs.append(data)
@@ -341,7 +340,7 @@ def _record_sequence(ds: Dataset, tag: int, path: str, rows: list[Row], lines: l
             pure[0] = False
         return
     cut = len(path)
-    memo[key] = [(row[1][cut:], row[2], row[3], row[4], row[5], row[6], row[7], line[cut:])
+    memo[key] = [((row[0][cut:], *row[1:]), line[cut:])
                  for row, line in zip(rows[start:], lines[start:], strict=True)]
     _MEMO_BYTES[0] += len(key[2]) + 400 * (len(rows) - start)
 
@@ -351,10 +350,11 @@ def _tag_text(tag: int) -> str:
     return text
 
 
-def _decode_entry(ds: Dataset, raw: Any, charset: Any) -> Any:
+def _decode_entry(ds: Dataset, raw: Any, charset: Any, creator: str | None) -> Any:
     """Columns of a raw element, decoded exactly as ``ds[tag]`` would decode it but without
-    storing the result in ``ds``; :data:`_SEQUENCE` for a sequence, :data:`_IN_PLACE` for an
-    ambiguous VR (its correction depends on the rest of the dataset)."""
+    storing the result in ``ds`` (with its row at the top level, private ``creator`` given);
+    :data:`_SEQUENCE` for a sequence, :data:`_IN_PLACE` for an ambiguous VR (its correction
+    depends on the rest of the dataset)."""
     tag = int(raw.tag)
     encoding = _DEFAULT_ENCODING if tag == 0x00080005 else charset
     elem = convert_raw_data_element(raw, encoding=encoding, ds=ds)
@@ -365,7 +365,8 @@ def _decode_entry(ds: Dataset, raw: Any, charset: Any) -> Any:
         return _IN_PLACE
     tag_text = _TAG_TEXT.get(tag) or _tag_text(tag)
     text, number, data = encode_value(vr, elem.value)
-    return tag_text, vr, text, number, data, f"|{tag_text}|{vr}|{text}"
+    return (tag_text, vr, text, number, data, f"|{tag_text}|{vr}|{text}",
+            ("", tag_text, vr, text, number, data, creator))
 
 
 def memo_field(ds: Dataset, raw: Any, tag: int, convert: Callable[[Any], Any],

@@ -58,7 +58,7 @@ _CHUNK = 500
 #: is cleared: a row seen again is then stored once more, which costs space, never answers).
 VALUE_CACHE = 200_000
 Op = Callable[[sqlite3.Connection], None]
-_TAG = operator.itemgetter(2)  # the tag of a header row
+_TAG = operator.itemgetter(1)  # the tag of a header row
 _CHANGE_KEY = operator.attrgetter("action", "tag", "keyword", "path", "detail", "component")
 
 
@@ -119,7 +119,7 @@ class SqliteStore:
         self._pending_pixels = False
         #: patient, study and series keys inserted in the current write transaction
         self._tx_keys: tuple[set[str], set[str], set[str]] = (set(), set(), set())
-        #: header row (without ``ord``) -> its ``element_values`` id as text; the rows inserted
+        #: header row -> its ``element_values`` id as text; the rows inserted
         #: by the current transaction are also in ``_tx_values``, dropped if it rolls back
         self._value_ids: dict[tuple[Any, ...], str] = {}
         self._tx_values: dict[tuple[Any, ...], str] = {}
@@ -129,6 +129,11 @@ class SqliteStore:
         #: a change (action, tag, keyword, path, detail, component) -> its change_values id
         self._change_ids: dict[tuple[str, ...], str] = {}
         self._tx_changes: dict[tuple[str, ...], str] = {}
+        #: the next ``instance_changes`` id in the current write transaction (0: not read yet)
+        self._tx_next_change = 0
+        #: the ``extra`` JSON of findings met recently, by object (results share the findings
+        #: that repeat from instance to instance); each entry keeps its finding alive
+        self._extra_json: dict[int, tuple[Finding, str]] = {}
         _create_private_file(self.path)
         self._conn = self._connect()
         try:
@@ -233,6 +238,7 @@ class SqliteStore:
             self._tx_keys = (set(), set(), set())  # per attempt: a retry starts afresh
             self._forget_tx_ids()
             self._tx_next_value = 0
+            self._tx_next_change = 0
             for op in ops:
                 op(conn)
             if self._tx_new_values:
@@ -272,7 +278,7 @@ class SqliteStore:
         the row inserted (at the end of the transaction) when not known yet."""
         memory = self._value_ids
         known = memory.get
-        ids = [known(r[1:]) for r in rows]  # the common case: every row seen before
+        ids = list(map(known, rows))  # the common case: every row seen before
         added = self._tx_values
         n = -1
         while True:
@@ -280,7 +286,7 @@ class SqliteStore:
                 n = ids.index(None, n + 1)  # a row new to the committed memory (a few)
             except ValueError:
                 break
-            key = rows[n][1:]
+            key = rows[n]
             vid = known(key)  # an earlier row of this header
             if vid is None:
                 if not self._tx_next_value:  # the write lock is held: no one else inserts
@@ -339,8 +345,6 @@ class SqliteStore:
         if prepared is None:
             prepared = header_rows(header)
         rows, digest = prepared[0], prepared[1]
-        if rows and rows[-1][0] != len(rows) - 1:  # ``ord`` is the row's position
-            raise StoreError(f"{instance.source}: header rows not numbered 0..n-1")
         fields = prepared[2] if len(prepared) > 2 else None
         size, mtime = instance_stat(instance)
         uid = instance.sop_instance_uid
@@ -561,8 +565,7 @@ class SqliteStore:
         """Replace the findings of one instance for one stage."""
         rows = [(sop_instance_uid, stage, f.code, f.message, f.severity, f.tag, f.keyword,
                  f.path, f.component, json.dumps(list(f.box)) if f.box else None,
-                 "{}" if type(f.extra) is dict and not f.extra
-                 else json.dumps(f.extra, sort_keys=True, default=str)) for f in findings]
+                 self._extra_text(f)) for f in findings]
 
         def op(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM findings WHERE sop_instance_uid=? AND stage=?",
@@ -572,6 +575,20 @@ class SqliteStore:
                           "VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
 
         self._write(op)
+
+    def _extra_text(self, finding: Finding) -> str:
+        """The ``extra`` column of a finding: its JSON, remembered for the object."""
+        extra = finding.extra
+        if type(extra) is dict and not extra:
+            return "{}"
+        known = self._extra_json.get(id(finding))
+        if known is not None and known[0] is finding:
+            return known[1]
+        text = json.dumps(extra, sort_keys=True, default=str)
+        if len(self._extra_json) >= 1024:
+            self._extra_json.clear()
+        self._extra_json[id(finding)] = (finding, text)
+        return text
 
     def iter_findings(self, sop_instance_uid: str | None = None
                       ) -> Iterator[tuple[str, str, Finding]]:
@@ -597,8 +614,10 @@ class SqliteStore:
             c.execute("DELETE FROM instance_changes WHERE sop_instance_uid=?",
                       (sop_instance_uid,))
             if keys:  # ids continue after the highest one, as a table's row ids would
-                first = c.execute("SELECT COALESCE(MAX(id + count), 1) FROM (SELECT id, count "
-                                  "FROM instance_changes ORDER BY id DESC LIMIT 1)").fetchone()[0]
+                first = self._tx_next_change or c.execute(
+                    "SELECT COALESCE(MAX(id + count), 1) FROM (SELECT id, count FROM "
+                    "instance_changes ORDER BY id DESC LIMIT 1)").fetchone()[0]
+                self._tx_next_change = first + len(keys)  # (the write lock is held)
                 c.execute("INSERT INTO instance_changes(id, sop_instance_uid, count, value_ids) "
                           "VALUES (?,?,?,?)", (first, sop_instance_uid, len(keys),
                                                self._change_ids_text(c, keys)))
