@@ -221,15 +221,16 @@ class IdentifierSet:
         """Every identifying value found in ``text`` (lower-cased), UIDs included."""
         if not text:
             return []
-        pattern = self.strong_pattern() if coded else self.text_pattern()
-        if pattern is None:
-            found: list[str] = []
-        else:
+        found: list[str] = []
+        if any(self._key(STRONG_KINDS if coded else None)):
+            # (ASCII text: the case-insensitive pattern is not needed, nor compiled)
             fast = self._ascii_pattern(coded) if text.isascii() else None
             if fast is not None:
                 found = [m.group(0) for m in fast.finditer(text.lower())]
             else:
-                found = [m.group(0).lower() for m in pattern.finditer(text)]
+                pattern = self.strong_pattern() if coded else self.text_pattern()
+                if pattern is not None:  # (always: there are values to match)
+                    found = [m.group(0).lower() for m in pattern.finditer(text)]
         for uid in self.uids():
             start = text.find(uid)
             while start >= 0:
@@ -240,11 +241,12 @@ class IdentifierSet:
 
     def sub(self, text: str, replacement: str, *, coded: bool = False) -> str:
         """``text`` with every identifying value replaced."""
-        pattern = self.strong_pattern() if coded else self.text_pattern()
-        if pattern is not None:
+        if any(self._key(STRONG_KINDS if coded else None)):
             fast = self._ascii_pattern(coded) if text.isascii() else None
             if fast is None or fast.search(text.lower()) is not None:
-                text = pattern.sub(replacement, text)
+                pattern = self.strong_pattern() if coded else self.text_pattern()
+                if pattern is not None:  # (always: there are values to match)
+                    text = pattern.sub(replacement, text)
         for uid in self.uids():
             if uid in text:
                 text = re.sub(rf"(?<![0-9.]){re.escape(uid)}(?![0-9.])", replacement, text)
