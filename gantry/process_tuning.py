@@ -37,10 +37,16 @@ def tune_for_batch() -> None:
     if _DONE or not sys.platform.startswith("linux"):
         return
     _DONE.append(True)
+    try:  # glibc's soname first: find_library runs ldconfig (about 15 ms at every start)
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        except OSError:
+            return
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl or another libc: nothing to tune
+    except AttributeError:  # musl or another libc: nothing to tune
         return
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
