@@ -170,11 +170,11 @@ def key_attributes(ds: Any) -> dict[str, Any]:
     if not _KEY_TAGS:
         _KEY_TAGS.append(_key_tags())
     if isinstance(ds, RawHeader):
+        plain_if_set = ds.plain_if_set
         for keyword, tag in _KEY_TAGS[0]:
-            if tag in ds.index:
-                value = ds.value(tag, keyword)
-                if value is not None and value != "":
-                    out[keyword] = ds.plain(tag, keyword)
+            found = plain_if_set(tag, keyword)
+            if found is not None:
+                out[keyword] = found
         return out
     for keyword, tag in _KEY_TAGS[0]:
         value = value_of(ds, tag, keyword)

@@ -48,6 +48,7 @@ _PLAIN: dict[tuple[Any, ...], Any] = {}
 _VALUES_MAX = 8192
 _VALUE_LENGTH = 1024
 _MISSING: Any = object()
+_SET = "set"  # marks :meth:`RawHeader.plain_if_set` keys in ``_PLAIN``
 
 
 class RawHeader:
@@ -217,6 +218,25 @@ class RawHeader:
         found = _PLAIN.get(key, _MISSING)
         if found is _MISSING:
             found = plain_value(self.value(tag, keyword))
+            if len(_PLAIN) >= _VALUES_MAX:
+                _PLAIN.clear()
+            _PLAIN[key] = found
+        return list(found) if type(found) is list else found
+
+    def plain_if_set(self, tag: int, keyword: str) -> Any:
+        """:meth:`plain` when :meth:`value` is neither ``None`` nor ``""`` (an element that
+        is present and not empty), else ``None``; one lookup per element bytes."""
+        span = self.index.get(tag)
+        if span is None:
+            return None
+        if span.length == _UNDEFINED or span.length > _VALUE_LENGTH:
+            value = self.value(tag, keyword)
+            return None if value is None or value == "" else self.plain(tag, keyword)
+        key = (_SET, self.data[span.start:span.end], self.charset_key)
+        found = _PLAIN.get(key, _MISSING)
+        if found is _MISSING:
+            value = self.value(tag, keyword)
+            found = None if value is None or value == "" else self.plain(tag, keyword)
             if len(_PLAIN) >= _VALUES_MAX:
                 _PLAIN.clear()
             _PLAIN[key] = found

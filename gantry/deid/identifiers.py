@@ -222,11 +222,16 @@ class IdentifierSet:
         if not text:
             return []
         found: list[str] = []
-        if any(self._key(STRONG_KINDS if coded else None)):
-            # (ASCII text: the case-insensitive pattern is not needed, nor compiled)
-            fast = self._ascii_pattern(coded) if text.isascii() else None
-            if fast is not None:
-                found = [m.group(0) for m in fast.finditer(text.lower())]
+        key = self._key(STRONG_KINDS if coded else None)
+        if any(key):
+            if text.isascii() and _all_ascii(key):
+                # ASCII text and values: the lower-case twin of the pattern, compiled only
+                # when one Aho-Corasick pass (over every value's literal) finds one at all
+                low = text.lower()
+                occurs = None if coded else self.lower_bytes_scanner()
+                fast = self._ascii_pattern(coded) if occurs is None or occurs(low) else None
+                if fast is not None:
+                    found = [m.group(0) for m in fast.finditer(low)]
             else:
                 pattern = self.strong_pattern() if coded else self.text_pattern()
                 if pattern is not None:  # (always: there are values to match)
@@ -319,10 +324,16 @@ def _compile_text(key: tuple[tuple[str, ...], ...]) -> re.Pattern[str] | None:
 
 
 @lru_cache(maxsize=32)
+def _all_ascii(key: tuple[tuple[str, ...], ...]) -> bool:
+    """Whether every value of a pattern key is ASCII (:func:`_compile_ascii` compiles)."""
+    return all(value.isascii() for group in key for value in group)
+
+
+@lru_cache(maxsize=32)
 def _compile_ascii(key: tuple[tuple[str, ...], ...]) -> re.Pattern[str] | None:
     """:func:`_compile_text` without ``IGNORECASE``, for lower-cased ASCII text; ``None`` when
     a value is not ASCII (or there is none)."""
-    if not all(value.isascii() for group in key for value in group):
+    if not _all_ascii(key):
         return None
     parts = [f"{_BEFORE[i]}(?:{_alternation(group)}){_AFTER[i]}"
              for i, group in enumerate(key) if group]
@@ -413,8 +424,8 @@ def _scanner(key: tuple[tuple[str, ...], ...]) -> Callable[[bytes], bool] | None
     automaton.make_automaton()
     search = automaton.iter
 
-    def occurs(data: bytes) -> bool:
-        for _ in search(data.decode("latin-1")):
+    def occurs(data: bytes | str) -> bool:
+        for _ in search(data if type(data) is str else data.decode("latin-1")):
             return True
         return False
 

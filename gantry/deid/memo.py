@@ -187,29 +187,31 @@ def _skip_items(data: bytes, pos: int, end: int) -> int:
 
 
 def split(data: bytes, start: int) -> list[_Span]:
-    """The top-level elements of an explicit VR little endian data set from ``start``."""
+    """The top-level elements of an explicit VR little endian data set from ``start``.
+
+    Each element header's first 8 bytes (tag, VR and a short length, or a long VR's reserved
+    bytes) are decoded once per process: a series repeats them file after file."""
     spans: list[_Span] = []
     append = spans.append
     end = len(data)
     pos = start
     last = -1
-    unpack_tag, unpack_ul, unpack_us = _TAG.unpack_from, _UL.unpack_from, _US.unpack_from
-    known, long_vrs = _KNOWN_VRS, _LONG_VRS
+    heads = _HEADS
+    unpack_ul = _UL.unpack_from
     while pos < end:
         if pos + 8 > end:
             raise Unsupported("trailing bytes")
-        group, elem = unpack_tag(data, pos)  # what _header does, inlined
-        tag = group << 16 | elem
-        if tag <= last or group == 0xFFFE:
+        head = data[pos:pos + 8]
+        found = heads.get(head)
+        if found is None:
+            found = _head(head)
+        tag, vr, length = found
+        if tag <= last:  # (a delimiter's tag, 0xFFFExxxx, is above every element's)
             raise Unsupported("tags out of order")
-        vr = data[pos + 4:pos + 6].decode("latin-1")
-        if vr not in known:
-            raise Unsupported(f"VR {vr!r}")
-        if vr in long_vrs:
+        if length is None:  # a long VR: the length follows
             length = unpack_ul(data, pos + 8)[0]
             value = pos + 12
         else:
-            length = unpack_us(data, pos + 6)[0]
             value = pos + 8
         last = tag
         if length == _UNDEFINED:
@@ -223,6 +225,25 @@ def split(data: bytes, start: int) -> list[_Span]:
         append(_Span(tag, vr, pos, value, length, stop))
         pos = stop
     return spans
+
+
+#: ``(tag, vr, length or None for a long VR)`` by the first 8 bytes of an element header.
+_HEADS: dict[bytes, tuple[int, str, int | None]] = {}
+
+
+def _head(head: bytes) -> tuple[int, str, int | None]:
+    """Decode (and remember) the first 8 bytes of an explicit VR little endian element."""
+    group, elem = _TAG.unpack_from(head)
+    if group == 0xFFFE:
+        raise Unsupported("tags out of order")
+    vr = head[4:6].decode("latin-1")
+    if vr not in _KNOWN_VRS:
+        raise Unsupported(f"VR {vr!r}")
+    found = (group << 16 | elem, vr, None if vr in _LONG_VRS else _US.unpack_from(head, 6)[0])
+    if len(_HEADS) >= 16384:
+        _HEADS.clear()
+    _HEADS[head] = found
+    return found
 
 
 def raw_element(data: bytes, span: _Span, encoding: Any, fp: Any = None) -> Any:

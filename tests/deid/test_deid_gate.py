@@ -192,3 +192,26 @@ def test_the_gate_works_without_pyahocorasick(monkeypatch):
     finally:
         monkeypatch.undo()
         identifiers._scanner.cache_clear()
+
+
+def test_the_automaton_pass_never_changes_what_text_matching_finds(monkeypatch):
+    """``IdentifierSet.matches`` skips its pattern where no value's literal occurs: the same
+    values are found with and without that pass, in paths, in text where a value stands
+    inside a longer word, next to UIDs, and with a non-ASCII value in the set."""
+    from gantry.deid.identifiers import IdentifierSet
+
+    _ds, ids = _ids()
+    texts = ["GP-ZY7T4AEPXQUC/2.25.1/2.25.2/2.25.3.dcm", "Quillfeather Ermengarde",
+             "xquillfeatherx ermengardes 1", "nothing identifying here", "QUILLFEATHER",
+             "seen by dr quillfeather on 20190314", ""]
+    texts += [f"ref {uid} and {uid}.5" for uid in ids.uids()[:2]]
+    plain = IdentifierSet(values=dict(ids.values))
+    plain.add("Müller", "PatientName")
+    texts.append("dr. MÜLLER")
+    for identifiers in (ids, plain):
+        with_pass = [identifiers.matches(t) for t in texts]
+        assert any(with_pass)
+        with monkeypatch.context() as m:
+            m.setattr(IdentifierSet, "lower_bytes_scanner", lambda self: None)
+            without = [identifiers.matches(t) for t in texts]
+        assert with_pass == without
