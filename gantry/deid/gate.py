@@ -154,16 +154,19 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
     regions = [(0, len(body))] if span is None else [(0, span[0]), (span[1], len(body))]
     hits: list[tuple[int, str]] = []
     # one case-sensitive scan of the lower-cased header bytes: the same matches as the
-    # case-insensitive pattern (both fold ASCII letters only), several times faster
-    pattern = identifiers.lower_bytes_pattern()
-    # an Aho-Corasick pass first: where no value occurs at all the pattern cannot match
-    occurs = identifiers.lower_bytes_scanner() if pattern is not None else None
+    # case-insensitive pattern (both fold ASCII letters only), several times faster; an
+    # Aho-Corasick pass first: where no value occurs at all the pattern cannot match, and
+    # is neither run nor compiled (a new patient's pattern costs milliseconds to compile)
+    texts = identifiers.has_text_values()
+    occurs = identifiers.lower_bytes_scanner() if texts else None
     uids = [uid.encode("ascii", "ignore") for uid in identifiers.uids()]
     for start, end in regions:
-        if pattern is not None:
+        if texts:
             lead = 1 if start else 0  # the byte before: the boundary look-behind sees it
             chunk = body[start - lead:end].lower()
-            if occurs is None or occurs(chunk):
+            pattern = identifiers.lower_bytes_pattern() \
+                if occurs is None or occurs(chunk) else None
+            if pattern is not None:
                 for match in pattern.finditer(chunk, lead):
                     value = match.group(0).decode("latin-1").lower()
                     hits.append((match.start() + start - lead, identifiers.kind_of(value)))

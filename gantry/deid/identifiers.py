@@ -198,6 +198,10 @@ class IdentifierSet:
         key = self._key(None)
         return _scanner(key) if any(key) else None
 
+    def has_text_values(self) -> bool:
+        """Whether the set holds any value besides UIDs (what the patterns match)."""
+        return any(self._key(None))
+
     def lower_bytes_pattern(self) -> re.Pattern[bytes] | None:
         """:meth:`bytes_pattern` without ``IGNORECASE``, for bytes already lower-cased with
         ``bytes.lower()``: the same matches (both fold ASCII letters only), several times
