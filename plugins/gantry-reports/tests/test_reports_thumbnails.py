@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 
+import pytest
 from gantry_reports.thumbnails import thumbnail_data_uri
 from PIL import Image
 
@@ -32,3 +33,25 @@ def test_thumbnail_failure_is_reported_not_raised(tmp_path):
     ds.save_as(broken, enforce_file_format=True)
     uri, note = thumbnail_data_uri(broken)
     assert uri is None and note.startswith("cannot decode pixels")
+
+
+@pytest.mark.parametrize("dtype,lo,hi", [("uint16", 0, 4095), ("int16", -1024, 3071),
+                                         ("uint8", 0, 255), ("uint16", 7, 7),
+                                         ("int16", -32768, 32767), ("uint16", 0, 65535)])
+@pytest.mark.parametrize("inverted", [False, True])
+def test_integer_windowing_equals_the_float_formula(dtype, lo, hi, inverted):
+    """The shortcut for integer pixels gives exactly the grey levels of the float64 formula
+    (percentiles, stretch, inversion, cast), on noise and on narrow and full ranges."""
+    import numpy as np
+    from gantry_reports.thumbnails import _windowed
+
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(lo, hi, size=(64, 48), endpoint=True).astype(dtype)
+    data = pixels.astype("float64")
+    low, high = np.percentile(data, [1, 99])
+    if high <= low:
+        high = low + 1
+    expected = np.clip((data - low) / (high - low), 0, 1) * 255
+    if inverted:
+        expected = 255 - expected
+    assert np.array_equal(_windowed(pixels, inverted), expected.astype("uint8"))
