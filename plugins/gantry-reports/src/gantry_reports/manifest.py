@@ -97,6 +97,8 @@ class _FileReader:
         self.root_text = str(root)
         self.folders: dict[str, str] = {}
         self.headers = HeaderReader(KEY_FIELDS)
+        #: the path and status the last :meth:`locate` found
+        self._located: tuple[str, os.stat_result] | None = None
 
     def _inside(self, text: str) -> bool:
         root = self.root_text
@@ -115,15 +117,17 @@ class _FileReader:
             real_folder = self.folders[folder] = str(Path(folder).resolve())
         candidate = os.path.join(real_folder, name)
         try:
-            mode = os.lstat(candidate).st_mode
+            status = os.lstat(candidate)
         except OSError as exc:
             if exc.errno in _IGNORED_ERRNOS:  # what Path.is_file() treats as "not a file"
                 return None
             raise
+        mode = status.st_mode
         if stat.S_ISLNK(mode):
             return self._locate_slowly(joined)
         if not self._inside(candidate) or not stat.S_ISREG(mode):
             return None
+        self._located = (candidate, status)  # (no link: what os.stat would say of it)
         return candidate
 
     def _locate_slowly(self, joined: str) -> str | None:
@@ -192,10 +196,14 @@ class _FileReader:
         its header is read; ``rehash`` reads and hashes every file whatever its record says."""
         if self.rehash or not record.mtime_ns or not record.sha256:
             return False
-        try:
-            stat_result = os.stat(where)
-        except OSError:
-            return False
+        located = self._located
+        if located is not None and located[0] == where:
+            stat_result = located[1]  # just read by locate()
+        else:
+            try:
+                stat_result = os.stat(where)
+            except OSError:
+                return False
         return stat_result.st_size == record.size and stat_result.st_mtime_ns == record.mtime_ns
 
     def _unchanged_entry(self, record: ExportRecord, where: str) -> dict[str, Any]:
@@ -316,7 +324,7 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
     seen: set[str] = set()
     table_series: set[str] = set()
     csv_path = folder / f"{prefix}manifest.csv"
-    index: list[tuple[str, int]] = []  # (path, spool offset): files are listed by path
+    index: list[tuple[str, int, int, int]] = []  # (path, spool offset, JSON and CSV sizes)
     reader = _FileReader(root, rehash=rehash)
 
     def dicom_records() -> Iterator[ExportRecord]:
@@ -331,10 +339,21 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
             seen.add(record.path)
             yield record
 
+    # each entry is spooled as its JSON text and its CSV row, rendered once
+    row_text = io.StringIO(newline="")
+    row_writer = csv.writer(row_text)  # what csv.DictWriter(fieldnames=CSV_FIELDS,
+    offset = 0  # extrasaction="ignore") writes for the entry
     with tempfile.TemporaryFile("w+b") as spool:
         for record, entry in reader.entries(dicom_records()):
-            index.append((record.path, spool.tell()))
-            spool.write(json.dumps(entry, sort_keys=True).encode() + b"\n")
+            text = json.dumps(entry, sort_keys=True).encode()
+            row_text.seek(0)
+            row_text.truncate()
+            row_writer.writerow([entry.get(name, "") for name in CSV_FIELDS])
+            row = row_text.getvalue().encode()
+            index.append((record.path, offset, len(text), len(row)))
+            spool.write(text)
+            spool.write(row)
+            offset += len(text) + len(row)
             if entry["status"] == "missing":
                 counts["missing"] += 1
                 continue
@@ -348,17 +367,16 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
         table_files = _table_files(destination, formats - {"dicom"})
 
         def entries() -> Iterator[str]:
-            for _path, offset in index:
-                spool.seek(offset)
-                yield spool.readline().decode().rstrip("\n")
+            for _path, start, size, _row_size in index:
+                spool.seek(start)
+                yield spool.read(size).decode()
 
         with _atomic(csv_path) as csv_fh:
-            # what csv.DictWriter(fieldnames=CSV_FIELDS, extrasaction="ignore") writes
             writer = csv.writer(csv_fh)
             writer.writerow(CSV_FIELDS)
-            for line in entries():
-                row = json.loads(line)
-                writer.writerow([row.get(name, "") for name in CSV_FIELDS])
+            for _path, start, size, row_size in index:
+                spool.seek(start + size)
+                csv_fh.write(spool.read(row_size).decode())
             for item in table_files:
                 writer.writerow([item["path"], item["size"], item["sha256"], "table",
                                  *([""] * (len(CSV_FIELDS) - 4))])
