@@ -287,3 +287,30 @@ def test_a_version_3_store_gains_the_export_fields(tmp_path: Path,
                                          mtime_ns=7, fields=fields))
         assert [r.fields for r in store.iter_exports("/out")] == [(), fields]
     assert _rows(path, "SELECT value FROM meta WHERE key='schema_version'") == [("4",)]
+
+
+def test_a_failed_batch_leaves_no_stale_change_lists(tmp_path: Path) -> None:
+    """A list of changes is remembered with the ids its changes got; when the batch that gave
+    them ids rolls back, the list is not used again: recording it anew inserts them anew."""
+    s = SqliteStore(url_for_path(tmp_path / "c.db"))
+    first, second = make_instance(patient=0), make_instance(patient=0, instance=1)
+    changes = list(CHANGES)
+    try:
+        for ds in (first, second):
+            s.add_instance(instance_from_header(ds, f"/d/{ds.InstanceNumber}.dcm", 1000), ds)
+        s.checkpoint()
+        s.add_changes(first.SOPInstanceUID, changes)
+
+        def boom(conn: sqlite3.Connection) -> None:
+            raise RuntimeError("disk on fire")
+
+        s._queue(boom)
+        with pytest.raises(RuntimeError):
+            s.checkpoint()  # the changes' new ids are rolled back with the batch
+        s.add_changes(second.SOPInstanceUID, changes)  # the same list object again
+        s.add_changes(first.SOPInstanceUID, changes)
+        s.checkpoint()
+        for ds in (first, second):
+            assert [c for _, c in s.iter_changes(ds.SOPInstanceUID)] == changes
+    finally:
+        s.close()

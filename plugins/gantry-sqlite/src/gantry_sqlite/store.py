@@ -129,6 +129,9 @@ class SqliteStore:
         #: a change (action, tag, keyword, path, detail, component) -> its change_values id
         self._change_ids: dict[tuple[str, ...], str] = {}
         self._tx_changes: dict[tuple[str, ...], str] = {}
+        #: a list of changes (by the ids of its objects) -> its value_ids text; each entry holds
+        #: its list
+        self._change_lists: dict[tuple[int, ...], tuple[list[Change], str]] = {}
         #: the next ``instance_changes`` id in the current write transaction (0: not read yet)
         self._tx_next_change = 0
         #: the ``extra`` JSON of findings met recently, by object (results share the findings
@@ -266,6 +269,8 @@ class SqliteStore:
 
     def _forget_tx_ids(self) -> None:
         """Drop the ids the current transaction attempt assigned from the memories."""
+        if self._tx_changes:  # remembered lists may name those changes' ids
+            self._change_lists.clear()
         for added, memory in ((self._tx_values, self._value_ids),
                               (self._tx_changes, self._change_ids)):
             for key in added:
@@ -298,6 +303,20 @@ class SqliteStore:
                 self._tx_new_values.append((number, *key))
             ids[n] = vid
         return "[" + ",".join(ids) + "]"  # type: ignore[arg-type]
+
+    def _change_list_text(self, c: sqlite3.Connection, changes: list[Change]) -> str:
+        """:meth:`_change_ids_text` of a list of changes, remembered for the very objects in
+        that order: results share the change objects an instance repeats (a series' instances
+        have the same list), so a list met again costs one look-up, not one per change."""
+        key = tuple(map(id, changes))
+        found = self._change_lists.get(key)
+        if found is not None:  # (the entry holds its changes: their ids are theirs alone)
+            return found[1]
+        text = self._change_ids_text(c, list(map(_CHANGE_KEY, changes)))
+        if len(self._change_lists) >= 64:
+            self._change_lists.clear()
+        self._change_lists[key] = (changes, text)
+        return text
 
     def _change_ids_text(self, c: sqlite3.Connection, keys: list[tuple[str, ...]]) -> str:
         """The ``instance_changes.value_ids`` of changes (new ones inserted)."""
@@ -608,19 +627,19 @@ class SqliteStore:
 
     def add_changes(self, sop_instance_uid: str, changes: Sequence[Change]) -> None:
         """Replace the recorded redaction changes of one instance."""
-        keys = list(map(_CHANGE_KEY, changes))
+        changes = list(changes)
 
         def op(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM instance_changes WHERE sop_instance_uid=?",
                       (sop_instance_uid,))
-            if keys:  # ids continue after the highest one, as a table's row ids would
+            if changes:  # ids continue after the highest one, as a table's row ids would
                 first = self._tx_next_change or c.execute(
                     "SELECT COALESCE(MAX(id + count), 1) FROM (SELECT id, count FROM "
                     "instance_changes ORDER BY id DESC LIMIT 1)").fetchone()[0]
-                self._tx_next_change = first + len(keys)  # (the write lock is held)
+                self._tx_next_change = first + len(changes)  # (the write lock is held)
                 c.execute("INSERT INTO instance_changes(id, sop_instance_uid, count, value_ids) "
-                          "VALUES (?,?,?,?)", (first, sop_instance_uid, len(keys),
-                                               self._change_ids_text(c, keys)))
+                          "VALUES (?,?,?,?)", (first, sop_instance_uid, len(changes),
+                                               self._change_list_text(c, changes)))
 
         self._write(op)
 
