@@ -48,7 +48,6 @@ _PLAIN: dict[tuple[Any, ...], Any] = {}
 _VALUES_MAX = 8192
 _VALUE_LENGTH = 1024
 _MISSING: Any = object()
-_SET = "set"  # marks :meth:`RawHeader.plain_if_set` keys in ``_PLAIN``
 
 
 class RawHeader:
@@ -206,41 +205,29 @@ class RawHeader:
                     return found
         return self.dataset().get(keyword)
 
-    def plain(self, tag: int, keyword: str) -> Any:
-        """:func:`gantry.model.plain_value` of :meth:`value` (remembered like it; a list is
-        returned as a new list)."""
-        from gantry.model import plain_value
-
-        span = self.index.get(tag)
-        if span is None or span.length == _UNDEFINED or span.length > _VALUE_LENGTH:
-            return plain_value(self.value(tag, keyword))
-        key = (self.data[span.start:span.end], self.charset_key)
-        found = _PLAIN.get(key, _MISSING)
-        if found is _MISSING:
-            found = plain_value(self.value(tag, keyword))
-            if len(_PLAIN) >= _VALUES_MAX:
-                _PLAIN.clear()
-            _PLAIN[key] = found
-        return list(found) if type(found) is list else found
-
     def plain_if_set(self, tag: int, keyword: str) -> Any:
-        """:meth:`plain` when :meth:`value` is neither ``None`` nor ``""`` (an element that
-        is present and not empty), else ``None``; one lookup per element bytes."""
+        """:func:`gantry.model.plain_value` of :meth:`value` when that is neither ``None`` nor
+        ``""`` (an element present and not empty), else ``None``; remembered per element
+        bytes and character set (a list is returned as a new list)."""
         span = self.index.get(tag)
         if span is None:
             return None
         if span.length == _UNDEFINED or span.length > _VALUE_LENGTH:
-            value = self.value(tag, keyword)
-            return None if value is None or value == "" else self.plain(tag, keyword)
-        key = (_SET, self.data[span.start:span.end], self.charset_key)
+            return self._plain_if_set(tag, keyword)
+        key = (self.data[span.start:span.end], self.charset_key)
         found = _PLAIN.get(key, _MISSING)
         if found is _MISSING:
-            value = self.value(tag, keyword)
-            found = None if value is None or value == "" else self.plain(tag, keyword)
+            found = self._plain_if_set(tag, keyword)
             if len(_PLAIN) >= _VALUES_MAX:
                 _PLAIN.clear()
             _PLAIN[key] = found
         return list(found) if type(found) is list else found
+
+    def _plain_if_set(self, tag: int, keyword: str) -> Any:
+        from gantry.model import plain_value
+
+        value = self.value(tag, keyword)
+        return None if value is None or value == "" else plain_value(value)
 
     def _decoded(self, raw: Any) -> Any:
         """The value of a raw element as the dataset decodes it, or :data:`_MISSING` when

@@ -199,13 +199,9 @@ class DeidAuditor:
                     severity="info", component=COMPONENT,
                     extra={"remaining": 0, "changes": len(changes)}))
             return found
-        if remaining:
-            return Finding("verdict", f"identifying values remain in {len(remaining)} "
-                           "attribute(s)", severity="error", component=COMPONENT,
-                           extra={"remaining": len(remaining), "changes": len(changes)})
-        return Finding("verdict", f"instance {what} under {self.run.profile.name}",
-                       severity="info", component=COMPONENT,
-                       extra={"remaining": 0, "changes": len(changes)})
+        return Finding("verdict", f"identifying values remain in {len(remaining)} "
+                       "attribute(s)", severity="error", component=COMPONENT,
+                       extra={"remaining": len(remaining), "changes": len(changes)})
 
     def _private(self, ds: Dataset) -> list[Finding]:
         from gantry.deid.engine import private_creators

@@ -221,6 +221,10 @@ class IdentifierSet:
         and ASCII values, case-insensitive matching is exactly ASCII case folding."""
         return _compile_ascii(self._key(STRONG_KINDS if coded else None))
 
+    def _case_pattern(self, coded: bool) -> re.Pattern[str] | None:
+        """:meth:`strong_pattern` (``coded``) or :meth:`text_pattern`."""
+        return self.strong_pattern() if coded else self.text_pattern()
+
     def matches(self, text: str, *, coded: bool = False) -> list[str]:
         """Every identifying value found in ``text`` (lower-cased), UIDs included."""
         if not text:
@@ -237,7 +241,7 @@ class IdentifierSet:
                 if fast is not None:
                     found = [m.group(0) for m in fast.finditer(low)]
             else:
-                pattern = self.strong_pattern() if coded else self.text_pattern()
+                pattern = self._case_pattern(coded)
                 if pattern is not None:  # (always: there are values to match)
                     found = [m.group(0).lower() for m in pattern.finditer(text)]
         for uid in self.uids():
@@ -253,7 +257,7 @@ class IdentifierSet:
         if any(self._key(STRONG_KINDS if coded else None)):
             fast = self._ascii_pattern(coded) if text.isascii() else None
             if fast is None or fast.search(text.lower()) is not None:
-                pattern = self.strong_pattern() if coded else self.text_pattern()
+                pattern = self._case_pattern(coded)
                 if pattern is not None:  # (always: there are values to match)
                     text = pattern.sub(replacement, text)
         for uid in self.uids():

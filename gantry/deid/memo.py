@@ -764,11 +764,9 @@ class MemoPass:
                 written = bytes(written)
                 raw = _STUB_RAWS.get(written)
                 if raw is None:
-                    tag, vr, length, size = _header(written, 0)
-                    if length == _UNDEFINED or size + length != len(written):
+                    raw = _read_back(written, encoding)
+                    if raw is None:
                         raise Unsupported("unexpected form of a UID or ID element")
-                    raw = raw_element(written, _Span(tag, vr, 0, size, length,
-                                                     len(written)), encoding)
                     if tag != _SOP_INSTANCE:  # (one of a kind: not worth remembering)
                         _bounded(_STUB_RAWS, _CACHE_MAX_ENTRIES)
                         _STUB_RAWS[written] = raw
@@ -808,12 +806,11 @@ class MemoPass:
         :data:`_UNSEEN` when it is not a plain element."""
         from gantry.deid.fast import _CHARSET_VRS, UNDECODED, raw_value
 
-        tag, vr, length, size = _header(written, 0)
-        if length == _UNDEFINED or size + length != len(written):
+        raw = _read_back(written, encoding)
+        if raw is None:
             return _UNSEEN
-        raw = raw_element(written, _Span(tag, vr, 0, size, length, len(written)), encoding)
         value: Any = UNDECODED
-        if vr not in _CHARSET_VRS:  # what value_of reads, without a dataset around it
+        if raw.VR not in _CHARSET_VRS:  # what value_of reads, without a dataset around it
             value = raw_value(self._plain(encoding), raw)
         if value is UNDECODED:
             mini = self._mini({tag: raw} if cs is None else {_CHARSET: cs, tag: raw}, encoding)
@@ -841,6 +838,15 @@ class MemoPass:
                 self._markers.clear()
             found = self._markers[context_key] = (elements, hits)
         return found
+
+
+def _read_back(written: bytes, encoding: Any) -> Any:
+    """One written element (header and value) as the reader yields it, raw; ``None`` when it
+    is not a single defined-length element."""
+    tag, vr, length, size = _header(written, 0)
+    if length == _UNDEFINED or size + length != len(written):
+        return None
+    return raw_element(written, _Span(tag, vr, 0, size, length, len(written)), encoding)
 
 
 _FIELD_TAGS: dict[int, str] = {}
@@ -892,10 +898,10 @@ def _own_hits(tag: int, mini: Any, identifiers: Any) -> list[Any]:
 def _encodings(ds: Any) -> Any:
     """``ds.get("SpecificCharacterSet", default_encoding)`` of a mini dataset (remembered
     per raw character set element while the dataset still holds it as read)."""
+    from pydicom.charset import default_encoding
+
     held = ds._dict.get(_CHARSET)
     if held is None:
-        from pydicom.charset import default_encoding
-
         return default_encoding
     if type(held) is RawDataElement:
         found = _CHARSET_VALUES.get(held)
@@ -904,8 +910,6 @@ def _encodings(ds: Any) -> Any:
             _bounded(_CHARSET_VALUES, 64)
             _CHARSET_VALUES[held] = found
         return found
-    from pydicom.charset import default_encoding
-
     return ds.get("SpecificCharacterSet", default_encoding)
 
 

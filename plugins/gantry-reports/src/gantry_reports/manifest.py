@@ -339,10 +339,11 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
             seen.add(record.path)
             yield record
 
-    # each entry is spooled as its JSON text and its CSV row, rendered once
+    # each entry is spooled as its JSON text and its CSV row (what csv.DictWriter with
+    # fieldnames=CSV_FIELDS and extrasaction="ignore" writes), each rendered once
     row_text = io.StringIO(newline="")
-    row_writer = csv.writer(row_text)  # what csv.DictWriter(fieldnames=CSV_FIELDS,
-    offset = 0  # extrasaction="ignore") writes for the entry
+    row_writer = csv.writer(row_text)
+    offset = 0
     with tempfile.TemporaryFile("w+b") as spool:
         for record, entry in reader.entries(dicom_records()):
             text = json.dumps(entry, sort_keys=True).encode()
