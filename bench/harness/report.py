@@ -117,7 +117,10 @@ RSS_LIMIT = 300e6
 
 def target_checks(results: list[Result]) -> list[dict[str, Any]]:
     """The issue's targets per corpus: >= 5x dicognito, >= pydicom floor x cores, RSS < 300 MB,
-    every check passed; then ahead of the compiled tools (gdcmanon, dcmanon)."""
+    every check passed; then ahead of the compiled tools (gdcmanon, dcmanon). The floor x cores
+    is shown both as the issue states it (the one-process floor's speed times the cores) and as
+    measured (the same loop run on every core), which also pays start-up and shares the
+    machine's memory and disk."""
     out: list[dict[str, Any]] = []
     labels = list(dict.fromkeys(r.corpus.label for r in results))
     cores = os.cpu_count() or 1
@@ -140,6 +143,11 @@ def target_checks(results: list[Result]) -> list[dict[str, Any]]:
             r = ratio(gantry, floor)
             add("gantry / (pydicom floor x cores)", ">= 1",
                 None if r is None else r / cores, None if r is None else r / cores >= 1)
+        spread = rows.get("pydicom-cores")
+        if spread and spread.best:
+            r = ratio(gantry, spread)
+            add("gantry / pydicom floor on all cores", ">= 1", r,
+                None if r is None else r >= 1)
         add("gantry peak RSS MB", "< 300", gantry.peak_rss / 1e6, gantry.peak_rss < RSS_LIMIT)
         add("gantry output checks", "ok", None, gantry.status == "ok")
         for peer in ("gdcmanon", "dcmanon"):

@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--peers", default=",".join(tools.PEERS),
                    help=f"comma-separated peers, or 'none' (default: {','.join(tools.PEERS)})")
-    p.add_argument("--no-floors", action="store_true", help="skip cp -r and the pydicom loop")
+    p.add_argument("--no-floors", action="store_true", help="skip cp -r and the pydicom loops")
     p.add_argument("--no-gantry", action="store_true", help="measure only floors and peers")
     p.add_argument("--no-install", action="store_true",
                    help="use only peers already installed in the cache")

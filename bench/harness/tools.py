@@ -1,4 +1,5 @@
-"""The tools the harness runs: gantry, the floors (``cp -r``, a pydicom loop) and the peers.
+"""The tools the harness runs: gantry, the floors (``cp -r``, a pydicom loop on one process and on
+every core) and the peers.
 
 Each peer is installed once into its own venv under the bench cache (``venvs/<name>``) from the
 package index, or from Debian (``gdcmanon``); a peer that cannot be installed is reported as
@@ -18,7 +19,7 @@ DRIVERS = Path(__file__).parent / "drivers"
 
 #: Peers in the order they are reported.
 PEERS = ("dicognito", "dicom-anonymizer", "deid", "idiscore", "dcmanon", "gdcmanon")
-FLOORS = ("cp", "pydicom")
+FLOORS = ("cp", "pydicom", "pydicom-cores")
 
 
 @dataclass
@@ -134,7 +135,10 @@ def _python_peer(cache: Path, name: str, install: bool, log=print) -> Tool:
 
 
 def floors() -> list[Tool]:
-    """``cp -r`` and a pydicom read+write loop in the harness's own interpreter."""
+    """``cp -r`` and a pydicom read+write loop in the harness's own interpreter, on one process
+    and on every core (the same loop, files dealt to processes forked after the import)."""
+    import os
+
     import pydicom
 
     cp = Tool("cp", "floor", version="coreutils", notes="cp -r SRC DST (no de-identification)",
@@ -143,7 +147,14 @@ def floors() -> list[Tool]:
                 notes="dcmread + save_as per file, one process (no de-identification)",
                 command=lambda src, dst: [sys.executable, str(DRIVERS / "pydicom_loop.py"),
                                           str(src), str(dst)])
-    return [cp, loop]
+    cores = os.cpu_count() or 1
+    spread = Tool("pydicom-cores", "floor", version=pydicom.__version__,
+                  notes=f"the same loop on {cores} processes forked after the import, files "
+                        "dealt round-robin (no de-identification)",
+                  command=lambda src, dst: [sys.executable,
+                                            str(DRIVERS / "pydicom_parallel_loop.py"),
+                                            str(src), str(dst), str(cores)])
+    return [cp, loop, spread]
 
 
 def gantry(profile: str, workers: int | None, extra: list[str], home: Path, *,
