@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                     out.mkdir()
                 _log(f"[{corpus.label}] {row.tool.name} run {attempt + 1}/{args.repeat} ...")
                 assert row.tool.command is not None
+                os.sync()  # no tool pays for the write-back of the previous one's output
                 m = measure(row.tool.command(corpus.root, out),
                             log_path=work / f"{row.tool.name}-{corpus.label}.log",
                             timeout=args.timeout, env=row.tool.env)
