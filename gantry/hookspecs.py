@@ -52,13 +52,16 @@ def gantry_ingestors() -> Iterable[Ingestor]:
 
     Called once when the plugin manager is built. Return contract: **yield records**
     (:class:`gantry.records.Ingestor`). The kernel picks the ingestor whose ``schemes`` contain
-    the URI's scheme (plain paths are ``file``).
+    the URI's scheme (plain paths are ``file``). An ingestor that can tell cheaply about how
+    many items ``discover`` will yield gives ``count=``: the progress bar then shows a total
+    and an ETA.
 
     Example::
 
         @hookimpl
         def gantry_ingestors():
-            yield Ingestor("ftp-folder", schemes=("ftp",), discover=list_ftp, open=open_ftp)
+            yield Ingestor("ftp-folder", schemes=("ftp",), discover=list_ftp, open=open_ftp,
+                           count=count_ftp)
     """
 
 

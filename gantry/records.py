@@ -50,12 +50,15 @@ class Ingestor(Component):
 
     ``schemes`` lists the URI schemes handled (``"file"`` covers plain paths). ``discover(uri,
     run)`` yields :class:`SourceItem` (one per candidate file, not yet parsed); ``open(source)``
-    returns a binary file object for a ``SourceItem.source`` string.
+    returns a binary file object for a ``SourceItem.source`` string. ``count(uri)``, optional:
+    about how many items ``discover`` yields, found more cheaply (from names, not contents),
+    or ``None``; it only gives the progress bar its total and ETA, so an estimate will do.
     """
 
     schemes: tuple[str, ...] = field(default=(), kw_only=True)
     discover: Callable[[str, Run], Iterable[SourceItem]] = field(kw_only=True)
     open: Callable[[str], Any] = field(kw_only=True)
+    count: Callable[[str], int | None] | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gantry.context import Run, RunSpec
 from gantry.errors import ExportError, GantryError, ProfileError
+from gantry.input_count import InputCount
 from gantry.pipeline import (
     FusedUnit,
     IngestResult,
@@ -73,6 +74,13 @@ class StageSummary:
         out = dict(self.__dict__)
         out["errors"] = self.errors[:50]
         return out
+
+
+def _inputs_seen(summary: StageSummary) -> int:
+    """Inputs an ingest has dealt with so far, whatever became of them (against the total
+    of :class:`~gantry.input_count.InputCount`)."""
+    return (summary.done + summary.duplicates + summary.conflicts + summary.rejected
+            + summary.skipped)
 
 
 def load_run_profile(ref: str, hooks: GantryHooks) -> Profile:
@@ -270,12 +278,16 @@ class Session:
 
         units = self._new_sources(ingestor, uri, summary,
                                   lambda batch: IngestUnit(self.spec, ingestor.name, batch))
+        inputs = InputCount.for_ingestor(ingestor, uri, self.progress is not None)
         executor = self._executor()
         try:
             for results in executor.map_unordered(ingest_unit, units):
+                inputs.start()  # (workers run by now: see gantry.input_count)
                 for res in results:
                     self._record_ingest(res, summary)
-                self._tick("ingest", summary.done + summary.duplicates, None, summary.bytes)
+                self._tick("ingest", _inputs_seen(summary), inputs.total, summary.bytes)
+            seen = _inputs_seen(summary)  # discovery is over: every input is counted now
+            self._tick("ingest", seen, seen, summary.bytes)
         except BaseException as exc:
             self._drop_executor()
             self.hooks.stage_failed("ingest", self.run, exc)
@@ -578,9 +590,11 @@ class Session:
 
         units = self._new_sources(ingestor, uri, ingested,
                                   lambda batch: FusedUnit(self.spec, ingestor.name, batch, target))
+        inputs = InputCount.for_ingestor(ingestor, uri, self.progress is not None)
         executor = self._executor()
         try:
             for results in executor.map_unordered(fused_unit, units):
+                inputs.start()  # (workers run by now: see gantry.input_count)
                 for ingest_result, export_result in results:
                     outcome = self._record_ingest(ingest_result, ingested)
                     if export_result is None:
@@ -592,8 +606,10 @@ class Session:
                             failed.add(uid)
                     elif export_result.exports:
                         redo.add(uid)  # this file's output may have replaced the kept one's
-                self._tick("ingest", ingested.done + ingested.duplicates, None, ingested.bytes)
+                self._tick("ingest", _inputs_seen(ingested), inputs.total, ingested.bytes)
                 self._tick("export", exported.done + exported.failed, None, exported.bytes)
+            seen = _inputs_seen(ingested)  # discovery is over: every input is counted now
+            self._tick("ingest", seen, seen, ingested.bytes)
         except BaseException as exc:
             self._drop_executor()
             self.hooks.stage_failed("ingest", self.run, exc)

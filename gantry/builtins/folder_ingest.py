@@ -68,6 +68,35 @@ def discover(uri: str, run: Run | None = None) -> Iterator[SourceItem]:
         yield SourceItem(resolved, size=stat.st_size, mtime=stat.st_mtime, display=path)
 
 
+def count(uri: str) -> int | None:
+    """About how many items :func:`discover` yields for ``uri``, from names alone: every file
+    (a broken link is none), and for a file named ``*.zip`` its members (a zip archive under
+    another name counts as one). ``None`` when the input is missing."""
+    if uri.startswith("file://"):
+        uri = uri[len("file://"):]
+    root = Path(uri)
+    if root.is_file():
+        return _count_file(str(root))
+    if not root.is_dir():
+        return None
+    total = 0
+    for path, resolved in _files(str(root), str(root.resolve())):
+        if resolved is None and not os.path.exists(path):
+            continue  # a broken link: discover skips it
+        total += _count_file(path)
+    return total
+
+
+def _count_file(path: str) -> int:
+    if not path.lower().endswith(".zip"):
+        return 1
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return sum(1 for info in zf.infolist() if not info.is_dir())
+    except (OSError, zipfile.BadZipFile):
+        return 1  # not an archive after all (discover will say what it is)
+
+
 def _files(folder: str, resolved: str) -> Iterator[tuple[str, str | None]]:
     """``(path, resolved path)`` of every file under ``folder`` (``resolved``: the folder with
     its links resolved), sorted by name at each level, as ``os.walk`` visits them: links to
@@ -99,4 +128,5 @@ def _files(folder: str, resolved: str) -> Iterator[tuple[str, str | None]]:
 def gantry_ingestors():
     """Register the ``folder`` ingestor for plain paths."""
     yield Ingestor("folder", schemes=("file", "zip"), discover=discover, open=open_source,
+                   count=count,
                    description="folders (recursive, any file name), zip archives, single files")
