@@ -565,9 +565,11 @@ class Session:
         interrupted run are exported after the pass; so is the kept instance of a UID conflict
         (two files, one SOP Instance UID), whose output the other file may have overwritten.
 
-        ``keep_workers=False`` stops the workers once every file is written, before the stage's
-        observers run (manifests, reports): for a caller with no further stage, they would only
-        hold their memory meanwhile.
+        ``keep_workers=False`` stops the workers once they have nothing left to do: right after
+        the pass (unless a UID conflict needs re-exports, which they do first), before the store
+        is read back for what is left and the stage's observers write manifests and reports.
+        For a caller with no further stage they would only hold their memory meanwhile. Work
+        left after all (an interrupted run's) starts a new pool.
         """
         uri = str(uri)
         target = ExportTarget(to=str(dest), format=format, options=dict(options or {}))
@@ -618,6 +620,9 @@ class Session:
         finally:
             self.store.checkpoint()
         ingested.seconds = time.perf_counter() - started
+        if not keep_workers and not redo:  # most likely nothing is left for them: their
+            self._drop_executor()  # memory goes before the store is read back (if work is
+            # left after all, an interrupted run's, a new pool starts)
         self._finish("ingest", ingested)
         rest = self._not_exported(target, redo, failed)
         if rest:

@@ -157,11 +157,13 @@ def test_forked_and_spawned_workers_write_the_same_bytes(tmp_path, monkeypatch):
 
 
 def test_workers_can_stop_before_the_stage_observers_run(tmp_path, monkeypatch):
-    """``keep_workers=False`` (the CLI's): the pool is gone when manifests and reports are
-    written; by default it stays for the session's next stage."""
+    """``keep_workers=False`` (the CLI's): the pool is gone as soon as the pass is over, before
+    the store is read back for what is left and before manifests and reports are written; by
+    default it stays for the session's next stage. Work left after all (instances an earlier,
+    interrupted run ingested) gets a new pool."""
     src = tmp_path / "src"
     write_cohort(src, patients=1, series=2, instances=3)
-    for keep in (True, False):
+    for keep, ingested_before in ((True, False), (False, False), (False, True)):
         session = Session("memory://", profile="ps3.15/basic", secret=SECRET, workers=2,
                           prestart=True)
         seen: dict[str, bool] = {}
@@ -170,9 +172,13 @@ def test_workers_can_stop_before_the_stage_observers_run(tmp_path, monkeypatch):
                             seen=seen, session=session: (
             seen.setdefault(stage, session._exec is not None), finish(stage, summary)))
         try:
-            exported = session.deidentify(src, tmp_path / f"out-{keep}", keep_workers=keep)[1]
-            assert exported.done == 6
-            assert seen == {"ingest": True, "export": keep}
+            if ingested_before:
+                session.ingest(src)
+                seen.clear()
+            out = tmp_path / f"out-{keep}-{ingested_before}"
+            exported = session.deidentify(src, out, keep_workers=keep)[1]
+            assert exported.done == 6 and len(list(out.rglob("*.dcm"))) == 6
+            assert seen == {"ingest": keep, "export": keep}
         finally:
             session.close()
 

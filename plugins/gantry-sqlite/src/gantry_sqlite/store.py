@@ -56,7 +56,7 @@ PAGE = 500
 _CHUNK = 500
 #: Distinct header rows whose ``element_values`` id the store remembers (beyond it the memory
 #: is cleared: a row seen again is then stored once more, which costs space, never answers).
-VALUE_CACHE = 200_000
+VALUE_CACHE = 50_000
 Op = Callable[[sqlite3.Connection], None]
 _TAG = operator.itemgetter(1)  # the tag of a header row
 _CHANGE_KEY = operator.attrgetter("action", "tag", "keyword", "path", "detail", "component")
