@@ -44,8 +44,10 @@ class Result:
         if self.error:
             return f"failed: {self.error}"
         if self.tool.kind == "floor":
-            found = len(self.check.leaked_tokens) if self.check else 0
-            return f"floor (no de-id; checker finds {found} planted identifiers)"
+            if self.check is None:
+                return "floor (no de-id; unchecked)"
+            return (f"floor (no de-id; checker finds {len(self.check.leaked_tokens)} planted "
+                    "identifiers)")
         return self.check.verdict() if self.check else "unchecked"
 
     def files_per_s(self) -> float | None:
