@@ -46,6 +46,28 @@ def _zip_members(path: Path) -> Iterator[SourceItem]:
 
 def discover(uri: str, run: Run | None = None) -> Iterator[SourceItem]:
     """Yield every file under a folder (sorted, recursive), zip members, or the file itself."""
+    for path, resolved in _inputs(uri):
+        is_zip, stat = _probe(resolved)
+        if is_zip:
+            yield from _zip_members(Path(resolved))
+            continue
+        yield SourceItem(resolved, size=stat.st_size, mtime=stat.st_mtime, display=path)
+
+
+def count(uri: str) -> int | None:
+    """About how many items :func:`discover` yields for ``uri``, from names alone: every file
+    (a broken link is none), and for a file named ``*.zip`` its members (a zip archive under
+    another name counts as one). ``None`` when the input is missing."""
+    try:
+        return sum(_count_file(resolved) for _path, resolved in _inputs(uri))
+    except FileNotFoundError:
+        return None
+
+
+def _inputs(uri: str) -> Iterator[tuple[str, str]]:
+    """``(path, resolved path)`` of every file behind ``uri`` (a folder, walked as
+    :func:`_files` does, or a file), broken links left out; :class:`FileNotFoundError` when
+    there is nothing at ``uri``."""
     if uri.startswith("file://"):
         uri = uri[len("file://"):]
     root = Path(uri)
@@ -61,30 +83,7 @@ def discover(uri: str, run: Run | None = None) -> Iterator[SourceItem]:
             if linked.is_symlink() and not linked.exists():
                 continue
             resolved = str(linked.resolve())
-        is_zip, stat = _probe(resolved)
-        if is_zip:
-            yield from _zip_members(Path(resolved))
-            continue
-        yield SourceItem(resolved, size=stat.st_size, mtime=stat.st_mtime, display=path)
-
-
-def count(uri: str) -> int | None:
-    """About how many items :func:`discover` yields for ``uri``, from names alone: every file
-    (a broken link is none), and for a file named ``*.zip`` its members (a zip archive under
-    another name counts as one). ``None`` when the input is missing."""
-    if uri.startswith("file://"):
-        uri = uri[len("file://"):]
-    root = Path(uri)
-    if root.is_file():
-        return _count_file(str(root))
-    if not root.is_dir():
-        return None
-    total = 0
-    for path, resolved in _files(str(root), str(root.resolve())):
-        if resolved is None and not os.path.exists(path):
-            continue  # a broken link: discover skips it
-        total += _count_file(path)
-    return total
+        yield path, resolved
 
 
 def _count_file(path: str) -> int:

@@ -9,11 +9,16 @@ import pydicom
 from _walk import args, pairs
 
 
-def main() -> None:
-    src, dst = args()
-    for source, target in pairs(src, dst):
+def copy_all(jobs) -> None:
+    """Read each ``(source, target)`` pair's source with pydicom and write it to its target."""
+    for source, target in jobs:
         ds = pydicom.dcmread(source)
         ds.save_as(target)
+
+
+def main() -> None:
+    src, dst = args()
+    copy_all(pairs(src, dst))
 
 
 if __name__ == "__main__":
