@@ -114,7 +114,14 @@ def reidentify(ds: Dataset, private_key: Any, certificate: Any) -> Dataset:
     for item in ds.EncryptedAttributesSequence:
         raw = pkcs7.pkcs7_decrypt_der(bytes(item.EncryptedContent), certificate, private_key,
                                       [])
-        wrapper = _decode(raw)
+        try:  # a wrong key can pass the padding checks by chance and give random bytes
+            wrapper = _decode(raw)
+            found = "ModifiedAttributesSequence" in wrapper
+        except Exception:
+            found = False
+        if not found:
+            raise ValueError("the encrypted attributes did not decrypt to a Modified Attributes "
+                             "Sequence: wrong key, or damaged content")
         for modified in wrapper.ModifiedAttributesSequence:
             for elem in modified:
                 out.add(elem)

@@ -80,6 +80,23 @@ def test_reversible_round_trip(recipient, basic_profile, encoder):
     assert "EncryptedAttributesSequence" not in restored
 
 
+@pytest.mark.parametrize("garbage", [os.urandom(1495), b"", b"\x08\x00\x18\x00UI\x04\x001.2\x00"])
+def test_content_that_decrypts_to_garbage_is_a_clear_error(monkeypatch, garbage):
+    """A wrong key passes CMS's padding checks now and then and gives random bytes (which
+    once made the next test fail by chance): they are refused like a failed decryption."""
+    from cryptography.hazmat.primitives.serialization import pkcs7
+    from pydicom import Dataset
+    from pydicom.sequence import Sequence
+
+    monkeypatch.setattr(pkcs7, "pkcs7_decrypt_der", lambda *args: garbage)
+    item = Dataset()
+    item.EncryptedContent = b"x"
+    ds = Dataset()
+    ds.EncryptedAttributesSequence = Sequence([item])
+    with pytest.raises(ValueError, match="wrong key"):
+        reidentify(ds, None, None)
+
+
 def test_wrong_key_recovers_nothing(recipient, basic_profile):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
