@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from bench.harness import corpus as corpus_mod
 from bench.harness import report, tools
 from bench.harness.measure import run as measure
 from bench.harness.verify import check_output
+from bench.harness.workspace import SetAside, compile_bytecode, gantry_source_dirs
 
 DEFAULT_CACHE = Path(os.environ.get("GANTRY_BENCH_CACHE", "~/.cache/gantry-bench")).expanduser()
 
@@ -103,7 +103,29 @@ def main(argv: list[str] | None = None) -> int:
         if not tool.available:
             _log(f"{tool.name}: unavailable: {tool.error}")
 
+    if not args.no_gantry and not compile_bytecode(gantry_source_dirs()):
+        _log("gantry: some modules could not be compiled to bytecode; they compile at each start")
     work = cache / "work"
+    aside = SetAside(work / ".set-aside")
+    aside.clear()  # a killed run's leftovers
+    try:
+        results, loads = _measure(args, corpora, lineup, work, aside)
+    finally:
+        aside.clear()
+
+    print(report.table(results, loads))
+    if args.json:
+        report.write_json(args.json, report.to_json(results, {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, loads))
+        print(f"\nresults written to {args.json}")
+    gantry_rows = [r for r in results if r.tool.kind in ("gantry", "variant")]
+    return 0 if gantry_rows and all(r.status == "ok" for r in gantry_rows) else 1
+
+
+def _measure(args: argparse.Namespace, corpora: list, lineup: list[tools.Tool], work: Path,
+             aside: SetAside) -> tuple[list[report.Result], dict[str, str]]:
+    """Every tool on every corpus, best of ``--repeat``; outputs set aside (see
+    :class:`~bench.harness.workspace.SetAside`)."""
     results: list[report.Result] = []
     loads: dict[str, str] = {}
     for corpus in corpora:
@@ -116,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 out = work / f"{row.tool.name}-{corpus.label}"
                 for stale in (out, *row.tool.scratch):
-                    if stale.exists():
-                        shutil.rmtree(stale)
+                    aside.remove(stale)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 if row.tool.name != "cp":
                     out.mkdir()
@@ -142,13 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                     _log(f"    checked in {time.perf_counter() - started:.1f}s: "
                          f"{row.check.verdict()}")
                 if attempt == args.repeat - 1 and not args.keep_output:
-                    shutil.rmtree(out, ignore_errors=True)
+                    aside.remove(out)
         loads[corpus.label] = report.load_note()
 
-    print(report.table(results, loads))
-    if args.json:
-        report.write_json(args.json, report.to_json(results, {
-            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, loads))
-        print(f"\nresults written to {args.json}")
-    gantry_rows = [r for r in results if r.tool.kind in ("gantry", "variant")]
-    return 0 if gantry_rows and all(r.status == "ok" for r in gantry_rows) else 1
+    return results, loads
