@@ -263,6 +263,7 @@ def deidentify(state: State, src: str, dest: str, profile: str | None, db: str |
 
     Redaction, audit and export run in one pass per file: the audit sees what was changed
     and checks the result; its findings are kept in the store as the ``verify`` stage.
+    SRC may also be a URL an ingestor plugin reads (s3://bucket/prefix with gantry-fsspec).
     """
     if db is None:
         db = default_db_for(dest)
@@ -281,7 +282,10 @@ def deidentify(state: State, src: str, dest: str, profile: str | None, db: str |
 @json_option
 @pass_state
 def ingest(state: State, src: str, db: str, profile: str | None, as_json: bool) -> None:
-    """Index SRC (folder, zip, file) into the store (headers only)."""
+    """Index SRC (folder, zip, file) into the store (headers only).
+
+    SRC may also be a URL an ingestor plugin reads (s3://bucket/prefix with gantry-fsspec).
+    """
     with open_session(state, db, profile) as session:
         summary = session.ingest(src)
     sys.exit(_report(state, [summary], as_json))

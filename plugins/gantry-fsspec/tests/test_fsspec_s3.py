@@ -90,6 +90,22 @@ def test_deidentify_from_s3_equals_from_a_folder(tmp_path, cohort, endpoint):
     assert _tree(tmp_path / "from-s3") == got
 
 
+def test_ingest_then_export_reopens_the_objects_by_url(tmp_path, cohort, endpoint):
+    """``gantry ingest s3://...`` indexes the headers; ``gantry export`` later opens each
+    object again by its URL and writes what ``deidentify`` writes."""
+    db = f"sqlite:///{tmp_path / 'two-step.db'}"
+    ingested = _gantry(["ingest", "s3://gantry-in/study/", "--db", db], tmp_path / "h1",
+                       endpoint)
+    assert ingested.returncode == 3, ingested.stdout + ingested.stderr  # the text file
+    exported = _gantry(["export", str(tmp_path / "two-step"), "--db", db, "--profile",
+                        "ps3.15/basic", "--workers", "2"], tmp_path / "h1", endpoint)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    _deidentify("s3://gantry-in/study/", tmp_path / "one-step", tmp_path / "h2", endpoint)
+    two = {k: v for k, v in _tree(tmp_path / "two-step").items() if k.endswith(".dcm")}
+    one = {k: v for k, v in _tree(tmp_path / "one-step").items() if k.endswith(".dcm")}
+    assert len(two) == 12 and two == one
+
+
 @pytest.mark.slow
 def test_dask_workers_read_s3_and_write_the_same_bytes(tmp_path, cohort, endpoint):
     _deidentify("s3://gantry-in/study/", tmp_path / "local", tmp_path / "h1", endpoint)
