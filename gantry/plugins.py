@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from gantry import hookspecs
-from gantry.errors import ComponentNotFound, PluginError
+from gantry.errors import ComponentNotFound, ExportError, PluginError
 from gantry.records import (
     Auditor,
     Component,
@@ -330,6 +330,18 @@ class GantryHooks:
             if scheme in rec.schemes:  # type: ignore[attr-defined]
                 return rec  # type: ignore[return-value]
         raise ComponentNotFound(f"no ingestor handles {scheme}:// inputs ({uri})")
+
+    def exporter_for(self, fmt: str, destination: str) -> Exporter:
+        """The exporter of format ``fmt``, checked to write to ``destination``'s scheme (a
+        URL it cannot write to would otherwise be taken for a local folder's name)."""
+        exporter: Exporter = self.component("exporter", fmt)  # type: ignore[assignment]
+        scheme = uri_scheme(destination)
+        if scheme not in exporter.schemes:
+            places = ", ".join("local paths" if s == "file" else f"{s}://"
+                               for s in exporter.schemes) or "nowhere"
+            raise ExportError(f"{destination}: the {fmt} exporter writes to {places}, "
+                              f"not to {scheme}:// destinations")
+        return exporter
 
     def store_backend_for(self, url: str) -> StoreBackend:
         """The store backend whose schemes cover ``url``."""

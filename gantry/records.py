@@ -99,7 +99,8 @@ class Exporter(Component):
     """Writes redacted instances to a destination. ``name`` is the format (``dicom``, ``parquet``).
 
     ``factory(target, run)`` returns an :class:`InstanceSink`. ``schemes`` lists the destination
-    URL schemes it can write to (``"file"`` for plain paths).
+    URL schemes it can write to (``"file"`` for plain paths); a destination of any other scheme
+    is refused before anything is written.
     """
 
     factory: Callable[[ExportTarget, Run], InstanceSink] = field(kw_only=True)

@@ -481,7 +481,7 @@ class Session:
         """
         target = ExportTarget(to=str(dest), format=format, options=dict(options or {}),
                               query=query)
-        exporter = self.hooks.component("exporter", format)
+        exporter = self.hooks.exporter_for(format, target.to)
         self._check_destination(target)
         done_uids = self._already_exported(target)
         summary = StageSummary("export", destination=target.to)
@@ -573,7 +573,7 @@ class Session:
         """
         uri = str(uri)
         target = ExportTarget(to=str(dest), format=format, options=dict(options or {}))
-        exporter = self.hooks.component("exporter", format)
+        exporter = self.hooks.exporter_for(format, target.to)
         if exporter.runs_in == "parent":
             return [self.ingest(uri), self.export(dest, format=format, options=options,
                                                   audit=True)]
