@@ -53,7 +53,9 @@ def default_db_for(dest: str) -> str:
     """The working store of a one-shot run: SQLite when installed, outside the output."""
     from gantry.plugins import build_plugin_manager
 
-    key = hashlib.sha256(str(Path(dest).resolve()).encode()).hexdigest()[:16]
+    remote = "://" in dest and not dest.startswith("file://")  # a URL: keyed as written
+    where = dest.rstrip("/") if remote else str(Path(dest).resolve())
+    key = hashlib.sha256(where.encode()).hexdigest()[:16]
     hooks = build_plugin_manager()
     schemes = {s for rec in hooks.components("store").values() for s in rec.schemes}  # type: ignore[attr-defined]
     if "sqlite" in schemes:
@@ -263,7 +265,8 @@ def deidentify(state: State, src: str, dest: str, profile: str | None, db: str |
 
     Redaction, audit and export run in one pass per file: the audit sees what was changed
     and checks the result; its findings are kept in the store as the ``verify`` stage.
-    SRC may also be a URL an ingestor plugin reads (s3://bucket/prefix with gantry-fsspec).
+    SRC may also be a URL an ingestor plugin reads, and DEST a URL an exporter plugin writes
+    to (s3://bucket/prefix with gantry-fsspec).
     """
     if db is None:
         db = default_db_for(dest)

@@ -119,7 +119,8 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
     if prepare is None:  # the header goes to the parent: as a dataset
         prepare_raw = None
     export = WorkUnit(unit.spec, "export", [], targets=[unit.target], with_audit=True)
-    sinks = [run.hooks.component("exporter", unit.target.format).factory(unit.target, run)]
+    sinks = [run.hooks.exporter_for(unit.target.format, unit.target.to).factory(unit.target,
+                                                                                 run)]
     out: list[tuple[IngestResult, InstanceResult | None]] = []
     try:
         for item in unit.items:
@@ -280,7 +281,7 @@ def process_unit(unit: WorkUnit) -> list[InstanceResult]:
     sinks: list[InstanceSink] = []
     if unit.mode == "export":
         for target in unit.targets:
-            exporter = run.hooks.component("exporter", target.format)
+            exporter = run.hooks.exporter_for(target.format, target.to)
             sinks.append(exporter.factory(target, run))
     try:
         return [process_instance(inst, unit, run, sinks) for inst in unit.instances]

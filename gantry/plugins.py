@@ -332,16 +332,25 @@ class GantryHooks:
         raise ComponentNotFound(f"no ingestor handles {scheme}:// inputs ({uri})")
 
     def exporter_for(self, fmt: str, destination: str) -> Exporter:
-        """The exporter of format ``fmt``, checked to write to ``destination``'s scheme (a
-        URL it cannot write to would otherwise be taken for a local folder's name)."""
-        exporter: Exporter = self.component("exporter", fmt)  # type: ignore[assignment]
+        """The exporter that writes format ``fmt`` to ``destination``: the one named ``fmt``,
+        or one declaring ``format=fmt``, whose schemes cover the destination's (a URL no
+        exporter can write to would otherwise be taken for a local folder's name)."""
         scheme = uri_scheme(destination)
-        if scheme not in exporter.schemes:
-            places = ", ".join("local paths" if s == "file" else f"{s}://"
-                               for s in exporter.schemes) or "nowhere"
-            raise ExportError(f"{destination}: the {fmt} exporter writes to {places}, "
-                              f"not to {scheme}:// destinations")
-        return exporter
+        candidates: list[Exporter] = []
+        named = self._collect()["exporter"].get(fmt)
+        if named is not None:
+            candidates.append(named)  # type: ignore[arg-type]
+        candidates += [rec for rec in self._collect()["exporter"].values()  # type: ignore[misc]
+                       if rec.format == fmt and rec.name != fmt]  # type: ignore[attr-defined]
+        if not candidates:
+            return self.component("exporter", fmt)  # type: ignore[return-value]  (raises)
+        for exporter in candidates:
+            if scheme in exporter.schemes:
+                return exporter
+        places = ", ".join(sorted({"local paths" if s == "file" else f"{s}://"
+                                   for e in candidates for s in e.schemes})) or "nowhere"
+        raise ExportError(f"{destination}: no {fmt} exporter writes to {scheme}:// "
+                          f"destinations (installed: {places})")
 
     def store_backend_for(self, url: str) -> StoreBackend:
         """The store backend whose schemes cover ``url``."""

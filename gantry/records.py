@@ -100,11 +100,15 @@ class Exporter(Component):
 
     ``factory(target, run)`` returns an :class:`InstanceSink`. ``schemes`` lists the destination
     URL schemes it can write to (``"file"`` for plain paths); a destination of any other scheme
-    is refused before anything is written.
+    is refused before anything is written. ``format``, when set, is the format written under
+    another name: a second exporter of a format, for other destinations (``dicom-fsspec``
+    writes ``dicom`` to ``s3://``); ``--format dicom`` picks, among the exporters of that
+    format, the one whose schemes cover the destination.
     """
 
     factory: Callable[[ExportTarget, Run], InstanceSink] = field(kw_only=True)
     schemes: tuple[str, ...] = field(default=("file",), kw_only=True)
+    format: str = field(default="", kw_only=True)
     #: ``"worker"``: one sink per unit of work inside the worker processes, receiving the encoded
     #: bytes; ``"parent"``: one sink in the main process receiving each redacted header (no pixel
     #: data, ``data=b""``), for table-like formats that write one file.

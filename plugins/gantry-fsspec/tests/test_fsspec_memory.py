@@ -126,3 +126,34 @@ def test_deidentify_from_memory_equals_from_a_folder(root, tmp_path):
     assert outs["memory"][0].rejected == 1  # the non-DICOM object, recorded and skipped
     assert outs["memory"][1].done == 12
     assert _tree(tmp_path / "out-memory") == _tree(tmp_path / "out-folder")
+
+
+def test_deidentify_into_memory_writes_the_folder_layout(root, tmp_path):
+    fs, base = root
+    cohort = write_cohort(tmp_path / "in", patients=1, studies=1, series=2, instances=2,
+                          rows=16, cols=16)
+    with Session(f"sqlite:///{tmp_path / 'a.db'}", profile="ps3.15/basic", workers=1,
+                 secret=SECRET) as s:
+        s.deidentify(cohort.root, tmp_path / "out")
+    with Session(f"sqlite:///{tmp_path / 'b.db'}", profile="ps3.15/basic", workers=1,
+                 secret=SECRET) as s:
+        _ingested, exported = s.deidentify(cohort.root, f"memory://{base}/out")
+        assert exported.done == 4 and exported.failed == 0
+        records = list(s.store.iter_exports(f"memory://{base}/out"))
+    local = {k: v for k, v in _tree(tmp_path / "out").items() if k.endswith(".dcm")}
+    remote = {p[len(f"{base}/out/"):]: fs.cat_file(p) for p in fs.find(f"{base}/out")}
+    assert len(local) == 4 and remote == local
+    assert sorted(r.path for r in records) == sorted(local)  # the audit trail's names
+
+
+def test_the_sink_refuses_paths_outside_its_destination(root):
+    from gantry_fsspec.export import FsspecDicomSink
+
+    from gantry.errors import ExportError
+    from gantry.records import ExportTarget
+
+    _fs, base = root
+    sink = FsspecDicomSink(ExportTarget(to=f"memory://{base}/out", format="dicom"))
+    for bad in ("../x.dcm", "/abs.dcm", "a/../../x.dcm", "a\\b.dcm", "a//b.dcm", ""):
+        with pytest.raises(ExportError, match="not a file path inside"):
+            sink.write(bad, b"x", None, None)

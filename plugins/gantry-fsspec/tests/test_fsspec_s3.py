@@ -63,7 +63,7 @@ def _tree(root: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
-def _deidentify(src: str, dest: Path, home: Path, endpoint: str, *extra: str) -> str:
+def _deidentify(src: str, dest: Path | str, home: Path, endpoint: str, *extra: str) -> str:
     done = _gantry(["deidentify", src, str(dest), "--profile", "ps3.15/basic",
                     "--workers", "2", *extra], home, endpoint)
     assert done.returncode == 3, done.stdout + done.stderr  # 3: the text file was skipped
@@ -106,13 +106,54 @@ def test_ingest_then_export_reopens_the_objects_by_url(tmp_path, cohort, endpoin
     assert len(two) == 12 and two == one
 
 
+def _bucket_tree(endpoint: str, prefix: str) -> dict[str, bytes]:
+    fs = s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=endpoint,
+                           skip_instance_cache=True)
+    return {path[len(prefix) + 1:]: fs.cat_file(path) for path in sorted(fs.find(prefix))}
+
+
+def test_deidentify_into_s3_writes_the_folder_layout(tmp_path, cohort, endpoint):
+    """``gantry deidentify SRC s3://bucket/prefix`` puts the files a folder run writes, under
+    the same names; the same command again resumes (nothing left to put); s3:// to s3://."""
+    s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=endpoint).mkdir("gantry-out")
+    _deidentify("s3://gantry-in/study/", tmp_path / "local", tmp_path / "h1", endpoint)
+    _deidentify("s3://gantry-in/study/", "s3://gantry-out/run1", tmp_path / "h2", endpoint)
+    local = {k: v for k, v in _tree(tmp_path / "local").items() if k.endswith(".dcm")}
+    remote = _bucket_tree(endpoint, "gantry-out/run1")
+    assert len(local) == 12 and remote == local  # no manifests: no local folder to hold them
+    again = _gantry(["deidentify", "s3://gantry-in/study/", "s3://gantry-out/run1",
+                     "--profile", "ps3.15/basic"], tmp_path / "h2", endpoint)
+    assert again.returncode in (0, 3), again.stdout + again.stderr
+    assert "ingest: 0 done, 13 skipped" in again.stderr
+    assert _bucket_tree(endpoint, "gantry-out/run1") == remote
+
+
+def test_a_bucket_that_cannot_be_written_is_one_clear_error(tmp_path, cohort, endpoint):
+    done = _gantry(["deidentify", "s3://gantry-in/study/", "s3://no-such-bucket/out",
+                    "--profile", "ps3.15/basic"], tmp_path / "h", endpoint)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "s3://no-such-bucket/out: no bucket or container 'no-such-bucket'" in done.stderr
+    assert "Traceback" not in done.stderr
+    fs = s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=endpoint,
+                           skip_instance_cache=True)
+    assert not fs.exists("no-such-bucket")  # not created as a side effect
+
+
 @pytest.mark.slow
-def test_dask_workers_read_s3_and_write_the_same_bytes(tmp_path, cohort, endpoint):
+def test_dask_workers_read_and_write_s3_and_write_the_same_bytes(tmp_path, cohort, endpoint):
+    """The issue's cluster case: inputs and outputs on URLs every Dask worker reaches."""
+    s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=endpoint).mkdir("gantry-dask")
     _deidentify("s3://gantry-in/study/", tmp_path / "local", tmp_path / "h1", endpoint)
     _deidentify("s3://gantry-in/study/", tmp_path / "dask", tmp_path / "h2", endpoint,
                 "--executor", "dask", "--executor-option", "threads_per_worker=1",
                 "--executor-option", f"local_directory={tmp_path / 'dask-scratch'}")
-    assert _tree(tmp_path / "dask") == _tree(tmp_path / "local")
+    _deidentify("s3://gantry-in/study/", "s3://gantry-dask/out", tmp_path / "h3", endpoint,
+                "--executor", "dask", "--executor-option", "threads_per_worker=1",
+                "--executor-option", f"local_directory={tmp_path / 'dask-scratch2'}")
+    local = _tree(tmp_path / "local")
+    assert _tree(tmp_path / "dask") == local
+    assert _bucket_tree(endpoint, "gantry-dask/out") == \
+        {k: v for k, v in local.items() if k.endswith(".dcm")}
 
 
 def test_an_unreachable_endpoint_is_one_clear_error(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gantry import hookimpl
-from gantry.records import Ingestor
+from gantry.records import Exporter, Ingestor
 
 #: URL schemes handed to fsspec. Plain paths, ``file://`` and zip archives stay with the
 #: built-in folder ingestor; ``http(s)`` is left to web protocols (DICOMweb).
@@ -37,3 +37,18 @@ def gantry_ingestors() -> Iterator[Ingestor]:
     yield Ingestor("fsspec", schemes=SCHEMES, discover=_discover, open=_open, count=_count,
                    description="object stores and remote file systems through fsspec "
                                "(s3://, gs://, az://, memory://, sftp://, ...)")
+
+
+def _make_sink(target, run):
+    from gantry_fsspec.export import FsspecDicomSink
+
+    return FsspecDicomSink(target, run)
+
+
+@hookimpl
+def gantry_exporters() -> Iterator[Exporter]:
+    """Register ``dicom-fsspec``: the ``dicom`` format written to object stores and remote
+    file systems (``--format dicom`` with an ``s3://`` destination picks it)."""
+    yield Exporter("dicom-fsspec", format="dicom", factory=_make_sink, schemes=SCHEMES,
+                   description="DICOM files (the folder layout) written through fsspec to "
+                               "s3://, gs://, az://, sftp://, memory://, ...")
