@@ -185,6 +185,7 @@ class Session:
 
         adopt_run(self.spec, self.run)
         self._input_roots: list[Path] = []
+        self._input_urls: list[str] = []
         self._closed = False
 
     # -- context manager -------------------------------------------------------------------------
@@ -273,8 +274,7 @@ class Session:
         started = time.perf_counter()
         ingestor = self.hooks.ingestor_for(uri)
         self.hooks.stage_started("ingest", self.run)
-        if "://" not in uri:
-            self._input_roots.append(Path(uri).resolve())
+        self._remember_input(uri)
 
         units = self._new_sources(ingestor, uri, summary,
                                   lambda batch: IngestUnit(self.spec, ingestor.name, batch))
@@ -460,8 +460,21 @@ class Session:
                 done.discard(record.sop_instance_uid)
         return done
 
+    def _remember_input(self, uri: str) -> None:
+        """Note an input (a local folder or file, or a URL) that no export may write into."""
+        if "://" not in uri or uri.startswith("file://"):
+            self._input_roots.append(Path(uri.removeprefix("file://")).resolve())
+        else:
+            self._input_urls.append(uri)
+
     def _check_destination(self, target: ExportTarget) -> None:
         if "://" in target.to and not target.to.startswith("file://"):
+            dest = target.to.rstrip("/")
+            for url in self._input_urls:
+                src = url.rstrip("/")
+                if dest == src or dest.startswith(src + "/") or src.startswith(dest + "/"):
+                    raise ExportError(f"{target.to}: refusing to export into or over the "
+                                      f"input {url}")
             return
         dest = Path(target.to.removeprefix("file://")).resolve()
         for root in self._input_roots:
@@ -577,8 +590,7 @@ class Session:
         if exporter.runs_in == "parent":
             return [self.ingest(uri), self.export(dest, format=format, options=options,
                                                   audit=True)]
-        if "://" not in uri:
-            self._input_roots.append(Path(uri).resolve())
+        self._remember_input(uri)
         self._check_destination(target)
         ingestor = self.hooks.ingestor_for(uri)
         ingested = StageSummary("ingest")

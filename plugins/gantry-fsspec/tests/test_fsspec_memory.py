@@ -11,7 +11,7 @@ import pytest
 from gantry_fsspec import ingest, plugin
 
 from gantry import Session
-from gantry.errors import InputError, PluginError
+from gantry.errors import ExportError, InputError, PluginError
 from gantry.testing.factory import write_cohort
 
 SECRET = bytes(range(32))
@@ -157,3 +157,17 @@ def test_the_sink_refuses_paths_outside_its_destination(root):
     for bad in ("../x.dcm", "/abs.dcm", "a/../../x.dcm", "a\\b.dcm", "a//b.dcm", ""):
         with pytest.raises(ExportError, match="not a file path inside"):
             sink.write(bad, b"x", None, None)
+
+
+def test_an_export_into_or_over_its_input_url_is_refused(root, tmp_path):
+    fs, base = root
+    cohort = write_cohort(tmp_path / "in", patients=1, studies=1, series=1, instances=1,
+                          rows=16, cols=16)
+    for path in sorted(p for p in cohort.root.rglob("*") if p.is_file()):
+        fs.pipe_file(f"{base}/in/{path.relative_to(cohort.root).as_posix()}", path.read_bytes())
+    with Session("memory://", profile="ps3.15/basic", workers=1, secret=SECRET) as s:
+        for dest in (f"memory://{base}/in/out", f"memory://{base}/in/", f"memory://{base}"):
+            with pytest.raises(ExportError, match="refusing to export into or over the input"):
+                s.deidentify(f"memory://{base}/in", dest)
+        assert s.deidentify(f"memory://{base}/in", f"memory://{base}/in-out")[1].done == 1
+    assert len(fs.find(f"{base}/in")) == 1  # the input holds only what it held
