@@ -67,9 +67,9 @@ def test_export_refuses_to_write_into_its_input(tmp_path: Path) -> None:
             session.export(tmp_path / "in" / "out")
         with pytest.raises(ExportError, match="refusing to export"):
             session.export(tmp_path)
-    with Session("memory://", workers=1) as session:  # an input named by a file:// URL
-        with pytest.raises(ExportError, match="refusing to export into or over the input"):
-            session.deidentify(f"file://{tmp_path / 'in'}", tmp_path / "in" / "out")
+    with Session("memory://", workers=1) as session, \
+            pytest.raises(ExportError, match="refusing to export into or over the input"):
+        session.deidentify(f"file://{tmp_path / 'in'}", tmp_path / "in" / "out")  # file:// URL
 
 
 def test_a_destination_url_no_exporter_can_write_is_refused(tmp_path: Path,

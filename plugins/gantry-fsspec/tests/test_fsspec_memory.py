@@ -32,6 +32,14 @@ def _put(fs, base: str, files: dict[str, bytes]) -> None:
         fs.pipe_file(f"{base}/{name}", data)
 
 
+def _cohort_in_memory(fs, prefix: str, folder: Path, **sizes: int) -> Path:
+    """A cohort written to ``folder`` and copied under ``prefix`` of the memory file system."""
+    cohort = write_cohort(folder, studies=1, rows=16, cols=16, **sizes)
+    for path in sorted(p for p in cohort.root.rglob("*") if p.is_file()):
+        fs.pipe_file(f"{prefix}/{path.relative_to(cohort.root).as_posix()}", path.read_bytes())
+    return cohort.root
+
+
 def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file()}
@@ -107,13 +115,10 @@ def test_the_plugin_claims_remote_schemes_only():
 
 def test_deidentify_from_memory_equals_from_a_folder(root, tmp_path):
     fs, base = root
-    cohort = write_cohort(tmp_path / "in", patients=2, studies=1, series=2, instances=3,
-                          rows=16, cols=16)
-    for path in sorted(p for p in cohort.root.rglob("*") if p.is_file()):
-        fs.pipe_file(f"{base}/{path.relative_to(cohort.root).as_posix()}", path.read_bytes())
+    cohort = _cohort_in_memory(fs, base, tmp_path / "in", patients=2, series=2, instances=3)
     fs.pipe_file(f"{base}/zz-broken.dcm", b"not dicom")
     outs = {}
-    for name, src in (("folder", str(cohort.root)), ("memory", f"memory://{base}")):
+    for name, src in (("folder", str(cohort)), ("memory", f"memory://{base}")):
         with Session(f"sqlite:///{tmp_path / name}.db", profile="ps3.15/basic", workers=1,
                      secret=SECRET) as s:
             ingested, exported = s.deidentify(src, tmp_path / f"out-{name}")
@@ -161,10 +166,7 @@ def test_the_sink_refuses_paths_outside_its_destination(root):
 
 def test_an_export_into_or_over_its_input_url_is_refused(root, tmp_path):
     fs, base = root
-    cohort = write_cohort(tmp_path / "in", patients=1, studies=1, series=1, instances=1,
-                          rows=16, cols=16)
-    for path in sorted(p for p in cohort.root.rglob("*") if p.is_file()):
-        fs.pipe_file(f"{base}/in/{path.relative_to(cohort.root).as_posix()}", path.read_bytes())
+    _cohort_in_memory(fs, f"{base}/in", tmp_path / "in", patients=1, series=1, instances=1)
     with Session("memory://", profile="ps3.15/basic", workers=1, secret=SECRET) as s:
         for dest in (f"memory://{base}/in/out", f"memory://{base}/in/", f"memory://{base}"):
             with pytest.raises(ExportError, match="refusing to export into or over the input"):
