@@ -118,11 +118,14 @@ def gantry_stores() -> Iterable[StoreBackend]:
 
 @hookspec
 def gantry_exporters() -> Iterable[Exporter]:
-    """Register exporters (sinks), chosen by the export target's ``format``.
+    """Register exporters (sinks), chosen by the export target's ``format`` and destination.
 
     Return contract: **yield records** (:class:`gantry.records.Exporter`). ``factory(target,
     run)`` returns an :class:`gantry.protocols.InstanceSink` that receives every redacted,
-    gate-checked instance.
+    gate-checked instance. Among the exporters of a format (its name, or ``format=``), the one
+    whose ``schemes`` cover the destination's URL scheme is used; none is an error. A sink
+    class that reads only the key elements of the dataset it is handed may declare
+    ``takes_memo_stub = True`` (on its own class) to receive the element-memoized pass's stub.
 
     Example::
 

@@ -368,16 +368,16 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
 
 def _memo_pass(run: Run, unit: WorkUnit, sinks: list[InstanceSink]) -> Any:
     """The run's :class:`~gantry.deid.memo.MemoPass` when this unit's work is exactly what it
-    reproduces (the built-in Annex E redactor and auditor, DICOM folder sinks, no reversible
-    profile), else ``None``. Set ``GANTRY_MEMO=0`` to always take the full path."""
+    reproduces (the built-in Annex E redactor and auditor, no reversible profile, sinks whose
+    class declares ``takes_memo_stub = True`` itself — not inherited — because they read only
+    the key elements of the stub dataset the pass hands them, as the DICOM folder sink does),
+    else ``None``. Set ``GANTRY_MEMO=0`` to always take the full path."""
     import os
 
     if unit.mode != "export" or unit.want_headers or not sinks or \
             os.environ.get("GANTRY_MEMO", "1") == "0":
         return None
-    from gantry.builtins.dicom_export import DicomFolderSink
-
-    if any(type(sink) is not DicomFolderSink for sink in sinks):
+    if not all(type(sink).__dict__.get("takes_memo_stub") is True for sink in sinks):
         return None
     cached = run.__dict__.get("_memo_pass", False)
     if cached is not False:

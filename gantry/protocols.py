@@ -176,7 +176,11 @@ class InstanceSink(Protocol):
         """Write one instance (``data`` is its encoded, gate-checked Part 10 bytes) atomically."""
 
     def close(self) -> None:
-        """Finish (flush tables, write manifests)."""
+        """Finish (flush tables, write manifests).
+
+        A sink writing to a URL may also offer ``present()``: the relative paths of the files
+        already at its destination (one listing). A resumed export redoes the instances whose
+        recorded output is not among them, as it does for local files that are gone."""
 
 
 class ExecutorImpl(Protocol):

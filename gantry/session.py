@@ -452,13 +452,29 @@ class Session:
     def _already_exported(self, target: ExportTarget) -> set[str]:
         """Instances exported to ``target`` before, whose output files are still there."""
         done = self.store.exported_uids(target.to)
-        if not done or ("://" in target.to and not target.to.startswith("file://")):
+        if not done:
             return done
-        root = Path(target.to.removeprefix("file://"))
-        for record in self.store.iter_exports(target.to):
-            if record.path and not (root / record.path).exists():
-                done.discard(record.sop_instance_uid)
+        records = (r for r in self.store.iter_exports(target.to) if r.path)
+        if "://" in target.to and not target.to.startswith("file://"):
+            present = self._present_at(target)
+            if present is None:  # the sink cannot tell: trust the records
+                return done
+            gone = [r for r in records if r.path not in present]
+        else:
+            root = Path(target.to.removeprefix("file://"))
+            gone = [r for r in records if not (root / r.path).exists()]
+        for record in gone:
+            done.discard(record.sop_instance_uid)
         return done
+
+    def _present_at(self, target: ExportTarget) -> set[str] | None:
+        """The files already at a URL destination, when its sink can list them."""
+        sink = self.hooks.exporter_for(target.format, target.to).factory(target, self.run)
+        try:
+            present = getattr(sink, "present", None)
+            return set(present()) if present is not None else None
+        finally:
+            sink.close()
 
     def _remember_input(self, uri: str) -> None:
         """Note an input (a local folder or file, or a URL) that no export may write into."""
@@ -636,7 +652,7 @@ class Session:
             self._drop_executor()  # memory goes before the store is read back (if work is
             # left after all, an interrupted run's, a new pool starts)
         self._finish("ingest", ingested)
-        rest = self._not_exported(target, redo, failed)
+        rest = self._not_exported(target, redo, failed, resumed=ingested.skipped > 0)
         if rest:
             def make(batch: list[Instance]) -> WorkUnit:
                 return WorkUnit(self.spec, "export", batch, targets=[target], with_audit=True)
@@ -654,14 +670,20 @@ class Session:
         self._finish("export", exported)
         return [ingested, exported]
 
-    def _not_exported(self, target: ExportTarget, redo: set[str],
-                      failed: set[str]) -> list[Instance]:
+    def _not_exported(self, target: ExportTarget, redo: set[str], failed: set[str], *,
+                      resumed: bool = True) -> list[Instance]:
         """Instances of the store not exported to ``target`` (but not those that just
-        ``failed``), and those whose output must be redone."""
+        ``failed``), and those whose output must be redone. Unless the pass ``resumed`` an
+        earlier run (skipped inputs done before), outputs recorded are outputs this pass
+        wrote: they are not looked for again."""
         done = self.store.exported_uids(target.to)
-        if not redo and len(done) + len(failed) >= self.store.counts().instances:
+        total = self.store.counts().instances
+        if not redo and not resumed and len(done) + len(failed) >= total:
             return []
-        skip = (self._already_exported(target) | failed) - redo
+        skip = self._already_exported(target) | failed
+        if not redo and len(skip) >= total:  # everything is there: no instance read back
+            return []
+        skip -= redo
         return [inst for inst in self.instances() if inst.sop_instance_uid not in skip]
 
     # -- queries ---------------------------------------------------------------------------------

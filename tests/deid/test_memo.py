@@ -142,3 +142,40 @@ def test_split_rejects_what_it_cannot_prove(tmp_path):
         memo.split(data[:-3], body)  # truncated
     with pytest.raises(memo.Unsupported):
         memo.split(data[:body] + b"\x08\x00\x20\x00??\x00\x00", body)  # unknown VR
+
+
+def test_only_sinks_that_declare_it_get_the_memo_stub(tmp_path, monkeypatch):
+    """The pass hands sinks a stub dataset: a sink class takes it only by declaring
+    ``takes_memo_stub`` itself; a subclass that does not (it may read more) gets the full
+    pipeline, and the bytes are the same either way."""
+    from gantry.builtins.dicom_export import DicomFolderSink
+
+    class ReadsMore(DicomFolderSink):
+        pass
+
+    write_cohort(tmp_path / "src", patients=1, series=1, instances=3)
+    used: Counter = Counter()
+    memo_done = pipeline._process_memo
+
+    def counted(*args, **kwargs):
+        done = memo_done(*args, **kwargs)
+        used[type(args[4][0]).__name__] += bool(done)
+        return done
+
+    monkeypatch.setattr(pipeline, "_process_memo", counted)
+    trees = {}
+    from dataclasses import replace
+
+    from gantry.plugins import GantryHooks
+
+    real = GantryHooks.exporter_for
+    for sink_class in (DicomFolderSink, ReadsMore):
+        monkeypatch.setattr(GantryHooks, "exporter_for", lambda self, fmt, to, c=sink_class:
+                            replace(real(self, fmt, to), factory=c))
+        with Session("memory://", secret=SECRET, workers=1) as session:
+            session.ingest(str(tmp_path / "src"))
+            out = tmp_path / f"out-{sink_class.__name__}"
+            assert session.export(str(out)).done == 3
+        trees[sink_class] = {p.name: p.read_bytes() for p in out.rglob("*.dcm")}
+    assert used == {"DicomFolderSink": 3}
+    assert trees[ReadsMore] == trees[DicomFolderSink]

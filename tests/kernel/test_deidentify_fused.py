@@ -259,3 +259,22 @@ def test_rerun_after_the_output_was_removed_exports_again(tmp_path: Path, monkey
     resumed = CliRunner().invoke(cli, argv)  # DEST kept: the same command resumes, no work
     assert resumed.exit_code == 0, resumed.output
     assert _tree(dest) == written
+
+
+def test_a_resumed_run_writes_again_the_outputs_removed_since(tmp_path: Path) -> None:
+    """Files removed from DEST after a run are written again by the same command (before, a
+    resumed run trusted its records when they covered every instance)."""
+    src = tmp_path / "src"
+    write_cohort(src, patients=1, series=2, instances=3)
+    dest = tmp_path / "out"
+    with Session(f"sqlite:///{tmp_path / 'w.db'}", workers=1, secret=SECRET) as s:
+        s.deidentify(src, dest)
+        written = _tree(dest)
+        removed = sorted(name for name in written if name.endswith(".dcm"))[:2]
+        for name in removed:
+            (dest / name).unlink()
+        ingested, exported = s.deidentify(src, dest)
+        assert ingested.skipped == 6 and exported.done == 2
+        assert _tree(dest) == written
+        nothing = s.deidentify(src, dest)  # all there: nothing written, nothing read back
+        assert nothing[1].done == 0

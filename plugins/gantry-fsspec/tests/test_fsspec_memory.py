@@ -133,7 +133,13 @@ def test_deidentify_from_memory_equals_from_a_folder(root, tmp_path):
     assert _tree(tmp_path / "out-memory") == _tree(tmp_path / "out-folder")
 
 
-def test_deidentify_into_memory_writes_the_folder_layout(root, tmp_path):
+def test_deidentify_into_memory_writes_the_folder_layout(root, tmp_path, monkeypatch):
+    from gantry import pipeline
+
+    memo_done = pipeline._process_memo
+    fast = []
+    monkeypatch.setattr(pipeline, "_process_memo",
+                        lambda *a, **k: fast.append(memo_done(*a, **k)) or fast[-1])
     fs, base = root
     cohort = write_cohort(tmp_path / "in", patients=1, studies=1, series=2, instances=2,
                           rows=16, cols=16)
@@ -149,6 +155,7 @@ def test_deidentify_into_memory_writes_the_folder_layout(root, tmp_path):
     remote = {p[len(f"{base}/out/"):]: fs.cat_file(p) for p in fs.find(f"{base}/out")}
     assert len(local) == 4 and remote == local
     assert sorted(r.path for r in records) == sorted(local)  # the audit trail's names
+    assert fast == [True] * 8  # both runs took the element-memoized pass
 
 
 def test_the_sink_refuses_paths_outside_its_destination(root):

@@ -126,6 +126,16 @@ def test_deidentify_into_s3_writes_the_folder_layout(tmp_path, cohort, endpoint)
     assert again.returncode in (0, 3), again.stdout + again.stderr
     assert "ingest: 0 done, 13 skipped" in again.stderr
     assert _bucket_tree(endpoint, "gantry-out/run1") == remote
+    # objects removed from the bucket since are put again by the same command
+    fs = s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=endpoint,
+                           skip_instance_cache=True)
+    for name in sorted(remote)[:3]:
+        fs.rm_file(f"gantry-out/run1/{name}")
+    redo = _gantry(["deidentify", "s3://gantry-in/study/", "s3://gantry-out/run1",
+                    "--profile", "ps3.15/basic"], tmp_path / "h2", endpoint)
+    assert redo.returncode in (0, 3), redo.stdout + redo.stderr
+    assert "export: 3 done" in redo.stderr
+    assert _bucket_tree(endpoint, "gantry-out/run1") == remote
 
 
 def test_a_bucket_that_cannot_be_written_is_one_clear_error(tmp_path, cohort, endpoint):

@@ -27,6 +27,9 @@ OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl
 class FsspecDicomSink(DicomFolderSink):
     """The folder exporter's files, written through fsspec under the destination URL."""
 
+    #: like the folder sink, reads only the dataset's key elements (see DicomFolderSink)
+    takes_memo_stub = True
+
     def __init__(self, target: ExportTarget, run: Run | None = None) -> None:
         from gantry_fsspec.ingest import file_system
 
@@ -73,6 +76,19 @@ class FsspecDicomSink(DicomFolderSink):
         except Exception as exc:
             raise ExportError(f"{url}: write failed ({type(exc).__name__}: {exc})") from None
         return self._record(relpath, data, dataset, context, 0)
+
+    def present(self) -> set[str]:
+        """The relative paths of the files under the destination (one listing), so that a
+        resumed run puts again what was removed since."""
+        prefix = f"{self.root_path}/"
+        try:
+            found = self.fs.find(self.root_path)
+        except FileNotFoundError:
+            return set()
+        except Exception as exc:
+            raise ExportError(f"{self.destination}: cannot list ({type(exc).__name__}: "
+                              f"{exc})") from None
+        return {path[len(prefix):] for path in found if path.startswith(prefix)}
 
     def close(self) -> None:
         """Nothing to flush: every object is complete when put."""
