@@ -52,9 +52,9 @@ def gantry_home() -> Path:
 def default_db_for(dest: str) -> str:
     """The working store of a one-shot run: SQLite when installed, outside the output."""
     from gantry.plugins import build_plugin_manager
+    from gantry.sources import is_url
 
-    remote = "://" in dest and not dest.startswith("file://")  # a URL: keyed as written
-    where = dest.rstrip("/") if remote else str(Path(dest).resolve())
+    where = dest.rstrip("/") if is_url(dest) else str(Path(dest).resolve())  # URL: as written
     key = hashlib.sha256(where.encode()).hexdigest()[:16]
     hooks = build_plugin_manager()
     schemes = {s for rec in hooks.components("store").values() for s in rec.schemes}  # type: ignore[attr-defined]
@@ -67,7 +67,9 @@ def default_db_for(dest: str) -> str:
 
 def _has_entries(dest: str) -> bool:
     """Whether the local output folder ``dest`` exists and holds anything (remote: assumed)."""
-    if "://" in dest and not dest.startswith("file://"):
+    from gantry.sources import is_url
+
+    if is_url(dest):
         return True
     folder = Path(dest.removeprefix("file://"))
     try:

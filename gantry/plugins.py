@@ -336,12 +336,10 @@ class GantryHooks:
         or one declaring ``format=fmt``, whose schemes cover the destination's (a URL no
         exporter can write to would otherwise be taken for a local folder's name)."""
         scheme = uri_scheme(destination)
-        candidates: list[Exporter] = []
-        named = self._collect()["exporter"].get(fmt)
-        if named is not None:
-            candidates.append(named)  # type: ignore[arg-type]
-        candidates += [rec for rec in self._collect()["exporter"].values()  # type: ignore[misc]
-                       if rec.format == fmt and rec.name != fmt]  # type: ignore[attr-defined]
+        exporters = self._collect()["exporter"].values()
+        candidates: list[Exporter] = sorted(  # type: ignore[assignment]
+            (rec for rec in exporters if fmt in (rec.name, rec.format)),  # type: ignore[attr-defined]
+            key=lambda rec: rec.name != fmt)  # the one named so first
         if not candidates:
             return self.component("exporter", fmt)  # type: ignore[return-value]  (raises)
         for exporter in candidates:

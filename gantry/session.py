@@ -41,6 +41,7 @@ from gantry.pipeline import (
 )
 from gantry.plugins import GantryHooks, build_plugin_manager
 from gantry.records import AuditEvent, ExportTarget, Rejection, SourceItem
+from gantry.sources import is_url
 
 if TYPE_CHECKING:
     from gantry.model import Instance
@@ -455,7 +456,7 @@ class Session:
         if not done:
             return done
         records = (r for r in self.store.iter_exports(target.to) if r.path)
-        if "://" in target.to and not target.to.startswith("file://"):
+        if is_url(target.to):
             present = self._present_at(target)
             if present is None:  # the sink cannot tell: trust the records
                 return done
@@ -478,13 +479,13 @@ class Session:
 
     def _remember_input(self, uri: str) -> None:
         """Note an input (a local folder or file, or a URL) that no export may write into."""
-        if "://" not in uri or uri.startswith("file://"):
-            self._input_roots.append(Path(uri.removeprefix("file://")).resolve())
-        else:
+        if is_url(uri):
             self._input_urls.append(uri)
+        else:
+            self._input_roots.append(Path(uri.removeprefix("file://")).resolve())
 
     def _check_destination(self, target: ExportTarget) -> None:
-        if "://" in target.to and not target.to.startswith("file://"):
+        if is_url(target.to):
             dest = target.to.rstrip("/")
             for url in self._input_urls:
                 src = url.rstrip("/")

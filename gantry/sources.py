@@ -13,6 +13,12 @@ from typing import IO
 ZIP_PREFIX = "zip://"
 
 
+def is_url(location: str) -> bool:
+    """Whether an input or destination names a URL rather than a local path (``file://``
+    URLs are local paths)."""
+    return "://" in location and not location.startswith("file://")
+
+
 def zip_source(archive: str, member: str) -> str:
     """The source string of one member of a zip archive."""
     return f"{ZIP_PREFIX}{archive}!{member}"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gantry.records import EXPORT_FIELDS, ExportRecord
+from gantry.sources import is_url
 from gantry_reports.htmlpage import cards, esc, page, table
 
 #: Key metadata copied from each exported header into the manifest.
@@ -63,7 +64,7 @@ def manifest_location(destination: str, fmt: str = "dicom") -> tuple[Path, str] 
     (``table.parquet``) or a table folder (any non-DICOM format, whose readers expect only
     table files inside) gets ``<name>.manifest.*`` beside it.
     """
-    if "://" in destination and not destination.startswith("file://"):
+    if is_url(destination):
         return None
     path = Path(destination.removeprefix("file://")).resolve()
     if fmt != "dicom" or path.is_file() or path.suffix.lower() in (".parquet", ".zip", ".csv"):
