@@ -188,7 +188,7 @@ def preload() -> None:
     import gantry.model
     import gantry.rawheader
     import gantry.reading
-    import gantry.session  # noqa: F401
+    import gantry.runbuild  # noqa: F401
 
 
 def run_for(spec: RunSpec) -> Run:
@@ -198,7 +198,7 @@ def run_for(spec: RunSpec) -> Run:
         import os
         import warnings
 
-        from gantry.session import build_run
+        from gantry.runbuild import build_run
 
         if not os.environ.get("GANTRY_DEBUG"):  # pydicom's per-value warnings are noise here
             warnings.filterwarnings("ignore", category=UserWarning, module="pydicom")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gantry.context import Run, RunSpec
-from gantry.errors import ExportError, GantryError, ProfileError
+from gantry.errors import ExportError, GantryError
 from gantry.input_count import InputCount
 from gantry.pipeline import (
     FusedUnit,
@@ -39,13 +39,13 @@ from gantry.pipeline import (
     ingest_unit,
     process_unit,
 )
-from gantry.plugins import GantryHooks, build_plugin_manager
+from gantry.plugins import build_plugin_manager
 from gantry.records import AuditEvent, ExportTarget, Rejection, SourceItem
+from gantry.runbuild import load_run_profile
 from gantry.sources import is_url
 
 if TYPE_CHECKING:
     from gantry.model import Instance
-    from gantry.profiles import Profile
     from gantry.protocols import ExecutorImpl, InstanceSink, Store
 
 #: ``progress(stage, done, total, bytes_done)``; ``total`` is ``None`` while unknown.
@@ -82,47 +82,6 @@ def _inputs_seen(summary: StageSummary) -> int:
     of :class:`~gantry.input_count.InputCount`)."""
     return (summary.done + summary.duplicates + summary.conflicts + summary.rejected
             + summary.skipped)
-
-
-def load_run_profile(ref: str, hooks: GantryHooks) -> Profile:
-    """Load a profile with the plugins' search paths, register its local hooks, check settings."""
-    from gantry.profiles import load_profile
-
-    profile = load_profile(ref, hooks.profile_paths())
-    hooks.require(profile.requires)
-    for path in profile.local_hooks:
-        hooks.register_local_hooks(path)
-    validate_plugin_settings(profile, hooks)
-    return profile
-
-
-def validate_plugin_settings(profile: Profile, hooks: GantryHooks) -> None:
-    """Validate each ``plugins:`` section against the plugin's declared config key."""
-    from pydantic import ValidationError
-
-    keys = hooks.components("config-key")
-    for section, settings in (profile.plugins or {}).items():
-        key = keys.get(section)
-        if key is None:
-            known = ", ".join(sorted(keys)) or "none"
-            raise ProfileError(f"no installed plugin declares settings {section!r} "
-                               f"(known: {known})", file=profile.source,
-                               field=f"plugins.{section}")
-        try:
-            key.model.model_validate(settings or {})  # type: ignore[attr-defined]
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise ProfileError(first.get("msg", "invalid"), file=profile.source,
-                               field=f"plugins.{section}.{where}".rstrip(".")) from None
-
-
-def build_run(spec: RunSpec, *, store: Store | None = None,
-              hooks: GantryHooks | None = None) -> Run:
-    """Rebuild a :class:`Run` from a spec (inside a worker, or for the session itself)."""
-    hooks = hooks or build_plugin_manager(block=spec.block_plugins, allow=spec.allow_plugins)
-    profile = load_run_profile(spec.profile, hooks)
-    return Run(profile=profile, secret=spec.secret, hooks=hooks, store=store, spec=spec)
 
 
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:

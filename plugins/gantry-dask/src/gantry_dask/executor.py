@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gantry.errors import GantryError
+from gantry.api import GantryError
 from gantry_dask.options import DaskOptions
 
 if TYPE_CHECKING:

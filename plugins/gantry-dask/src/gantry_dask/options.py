@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
-from gantry.errors import GantryError
+from gantry.api import GantryError
 
 #: Environment variable naming a scheduler address when the ``address`` option is not given.
 ADDRESS_ENV = "GANTRY_DASK_ADDRESS"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gantry import hookimpl
-from gantry.records import Executor
+from gantry.api import Executor
 
 
 def _make_executor(options: dict[str, Any]) -> Any:

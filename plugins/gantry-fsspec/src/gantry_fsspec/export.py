@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gantry.builtins.dicom_export import DicomFolderSink
-from gantry.errors import ExportError
-from gantry.records import ExportRecord
+from gantry.api import DicomFolderSink, ExportError, ExportRecord
 
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-    from gantry.context import InstanceContext, Run
-    from gantry.records import ExportTarget
+    from gantry.api import ExportTarget, InstanceContext, Run
 
 
 #: fsspec protocols of object stores (flat key spaces inside buckets or containers).

@@ -18,11 +18,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from gantry.errors import InputError, PluginError
-from gantry.records import SourceItem
+from gantry.api import InputError, PluginError, SourceItem
 
 if TYPE_CHECKING:
-    from gantry.context import Run
+    from gantry.api import Run
 
 #: Keys under which fsspec implementations report a modification time, in order of preference.
 _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created",

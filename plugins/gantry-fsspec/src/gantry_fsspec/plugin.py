@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gantry import hookimpl
-from gantry.records import Exporter, Ingestor
+from gantry.api import Exporter, Ingestor
 
 #: URL schemes handed to fsspec. Plain paths, ``file://`` and zip archives stay with the
 #: built-in folder ingestor; ``http(s)`` is left to web protocols (DICOMweb).

@@ -19,8 +19,7 @@ def _settings(profile: str | None) -> Any:
 
     if not profile:
         return load_settings({})
-    from gantry.plugins import build_plugin_manager
-    from gantry.session import load_run_profile
+    from gantry.api import build_plugin_manager, load_run_profile
 
     hooks = build_plugin_manager()
     loaded = load_run_profile(profile, hooks)

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gantry.errors import LeakError
+from gantry.api import LeakError
 from gantry_ocr.classify import Identifiers, Verdict, classify_words, from_context
 from gantry_ocr.engine import Word, read_instance, sample_frames
 from gantry_ocr.settings import OcrSettings, load_settings
 
 if TYPE_CHECKING:
-    from gantry_pixels.codec import DecodedPixels
+    from gantry_pixels.api import DecodedPixels
     from pydicom import Dataset
 
-    from gantry.context import InstanceContext
-    from gantry.records import Change, Finding
+    from gantry.api import Change, Finding, InstanceContext
 
 COMPONENT = "burned-in-ocr"
 _REASON_TEXT = {"identifier": "the instance's identifiers", "name": "a name", "date": "a date",
@@ -34,7 +33,7 @@ Box = tuple[int, int, int, int, int]
 
 def eligible(ds: Dataset, settings: OcrSettings) -> bool:
     """Whether an instance has integer pixels worth reading (and a modality in the filter)."""
-    from gantry_pixels.codec import has_pixels
+    from gantry_pixels.api import has_pixels
 
     if not has_pixels(ds) or int(ds.get("Rows", 0)) < 16 or int(ds.get("Columns", 0)) < 16:
         return False
@@ -109,9 +108,9 @@ class OcrAuditor(_Reader):
 
     def audit(self, dataset: Dataset, context: InstanceContext) -> list[Finding]:
         """Findings ``burned-in-text`` (error when identifying, else warning)."""
-        from gantry_pixels.codec import PixelCodecError, decode
+        from gantry_pixels.api import PixelCodecError, decode
 
-        from gantry.records import Finding
+        from gantry.api import Finding
 
         if not eligible(dataset, self.settings):
             return []
@@ -136,7 +135,7 @@ class OcrAuditor(_Reader):
 
     def _finding(self, words: list[Word], run: list[int], verdicts: dict[int, Verdict],
                  total_frames: int, frames: list[int]) -> Finding:
-        from gantry.records import Finding
+        from gantry.api import Finding
 
         frame = words[run[0]].frame
         x, y, w, h = run_box(words, run)
@@ -168,9 +167,9 @@ class OcrRedactor(_Reader):
 
     def redact(self, dataset: Dataset, context: InstanceContext) -> list[Change]:
         """Blank text boxes on every frame read; re-read; fail closed on leftovers."""
-        from gantry_pixels import codec
+        import gantry_pixels.api as codec
 
-        from gantry.records import Change
+        from gantry.api import Change
 
         if not eligible(dataset, self.settings):
             return []

@@ -62,7 +62,7 @@ def device_of(ds: Dataset) -> DeviceKey:
 
 def sight(ds: Dataset, *, settings: Any, max_frames: int = 3) -> Sighting | None:
     """OCR one instance and return its line boxes, or ``None`` when it has no usable pixels."""
-    from gantry_pixels.codec import PixelCodecError, decode
+    from gantry_pixels.api import PixelCodecError, decode
 
     from gantry_ocr.components import OcrAuditor, eligible, group_lines, identifiers_for, run_box
     from gantry_ocr.engine import sample_frames

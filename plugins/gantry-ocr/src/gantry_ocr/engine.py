@@ -10,11 +10,11 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gantry.errors import GantryError
+from gantry.api import GantryError
 
 if TYPE_CHECKING:
     import numpy as np
-    from gantry_pixels.codec import DecodedPixels
+    from gantry_pixels.api import DecodedPixels
     from pydicom import Dataset
 
 INSTALL_HINT = ("tesseract is not installed or not on PATH (Debian/Ubuntu: apt-get install "

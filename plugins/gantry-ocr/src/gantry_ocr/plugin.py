@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gantry import hookimpl
-from gantry.records import Auditor, ConfigKey, Redactor
+from gantry.api import Auditor, ConfigKey, Redactor
 
 if TYPE_CHECKING:
     import click

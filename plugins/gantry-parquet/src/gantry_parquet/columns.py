@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from gantry.query import INVALID_COLUMN, arrow_type, name_for_column
+from gantry.api import INVALID_COLUMN, arrow_type, name_for_column
 
 if TYPE_CHECKING:
     import pyarrow as pa

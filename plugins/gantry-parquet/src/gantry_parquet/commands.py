@@ -94,7 +94,7 @@ def add_query_command(cli: click.Group) -> None:
         from itertools import islice
 
         from gantry import Session
-        from gantry.query import QueryError, parse_query, referenced_keywords
+        from gantry.api import QueryError, parse_query, referenced_keywords
         from gantry_parquet.sql import SqlError, check_select
         from gantry_parquet.tables import store_rows, to_arrow
 

@@ -33,7 +33,7 @@ class ParquetOptions(BaseModel):
     @field_validator("partition_by")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        from gantry.query import name_for_column
+        from gantry.api import name_for_column
 
         for column in value:
             name = name_for_column(column)

@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gantry import hookimpl
-from gantry.records import ConfigKey, Exporter
+from gantry.api import ConfigKey, Exporter
 
 if TYPE_CHECKING:
     import click
 
-    from gantry.context import Run
-    from gantry.records import ExportTarget
+    from gantry.api import ExportTarget, Run
 
 
 def _make_sink(target: ExportTarget, run: Run) -> Any:

@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from gantry.errors import ExportError
-from gantry.query import header_row
-from gantry.records import ExportRecord
+from gantry.api import ExportError, ExportRecord, header_row
 from gantry_parquet.batches import conform, rows_to_batch, unify
 from gantry_parquet.columns import column_type
 from gantry_parquet.options import ParquetOptions
@@ -28,8 +26,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pydicom import Dataset
 
-    from gantry.context import InstanceContext, Run
-    from gantry.records import ExportTarget
+    from gantry.api import ExportTarget, InstanceContext, Run
 
 METADATA_KEY = b"gantry"
 MARKER = "_gantry_parquet.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gantry.errors import GantryError
+from gantry.api import GantryError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -60,7 +60,7 @@ def run_select(table: pa.Table, sql: str, params: list[Any] | None = None) -> pa
 
 def filter_table(table: pa.Table, query: str) -> pa.Table:
     """Rows of ``table`` matching a Gantry query, through DuckDB with parameters."""
-    from gantry.query import parse_query, referenced_keywords, to_duckdb
+    from gantry.api import parse_query, referenced_keywords, to_duckdb
     from gantry_parquet.batches import conform, unify
     from gantry_parquet.columns import column_type
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from gantry.errors import GantryError
-from gantry.query import header_row, parse_query, referenced_keywords, to_predicate
+from gantry.api import GantryError, header_row, parse_query, referenced_keywords, to_predicate
 from gantry_parquet.batches import rows_to_table
 
 if TYPE_CHECKING:
     import pandas
     import pyarrow as pa
 
-    from gantry.protocols import Store
+    from gantry.api import Store
 
 #: Column holding each instance's status in the working store.
 STATUS_COLUMN = "gantry_status"

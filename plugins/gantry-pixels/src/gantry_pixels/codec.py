@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gantry.errors import GantryError
+from gantry.api import GantryError
 
 if TYPE_CHECKING:
     import numpy as np

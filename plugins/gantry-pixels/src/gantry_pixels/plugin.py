@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from gantry import hookimpl
-from gantry.records import ConfigKey, Redactor
+from gantry.api import ConfigKey, Redactor
 
 if TYPE_CHECKING:
     import click

@@ -14,8 +14,7 @@ from gantry_pixels.settings import (
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-    from gantry.context import InstanceContext, Run
-    from gantry.records import Change
+    from gantry.api import Change, InstanceContext, Run
 
 COMPONENT = "pixel-zones"
 
@@ -140,7 +139,7 @@ def apply_pixel_edit(ds: Dataset, context: InstanceContext | None,
     Returns the changes (with the pixel sha256 before and after, never pixel content) and sets
     ``context.notes["pixels_modified"]``. Shared by every pixel redactor.
     """
-    from gantry.records import Change
+    from gantry.api import Change
     from gantry_pixels import codec
 
     decoded = codec.decode(ds)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gantry.records import Change
+    from gantry.api import Change
 
 CATEGORIES = ("removed", "replaced", "shifted", "cleaned", "redacted", "other")
 WIDE_FIELDS = ("sop_instance_uid", "series_instance_uid", "study_instance_uid", "modality",

@@ -38,9 +38,7 @@ def add_report_commands(cli: click.Group) -> None:
         could not be verified, tool versions, the report's sha256). Exit code 1 when a rule
         fails.
         """
-        from gantry.plugins import build_plugin_manager
-        from gantry.profiles import DEFAULT_PROFILE
-        from gantry.session import load_run_profile
+        from gantry.api import DEFAULT_PROFILE, build_plugin_manager, load_run_profile
         from gantry_reports.compliance import check_dataset
 
         root = Path(dataset).resolve()

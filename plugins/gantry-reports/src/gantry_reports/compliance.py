@@ -29,8 +29,7 @@ if TYPE_CHECKING:
     from pydicom import Dataset
     from pydicom.dataelem import DataElement
 
-    from gantry.deid.rules import RuleSet
-    from gantry.profiles import Profile
+    from gantry.api import Profile, RuleSet
 
 PASS, FAIL, UNVERIFIED = "pass", "fail", "unverified"
 _PN, _PID = 0x00100010, 0x00100020
@@ -97,7 +96,7 @@ class Checker:
     """Checks datasets against one resolved profile."""
 
     def __init__(self, profile: Profile, originals: Any = None) -> None:
-        from gantry.deid.rules import build_rules
+        from gantry.api import build_rules
 
         self.profile = profile
         self.originals = originals
@@ -113,7 +112,7 @@ class Checker:
 
     # -- the rule list -----------------------------------------------------------------------
     def _register_rules(self) -> None:
-        from gantry.deid.rules import resolve_compound
+        from gantry.api import resolve_compound
 
         for tag, action in sorted(self.rules.exact.items()):
             keyword = self.rules.keywords.get(tag, "")
@@ -151,7 +150,7 @@ class Checker:
 
         ``data`` (the file's bytes) is needed only when checking against the originals.
         """
-        from gantry.deid.rules import iod_family
+        from gantry.api import iod_family
 
         result.sop_instance_uid = str(ds.get("SOPInstanceUID", ""))
         if self.originals is not None:
@@ -220,9 +219,7 @@ class Checker:
         return "mask"
 
     def _default(self, elem: DataElement, mode: str) -> tuple[str | None, str]:
-        from gantry.deid.engine import STRUCTURAL
-        from gantry.deid.uids import keeps_uid
-        from gantry.deid.vr import TEXT_VRS
+        from gantry.api import STRUCTURAL, TEXT_VRS, keeps_uid
 
         vr, keyword = elem.VR, elem.keyword
         if vr == "UI":
@@ -242,8 +239,7 @@ class Checker:
     def _element(self, elem: DataElement, tag: int, action: str, rule: str,
                  actions: dict[int, str], result: InstanceResult, where: str,
                  mode: str) -> None:
-        from gantry.deid.uids import is_well_known
-        from gantry.deid.vr import dummy_value
+        from gantry.api import dummy_value, is_well_known
 
         value = elem.value
         if self.originals is not None and action != "X" and elem.VR != "SQ":
@@ -297,7 +293,7 @@ class Checker:
         self._outcome(result, rule, UNVERIFIED, where, f"action {action} is not checked")
 
     def _markers(self, ds: Dataset, result: InstanceResult) -> None:
-        from gantry.deid.markers import longitudinal_state, method_codes
+        from gantry.api import longitudinal_state, method_codes
 
         if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES":
             self._outcome(result, "marker:PatientIdentityRemoved", FAIL, "PatientIdentityRemoved",

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gantry.records import EXPORT_FIELDS, ExportRecord
-from gantry.sources import is_url
+from gantry.api import EXPORT_FIELDS, ExportRecord, is_url
 from gantry_reports.htmlpage import cards, esc, page, table
 
 #: Key metadata copied from each exported header into the manifest.

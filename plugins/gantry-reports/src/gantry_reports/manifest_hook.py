@@ -6,12 +6,11 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from gantry.errors import GantryError
+from gantry.api import GantryError
 from gantry_reports import spool
 
 if TYPE_CHECKING:
-    from gantry.context import Run
-    from gantry.records import ExportRecord
+    from gantry.api import ExportRecord, Run
 
 log = logging.getLogger("gantry.reports")
 

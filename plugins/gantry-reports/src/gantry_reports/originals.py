@@ -43,7 +43,7 @@ class Originals:
 
     def begin(self, ds: Dataset) -> bool:
         """Select the original of an exported instance; ``False`` if the store has none."""
-        from gantry.pipeline import patient_key
+        from gantry.api import patient_key
 
         self.original = None
         uid = self.by_new_uid.get(str(ds.get("SOPInstanceUID", "")))
@@ -67,8 +67,7 @@ class Originals:
 
     def leaks(self, data: bytes, relpath: str) -> list[str]:
         """Where identifying values of the original remain in the exported bytes or path."""
-        from gantry.deid.gate import find_leaks
-        from gantry.deid.identifiers import collect_identifiers
+        from gantry.api import collect_identifiers, find_leaks
 
         assert self.original is not None
         identifiers = collect_identifiers(self.original, self._patient, profile=self.profile)
@@ -90,7 +89,7 @@ class Originals:
             mapped = [self.run.map_uid(str(v)) for v in expected]
             return PASS if [str(v) for v in _values(value)] == mapped else FAIL
         if vr == "DA" and action == "C" and self.profile.has("retain-longitudinal-modified-dates"):
-            from gantry.deid.dates import shift_da
+            from gantry.api import shift_da
 
             days = self.run.date_offset(self._patient)
             expected = [shift_da(str(v), days) for v in _values(original.value)]

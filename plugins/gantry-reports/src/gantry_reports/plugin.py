@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gantry import hookimpl
-from gantry.records import ConfigKey
+from gantry.api import ConfigKey
 
 if TYPE_CHECKING:
     import click
 
-    from gantry.context import Run
-    from gantry.records import ExportRecord
+    from gantry.api import ExportRecord, Run
 
 
 @hookimpl

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from typing import IO
 
-from gantry.records import ExportRecord
+from gantry.api import ExportRecord
 
 _LOCK = threading.Lock()
 _SPOOLS: dict[tuple[str, str], IO[str]] = {}

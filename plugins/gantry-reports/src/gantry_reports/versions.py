@@ -16,7 +16,7 @@ def tool_versions() -> dict[str, Any]:
 
     plugins: list[dict[str, str]] = []
     try:
-        from gantry.plugins import build_plugin_manager
+        from gantry.api import build_plugin_manager
 
         for info in build_plugin_manager().plugins(include_builtin=False):
             plugins.append({"name": info.name, "version": info.version,

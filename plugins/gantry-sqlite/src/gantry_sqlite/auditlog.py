@@ -16,12 +16,12 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from gantry.errors import StoreError
+from gantry.api import StoreError
 
 if TYPE_CHECKING:
     import sqlite3
 
-    from gantry.records import AuditEvent
+    from gantry.api import AuditEvent
 
 _STOP = object()
 BATCH = 2000

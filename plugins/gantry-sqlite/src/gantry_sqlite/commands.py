@@ -25,7 +25,7 @@ DB_OPTION = click.option("--db", "db_url", envvar="GANTRY_DB", required=True,
 
 @contextmanager
 def _store(db_url: str, *, must_exist: bool = True) -> Iterator[SqliteStore]:
-    from gantry.errors import GantryError
+    from gantry.api import GantryError
     from gantry_sqlite.store import SqliteStore, path_from_url
 
     try:
@@ -169,7 +169,7 @@ def verify_pixels_cmd(sidecar: str, extract: str | None) -> None:
     """Check every entry of a pixel sidecar without the database (exit 1 on damage)."""
     from pathlib import Path
 
-    from gantry.errors import StoreError
+    from gantry.api import StoreError
     from gantry_sqlite.pixels import read_at, scan
 
     good: dict[str, tuple[int, int]] = {}

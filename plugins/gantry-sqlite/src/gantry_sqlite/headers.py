@@ -210,7 +210,7 @@ def _raw_creator(header: Any, cds: Any, tag: int) -> str | None:
     if raw is None:
         return None
     if type(raw) is RawDataElement:
-        from gantry.deid.fast import decoded
+        from gantry.api import decoded
 
         found = decoded(cds, raw)
         if found is not None:
@@ -405,7 +405,7 @@ def _creator(ds: Dataset, tag: int) -> str | None:
         return None
     raw = ds._dict.get(group << 16 | element >> 8)
     if type(raw) is RawDataElement:  # decoded through the shared cache, not into ``ds``
-        from gantry.deid.fast import decoded
+        from gantry.api import decoded
 
         found = decoded(ds, raw)
         if found is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gantry.errors import StoreError
+from gantry.api import StoreError
 from gantry_sqlite import pixels as px
 
 if TYPE_CHECKING:
@@ -197,7 +197,7 @@ def purge(store: SqliteStore, destination: str | None = None) -> PurgeReport:
             report = _purge_locked(store, destination)
         finally:
             sidecar.release_exclusive()
-    from gantry.records import AuditEvent
+    from gantry.api import AuditEvent
 
     store.log_event(AuditEvent("purged", "store", {
         "instances": report.instances, "remaining_instances": report.remaining_instances,

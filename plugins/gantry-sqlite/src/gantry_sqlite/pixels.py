@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gantry.errors import StoreError
+from gantry.api import StoreError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from gantry.protocols import PixelMeta
+    from gantry.api import PixelMeta
 
 FILE_MAGIC = b"GANTRYPX"
 FORMAT_VERSION = 1
@@ -105,7 +105,7 @@ def decode_entry(blob: bytes, where: str, key: str | None = None
     """The array and meta of one entry's bytes, verified; errors name ``where``."""
     import numpy as np
 
-    from gantry.protocols import PixelMeta
+    from gantry.api import PixelMeta
 
     header, payload = _split(blob, where)
     if key is not None and header.get("key") != key:

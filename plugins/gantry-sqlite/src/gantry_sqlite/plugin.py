@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from gantry import hookimpl
-from gantry.records import StoreBackend
+from gantry.api import StoreBackend
 
 if TYPE_CHECKING:
     import click
 
-    from gantry.protocols import Store
+    from gantry.api import Store
 
 
 def open_store(url: str) -> Store:

@@ -13,7 +13,7 @@ from gantry_sqlite.schema import KEY_COLUMNS
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-    from gantry.model import Instance
+    from gantry.api import Instance
 
 INSTANCE_COLS = ("sop_instance_uid, sop_class_uid, series_instance_uid, study_instance_uid, "
                   "patient_id, source, size, transfer_syntax, patient_name, attrs")
@@ -99,7 +99,7 @@ def hierarchy_rows(inst: Instance, ds: Dataset, fields: tuple[Any, ...] | None =
 
 def instance_from_row(row: Sequence[Any]) -> Instance:
     """An :class:`Instance` from the columns :data:`INSTANCE_COLS` select."""
-    from gantry.model import Instance
+    from gantry.api import Instance
 
     return Instance(sop_instance_uid=row[0], sop_class_uid=row[1] or "",
                     series_instance_uid=row[2], study_instance_uid=row[3], patient_id=row[4],

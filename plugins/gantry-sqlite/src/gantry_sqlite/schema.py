@@ -12,7 +12,7 @@ import itertools
 import sqlite3
 from collections.abc import Callable
 
-from gantry.errors import StoreError
+from gantry.api import StoreError
 
 #: Header attributes kept as indexed columns of ``instances`` (keyword → column).
 KEY_COLUMNS: dict[str, str] = {

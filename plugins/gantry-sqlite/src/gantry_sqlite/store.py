@@ -27,9 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gantry.builtins.memory_store import instance_stat, same_source, source_stat
-from gantry.errors import StoreError
-from gantry.protocols import AddOutcome, PixelMeta, StoreCounts
+from gantry.api import (
+    AddOutcome,
+    PixelMeta,
+    StoreCounts,
+    StoreError,
+    instance_stat,
+    same_source,
+    source_stat,
+)
 from gantry_sqlite import pixels as px
 from gantry_sqlite.auditlog import AuditWriter
 from gantry_sqlite.headers import header_rows, rows_to_dataset
@@ -48,8 +54,17 @@ if TYPE_CHECKING:
     import numpy as np
     from pydicom import Dataset
 
-    from gantry.model import Instance, Patient, Series, Study
-    from gantry.records import AuditEvent, Change, ExportRecord, Finding, Rejection
+    from gantry.api import (
+        AuditEvent,
+        Change,
+        ExportRecord,
+        Finding,
+        Instance,
+        Patient,
+        Rejection,
+        Series,
+        Study,
+    )
     from gantry_sqlite.headers import Row
 
 PAGE = 500
@@ -523,7 +538,7 @@ class SqliteStore:
 
     def iter_patients(self) -> Iterator[Patient]:
         """Stream patients (with their study counts)."""
-        from gantry.model import Patient
+        from gantry.api import Patient
 
         sql = ("SELECT id, patient_id, patient_name, issuer, birth_date, (SELECT COUNT(*) FROM "
                "studies s WHERE s.patient_id = p.patient_id) FROM patients p WHERE id>?")
@@ -533,7 +548,7 @@ class SqliteStore:
 
     def iter_studies(self, patient_id: str | None = None) -> Iterator[Study]:
         """Stream studies (with their series counts), optionally of one patient."""
-        from gantry.model import Study
+        from gantry.api import Study
 
         where, params = ("patient_id=? AND ", [patient_id]) if patient_id is not None else ("", [])
         sql = ("SELECT id, study_instance_uid, patient_id, study_date, study_description, "
@@ -546,7 +561,7 @@ class SqliteStore:
 
     def iter_series(self, study_instance_uid: str | None = None) -> Iterator[Series]:
         """Stream series (with their instance counts), optionally of one study."""
-        from gantry.model import Series
+        from gantry.api import Series
 
         where, params = (("study_instance_uid=? AND ", [study_instance_uid])
                          if study_instance_uid is not None else ("", []))
@@ -560,7 +575,7 @@ class SqliteStore:
 
     def iter_rejected(self) -> Iterator[Rejection]:
         """Stream rejected inputs in the order recorded."""
-        from gantry.records import Rejection
+        from gantry.api import Rejection
 
         for r in self._pages("SELECT id, source, reason, stage FROM rejected WHERE id>?"):
             yield Rejection(source=r[1], reason=r[2], stage=r[3])
@@ -612,7 +627,7 @@ class SqliteStore:
     def iter_findings(self, sop_instance_uid: str | None = None
                       ) -> Iterator[tuple[str, str, Finding]]:
         """Stream ``(sop_instance_uid, stage, finding)`` in the order recorded."""
-        from gantry.records import Finding
+        from gantry.api import Finding
 
         where, params = (("sop_instance_uid=? AND ", [sop_instance_uid])
                          if sop_instance_uid is not None else ("", []))
@@ -645,7 +660,7 @@ class SqliteStore:
 
     def iter_changes(self, sop_instance_uid: str | None = None) -> Iterator[tuple[str, Change]]:
         """Stream ``(sop_instance_uid, change)`` in the order recorded."""
-        from gantry.records import Change
+        from gantry.api import Change
 
         where, params = (("sop_instance_uid=? AND ", [sop_instance_uid])
                          if sop_instance_uid is not None else ("", []))
@@ -707,7 +722,7 @@ class SqliteStore:
 
     def iter_exports(self, destination: str | None = None) -> Iterator[ExportRecord]:
         """Stream export records in the order first written."""
-        from gantry.records import ExportRecord
+        from gantry.api import ExportRecord
 
         where, params = (("destination=? AND ", [destination]) if destination is not None
                          else ("", []))
@@ -733,7 +748,7 @@ class SqliteStore:
 
     def iter_events(self) -> Iterator[AuditEvent]:
         """Stream the audit log in order (after flushing queued events)."""
-        from gantry.records import AuditEvent
+        from gantry.api import AuditEvent
 
         with self._lock:
             self._check()

@@ -1,0 +1,60 @@
+"""Building a run: a profile loaded with the plugins' paths and settings, and a :class:`Run`.
+
+Used by the session in the parent and by the pipeline inside each worker, so neither imports
+the other.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gantry.context import Run, RunSpec
+from gantry.errors import ProfileError
+from gantry.plugins import GantryHooks, build_plugin_manager
+
+if TYPE_CHECKING:
+    from gantry.profiles import Profile
+    from gantry.protocols import Store
+
+__all__ = ["build_run", "load_run_profile", "validate_plugin_settings"]
+
+
+def load_run_profile(ref: str, hooks: GantryHooks) -> Profile:
+    """Load a profile with the plugins' search paths, register its local hooks, check settings."""
+    from gantry.profiles import load_profile
+
+    profile = load_profile(ref, hooks.profile_paths())
+    hooks.require(profile.requires)
+    for path in profile.local_hooks:
+        hooks.register_local_hooks(path)
+    validate_plugin_settings(profile, hooks)
+    return profile
+
+
+def validate_plugin_settings(profile: Profile, hooks: GantryHooks) -> None:
+    """Validate each ``plugins:`` section against the plugin's declared config key."""
+    from pydantic import ValidationError
+
+    keys = hooks.components("config-key")
+    for section, settings in (profile.plugins or {}).items():
+        key = keys.get(section)
+        if key is None:
+            known = ", ".join(sorted(keys)) or "none"
+            raise ProfileError(f"no installed plugin declares settings {section!r} "
+                               f"(known: {known})", file=profile.source,
+                               field=f"plugins.{section}")
+        try:
+            key.model.model_validate(settings or {})  # type: ignore[attr-defined]
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise ProfileError(first.get("msg", "invalid"), file=profile.source,
+                               field=f"plugins.{section}.{where}".rstrip(".")) from None
+
+
+def build_run(spec: RunSpec, *, store: Store | None = None,
+              hooks: GantryHooks | None = None) -> Run:
+    """Rebuild a :class:`Run` from a spec (inside a worker, or for the session itself)."""
+    hooks = hooks or build_plugin_manager(block=spec.block_plugins, allow=spec.allow_plugins)
+    profile = load_run_profile(spec.profile, hooks)
+    return Run(profile=profile, secret=spec.secret, hooks=hooks, store=store, spec=spec)
