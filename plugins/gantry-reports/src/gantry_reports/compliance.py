@@ -19,10 +19,10 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gantry_reports.compliance_record import FAIL, PASS, UNVERIFIED, InstanceResult, RuleStats
 from gantry_reports.manifest import MANIFEST_NAMES
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
     from gantry.api import Profile, RuleSet
 
-PASS, FAIL, UNVERIFIED = "pass", "fail", "unverified"
 _PN, _PID = 0x00100010, 0x00100020
 _REASONS = {
     "C": "cleaned or shifted values cannot be told apart from originals without the originals",
@@ -59,37 +58,6 @@ NOT_CHECKED_WITH_ORIGINALS = [
     "Instances the given store did not export are checked from the file alone.",
     NOT_CHECKED[3],
 ]
-
-
-@dataclass
-class RuleStats:
-    """Outcome counts of one rule over every instance."""
-
-    rule: str
-    action: str
-    description: str
-    fail: int = 0
-    unverified: int = 0
-    examples: list[str] = field(default_factory=list)
-
-
-@dataclass
-class InstanceResult:
-    """Outcome of one instance."""
-
-    path: str
-    sop_instance_uid: str = ""
-    failures: list[dict[str, str]] = field(default_factory=list)
-    unverified: dict[str, int] = field(default_factory=dict)
-    error: str = ""
-
-    @property
-    def verdict(self) -> str:
-        """``fail`` if any rule failed, else ``unverified`` if any could not be proven, else
-        ``pass``."""
-        if self.error or self.failures:
-            return FAIL
-        return UNVERIFIED if self.unverified else PASS
 
 
 class Checker:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from gantry_reports.htmlpage import cards, esc, page, table
 
 if TYPE_CHECKING:
-    from gantry_reports.compliance import InstanceResult
+    from gantry_reports.compliance_record import InstanceResult
 
 _CLASS = {"pass": "pass", "fail": "fail", "unverified": "warn"}
 

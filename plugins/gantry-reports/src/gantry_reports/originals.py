@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gantry_reports.compliance_record import FAIL, PASS
+
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-PASS, FAIL = "pass", "fail"
 RULE_GATE = "originals:no-identifier-left"
 RULE_FOUND = "originals:known-instance"
 

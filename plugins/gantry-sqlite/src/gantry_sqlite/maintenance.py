@@ -3,8 +3,8 @@
 Compaction copies the live entries into ``<sidecar>.compact``, records their new offsets in the
 database (``pixel_relocations``, ``meta.compact_state = 'swapping'``), swaps the file in with an
 atomic rename, then applies the new offsets. Whatever step a crash interrupts, the next open
-(:func:`recover_compaction`) finds a consistent pair: before the rename the old file and old
-offsets are kept; after it the recorded offsets are applied.
+(:func:`gantry_sqlite.relocation.recover`) finds a consistent pair: before the rename the old
+file and old offsets are kept; after it the recorded offsets are applied.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gantry.api import StoreError
 from gantry_sqlite import pixels as px
+from gantry_sqlite.relocation import apply_relocations, compact_path
 
 if TYPE_CHECKING:
+    from gantry_sqlite.pixels import Sidecar
     from gantry_sqlite.store import SqliteStore
 
 
@@ -49,15 +50,6 @@ class PurgeReport:
     compact: CompactReport | None
 
 
-def _tmp_path(sidecar: Path) -> Path:
-    return sidecar.with_name(sidecar.name + ".compact")
-
-
-def _meta(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-    return row[0] if row else None
-
-
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -67,43 +59,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def recover_compaction(store: SqliteStore) -> str:
-    """Finish or undo a compaction a crash interrupted; returns what was done
-    (``""``, ``"discarded"`` or ``"applied"``)."""
-    tmp = _tmp_path(store.pixels_path)
-    conn = store._conn
-    state = _meta(conn, "compact_state")
-    if state is None:
-        if tmp.exists():
-            tmp.unlink()
-            return "discarded"
-        return ""
-    outcome = ""
-
-    def fix(c: sqlite3.Connection) -> None:
-        nonlocal outcome
-        if _meta(c, "compact_state") is None:
-            return
-        if tmp.exists():  # the swap never happened: the old file and old offsets stand
-            c.execute("DELETE FROM pixel_relocations")
-            outcome = "discarded"
-        else:
-            _apply_relocations(c)
-            outcome = "applied"
-        c.execute("DELETE FROM meta WHERE key='compact_state'")
-
-    store._write_tx(conn, fix)
-    if outcome == "discarded" and tmp.exists():
-        tmp.unlink()
-    return outcome
-
-
-def _apply_relocations(c: sqlite3.Connection) -> None:
-    c.execute("UPDATE pixels SET offset = (SELECT r.offset FROM pixel_relocations r "
-              "WHERE r.key = pixels.key) WHERE key IN (SELECT key FROM pixel_relocations)")
-    c.execute("DELETE FROM pixel_relocations")
 
 
 def _swap(tmp: Path, target: Path) -> None:
@@ -117,26 +72,14 @@ def compact(store: SqliteStore) -> CompactReport:
     Needs the store to itself: raises :class:`StoreError` when another session holds it open.
     Every entry copied is verified; a corrupt one stops the compaction (nothing changes).
     """
-    with store._lock:
-        store._check()
-        store._flush()
-        sidecar = store._sidecar
-        sidecar.sync()
-        if not sidecar.try_exclusive():
-            sidecar.release_exclusive()
-            raise StoreError(f"{store.pixels_path}: the store is open in another session; "
-                             "close it before compacting")
-        try:
-            return _compact_locked(store)
-        finally:
-            sidecar.release_exclusive()
+    with store.exclusive("compacting", subject=store.pixels_path) as sidecar:
+        return _compact_locked(store, sidecar)
 
 
-def _compact_locked(store: SqliteStore) -> CompactReport:
-    sidecar = store._sidecar
-    conn = store._conn
+def _compact_locked(store: SqliteStore, sidecar: Sidecar) -> CompactReport:
+    conn = store.connection
     target = store.pixels_path
-    tmp = _tmp_path(target)
+    tmp = compact_path(target)
     before = sidecar.size()
     relocations: list[tuple[str, int]] = []
     rows = conn.execute("SELECT key, offset, length FROM pixels ORDER BY offset").fetchall()
@@ -161,14 +104,14 @@ def _compact_locked(store: SqliteStore) -> CompactReport:
         c.executemany("INSERT INTO pixel_relocations(key, offset) VALUES (?, ?)", relocations)
         c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('compact_state', 'swapping')")
 
-    store._write_tx(conn, stage)
+    store.transaction(stage)
     _swap(tmp, target)
 
     def finish(c: sqlite3.Connection) -> None:
-        _apply_relocations(c)
+        apply_relocations(c)
         c.execute("DELETE FROM meta WHERE key='compact_state'")
 
-    store._write_tx(conn, finish)
+    store.transaction(finish)
     sidecar.reopen()
     sidecar.try_exclusive()
     return CompactReport(entries=len(relocations), bytes_before=before, bytes_after=offset)
@@ -184,19 +127,8 @@ def purge(store: SqliteStore, destination: str | None = None) -> PurgeReport:
     zeroed (``secure_delete``), the database vacuumed and the sidecar compacted, so the
     original values leave the files, not just the tables.
     """
-    with store._lock:
-        store._check()
-        store._flush()
-        store._audit.flush()
-        sidecar = store._sidecar
-        if not sidecar.try_exclusive():
-            sidecar.release_exclusive()
-            raise StoreError(f"{store.path}: the store is open in another session; close it "
-                             "before purging")
-        try:
-            report = _purge_locked(store, destination)
-        finally:
-            sidecar.release_exclusive()
+    with store.exclusive("purging") as sidecar:
+        report = _purge_locked(store, sidecar, destination)
     from gantry.api import AuditEvent
 
     store.log_event(AuditEvent("purged", "store", {
@@ -206,8 +138,9 @@ def purge(store: SqliteStore, destination: str | None = None) -> PurgeReport:
     return report
 
 
-def _purge_locked(store: SqliteStore, destination: str | None) -> PurgeReport:
-    conn = store._conn
+def _purge_locked(store: SqliteStore, sidecar: Sidecar, destination: str | None
+                  ) -> PurgeReport:
+    conn = store.connection
     counts: dict[str, int] = {}
     conn.execute("PRAGMA secure_delete=ON")
 
@@ -249,13 +182,13 @@ def _purge_locked(store: SqliteStore, destination: str | None) -> PurgeReport:
         c.execute("DROP TABLE temp.purge_ids")
 
     try:
-        store._write_tx(conn, op)
-        store._value_ids.clear()  # element_values ids may be deleted, hence reused
+        store.transaction(op)
+        store.forget_value_ids()  # element_values ids may be deleted, hence reused
         conn.execute("VACUUM")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.execute("PRAGMA secure_delete=OFF")
-    compacted = _compact_locked(store) if counts["pixels"] else None
+    compacted = _compact_locked(store, sidecar) if counts["pixels"] else None
     return PurgeReport(instances=counts["instances"], elements=counts["elements"],
                        pixel_entries=counts["pixels"], rejected_sources=counts["rejected"],
                        remaining_instances=counts["remaining"], compact=compacted)

@@ -39,6 +39,7 @@ from gantry.api import (
 from gantry_sqlite import pixels as px
 from gantry_sqlite.auditlog import AuditWriter
 from gantry_sqlite.headers import header_rows, rows_to_dataset
+from gantry_sqlite.relocation import recover
 from gantry_sqlite.rows import (
     INSERT_INSTANCE,
     INSTANCE_COLS,
@@ -162,9 +163,7 @@ class SqliteStore:
                              "JSON functions the store's views use") from None
         migrate(self._conn, str(self.path))
         self._known_tags = {r[0] for r in self._conn.execute("SELECT tag FROM tags")}
-        from gantry_sqlite.maintenance import recover_compaction
-
-        recover_compaction(self)
+        recover(self._conn, self.pixels_path, self.transaction)
         try:
             self._sidecar = px.Sidecar(self.pixels_path)
         except OSError as exc:
@@ -820,6 +819,45 @@ class SqliteStore:
                 conn.close()
 
         return SqlResult(columns, rows())
+
+    # -- maintenance (gantry_sqlite.maintenance) -------------------------------------------------
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's write connection, for maintenance holding :meth:`exclusive`."""
+        return self._conn
+
+    def transaction(self, fn: Op) -> None:
+        """Run ``fn(connection)`` in one ``BEGIN IMMEDIATE`` transaction on the store's
+        connection, retrying while another process writes."""
+        with self._lock:
+            self._check()
+            self._write_tx(self._conn, fn)
+
+    @contextmanager
+    def exclusive(self, purpose: str, *, subject: Path | None = None) -> Iterator[px.Sidecar]:
+        """Hold the store for this session alone while ``purpose`` (``"compacting"``...) runs:
+        queued writes and audit events committed, the sidecar fsync'd and locked exclusively;
+        yields the sidecar. Raises :class:`StoreError` (naming ``subject``, by default the
+        database) when another session has the store open."""
+        with self._lock:
+            self._check()
+            self._flush()
+            self._audit.flush()
+            sidecar = self._sidecar
+            sidecar.sync()
+            if not sidecar.try_exclusive():
+                sidecar.release_exclusive()
+                raise StoreError(f"{subject or self.path}: the store is open in another session; "
+                                 f"close it before {purpose}")
+            try:
+                yield sidecar
+            finally:
+                sidecar.release_exclusive()
+
+    def forget_value_ids(self) -> None:
+        """Drop the remembered ``element_values`` ids (after maintenance deleted rows, whose
+        ids SQLite may hand out again)."""
+        self._value_ids.clear()
 
     # -- lifecycle -------------------------------------------------------------------------------
     def checkpoint(self) -> None:
