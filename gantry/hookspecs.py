@@ -105,7 +105,7 @@ def gantry_stores() -> Iterable[StoreBackend]:
     returns an object satisfying :class:`gantry.protocols.Store`; it must pass
     ``gantry.testing.store_contract``. Optional ``prepare(header)`` runs in the workers and
     hands its result to ``add_instance(..., prepared=...)``; optional ``prepare_raw`` does
-    the same from a :class:`gantry.rawheader.RawHeader` (``gantry deidentify`` then builds no
+    the same from a :class:`gantry.dicom.rawheader.RawHeader` (``gantry deidentify`` then builds no
     dataset for the index).
 
     Example::

@@ -88,7 +88,7 @@ class StoreBackend(Component):
     #: header itself then stays in the worker: ``add_instance`` gets ``header=None`` (a
     #: parsed header costs as much to send between processes as to read)
     prepare: Callable[[Any], Any] | None = field(default=None, kw_only=True)
-    #: optional: ``prepare`` of a :class:`~gantry.rawheader.RawHeader` (the same result as
+    #: optional: ``prepare`` of a :class:`~gantry.dicom.rawheader.RawHeader` (the same result as
     #: ``prepare(header.dataset())``), offered instead when the one-shot pass read the file
     #: without building a dataset
     prepare_raw: Callable[[Any], Any] | None = field(default=None, kw_only=True)

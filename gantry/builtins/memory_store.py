@@ -61,7 +61,7 @@ def _digest_into(h: Any, ds: Dataset) -> None:
 
 
 def _plain(value: Any) -> Any:
-    from gantry.model import plain_value
+    from gantry.dicom.values import plain_value
 
     return plain_value(value)
 
