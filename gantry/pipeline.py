@@ -13,15 +13,16 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from gantry.components import ExportTarget
 from gantry.errors import GantryError, LeakError
-from gantry.records import Change, ExportRecord, ExportTarget, Finding, PatientKey, SourceItem
+from gantry.records import Change, ExportRecord, Finding, PatientKey, SourceItem
 
 if TYPE_CHECKING:
     from pydicom import Dataset
 
+    from gantry.components import InstanceSink
     from gantry.context import InstanceContext, Run, RunSpec
     from gantry.model import Instance
-    from gantry.protocols import InstanceSink
 
 Mode = Literal["audit", "redact", "export"]
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")

@@ -15,15 +15,16 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gantry.components import Exporter
 from gantry.errors import ExportError
 from gantry.hookspecs import hookimpl
-from gantry.records import Exporter, ExportRecord
+from gantry.records import ExportRecord
 
 if TYPE_CHECKING:
     from pydicom import Dataset
 
+    from gantry.components import ExportTarget
     from gantry.context import InstanceContext, Run
-    from gantry.records import ExportTarget
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
