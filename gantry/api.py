@@ -85,6 +85,17 @@ _EXPORTS: dict[str, str] = {
     "INVALID_COLUMN": "gantry.query",
     "arrow_type": "gantry.query",
     "to_duckdb": "gantry.query",
+    # the byte layer
+    "DicomFormatError": "gantry.dicom.errors",
+    "ElementSpan": "gantry.dicom.elements",
+    "split": "gantry.dicom.elements",
+    "split_header": "gantry.dicom.elements",
+    "raw_element": "gantry.dicom.elements",
+    "explicit_little": "gantry.dicom.elements",
+    "header_from_bytes": "gantry.dicom.header",
+    "RawHeader": "gantry.dicom.rawheader",
+    "value_of": "gantry.dicom.values",
+    "plain_value": "gantry.dicom.values",
     # de-identification building blocks plugins reuse
     "RuleSet": "gantry.deid.rules",
     "build_rules": "gantry.deid.rules",

@@ -132,6 +132,17 @@ def split(data: bytes, start: int) -> list[ElementSpan]:
     bytes) are decoded once per process: a series repeats them file after file. Raises
     :class:`DicomFormatError` on trailing or truncated bytes, an unknown VR, tags out of
     order, an undefined-length UN, or a malformed sequence."""
+    return _split(data, start, False)[0]
+
+
+def split_header(data: bytes, start: int) -> tuple[list[ElementSpan], int | None]:
+    """:func:`split` up to the pixel data, as ``dcmread(..., stop_before_pixels=True)`` reads:
+    the elements before it and the offset of the pixel data element (``None``: the data set
+    has none). What follows that offset is not looked at (``data`` may end anywhere in it)."""
+    return _split(data, start, True)
+
+
+def _split(data: bytes, start: int, stop: bool) -> tuple[list[ElementSpan], int | None]:
     spans: list[ElementSpan] = []
     append = spans.append
     end = len(data)
@@ -156,18 +167,20 @@ def split(data: bytes, start: int) -> list[ElementSpan]:
             value = pos + 12
         else:
             value = pos + 8
+        if stop and tag in PIXEL_TAGS:  # (its header read whole, as the reader reads it)
+            return spans, pos
         last = tag
         if length == UNDEFINED:
             if vr == "UN":
                 raise DicomFormatError(pos, "undefined-length UN")
-            stop = skip_items(data, value, end)
+            stop_at = skip_items(data, value, end)
         else:
-            stop = value + length
-            if stop > end:
+            stop_at = value + length
+            if stop_at > end:
                 raise DicomFormatError(pos, "truncated element")
-        append(ElementSpan(tag, vr, pos, value, length, stop))
-        pos = stop
-    return spans
+        append(ElementSpan(tag, vr, pos, value, length, stop_at))
+        pos = stop_at
+    return spans, None
 
 
 def raw_element(data: bytes, span: ElementSpan, encoding: Any, fp: Any = None) -> Any:
