@@ -48,7 +48,7 @@ def _gantry(paths: list[Path], run, engine, auditor,
     from gantry.pipeline import encode, make_context
 
     if fast_encode:
-        from gantry.deid.fast import encode
+        from gantry.dicom.encode import encode
 
     totals = dict.fromkeys(PHASES, 0.0)
     leaks = 0
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", default="ps3.15/basic")
     parser.add_argument("--fast-encode", action="store_true",
-                        help="encode with gantry.deid.fast.encode (same bytes as dcmwrite), "
+                        help="encode with gantry.dicom.encode.encode (same bytes as dcmwrite), "
                         "the encoder proposed for the kernel, instead of gantry.pipeline.encode")
     parser.add_argument("--plain-audit", action="store_true",
                         help="also time the auditor on originals (gantry audit: plan on a copy)")
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     total_ms = sum(best.values()) / n * 1000
     print(f"{n} instances, {args.rows}x{args.rows}, profile {args.profile}, "
           f"best of {args.repeat} (ms per instance)"
-          f"{', encode: gantry.deid.fast.encode' if args.fast_encode else ''}")
+          f"{', encode: gantry.dicom.encode.encode' if args.fast_encode else ''}")
     for phase in PHASES:
         ms = best[phase] / n * 1000
         print(f"  {phase:<12} {ms:8.3f}   {ms / floor_ms:5.2f}x floor")

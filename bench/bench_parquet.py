@@ -98,8 +98,8 @@ def main() -> int:
     import pyarrow.parquet as pq
     from gantry_parquet.sink import ParquetSink
 
+    from gantry.components import ExportTarget
     from gantry.query import header_row, parse_query, to_arrow, to_duckdb, to_predicate
-    from gantry.records import ExportTarget
 
     rows_out: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:

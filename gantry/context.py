@@ -15,15 +15,28 @@ import hmac
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gantry.records import PatientKey, Pseudonym
 
 if TYPE_CHECKING:
     from gantry.model import Instance
-    from gantry.plugins import GantryHooks
     from gantry.profiles import Profile
     from gantry.protocols import Store
+
+
+class DecisionHooks(Protocol):
+    """The decisions a :class:`Run` asks its hook facade for (the facade,
+    :class:`gantry.plugins.GantryHooks`, offers every other hook and look-up too)."""
+
+    def map_uid(self, *, uid: str, run: Run) -> str | None:
+        """The replacement of a UID (``gantry_map_uid``)."""
+
+    def pseudonym(self, *, patient: PatientKey, run: Run) -> Pseudonym | None:
+        """The pseudonymous identity of a patient (``gantry_pseudonym``)."""
+
+    def date_offset(self, *, patient: PatientKey, run: Run) -> int | None:
+        """The date shift of a patient, in days (``gantry_date_offset``)."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +55,12 @@ class RunSpec:
 class Run:
     """The working state of one session, shared by every component it calls."""
 
-    def __init__(self, *, profile: Profile, secret: bytes, hooks: GantryHooks,
+    def __init__(self, *, profile: Profile, secret: bytes, hooks: DecisionHooks,
                  store: Store | None = None, spec: RunSpec | None = None,
                  run_id: str | None = None) -> None:
         self.profile = profile
         self.secret = secret
+        #: the session's hook facade (a :class:`gantry.plugins.GantryHooks`)
         self.hooks = hooks
         self.store = store
         self.spec = spec

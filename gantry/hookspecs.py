@@ -24,21 +24,18 @@ if TYPE_CHECKING:
 
     import click
 
-    from gantry.context import Run
-    from gantry.model import Instance
-    from gantry.records import (
+    from gantry.components import (
         Auditor,
-        Change,
         ConfigKey,
         Executor,
         Exporter,
-        ExportRecord,
         Ingestor,
-        PatientKey,
-        Pseudonym,
         Redactor,
         StoreBackend,
     )
+    from gantry.context import Run
+    from gantry.model import Instance
+    from gantry.records import Change, ExportRecord, PatientKey, Pseudonym
 
 PROJECT = "gantry"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -51,7 +48,7 @@ def gantry_ingestors() -> Iterable[Ingestor]:
     """Register ingestors: components that find instances behind a URI and open their bytes.
 
     Called once when the plugin manager is built. Return contract: **yield records**
-    (:class:`gantry.records.Ingestor`). The kernel picks the ingestor whose ``schemes`` contain
+    (:class:`gantry.components.Ingestor`). The kernel picks the ingestor whose ``schemes`` contain
     the URI's scheme (plain paths are ``file``). An ingestor that can tell cheaply about how
     many items ``discover`` will yield gives ``count=``: the progress bar then shows a total
     and an ETA.
@@ -69,7 +66,7 @@ def gantry_ingestors() -> Iterable[Ingestor]:
 def gantry_auditors() -> Iterable[Auditor]:
     """Register auditors: components that inspect one instance and report findings.
 
-    Return contract: **yield records** (:class:`gantry.records.Auditor`). ``factory(run)`` is
+    Return contract: **yield records** (:class:`gantry.components.Auditor`). ``factory(run)`` is
     called once per run (and per worker) and returns an object with
     ``audit(dataset, context) -> list[Finding]``.
 
@@ -85,7 +82,7 @@ def gantry_auditors() -> Iterable[Auditor]:
 def gantry_redactors() -> Iterable[Redactor]:
     """Register redactors: components that change one instance in place.
 
-    Return contract: **yield records** (:class:`gantry.records.Redactor`). The profile's
+    Return contract: **yield records** (:class:`gantry.components.Redactor`). The profile's
     ``redact:`` list names which redactors run and in what order. ``factory(run)`` returns an
     object with ``redact(dataset, context) -> list[Change]``.
 
@@ -101,11 +98,11 @@ def gantry_redactors() -> Iterable[Redactor]:
 def gantry_stores() -> Iterable[StoreBackend]:
     """Register store backends (the persist stage), chosen by the store URL's scheme.
 
-    Return contract: **yield records** (:class:`gantry.records.StoreBackend`). ``open(url)``
+    Return contract: **yield records** (:class:`gantry.components.StoreBackend`). ``open(url)``
     returns an object satisfying :class:`gantry.protocols.Store`; it must pass
     ``gantry.testing.store_contract``. Optional ``prepare(header)`` runs in the workers and
     hands its result to ``add_instance(..., prepared=...)``; optional ``prepare_raw`` does
-    the same from a :class:`gantry.rawheader.RawHeader` (``gantry deidentify`` then builds no
+    the same from a :class:`gantry.dicom.rawheader.RawHeader` (``gantry deidentify`` then builds no
     dataset for the index).
 
     Example::
@@ -120,8 +117,8 @@ def gantry_stores() -> Iterable[StoreBackend]:
 def gantry_exporters() -> Iterable[Exporter]:
     """Register exporters (sinks), chosen by the export target's ``format`` and destination.
 
-    Return contract: **yield records** (:class:`gantry.records.Exporter`). ``factory(target,
-    run)`` returns an :class:`gantry.protocols.InstanceSink` that receives every redacted,
+    Return contract: **yield records** (:class:`gantry.components.Exporter`). ``factory(target,
+    run)`` returns an :class:`gantry.components.InstanceSink` that receives every redacted,
     gate-checked instance. Among the exporters of a format (its name, or ``format=``), the one
     whose ``schemes`` cover the destination's URL scheme is used; none is an error. A sink
     class that reads only the key elements of the dataset it is handed may declare
@@ -139,8 +136,8 @@ def gantry_exporters() -> Iterable[Exporter]:
 def gantry_executors() -> Iterable[Executor]:
     """Register executors: ways to run units of work (local processes, Dask...).
 
-    Return contract: **yield records** (:class:`gantry.records.Executor`). ``factory(options)``
-    returns an :class:`gantry.protocols.ExecutorImpl`; ``--executor NAME`` selects one.
+    Return contract: **yield records** (:class:`gantry.components.Executor`). ``factory(options)``
+    returns an :class:`gantry.components.ExecutorImpl`; ``--executor NAME`` selects one.
 
     Example::
 
@@ -169,7 +166,7 @@ def gantry_profile_paths() -> Iterable[Path]:
 def gantry_config_keys() -> Iterable[ConfigKey]:
     """Declare typed settings sections read from the profile's ``plugins:`` mapping.
 
-    Return contract: **yield records** (:class:`gantry.records.ConfigKey`). The kernel validates
+    Return contract: **yield records** (:class:`gantry.components.ConfigKey`). The kernel validates
     each ``plugins: {name: {...}}`` section with the declared pydantic model and reports errors
     naming the profile file and field; a section nobody declared is an error.
 

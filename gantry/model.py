@@ -159,12 +159,12 @@ def _has_pixels_loaded(ds: Dataset) -> bool:
 
 def key_attributes(ds: Any) -> dict[str, Any]:
     """Extract :data:`KEY_ATTRIBUTES` from a header (a dataset or a
-    :class:`~gantry.rawheader.RawHeader`) as plain Python values.
+    :class:`~gantry.dicom.rawheader.RawHeader`) as plain Python values.
 
     Elements still raw are decoded through the shared decode cache (the very value
     ``ds.get(keyword)`` gives, without decoding it into ``ds``): a series repeats them."""
-    from gantry.deid.fast import value_of
-    from gantry.rawheader import RawHeader
+    from gantry.dicom.rawheader import RawHeader
+    from gantry.dicom.values import plain_value, value_of
 
     out: dict[str, Any] = {}
     if not _KEY_TAGS:
@@ -191,21 +191,3 @@ def _key_tags() -> tuple[tuple[str, int], ...]:
 
 
 _KEY_TAGS: list[tuple[tuple[str, int], ...]] = []  # built on first use (imports pydicom)
-
-
-def plain_value(value: Any) -> Any:
-    """Convert a pydicom value (MultiValue, DSfloat, IS, PersonName) to JSON-friendly Python."""
-    from pydicom.multival import MultiValue
-    from pydicom.valuerep import IS, DSfloat, PersonName
-
-    if isinstance(value, (list, tuple, MultiValue)):
-        return [plain_value(v) for v in value]
-    if isinstance(value, IS):
-        return int(value)
-    if isinstance(value, DSfloat):
-        return float(value)
-    if isinstance(value, PersonName):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.decode("latin-1", "replace")
-    return value

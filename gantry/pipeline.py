@@ -13,15 +13,16 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from gantry.components import ExportTarget
 from gantry.errors import GantryError, LeakError
-from gantry.records import Change, ExportRecord, ExportTarget, Finding, PatientKey, SourceItem
+from gantry.records import Change, ExportRecord, Finding, PatientKey, SourceItem
 
 if TYPE_CHECKING:
     from pydicom import Dataset
 
+    from gantry.components import InstanceSink
     from gantry.context import InstanceContext, Run, RunSpec
     from gantry.model import Instance
-    from gantry.protocols import InstanceSink
 
 Mode = Literal["audit", "redact", "export"]
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -75,8 +76,8 @@ def ingest_unit(unit: IngestUnit) -> list[IngestResult]:
 
 def _ingest_item(item: SourceItem, opener: Any, prepare: Any,
                  data: bytes | None = None, prepare_raw: Any = None) -> IngestResult:
+    from gantry.dicom.rawheader import RawHeader
     from gantry.errors import InputError
-    from gantry.rawheader import RawHeader
     from gantry.reading import DicomdirFound, read_header
 
     try:
@@ -110,7 +111,7 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
     is ``None`` for an input that was not ingested (rejected, an index)."""
     import io
 
-    from gantry.deid.memo import forget_split
+    from gantry.dicom.elements import forget_split
 
     run = run_for(unit.spec)
     opener = run.hooks.component("ingestor", unit.ingestor).open
@@ -185,8 +186,8 @@ def preload() -> None:
     import gantry.deid.keys
     import gantry.deid.markers
     import gantry.deid.memo
+    import gantry.dicom.rawheader
     import gantry.model
-    import gantry.rawheader
     import gantry.reading
     import gantry.runbuild  # noqa: F401
 
@@ -239,9 +240,9 @@ def encode(ds: Dataset) -> bytes:
     """Encode a dataset as a DICOM Part 10 file, in its own transfer syntax.
 
     The same bytes as ``pydicom.dcmwrite(..., enforce_file_format=True)``, written faster
-    (elements still raw are copied as read; see :func:`gantry.deid.fast.encode`).
+    (elements still raw are copied as read; see :func:`gantry.dicom.encode.encode`).
     """
-    from gantry.deid.fast import encode as fast_encode
+    from gantry.dicom.encode import encode as fast_encode
 
     return fast_encode(ds)
 
@@ -406,8 +407,9 @@ def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
                   sinks: list[InstanceSink], result: InstanceResult) -> bool:
     """Process one instance with the element-memoized pass; ``False``: use the full path."""
     from gantry.context import InstanceContext
-    from gantry.deid.fast import value_of
     from gantry.deid.memo import Unsupported
+    from gantry.dicom.errors import DicomFormatError
+    from gantry.dicom.values import value_of
 
     try:
         with instance._open() as fh:
@@ -420,7 +422,7 @@ def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
             lambda patient, identifiers: InstanceContext(
                 instance=instance, run=run, patient=patient, identifiers=identifiers),
             unit.with_audit)
-    except Unsupported:
+    except (Unsupported, DicomFormatError):
         return False
     except Exception:
         if run.__dict__.get("_memo_strict"):

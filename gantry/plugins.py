@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from gantry import hookspecs
-from gantry.errors import ComponentNotFound, ExportError, PluginError
-from gantry.records import (
+from gantry.components import (
     Auditor,
     Component,
     ConfigKey,
@@ -40,6 +39,7 @@ from gantry.records import (
     Redactor,
     StoreBackend,
 )
+from gantry.errors import ComponentNotFound, ExportError, PluginError
 
 if TYPE_CHECKING:
     import click

@@ -1,25 +1,23 @@
-"""Protocols that plugin components satisfy: stores, sinks, redactors, auditors, executors.
+"""The store protocol: what a working store backend satisfies (the component protocols are in
+:mod:`gantry.components`).
 
-The kernel depends only on these shapes; ``gantry.testing.store_contract`` holds the test suite
+The kernel depends only on this shape; ``gantry.testing.store_contract`` holds the test suite
 every :class:`Store` must pass (the built-in memory store and ``gantry-sqlite`` both run it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
     from pydicom import Dataset
 
-    from gantry.context import InstanceContext
     from gantry.model import Instance, Patient, Series, Study
     from gantry.records import AuditEvent, Change, ExportRecord, Finding, Rejection
 
-T = TypeVar("T")
-R = TypeVar("R")
 
 AddOutcome = Literal["added", "duplicate", "conflict"]
 
@@ -146,53 +144,3 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Checkpoint and release resources."""
-
-
-class RedactorImpl(Protocol):
-    """A redactor bound to a run."""
-
-    def redact(self, dataset: Dataset, context: InstanceContext) -> list[Change]:
-        """Change ``dataset`` in place; return what changed (never original values)."""
-
-
-class AuditorImpl(Protocol):
-    """An auditor bound to a run."""
-
-    def audit(self, dataset: Dataset, context: InstanceContext) -> list[Finding]:
-        """Return findings for ``dataset`` (which must not be modified)."""
-
-
-class InstanceSink(Protocol):
-    """An export destination receiving redacted instances one at a time."""
-
-    destination: str
-
-    def target_path(self, dataset: Dataset, context: InstanceContext) -> str:
-        """The relative output path for a redacted dataset, built only from its (pseudonymous)
-        values and never escaping the destination; ``""`` for sinks without files."""
-
-    def write(self, relpath: str, data: bytes, dataset: Dataset,
-              context: InstanceContext) -> ExportRecord | None:
-        """Write one instance (``data`` is its encoded, gate-checked Part 10 bytes) atomically."""
-
-    def close(self) -> None:
-        """Finish (flush tables, write manifests).
-
-        A sink writing to a URL may also offer ``present()``: the relative paths of the files
-        already at its destination (one listing). A resumed export redoes the instances whose
-        recorded output is not among them, as it does for local files that are gone."""
-
-
-class ExecutorImpl(Protocol):
-    """Runs a picklable function over picklable items, yielding results as they complete."""
-
-    workers: int
-
-    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        """Apply ``fn`` to every item; yield results in completion order."""
-
-    def close(self) -> None:
-        """Release workers.
-
-        An executor may also offer ``prestart()``: start its workers now, ahead of the first
-        work (the session calls it, when asked to, before its slow set-up)."""

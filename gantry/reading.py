@@ -32,21 +32,21 @@ def read_header(item: SourceItem, opener: Opener, data: bytes | None = None,
                 raw: bool = False) -> tuple[Instance, Any]:
     """Parse the header of one input and check it can be exported later (``data``: the
     input's bytes, already read; ``opener`` then opens them). With ``raw`` (and ``data``),
-    the header returned is a :class:`~gantry.rawheader.RawHeader` when the file is one it
+    the header returned is a :class:`~gantry.dicom.rawheader.RawHeader` when the file is one it
     reads; a pydicom dataset otherwise."""
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
     label = item.label
     if raw and data is not None:
-        from gantry.rawheader import RawHeader
+        from gantry.dicom.rawheader import RawHeader
 
         header = RawHeader.parse(data)
         if header is not None:
             return _instance_of_raw(item, header), header
     fast = None
     if data is not None:
-        from gantry.deid.memo import header_from_bytes
+        from gantry.dicom.header import header_from_bytes
 
         fast = header_from_bytes(data)
     with opener(item.source) as fh:
@@ -106,7 +106,7 @@ def read_header(item: SourceItem, opener: Opener, data: bytes | None = None,
 
 
 def _instance_of_raw(item: SourceItem, header: Any) -> Instance:
-    """What :func:`read_header` makes of a file from its :class:`~gantry.rawheader.RawHeader`
+    """What :func:`read_header` makes of a file from its :class:`~gantry.dicom.rawheader.RawHeader`
     (the same instance, the same errors)."""
     import io
 
@@ -152,7 +152,7 @@ _UID_TAGS = (("SOPInstanceUID", 0x00080018), ("StudyInstanceUID", 0x0020000D),
 
 def _text(ds: Dataset, keyword: str, tag: int) -> str:
     """``str(ds.get(keyword, "") or "")``, through the shared decode cache."""
-    from gantry.deid.fast import value_of
+    from gantry.dicom.values import value_of
 
     return str(value_of(ds, tag, keyword) or "")
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gantry.components import ExportTarget
 from gantry.context import Run, RunSpec
 from gantry.errors import ExportError, GantryError
 from gantry.input_count import InputCount
@@ -40,13 +41,14 @@ from gantry.pipeline import (
     process_unit,
 )
 from gantry.plugins import build_plugin_manager
-from gantry.records import AuditEvent, ExportTarget, Rejection, SourceItem
+from gantry.records import AuditEvent, Rejection, SourceItem
 from gantry.runbuild import load_run_profile
 from gantry.sources import is_url
 
 if TYPE_CHECKING:
+    from gantry.components import ExecutorImpl, InstanceSink
     from gantry.model import Instance
-    from gantry.protocols import ExecutorImpl, InstanceSink, Store
+    from gantry.protocols import Store
 
 #: ``progress(stage, done, total, bytes_done)``; ``total`` is ``None`` while unknown.
 ProgressCallback = Callable[[str, int, "int | None", int], None]

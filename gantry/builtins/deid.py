@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gantry import hookimpl
-from gantry.records import Auditor, Redactor
+from gantry.components import Auditor, Redactor
 
 if TYPE_CHECKING:
     from gantry.context import InstanceContext, Run

@@ -15,15 +15,16 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gantry.components import Exporter
 from gantry.errors import ExportError
 from gantry.hookspecs import hookimpl
-from gantry.records import Exporter, ExportRecord
+from gantry.records import ExportRecord
 
 if TYPE_CHECKING:
     from pydicom import Dataset
 
+    from gantry.components import ExportTarget
     from gantry.context import InstanceContext, Run
-    from gantry.records import ExportTarget
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -59,7 +60,7 @@ class DicomFolderSink:
 
     def target_path(self, dataset: Dataset, context: InstanceContext) -> str:
         """``patient/study/series/sop.dcm`` from the redacted dataset's values."""
-        from gantry.deid.fast import value_of
+        from gantry.dicom.values import value_of
 
         parts = [  # the values ``dataset.get`` gives, raw ones decoded through the cache
             safe_component(value_of(dataset, 0x00100020, "PatientID")),
@@ -127,7 +128,7 @@ class DicomFolderSink:
 
     def _record(self, relpath: str, data: bytes, dataset: Dataset, context: InstanceContext,
                 mtime_ns: int) -> ExportRecord:
-        from gantry.deid.fast import value_of
+        from gantry.dicom.values import value_of
 
         return ExportRecord(
             sop_instance_uid=context.instance.sop_instance_uid,

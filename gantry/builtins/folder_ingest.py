@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gantry.components import Ingestor
 from gantry.hookspecs import hookimpl
-from gantry.records import Ingestor, SourceItem
+from gantry.records import SourceItem
 from gantry.sources import open_source, zip_source
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import Any, TypeVar
 
+from gantry.components import Executor as ExecutorRecord
 from gantry.hookspecs import hookimpl
-from gantry.records import Executor as ExecutorRecord
 
 T = TypeVar("T")
 R = TypeVar("R")

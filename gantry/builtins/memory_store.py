@@ -15,9 +15,9 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from gantry.components import StoreBackend
 from gantry.hookspecs import hookimpl
 from gantry.protocols import AddOutcome, PixelMeta, StoreCounts
-from gantry.records import StoreBackend
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,7 +61,7 @@ def _digest_into(h: Any, ds: Dataset) -> None:
 
 
 def _plain(value: Any) -> Any:
-    from gantry.model import plain_value
+    from gantry.dicom.values import plain_value
 
     return plain_value(value)
 

@@ -48,7 +48,7 @@ def _text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
                include_direct: bool = True) -> list[tuple[str, str, str, list[str]]]:
     """Text-bearing elements holding identifying values. Elements still raw are decoded only
     when their VR is scanned, and through the shared decode cache (never into ``ds``)."""
-    from gantry.deid.fast import RawDataElement, decoded, keyword_of
+    from gantry.dicom.values import RawDataElement, decoded, keyword_of
 
     out: list[tuple[str, str, str, list[str]]] = []
     if not len(identifiers):

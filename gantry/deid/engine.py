@@ -18,17 +18,11 @@ from pydicom.dataelem import DataElement
 
 from gantry.deid.clean import Cleaner
 from gantry.deid.dates import shift_da, shift_dt
-from gantry.deid.fast import (
-    RawDataElement,
-    copy_dataset,
-    decoded,
-    keyword_of,
-    ui_text,
-    verbatim,
-)
 from gantry.deid.rules import RuleSet, build_rules, iod_family
 from gantry.deid.uids import is_well_known, keeps_uid
 from gantry.deid.vr import DATE_VRS, TEXT_VRS, dummy_value, fit
+from gantry.dicom.encode import copy_dataset
+from gantry.dicom.values import RawDataElement, decoded, keyword_of, ui_text, verbatim
 from gantry.records import Change
 
 if TYPE_CHECKING:
@@ -254,7 +248,7 @@ class DeidEngine:
              path: str, mode: str, keyword: str) -> bool:
         """Handle a still-raw element without decoding it into ``ds`` where that is provably
         the same: removed, or kept (scrubbed text unchanged) and written back byte for byte
-        (see :func:`gantry.deid.fast.decoded`). ``False``: decode it and use :meth:`_element`.
+        (see :func:`gantry.dicom.values.decoded`). ``False``: decode it and use :meth:`_element`.
         """
         vr = raw.VR
         if vr is None or vr == "UN" or vr == "SQ":

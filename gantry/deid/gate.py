@@ -73,41 +73,41 @@ def _walked_pixel_span(data: bytes) -> tuple[int, int] | None:
     explicit VR little endian Part 10 file with defined-length Pixel Data."""
     from pydicom.uid import UID
 
-    from gantry.deid.memo import (
-        _PIXEL_DATA,
-        _UNDEFINED,
-        Unsupported,
-        _explicit_little,
-        _header,
-        _skip_items,
+    from gantry.dicom.elements import (
+        PIXEL_DATA,
+        UNDEFINED,
+        element_header,
+        explicit_little,
+        skip_items,
     )
+    from gantry.dicom.errors import DicomFormatError
 
     if data[128:132] != b"DICM":
         return None
     pos, end = 132, len(data)
-    explicit_little = False
+    is_explicit_little = False
     try:
         while pos + 8 <= end:
-            tag, vr, length, size = _header(data, pos)
+            tag, vr, length, size = element_header(data, pos)
             if tag == 0x00020010:  # the data set's transfer syntax
                 value = data[pos + size:pos + size + length].rstrip(b"\x00 ")
-                explicit_little = _explicit_little(UID(value.decode("ascii")))
-            elif tag >> 16 != 2 and not explicit_little:
+                is_explicit_little = explicit_little(UID(value.decode("ascii")))
+            elif tag >> 16 != 2 and not is_explicit_little:
                 return None
-            if tag == _PIXEL_DATA:
+            if tag == PIXEL_DATA:
                 stop = pos + size + length
-                if length == _UNDEFINED or vr not in ("OB", "OW") or not length or stop > end:
+                if length == UNDEFINED or vr not in ("OB", "OW") or not length or stop > end:
                     return None
                 return pos + size, stop
-            if tag > _PIXEL_DATA or tag >> 16 == 0xFFFE:
+            if tag > PIXEL_DATA or tag >> 16 == 0xFFFE:
                 return None
-            if length == _UNDEFINED:
+            if length == UNDEFINED:
                 if vr != "SQ":
                     return None
-                pos = _skip_items(data, pos + size, end)
+                pos = skip_items(data, pos + size, end)
             else:
                 pos += size + length
-    except (Unsupported, UnicodeDecodeError):
+    except (DicomFormatError, UnicodeDecodeError):
         return None
     return None
 

@@ -517,8 +517,8 @@ _Item = tuple[str, Any, int, str, bool]  # VR, value, tag, keyword, in an identi
 def _elements(ds: Dataset, in_code_seq: bool, out: list[_Item]) -> None:
     """:func:`_walk` into ``out`` as ``(vr, value, tag, keyword, in_code_seq)``, decoding only
     what may hold an identifier, and without decoding into ``ds`` what the engine may leave
-    raw (see :mod:`gantry.deid.fast`): values come from the shared decode cache."""
-    from gantry.deid.fast import RawDataElement, decoded, keyword_of, ui_text
+    raw (see :mod:`gantry.dicom.values`): values come from the shared decode cache."""
+    from gantry.dicom.values import RawDataElement, decoded, keyword_of, ui_text
 
     elements = ds._dict
     for key in sorted(elements):

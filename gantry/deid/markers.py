@@ -82,7 +82,7 @@ def set_markers(ds: Dataset, profile: Profile, walk: Any = None) -> None:
     from pydicom.dataelem import DataElement
     from pydicom.sequence import Sequence
 
-    from gantry.deid.fast import copy_dataset
+    from gantry.dicom.encode import copy_dataset
 
     elements, items = _template(profile)
     context = getattr(walk, "context", None)

@@ -26,34 +26,37 @@ than the DICOM folder — returns ``None`` and the instance goes through the ful
 
 from __future__ import annotations
 
-import struct
-import threading
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from gantry.deid.fast import (
-    _VERBATIM_VRS,
-    RawDataElement,
-    element_bytes,
-    keyword_of,
-    value_of,
+from pydicom.dataelem import RawDataElement
+
+from gantry.dicom.elements import (
+    CHARSET,
+    LONG_VRS,
+    PIXEL_DATA,
+    SOP_CLASS,
+    SOP_INSTANCE,
+    TAG,
+    UL,
+    UNDEFINED,
+    US,
+    ElementSpan,
+    element_header,
+    explicit_little,
+    raw_element,
+    read_back,
+    split_cached,
 )
+from gantry.dicom.encode import element_bytes
+from gantry.dicom.values import VERBATIM_VRS, keyword_of, value_of
 
 if TYPE_CHECKING:
     from gantry.context import InstanceContext, Run
     from gantry.deid.engine import DeidEngine
     from gantry.model import Instance
 
-_TAG = struct.Struct("<HH")
-_UL = struct.Struct("<L")
-_US = struct.Struct("<H")
-_CHARSET = 0x00080005
-_SOP_CLASS = 0x00080016
-_SOP_INSTANCE = 0x00080018
-_PIXEL_DATA = 0x7FE00010
-_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_UNDEFINED = 0xFFFFFFFF
 #: Values larger than this are processed each time, never remembered (pixel data, blobs).
 _CACHE_MAX_VALUE = 16384
 _CACHE_MAX_ENTRIES = 4096
@@ -62,24 +65,13 @@ _NUMBER_STRING_VRS = frozenset({"IS", "DS"})
 #: Tags whose decoded string the pass needs (``str(ds.get(keyword, "") or "")``).
 _STRING_TAGS = {0x00100020: "PatientID", 0x00100010: "PatientName",
                 0x00100021: "IssuerOfPatientID", 0x00100030: "PatientBirthDate",
-                _SOP_CLASS: "SOPClassUID"}
+                SOP_CLASS: "SOPClassUID"}
 #: Elements the DICOM folder sink reads from the redacted dataset (plus the file meta's two).
-_SINK_TAGS = (0x00100020, 0x0020000D, 0x0020000E, _SOP_INSTANCE, _SOP_CLASS)
+_SINK_TAGS = (0x00100020, 0x0020000D, 0x0020000E, SOP_INSTANCE, SOP_CLASS)
 
 
 class Unsupported(Exception):
     """The instance needs the full pipeline."""
-
-
-class _Span(NamedTuple):
-    """One top-level element of the file: ``data[start:end]`` (header and value)."""
-
-    tag: int
-    vr: str
-    start: int
-    value: int
-    length: int
-    end: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,173 +116,6 @@ def _bounded(cache: dict[Any, Any], limit: int) -> None:
         cache.clear()
 
 
-# ------------------------------------------------------------------------------- parsing
-def _vrs() -> tuple[frozenset[str], frozenset[str]]:
-    from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
-
-    return frozenset(str(v) for v in VR), frozenset(str(v) for v in EXPLICIT_VR_LENGTH_32)
-
-
-_KNOWN_VRS, _LONG_VRS = _vrs()
-
-
-def _pydicom_names() -> tuple[Any, Any]:
-    from pydicom.dataelem import empty_value_for_VR
-    from pydicom.tag import BaseTag
-
-    return empty_value_for_VR, BaseTag
-
-
-_empty_value_for_VR, _BaseTag = _pydicom_names()
-
-
-def _header(data: bytes, pos: int) -> tuple[int, str, int, int]:
-    """``(tag, vr, length, header size)`` of the explicit VR LE element at ``pos``."""
-    group, elem = _TAG.unpack_from(data, pos)
-    tag = group << 16 | elem
-    if group == 0xFFFE:
-        return tag, "", _UL.unpack_from(data, pos + 4)[0], 8
-    vr = data[pos + 4:pos + 6].decode("latin-1")
-    if vr not in _KNOWN_VRS:
-        raise Unsupported(f"VR {vr!r}")
-    if vr in _LONG_VRS:
-        return tag, vr, _UL.unpack_from(data, pos + 8)[0], 12
-    return tag, vr, _US.unpack_from(data, pos + 6)[0], 8
-
-
-def _skip_items(data: bytes, pos: int, end: int) -> int:
-    """The offset after the sequence delimiter of an undefined-length value at ``pos``."""
-    while pos + 8 <= end:
-        group, elem = _TAG.unpack_from(data, pos)
-        tag = group << 16 | elem
-        length = _UL.unpack_from(data, pos + 4)[0]
-        if tag == _SEQ_END:
-            return pos + 8
-        if tag != _ITEM:
-            raise Unsupported("unexpected tag in a sequence")
-        pos += 8
-        if length != _UNDEFINED:
-            pos += length
-            continue
-        while True:  # an undefined-length item: its elements, then the item delimiter
-            if pos + 8 > end:
-                raise Unsupported("truncated item")
-            tag, _vr, length, size = _header(data, pos)
-            if tag == _ITEM_END:
-                pos += 8
-                break
-            if tag >> 16 == 0xFFFE:
-                raise Unsupported("unexpected delimiter")
-            pos += size
-            pos = _skip_items(data, pos, end) if length == _UNDEFINED else pos + length
-    raise Unsupported("truncated sequence")
-
-
-def split(data: bytes, start: int) -> list[_Span]:
-    """The top-level elements of an explicit VR little endian data set from ``start``.
-
-    Each element header's first 8 bytes (tag, VR and a short length, or a long VR's reserved
-    bytes) are decoded once per process: a series repeats them file after file."""
-    spans: list[_Span] = []
-    append = spans.append
-    end = len(data)
-    pos = start
-    last = -1
-    heads = _HEADS
-    unpack_ul = _UL.unpack_from
-    while pos < end:
-        if pos + 8 > end:
-            raise Unsupported("trailing bytes")
-        head = data[pos:pos + 8]
-        found = heads.get(head)
-        if found is None:
-            found = _head(head)
-        tag, vr, length = found
-        if tag <= last:  # (a delimiter's tag, 0xFFFExxxx, is above every element's)
-            raise Unsupported("tags out of order")
-        if length is None:  # a long VR: the length follows
-            length = unpack_ul(data, pos + 8)[0]
-            value = pos + 12
-        else:
-            value = pos + 8
-        last = tag
-        if length == _UNDEFINED:
-            if vr == "UN":
-                raise Unsupported("undefined-length UN")
-            stop = _skip_items(data, value, end)
-        else:
-            stop = value + length
-            if stop > end:
-                raise Unsupported("truncated element")
-        append(_Span(tag, vr, pos, value, length, stop))
-        pos = stop
-    return spans
-
-
-#: ``(tag, vr, length or None for a long VR)`` by the first 8 bytes of an element header.
-_HEADS: dict[bytes, tuple[int, str, int | None]] = {}
-
-
-def _head(head: bytes) -> tuple[int, str, int | None]:
-    """Decode (and remember) the first 8 bytes of an explicit VR little endian element."""
-    group, elem = _TAG.unpack_from(head)
-    if group == 0xFFFE:
-        raise Unsupported("tags out of order")
-    vr = head[4:6].decode("latin-1")
-    if vr not in _KNOWN_VRS:
-        raise Unsupported(f"VR {vr!r}")
-    found = (group << 16 | elem, vr, None if vr in _LONG_VRS else _US.unpack_from(head, 6)[0])
-    if len(_HEADS) >= 16384:
-        _HEADS.clear()
-    _HEADS[head] = found
-    return found
-
-
-def raw_element(data: bytes, span: _Span, encoding: Any, fp: Any = None) -> Any:
-    """The element as pydicom's reader yields it: raw, or a parsed undefined-length SQ (read
-    from ``fp``, the whole file, when given: offsets are then the file's)."""
-    if span.length != _UNDEFINED:  # what the reader's defined-length branch yields
-        value = data[span.value:span.end] if span.length else \
-            _empty_value_for_VR(span.vr, raw=True)
-        return RawDataElement(_BaseTag(span.tag), span.vr, span.length, value, span.value,
-                              False, True)
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filereader import data_element_generator
-
-    if fp is None:
-        fp = DicomBytesIO(data[span.start:span.end])
-        fp.is_little_endian, fp.is_implicit_VR = True, False
-    else:
-        fp.seek(span.start)
-    return next(data_element_generator(fp, False, True, encoding=encoding))
-
-
-_LAST_SPLIT = threading.local()  # per thread: (data, start, spans) of the file in hand
-
-
-def split_cached(data: bytes, start: int) -> list[_Span]:
-    """:func:`split`, remembered for the last file of this thread (ingest and export of the
-    one-shot pass split the same bytes)."""
-    last = getattr(_LAST_SPLIT, "value", None)
-    if last is not None and last[0] is data and last[1] <= start:
-        if last[1] == start:
-            return last[2]
-        found = last[2]  # the elements from ``start`` on, when one starts there (the data
-        for i, span in enumerate(found):  # set after the file meta: a few elements in)
-            if span.start >= start:
-                if span.start == start:
-                    return found[i:]
-                break
-    spans = split(data, start)
-    _LAST_SPLIT.value = (data, start, spans)
-    return spans
-
-
-def forget_split() -> None:
-    """Drop the remembered file (its bytes)."""
-    _LAST_SPLIT.value = None
-
-
 # ------------------------------------------------------------------------------- the pass
 class MemoPass:
     """The export pass of one run, element by element (built once per worker and run)."""
@@ -323,7 +148,7 @@ class MemoPass:
             self._plain_ds = self._mini({}, encoding)
         return self._plain_ds
 
-    def _facts(self, data: bytes, span: _Span, cs: Any, encoding: Any, ckey: Any) -> _Facts:
+    def _facts(self, data: bytes, span: ElementSpan, cs: Any, encoding: Any, ckey: Any) -> _Facts:
         raw_bytes = data[span.start:span.end]
         key = (ckey, raw_bytes)
         found = _FACTS.get(key)
@@ -333,13 +158,13 @@ class MemoPass:
         from gantry.deid.identifiers import _elements
 
         elem = raw_element(data, span, encoding)
-        elements = {span.tag: elem} if cs is None or span.tag == _CHARSET else \
-            {_CHARSET: cs, span.tag: elem}
+        elements = {span.tag: elem} if cs is None or span.tag == CHARSET else \
+            {CHARSET: cs, span.tag: elem}
         mini = self._mini(elements, encoding)
         items: list[Any] = []
         _elements(mini, False, items)
-        if cs is not None and span.tag != _CHARSET:  # the character set's own item (a UN one)
-            items = [item for item in items if not (item[2] == _CHARSET and item is items[0])]
+        if cs is not None and span.tag != CHARSET:  # the character set's own item (a UN one)
+            items = [item for item in items if not (item[2] == CHARSET and item is items[0])]
         keyword = _STRING_TAGS.get(span.tag)
         text = str(mini.get(keyword, "") or "") if keyword else ""
         creator = None
@@ -377,12 +202,12 @@ class MemoPass:
         # character set, as pydicom's reader sets it
         cs = None
         encoding: Any = default_encoding
-        charset_span = next((s for s in spans[:16] if s.tag >= _CHARSET), None)
-        if charset_span is not None and charset_span.tag == _CHARSET:
+        charset_span = next((s for s in spans[:16] if s.tag >= CHARSET), None)
+        if charset_span is not None and charset_span.tag == CHARSET:
             from pydicom.charset import convert_encodings
             from pydicom.dataelem import convert_raw_data_element
 
-            if charset_span.length == _UNDEFINED or spans[0] is not charset_span:
+            if charset_span.length == UNDEFINED or spans[0] is not charset_span:
                 raise Unsupported("elements before the character set")
             cs = raw_element(data, charset_span, default_encoding)
             found = _ENCODINGS.get(cs.value)
@@ -425,7 +250,7 @@ class MemoPass:
                                              plans=self._plans)
         context = context_factory(patient, identifiers)
         context.notes["private_creators"] = creators
-        family = iod_family(texts.get(_SOP_CLASS, ""))
+        family = iod_family(texts.get(SOP_CLASS, ""))
         actions = rules.for_family(family)
         walk = _Walk(engine, context, actions, identifiers)
 
@@ -470,7 +295,7 @@ class MemoPass:
         changes = walk.changes
         hits: list[tuple[int, Any]] = []  # (top-level tag, hit)
         kept_blocks: set[tuple[int, int]] = set()
-        creator_spans: list[_Span] = []
+        creator_spans: list[ElementSpan] = []
         has_masks = engine.has_masks
         for i, span in enumerate(spans):
             tag = span.tag
@@ -486,13 +311,13 @@ class MemoPass:
                         kept_blocks.add((group, element >> 8))
             elif tag in (0x00120062, 0x00120063, 0x00120064, 0x00280303):
                 raise Unsupported("markers already present")
-            elif span.vr in _VERBATIM_VRS and span.length != _UNDEFINED and \
-                    span.length % _VERBATIM_VRS[span.vr] == 0 and element != 0:
+            elif span.vr in VERBATIM_VRS and span.length != UNDEFINED and \
+                    span.length % VERBATIM_VRS[span.vr] == 0 and element != 0:
                 action = actions.get(tag)
                 if action is None and has_masks:
                     action = rules.mask_action(tag)
                 if action is None or action == "K":
-                    if tag == _PIXEL_DATA and (span.length & 1 or compressed):
+                    if tag == PIXEL_DATA and (span.length & 1 or compressed):
                         raise Unsupported("odd-length or encapsulated defined-length pixels")
                     out.append((tag, _rebuilt(data, span)))
                     if span.vr == "OB":
@@ -504,14 +329,14 @@ class MemoPass:
             if not found and span.end - span.value <= _CACHE_MAX_VALUE:  # _result's own hit
                 result = results.get((data[span.start:span.end], found, creator))
                 if result is None and span.vr in _NUMBER_STRING_VRS and not group & 1 and \
-                        element and span.length != _UNDEFINED and \
+                        element and span.length != UNDEFINED and \
                         self._number_as_read(data, span, actions, encoding):
                     out.append((tag, _rebuilt(data, span)))  # (a value new to the pass,
                     continue  # like most InstanceNumbers and positions)
             if result is None:
                 result = self._result(data, span, cs, encoding, walk, blocks, found, results,
                                       creator, own_uid=own_uid, compressed=compressed)
-            if tag == _CHARSET and (result.changes or result.out is None):
+            if tag == CHARSET and (result.changes or result.out is None):
                 raise Unsupported("the character set changes")
             if result.out is not None:
                 out.append((tag, result.out))
@@ -561,17 +386,17 @@ class MemoPass:
     def _meta_info(self, data: bytes) -> tuple[_Meta, int, str]:
         """The file meta of ``data`` (remembered with its Media Storage SOP Instance UID left
         out), where the data set starts, and that UID as the identifier collection reads it."""
-        from gantry.deid.fast import ui_text
+        from gantry.dicom.values import ui_text
 
         pos = 132
         uid_span = None
         end = len(data)
         while pos + 8 <= end and data[pos:pos + 2] == b"\x02\x00":
-            tag, vr, length, size = _header(data, pos)
-            if length == _UNDEFINED:
+            tag, vr, length, size = element_header(data, pos)
+            if length == UNDEFINED:
                 raise Unsupported("undefined length in the file meta")
             if tag == 0x00020003:
-                uid_span = _Span(tag, vr, pos, pos + size, length, pos + size + length)
+                uid_span = ElementSpan(tag, vr, pos, pos + size, length, pos + size + length)
             pos += size + length
         body = pos
         if uid_span is None or uid_span.vr != "UI" or body > end:
@@ -598,7 +423,7 @@ class MemoPass:
         if fp.tell() != body:
             raise Unsupported("file meta")
         tsyntax = meta.get("TransferSyntaxUID", None)
-        if not _explicit_little(tsyntax):
+        if not explicit_little(tsyntax):
             raise Unsupported("transfer syntax")
         items: list[Any] = []
         _elements(meta, False, items)
@@ -617,12 +442,12 @@ class MemoPass:
         meta with a stand-in SOP Instance UID of the same length, which is then replaced."""
         from pydicom.uid import UID
 
-        from gantry.deid.fast import copy_dataset, encode_meta
+        from gantry.dicom.encode import copy_dataset, encode_meta
 
-        if _SOP_INSTANCE not in stub._dict:
+        if SOP_INSTANCE not in stub._dict:
             raise Unsupported("no SOP Instance UID")
-        new = str(value_of(stub, _SOP_INSTANCE, "SOPInstanceUID"))
-        sop_class = str(value_of(stub, _SOP_CLASS, "SOPClassUID") or "")
+        new = str(value_of(stub, SOP_INSTANCE, "SOPInstanceUID"))
+        sop_class = str(value_of(stub, SOP_CLASS, "SOPClassUID") or "")
         key = (sop_class, len(new), uid == new)
         found = info.outputs.get(key)
         if found is None:
@@ -634,7 +459,7 @@ class MemoPass:
             mini = self._mini(elements, stub.original_character_set)
             from pydicom.dataelem import DataElement
 
-            mini[_SOP_INSTANCE] = DataElement(_SOP_INSTANCE, "UI", stand_in)
+            mini[SOP_INSTANCE] = DataElement(SOP_INSTANCE, "UI", stand_in)
             before = len(walk.changes)
             self.engine._meta(walk, mini, meta)
             changes = tuple(walk.changes[before:])
@@ -648,7 +473,7 @@ class MemoPass:
         head, tail, changes = found
         return head + new.encode() + tail, list(changes)
 
-    def _result(self, data: bytes, span: _Span, cs: Any, encoding: Any, walk: Any,
+    def _result(self, data: bytes, span: ElementSpan, cs: Any, encoding: Any, walk: Any,
                 blocks: dict[tuple[int, int], str], found: tuple[str, ...],
                 results: dict[tuple[Any, ...], _Result] | None,
                 creator: str | None = None, *, own_uid: str = "",
@@ -664,7 +489,7 @@ class MemoPass:
                 return hit
         tag = span.tag
         if found and span.vr == "UI" and not tag >> 16 & 1 and tag & 0xFFFF and \
-                span.length != _UNDEFINED and not self.engine.retain_uids:
+                span.length != UNDEFINED and not self.engine.retain_uids:
             mapped = self._mapped_uid(data, span, walk.actions, walk, walk.identifiers)
             if mapped is not None:
                 result = _Result(mapped[0], (mapped[1],), tuple(mapped[2]))
@@ -674,15 +499,15 @@ class MemoPass:
                 return result
         from gantry.deid.engine import NORMAL
 
-        raw = cs if tag == _CHARSET else raw_element(data, span, encoding)
-        elements = {tag: raw} if cs is None or tag == _CHARSET else {_CHARSET: cs, tag: raw}
+        raw = cs if tag == CHARSET else raw_element(data, span, encoding)
+        elements = {tag: raw} if cs is None or tag == CHARSET else {CHARSET: cs, tag: raw}
         mini = self._mini(elements, encoding)
         before = len(walk.changes)
         self.engine._dataset(walk, mini, "", NORMAL, blocks)
         new_changes = tuple(walk.changes[before:])
         del walk.changes[before:]
         elem = mini._dict.get(tag)
-        if tag == _PIXEL_DATA and elem is not None:
+        if tag == PIXEL_DATA and elem is not None:
             elem = mini[tag]  # the encoder converts it and sets its length form (see fast)
             elem.is_undefined_length = compressed
         out = None if elem is None else element_bytes(tag, elem, _encodings(mini))
@@ -695,7 +520,7 @@ class MemoPass:
             results[key] = result  # type: ignore[index]
         return result
 
-    def _number_as_read(self, data: bytes, span: _Span, actions: dict[int, str],
+    def _number_as_read(self, data: bytes, span: ElementSpan, actions: dict[int, str],
                         encoding: Any) -> bool:
         """Whether the engine keeps a top-level IS or DS element as read: no action or ``K``
         (the default action of these VRs is none), and pydicom writes its decoded value back
@@ -707,19 +532,19 @@ class MemoPass:
             action = self.engine.rules.mask_action(tag)
         if action is not None and action != "K":
             return False
-        from gantry.deid.fast import decoded
+        from gantry.dicom.values import decoded
 
         found = decoded(self._plain(encoding), raw_element(data, span, encoding))
         return found is not None and found[1]
 
-    def _mapped_uid(self, data: bytes, span: _Span, actions: dict[int, str], walk: Any,
+    def _mapped_uid(self, data: bytes, span: ElementSpan, actions: dict[int, str], walk: Any,
                     identifiers: Any) -> tuple[bytes, Any, list[Any]] | None:
         """An instance UID the engine maps (``U``/``D``/``C``; see ``DeidEngine._raw``): the
         element written, its change, its audit hits. ``None``: not that simple."""
         from pydicom.dataelem import DataElement
 
-        from gantry.deid.fast import ui_text
         from gantry.deid.uids import keeps_uid
+        from gantry.dicom.values import ui_text
 
         tag = span.tag
         engine = self.engine
@@ -753,21 +578,21 @@ class MemoPass:
     def _hits_of(self, tag: int, elem: Any, cs: Any, encoding: Any,
                  identifiers: Any) -> list[Any]:
         """The auditor's text hits on one written element (nested items included)."""
-        elements = {tag: elem} if cs is None or tag == _CHARSET else {_CHARSET: cs, tag: elem}
+        elements = {tag: elem} if cs is None or tag == CHARSET else {CHARSET: cs, tag: elem}
         return _own_hits(tag, self._mini(elements, encoding), identifiers)
 
     def _stub(self, out: list[tuple[int, bytes]], cs: Any, encoding: Any) -> Any:
         """The redacted dataset's elements the file meta and the sink read."""
-        elements: dict[int, Any] = {} if cs is None else {_CHARSET: cs}
+        elements: dict[int, Any] = {} if cs is None else {CHARSET: cs}
         for tag, written in out:
             if tag in _SINK_TAGS:
                 written = bytes(written)
                 raw = _STUB_RAWS.get(written)
                 if raw is None:
-                    raw = _read_back(written, encoding)
+                    raw = read_back(written, encoding)
                     if raw is None:
                         raise Unsupported("unexpected form of a UID or ID element")
-                    if tag != _SOP_INSTANCE:  # (one of a kind: not worth remembering)
+                    if tag != SOP_INSTANCE:  # (one of a kind: not worth remembering)
                         _bounded(_STUB_RAWS, _CACHE_MAX_ENTRIES)
                         _STUB_RAWS[written] = raw
                 elements[tag] = raw
@@ -791,7 +616,7 @@ class MemoPass:
                     text = self._field_text(tag, wanted[tag], written, cs, encoding)
                     if text is _UNSEEN:
                         return ()  # (a sequence under a field's tag: let the reader say)
-                    if tag != _SOP_INSTANCE:  # (one of a kind: not worth remembering)
+                    if tag != SOP_INSTANCE:  # (one of a kind: not worth remembering)
                         _bounded(_FIELD_TEXTS, _CACHE_MAX_ENTRIES)
                         _FIELD_TEXTS[key] = text
                 texts[tag] = text
@@ -804,16 +629,16 @@ class MemoPass:
                     encoding: Any) -> Any:
         """``str(value)`` of one written element read back (``None``: empty), or
         :data:`_UNSEEN` when it is not a plain element."""
-        from gantry.deid.fast import _CHARSET_VRS, UNDECODED, raw_value
+        from gantry.dicom.values import CHARSET_VRS, UNDECODED, raw_value
 
-        raw = _read_back(written, encoding)
+        raw = read_back(written, encoding)
         if raw is None:
             return _UNSEEN
         value: Any = UNDECODED
-        if raw.VR not in _CHARSET_VRS:  # what value_of reads, without a dataset around it
+        if raw.VR not in CHARSET_VRS:  # what value_of reads, without a dataset around it
             value = raw_value(self._plain(encoding), raw)
         if value is UNDECODED:
-            mini = self._mini({tag: raw} if cs is None else {_CHARSET: cs, tag: raw}, encoding)
+            mini = self._mini({tag: raw} if cs is None else {CHARSET: cs, tag: raw}, encoding)
             value = value_of(mini, tag, keyword)
         return None if value is None or value == "" else str(value)
 
@@ -824,11 +649,11 @@ class MemoPass:
         if found is None:
             from gantry.deid.markers import set_markers
 
-            mini = self._mini({} if cs is None else {_CHARSET: cs}, encoding)
+            mini = self._mini({} if cs is None else {CHARSET: cs}, encoding)
             set_markers(mini, self.run.profile, None)
             encodings = _encodings(mini)
             elements = [(int(t), element_bytes(int(t), mini._dict[t], encodings))
-                        for t in sorted(mini._dict) if int(t) != _CHARSET]
+                        for t in sorted(mini._dict) if int(t) != CHARSET]
             hits: list[Any] = []
             if self.auditor is not None:
                 for tag, _ in elements:
@@ -838,15 +663,6 @@ class MemoPass:
                 self._markers.clear()
             found = self._markers[context_key] = (elements, hits)
         return found
-
-
-def _read_back(written: bytes, encoding: Any) -> Any:
-    """One written element (header and value) as the reader yields it, raw; ``None`` when it
-    is not a single defined-length element."""
-    tag, vr, length, size = _header(written, 0)
-    if length == _UNDEFINED or size + length != len(written):
-        return None
-    return raw_element(written, _Span(tag, vr, 0, size, length, len(written)), encoding)
 
 
 _FIELD_TAGS: dict[int, str] = {}
@@ -883,7 +699,7 @@ def _ui_bytes(tag: int, uid: Any) -> bytes | None:
         value += b"\x00"
     if len(value) > 0xFFFF:
         return None
-    return _TAG.pack(tag >> 16, tag & 0xFFFF) + b"UI" + _US.pack(len(value)) + value
+    return TAG.pack(tag >> 16, tag & 0xFFFF) + b"UI" + US.pack(len(value)) + value
 
 
 def _own_hits(tag: int, mini: Any, identifiers: Any) -> list[Any]:
@@ -900,7 +716,7 @@ def _encodings(ds: Any) -> Any:
     per raw character set element while the dataset still holds it as read)."""
     from pydicom.charset import default_encoding
 
-    held = ds._dict.get(_CHARSET)
+    held = ds._dict.get(CHARSET)
     if held is None:
         return default_encoding
     if type(held) is RawDataElement:
@@ -916,21 +732,21 @@ def _encodings(ds: Any) -> Any:
 _CHARSET_VALUES: dict[Any, Any] = {}
 
 
-def _rebuilt(data: bytes, span: _Span) -> bytes:
+def _rebuilt(data: bytes, span: ElementSpan) -> bytes:
     """A kept binary element as the encoder writes it: its header rebuilt, its value as read."""
     tag = span.tag
     vr = span.vr
-    head = _TAG.pack(tag >> 16, tag & 0xFFFF) + vr.encode()
-    if vr in _LONG_VRS:
-        head += b"\x00\x00" + _UL.pack(span.length)
+    head = TAG.pack(tag >> 16, tag & 0xFFFF) + vr.encode()
+    if vr in LONG_VRS:
+        head += b"\x00\x00" + UL.pack(span.length)
     else:
-        head += _US.pack(span.length)
+        head += US.pack(span.length)
     if span.start + len(head) == span.value and data[span.start:span.value] == head:
         return memoryview(data)[span.start:span.end]  # type: ignore[return-value]
     return head + data[span.value:span.end]
 
 
-def _ob_hits(data: bytes, span: _Span, identifiers: Any) -> list[Any]:
+def _ob_hits(data: bytes, span: ElementSpan, identifiers: Any) -> list[Any]:
     """The auditor's hits on a kept raw OB value (it scans OB as Latin-1 text)."""
     if not len(identifiers):
         return []
@@ -974,90 +790,4 @@ def _identifier_skip(tag: int, vr: str) -> bool:
     return found
 
 
-def _explicit_little(tsyntax: Any) -> bool:
-    """Whether a transfer syntax is one the pass splits: a public, explicit VR little endian,
-    not deflated one (native or encapsulated pixels)."""
-    return tsyntax is not None and tsyntax.is_transfer_syntax and not tsyntax.is_implicit_VR \
-        and tsyntax.is_little_endian and not tsyntax.is_deflated and not tsyntax.is_private
-
-
-__all__ = ["MemoPass", "Unsupported", "header_from_bytes", "split"]
-
-
-# ------------------------------------------------------------------------------- headers
-_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
-
-
-def header_from_bytes(data: bytes) -> tuple[Any, int] | None:
-    """``(header, end)``: what ``dcmread(BytesIO(data), stop_before_pixels=True)`` returns and
-    where it stops, built from :func:`split` without pydicom's per-element reader; ``None``
-    when the file is not an explicit VR little endian Part 10 file it can split.
-
-    One difference, by design: ``dcmread`` parses an undefined-length sequence as it reads it;
-    here it stays a raw element (its items and delimiter) until accessed, and decodes then to
-    the same element (same items, offsets and ``is_undefined_length``; only the ``Sequence``
-    object's own ``is_undefined_length`` attribute, which nothing writes from, is ``False``).
-    What is never accessed is never parsed."""
-    import io
-
-    from pydicom.charset import convert_encodings, default_encoding
-    from pydicom.dataelem import convert_raw_data_element
-    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-    from pydicom.filebase import DicomBytesIO
-
-    if len(data) < 132 or data[128:132] != b"DICM":
-        return None
-    try:
-        every = split_cached(data, 132)  # the file meta group, then the data set
-        count = 0
-        while count < len(every) and every[count].tag >> 16 == 2:
-            count += 1
-        if not count:
-            return None
-        spans = every[count:]
-        # the file meta as pydicom's reader builds it: raw elements of group 2, its first
-        # element decoded (the reader's explicit VR check)
-        meta = FileMetaDataset({_BaseTag(s.tag): raw_element(data, s, default_encoding)
-                                for s in every[:count]})
-        meta.set_original_encoding(False, True, default_encoding)
-        meta[every[0].tag]  # decoded in place, as the reader does
-        if 0x00020000 in meta._dict:
-            meta[0x00020000]  # the reader reads the group length
-        tsyntax = meta.get("TransferSyntaxUID", None)
-        if not _explicit_little(tsyntax):
-            return None
-    except Unsupported:
-        return None
-    except Exception:
-        return None  # dcmread says what is wrong
-    if spans and spans[0].tag >> 16 <= 2:
-        return None
-    encoding: Any = default_encoding
-    elements: dict[Any, Any] = {}
-    end = len(data)
-    fp = None
-    for span in spans:
-        tag, vr, _start, value, length, stop = span
-        if tag in _PIXEL_TAGS:
-            end = span.start
-            break
-        if length and (length != _UNDEFINED or vr == "SQ"):
-            # as the reader yields it; an undefined-length sequence is left raw (its items
-            # and delimiter) and decoded on access like any raw element
-            elem = RawDataElement(_BaseTag(tag), vr, length, data[value:stop], value,
-                                  False, True)
-        else:  # empty; or undefined length, not a sequence: pydicom's reader, at the file's
-            if fp is None and length:  # offsets
-                fp = DicomBytesIO(data)
-                fp.is_little_endian, fp.is_implicit_VR = True, False
-            elem = raw_element(data, span, encoding, fp)
-        if tag == _CHARSET:
-            encoding = convert_encodings(convert_raw_data_element(elem).value)
-        elements[elem.tag] = elem
-    dataset = Dataset(elements)
-    dataset.set_original_encoding(False, True, encoding)
-    fileobj = io.BytesIO(data)
-    fileobj.seek(end)
-    ds = FileDataset(fileobj, dataset, data[:128], meta, False, True)
-    ds.set_original_encoding(False, True, dataset._character_set)
-    return ds, end
+__all__ = ["MemoPass", "Unsupported"]

@@ -35,7 +35,8 @@ import pytest
 from pydicom import Dataset
 from pydicom.sequence import Sequence
 
-from gantry.model import Instance, key_attributes, plain_value
+from gantry.dicom.values import plain_value
+from gantry.model import Instance, key_attributes
 from gantry.protocols import PixelMeta, Store, StoreCounts
 from gantry.records import AuditEvent, Change, ExportRecord, Finding, Rejection
 from gantry.testing.factory import make_instance

@@ -11,12 +11,13 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 
-from gantry.deid import fast
 from gantry.deid.audit import DeidAuditor
 from gantry.deid.engine import header_copy
 from gantry.deid.gate import find_leaks
 from gantry.deid.identifiers import collect_identifiers
 from gantry.deid.standalone import instance_context
+from gantry.dicom.encode import dcmwrite_bytes, encode
+from gantry.dicom.values import decoded
 from gantry.testing.factory import bundled_test_files as get_testdata_files
 from gantry.testing.factory import make_instance
 
@@ -40,7 +41,7 @@ def _deidentify(engine, ds) -> bytes:
     ctx = instance_context(ds, engine.run)
     ctx.identifiers = collect_identifiers(ds, ctx.patient, profile=engine.profile)
     engine.apply(ds, ctx)
-    return fast.dcmwrite_bytes(ds)
+    return dcmwrite_bytes(ds)
 
 
 def _factory_bytes(**kwargs) -> bytes:
@@ -83,7 +84,7 @@ def test_decoded_matches_pydicom():
     for tag, raw in list(ds._dict.items()):
         if type(raw) is not RawDataElement:
             continue
-        found = fast.decoded(ds, raw)
+        found = decoded(ds, raw)
         if found is None:
             continue
         value, _same = found
@@ -102,10 +103,10 @@ def test_fast_encode_is_dcmwrite(make_engine):
             ctx = instance_context(ds, engine.run)
             engine.apply(ds, ctx)
             clone = header_copy(ds)
-            expected = fast.dcmwrite_bytes(ds)
+            expected = dcmwrite_bytes(ds)
         except Exception:
             continue
-        assert fast.encode(clone) == expected, source
+        assert encode(clone) == expected, source
         checked += 1
     assert checked > 40
 
@@ -113,11 +114,11 @@ def test_fast_encode_is_dcmwrite(make_engine):
 def test_header_copy_is_independent_and_shares_pixels(make_engine):
     engine = make_engine()
     ds = make_instance(rows=64, cols=64)
-    before = fast.dcmwrite_bytes(ds)
+    before = dcmwrite_bytes(ds)
     clone = header_copy(ds)
     assert clone.PixelData is ds.PixelData  # shared, never copied
     engine.apply(clone, instance_context(clone, engine.run))
-    assert fast.dcmwrite_bytes(ds) == before
+    assert dcmwrite_bytes(ds) == before
     assert str(clone.PatientName) != str(ds.PatientName)
     assert "PixelData" not in header_copy(ds, keep_pixels=False)
 
@@ -125,9 +126,9 @@ def test_header_copy_is_independent_and_shares_pixels(make_engine):
 def test_plan_leaves_the_original_alone(make_engine):
     engine = make_engine()
     ds = make_instance()
-    before = fast.dcmwrite_bytes(ds)
+    before = dcmwrite_bytes(ds)
     planned = engine.plan(ds, instance_context(ds, engine.run))
-    assert planned and fast.dcmwrite_bytes(ds) == before
+    assert planned and dcmwrite_bytes(ds) == before
     applied = engine.apply(ds, instance_context(ds, engine.run))
     assert planned == applied
 
@@ -162,9 +163,9 @@ def test_audit_after_redaction_reports_applied_changes(make_engine, monkeypatch)
     assert {f.code for f in again} >= {"phi-remaining", "verdict"}
     assert again[-1].severity == "error"
     monkeypatch.undo()
-    assert find_leaks(fast.encode(ds), "", ctx.identifiers)  # the comment leaks
+    assert find_leaks(encode(ds), "", ctx.identifiers)  # the comment leaks
     del ds.ImageComments
-    assert not find_leaks(fast.encode(ds), "", ctx.identifiers)
+    assert not find_leaks(encode(ds), "", ctx.identifiers)
 
 
 def test_fast_patterns_match_like_the_case_insensitive_ones():

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from gantry import pipeline
-from gantry.deid import memo
+from gantry.dicom.elements import split
+from gantry.dicom.errors import DicomFormatError
 from gantry.session import Session
 from gantry.testing.factory import make_instance, write_cohort
 
@@ -135,13 +136,13 @@ def test_split_rejects_what_it_cannot_prove(tmp_path):
     fp.seek(132)
     _read_file_meta_info(fp)
     body = fp.tell()
-    spans = memo.split(data, body)
+    spans = split(data, body)
     assert [s.tag for s in spans] == sorted(s.tag for s in spans)
     assert spans[-1].end == len(data)
-    with pytest.raises(memo.Unsupported):
-        memo.split(data[:-3], body)  # truncated
-    with pytest.raises(memo.Unsupported):
-        memo.split(data[:body] + b"\x08\x00\x20\x00??\x00\x00", body)  # unknown VR
+    with pytest.raises(DicomFormatError):
+        split(data[:-3], body)  # truncated
+    with pytest.raises(DicomFormatError):
+        split(data[:body] + b"\x08\x00\x20\x00??\x00\x00", body)  # unknown VR
 
 
 def test_only_sinks_that_declare_it_get_the_memo_stub(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydicom import dcmread
 
-from gantry.deid.memo import header_from_bytes
+from gantry.dicom.header import header_from_bytes
 from gantry.reading import read_header
 from gantry.records import SourceItem
 from gantry.testing.factory import bundled_test_files as get_testdata_files
@@ -83,7 +83,7 @@ def test_raw_header_gives_the_same_instance_and_values(tmp_path):
     ``RawHeader.value`` gives is the dataset's."""
     from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
-    from gantry.rawheader import RawHeader
+    from gantry.dicom.rawheader import RawHeader
 
     taken = 0
     for path in _files(tmp_path):

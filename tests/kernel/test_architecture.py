@@ -154,13 +154,8 @@ def test_cycle_finder_finds_a_circle() -> None:
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
-#: circles still being taken apart (issue 18); strict, so a fixed one must leave this list
-KNOWN_CIRCLES = {"gantry"}
-
-
 @pytest.mark.parametrize("src_root,package", [
-    pytest.param(root, name, id=name, marks=[pytest.mark.xfail(strict=True)]
-                 if name in KNOWN_CIRCLES else [])
+    pytest.param(root, name, id=name)
     for root, name in [(ROOT, "gantry"), *[(p.parent, p.name) for p in PLUGINS]]])
 def test_no_import_circles(src_root: Path, package: str) -> None:
     cycles = _cycles(_graph(src_root, package))

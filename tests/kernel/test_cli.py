@@ -54,7 +54,7 @@ def test_gate_failure_gives_exit_code_1(tmp_path: Path, runner: CliRunner) -> No
     write_cohort(tmp_path / "in", patients=1, series=1, instances=1)
     (tmp_path / "careless.py").write_text(
         "from gantry import hookimpl\n"
-        "from gantry.records import Redactor\n"
+        "from gantry.api import Redactor\n"
         "class Careless:\n"
         "    def redact(self, ds, context):\n"
         "        ds.ImageComments = 'seen ' + context.patient.patient_id\n"

@@ -103,7 +103,7 @@ def test_same_secret_gives_identical_bytes_across_runs_and_workers(tmp_path: Pat
 
 def test_gate_refuses_an_instance_that_would_leak(tmp_path: Path) -> None:
     from gantry import hookimpl
-    from gantry.records import Redactor
+    from gantry.components import Redactor
 
     class Careless:
         def redact(self, ds, context):

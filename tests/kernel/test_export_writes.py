@@ -12,8 +12,8 @@ from pydicom import Dataset
 
 from gantry.builtins import dicom_export
 from gantry.builtins.dicom_export import DicomFolderSink
+from gantry.components import ExportTarget
 from gantry.errors import ExportError
-from gantry.records import ExportTarget
 
 
 def _sink(root: Path) -> DicomFolderSink:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pydicom import dcmread
 
-from gantry.model import KEY_ATTRIBUTES, key_attributes, plain_value
+from gantry.dicom.values import plain_value
+from gantry.model import KEY_ATTRIBUTES, key_attributes
 from gantry.testing.factory import bundled_test_files as get_testdata_files
 
 

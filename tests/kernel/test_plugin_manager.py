@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from gantry import hookimpl
+from gantry.components import Redactor
 from gantry.errors import ComponentNotFound, PluginError
 from gantry.plugins import DEFAULT_PLUGINS, build_plugin_manager
-from gantry.records import Redactor
 
 
 def test_builtins_are_registered_like_plugins() -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from gantry import hookimpl
-from gantry.records import Change, Redactor
+from gantry.components import Redactor
+from gantry.records import Change
 from gantry.session import Session
 
 

@@ -161,8 +161,8 @@ def test_deidentify_into_memory_writes_the_folder_layout(root, tmp_path, monkeyp
 def test_the_sink_refuses_paths_outside_its_destination(root):
     from gantry_fsspec.export import FsspecDicomSink
 
+    from gantry.components import ExportTarget
     from gantry.errors import ExportError
-    from gantry.records import ExportTarget
 
     _fs, base = root
     sink = FsspecDicomSink(ExportTarget(to=f"memory://{base}/out", format="dicom"))

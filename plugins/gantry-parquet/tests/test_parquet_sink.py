@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from gantry_parquet.sink import MARKER, ParquetSink
 
+from gantry.components import ExportTarget
 from gantry.errors import ExportError
-from gantry.records import ExportTarget
 from gantry.testing.factory import make_instance
 
 

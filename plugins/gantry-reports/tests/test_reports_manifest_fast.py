@@ -93,11 +93,11 @@ def _variants() -> dict[str, tuple[bytes, bool]]:
                                          True)
     ds = make_instance(instance=6)
     ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
-    out["implicit"] = (_bytes(ds, implicit_vr=True, little_endian=True), True)
+    out["implicit"] = (_bytes(ds, implicit_vr=True, little_endian=True), False)
     ds = _undefined_lengths(make_instance(instance=7))
     ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
     out["implicit, undefined-length sequences"] = (
-        _bytes(ds, implicit_vr=True, little_endian=True), True)
+        _bytes(ds, implicit_vr=True, little_endian=True), False)
     ds = make_instance(instance=8)
     ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
     out["big endian"] = (_bytes(ds, implicit_vr=False, little_endian=False), False)
@@ -143,7 +143,7 @@ def _variants() -> dict[str, tuple[bytes, bool]]:
     del ds.PixelData
     data = _bytes(ds)
     out["duplicate element after the others"] = (
-        data + _element(0x00080060, "CS", b"MR") + _element(0x00200013, "IS", b"99"), True)
+        data + _element(0x00080060, "CS", b"MR") + _element(0x00200013, "IS", b"99"), False)
     pixels = _bytes(make_instance(instance=19))
     out["no preamble"] = (pixels[128:], False)
     out["truncated"] = (pixels[:700], False)

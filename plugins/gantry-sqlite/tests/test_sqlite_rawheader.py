@@ -10,8 +10,9 @@ import pytest
 from gantry_sqlite import headers
 from gantry_sqlite.plugin import prepare_header, prepare_raw_header
 
-from gantry.deid.memo import forget_split, header_from_bytes
-from gantry.rawheader import RawHeader
+from gantry.dicom.elements import forget_split
+from gantry.dicom.header import header_from_bytes
+from gantry.dicom.rawheader import RawHeader
 from gantry.testing.factory import bundled_test_files, write_cohort
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 {% if cookiecutter.stage == "redact" -%}
 from gantry import hookimpl
-from gantry.records import Change, Redactor
+from gantry.api import Change, Redactor
 
 #: Free-text attributes this site always removes, whatever the profile says.
 REMOVED_KEYWORDS = ("StudyComments", "ImageComments", "RequestedProcedureComments")
@@ -40,7 +40,7 @@ def gantry_redactors():
                    description="removes free-text comment attributes at any depth")
 {%- elif cookiecutter.stage == "audit" -%}
 from gantry import hookimpl
-from gantry.records import Auditor, Finding
+from gantry.api import Auditor, Finding
 
 
 class BurnedInAnnotationAuditor:
@@ -70,7 +70,7 @@ import os
 from pathlib import Path
 
 from gantry import hookimpl
-from gantry.records import Exporter, ExportRecord
+from gantry.api import Exporter, ExportRecord
 
 
 class JsonLinesSink:
@@ -117,7 +117,7 @@ import os
 from pathlib import Path
 
 from gantry import hookimpl
-from gantry.records import Ingestor, SourceItem
+from gantry.api import Ingestor, SourceItem
 
 
 def discover(uri: str, run=None):

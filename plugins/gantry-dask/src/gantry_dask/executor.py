@@ -53,7 +53,7 @@ def describe_item(item: Any) -> str:
 
 
 class DaskExecutor:
-    """An :class:`gantry.protocols.ExecutorImpl` backed by a Dask distributed ``Client``.
+    """An :class:`gantry.components.ExecutorImpl` backed by a Dask distributed ``Client``.
 
     Keyword options are those of :class:`gantry_dask.options.DaskOptions` (strings are
     converted, so ``--executor-option workers=4`` works as is).

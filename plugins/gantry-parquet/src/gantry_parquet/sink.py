@@ -54,7 +54,7 @@ def _json_default(value: Any) -> Any:
 
 
 class ParquetSink:
-    """An :class:`~gantry.protocols.InstanceSink` writing one parquet row per instance."""
+    """An :class:`~gantry.components.InstanceSink` writing one parquet row per instance."""
 
     def __init__(self, target: ExportTarget, run: Run | None = None) -> None:
         settings = dict(run.settings("gantry-parquet")) if run is not None else {}

@@ -5,39 +5,28 @@ costs about 0.35 ms for a small file: building datasets for every nested sequenc
 converting each wanted element through pydicom's hooks. A manifest needs ~15 elements of each
 file, most of them the same in every file of a series. :class:`HeaderReader` therefore
 
-* walks the file's elements itself (tags, VRs and lengths only, no datasets), visiting exactly
-  what ``dcmread`` parses eagerly: the file meta group, the top-level elements up to the pixel
-  data, and the items of undefined-length sequences (those are parsed when read, so a broken
-  one makes ``dcmread`` fail); values of defined length are skipped;
+* splits the file into its top-level elements up to the pixel data with the kernel's byte
+  layer (``gantry.api.split_header``: tags, VRs and lengths only, sequences walked item by
+  item, no datasets);
 * converts the wanted raw values with pydicom itself, memoized on everything the conversion
   depends on (tag, VR, bytes, VR encoding, character set), so each distinct value is converted
   once; a valid single UID needs no conversion (pydicom keeps it as is).
 
-Anything it does not mirror exactly -- no ``DICM`` preamble, big endian or deflated data, an
-implicit/explicit VR switch, an unknown VR, command set elements, an undefined-length element
-that is not a sequence, a length running past the data, a stray delimiter, customised pydicom
-decoding -- makes :meth:`HeaderReader.read` return ``None`` and the caller reads the file with
-``dcmread`` as before. So the values are those ``dcmread`` gives, for every file.
+Anything the byte layer does not split -- no ``DICM`` preamble, implicit VR, big endian or
+deflated data, an unknown VR, command set elements, an undefined-length element that is not a
+sequence, a length running past the data, a stray delimiter -- and customised pydicom decoding
+make :meth:`HeaderReader.read` return ``None``, and the caller reads the file with ``dcmread``
+as before. So the values are those ``dcmread`` gives, for every file.
 """
 
 from __future__ import annotations
 
 import re
-from struct import Struct
 from typing import Any
 
-#: Item, item delimitation and sequence delimitation tags.
-_ITEM = 0xFFFEE000
-_ITEM_END = 0xFFFEE00D
-_SEQ_END = 0xFFFEE0DD
-#: Where ``stop_before_pixels`` stops (top level only).
-_PIXEL_TAGS = frozenset((0x7FE00008, 0x7FE00009, 0x7FE00010))
 _CHARSET = 0x00080005
 _TRANSFER_SYNTAX = 0x00020010
 _UNDEFINED = 0xFFFFFFFF
-_EXPLICIT = Struct("<HH2sH")
-_IMPLICIT = Struct("<HHL")
-_LONG = Struct("<L")
 #: A valid UID (pydicom's own validation pattern): decoded and kept as is.
 _UID = re.compile(rb"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 #: Conversions memoized per reader; cleared when this many (memory stays flat).
@@ -59,9 +48,7 @@ class HeaderReader:
 
     def __init__(self, keywords: tuple[str, ...]) -> None:
         from pydicom import config, hooks
-        from pydicom.charset import default_encoding
         from pydicom.datadict import dictionary_VR, tag_for_keyword
-        from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
         self.keywords = keywords
         self.tags: list[tuple[str, int]] = []
@@ -72,15 +59,11 @@ class HeaderReader:
             self.tags.append((keyword, tag))
         self.wanted = frozenset(tag for _keyword, tag in self.tags) | {_CHARSET}
         self.uid_tags = frozenset(tag for _keyword, tag in self.tags if dictionary_VR(tag) == "UI")
-        # explicit VR: the 2-byte VR as bytes -> (VR, has a 4-byte length)
-        self.vrs = {vr.value.encode(default_encoding): (vr.value, vr.value in EXPLICIT_VR_LENGTH_32)
-                    for vr in VR}
         hk = hooks.hooks
         self.enabled = (config.data_element_callback is None and not hk.raw_element_kwargs
                         and hk.raw_element_vr is hooks.raw_element_vr
                         and hk.raw_element_value is hooks.raw_element_value)
         self.memo: dict[tuple[Any, ...], Any] = {}
-        self._sq_tags: dict[int, bool] = {}
         self._at_pixels = False  # the last read stopped at the pixel data
 
     # -- reading ---------------------------------------------------------------------------
@@ -105,26 +88,45 @@ class HeaderReader:
         return entry if entry is not None and self._at_pixels else None
 
     def _read(self, data: bytes) -> dict[str, str]:
-        n = len(data)
-        if n < 140 or data[128:132] != b"DICM":
+        from gantry.api import DicomFormatError, explicit_little, split_header
+
+        if len(data) < 140 or data[128:132] != b"DICM":
             raise _Unsupported  # no preamble: dcmread guesses
-        meta, pos = self._file_meta(data, 132)
-        if pos + 8 > n:
-            raise _Unsupported  # nothing or a fragment after the file meta
-        if data[pos] == 0 and data[pos + 1] == 0:
-            raise _Unsupported  # command set elements (group 0000)
+        try:
+            spans, pixels = split_header(data, 132)
+        except DicomFormatError:
+            raise _Unsupported from None
+        count = 0
+        while count < len(spans) and spans[count].tag >> 16 == 2:
+            count += 1
+        if not count or (count == len(spans) and pixels is None):
+            raise _Unsupported  # no file meta, or nothing after it
+        meta = {}
+        for span in spans[:count]:
+            if span.length == _UNDEFINED or span.vr == "SQ":
+                raise _Unsupported
+            meta[span.tag] = (span.vr, data[span.value:span.end])
         ts_raw = meta.get(_TRANSFER_SYNTAX)
         if ts_raw is None:
             raise _Unsupported  # no transfer syntax: dcmread guesses
         ts_value = self._convert_meta(ts_raw)
-        implicit = self._implicit(ts_value)
-        first_implicit = not (0x40 < data[pos + 4] < 0x5B and 0x40 < data[pos + 5] < 0x5B)
-        if first_implicit != implicit:
-            raise _Unsupported  # dcmread would switch the VR encoding (and warn)
+        if not explicit_little(ts_value):
+            raise _Unsupported  # implicit VR, big endian, deflated: dcmread reads it
         found: dict[int, tuple[str | None, bytes]] = {}
-        self._dataset(data, pos, None, implicit, found, top=True)
+        wanted = self.wanted
+        for span in spans[count:]:
+            tag = span.tag
+            if tag >> 16 <= 2:
+                raise _Unsupported  # command set elements (group 0000), or meta after meta
+            if span.length == _UNDEFINED:
+                if span.vr != "SQ" or tag in wanted:
+                    raise _Unsupported  # undefined-length value: dcmread seeks its delimiter
+            elif tag in wanted:
+                found[tag] = (span.vr, data[span.value:span.end])
+        self._at_pixels = pixels is not None
         entry: dict[str, str] = {}
         charset = found.get(_CHARSET)
+        implicit = False
         for keyword, tag in self.tags:
             raw = found.get(tag)
             if raw is None:
@@ -134,158 +136,6 @@ class HeaderReader:
                 entry[keyword] = text
         entry["TransferSyntaxUID"] = str(ts_value or "")
         return entry
-
-    def _file_meta(self, data: bytes, pos: int) -> tuple[dict[int, tuple[str, bytes]], int]:
-        """The group 0002 elements (explicit VR little endian) and where the dataset starts."""
-        n = len(data)
-        meta: dict[int, tuple[str, bytes]] = {}
-        first = True
-        while True:
-            if pos + 8 > n:
-                raise _Unsupported
-            group, elem, vr_bytes, length = _EXPLICIT.unpack_from(data, pos)
-            if group != 2:
-                if first or group == 0xFFFE:
-                    raise _Unsupported  # no file meta, or a delimiter where it ends
-                return meta, pos
-            first = False
-            known = self.vrs.get(vr_bytes)
-            if known is None:
-                raise _Unsupported  # dcmread would retry the group as implicit VR
-            vr, long = known
-            head = 8
-            if long:
-                if pos + 12 > n:
-                    raise _Unsupported
-                length = _LONG.unpack_from(data, pos + 8)[0]
-                head = 12
-            end = pos + head + length
-            if length == _UNDEFINED or vr == "SQ" or end > n:
-                raise _Unsupported
-            meta[group << 16 | elem] = (vr, data[pos + head:end])
-            pos = end
-
-    @staticmethod
-    def _implicit(transfer_syntax: Any) -> bool:
-        """Implicit VR or not, as ``read_partial`` decides it (little endian only)."""
-        import pydicom.uid as uids
-
-        if transfer_syntax == uids.ImplicitVRLittleEndian:
-            return True
-        if transfer_syntax == uids.ExplicitVRLittleEndian:
-            return False
-        if transfer_syntax in (uids.ExplicitVRBigEndian, uids.DeflatedExplicitVRLittleEndian) \
-                or transfer_syntax in uids.PrivateTransferSyntaxes:
-            raise _Unsupported
-        return False  # every other (encapsulated) syntax is explicit VR little endian
-
-    def _dataset(self, data: bytes, pos: int, end: int | None, implicit: bool,
-                 found: dict[int, tuple[str | None, bytes]] | None, *, top: bool = False) -> int:
-        """Walk one dataset from ``pos``: the top level (until the pixel data or the end),
-        an undefined-length item (``end`` None, until its delimiter) or a defined-length item
-        (until ``end``). Keeps the wanted top-level elements in ``found`` (a later duplicate
-        wins, as in ``dcmread``). Returns the position after the dataset."""
-        n = len(data)
-        limit = n if end is None else end
-        vrs_get = self.vrs.get
-        wanted = self.wanted if found is not None else frozenset()
-        explicit_unpack = _EXPLICIT.unpack_from
-        implicit_unpack = _IMPLICIT.unpack_from
-        long_unpack = _LONG.unpack_from
-        delimited = end is None and not top  # an undefined-length item
-        while pos < limit:
-            if pos + 8 > n:
-                raise _Unsupported
-            if implicit:
-                group, elem, length = implicit_unpack(data, pos)
-                vr: str | None = None
-                start = pos + 8
-            else:
-                group, elem, vr_bytes, length = explicit_unpack(data, pos)
-                known = vrs_get(vr_bytes)
-                if known is None:
-                    if delimited and group == 0xFFFE and elem == 0xE00D:
-                        return pos + 8
-                    raise _Unsupported  # dcmread would assume an implicit VR switch
-                vr, long = known
-                if long:
-                    if pos + 12 > n:
-                        raise _Unsupported
-                    length = long_unpack(data, pos + 8)[0]
-                    start = pos + 12
-                else:
-                    start = pos + 8
-            if group == 0xFFFE:
-                if delimited and elem == 0xE00D:
-                    return start  # as far as dcmread reads the delimiter
-                raise _Unsupported  # a delimiter or item where an element belongs
-            tag = group << 16 | elem
-            if top and tag in _PIXEL_TAGS:
-                self._at_pixels = True
-                return pos
-            if length == _UNDEFINED:
-                if not self._is_sequence(tag, vr):
-                    raise _Unsupported  # undefined-length value: dcmread seeks its delimiter
-                if tag in wanted:
-                    raise _Unsupported
-                pos = self._sequence(data, start, implicit)
-                continue
-            pos = start + length
-            if pos > n:
-                raise _Unsupported  # dcmread would keep a truncated value
-            if tag in wanted:
-                found[tag] = (vr, data[start:pos])  # type: ignore[index]
-        if pos != limit or delimited:
-            raise _Unsupported  # an element ran past its item, or no item delimiter
-        return pos
-
-    def _is_sequence(self, tag: int, vr: str | None) -> bool:
-        if vr is not None:
-            return vr == "SQ"
-        known = self._sq_tags.get(tag)
-        if known is None:
-            from pydicom.datadict import dictionary_VR
-
-            try:
-                known = dictionary_VR(tag) == "SQ"
-            except KeyError:
-                known = False  # a private tag: dcmread looks ahead for items; not mirrored
-            self._sq_tags[tag] = known
-        return known
-
-    def _sequence(self, data: bytes, pos: int, implicit: bool) -> int:
-        """Walk the items of an undefined-length sequence; the position after its delimiter."""
-        n = len(data)
-        while True:
-            if pos + 8 > n:
-                raise _Unsupported
-            group, elem, length = _IMPLICIT.unpack_from(data, pos)
-            tag = group << 16 | elem
-            pos += 8
-            if tag == _SEQ_END:
-                return pos
-            if tag != _ITEM:
-                raise _Unsupported
-            if length == _UNDEFINED:
-                self._item_encoding(data, pos, implicit, empty_ok=True)
-                pos = self._dataset(data, pos, None, implicit, None)
-            elif length:
-                end = pos + length
-                if end > n:
-                    raise _Unsupported
-                self._item_encoding(data, pos, implicit, empty_ok=False)
-                pos = self._dataset(data, pos, end, implicit, None)
-
-    @staticmethod
-    def _item_encoding(data: bytes, pos: int, implicit: bool, *, empty_ok: bool) -> None:
-        """An explicit-VR item whose first element looks implicit is read as implicit VR by
-        ``dcmread``: not mirrored (an empty undefined-length item reads the same either way)."""
-        if implicit or pos + 6 > len(data):
-            return
-        if not (0x40 < data[pos + 4] < 0x5B and 0x40 < data[pos + 5] < 0x5B):
-            if empty_ok and data[pos:pos + 4] == b"\xfe\xff\x0d\xe0":
-                return
-            raise _Unsupported
 
     # -- values ----------------------------------------------------------------------------
 

@@ -119,7 +119,7 @@ class _NeedsDataset(Exception):
 
 
 def header_rows_raw(header: Any) -> tuple[list[Row], str] | None:
-    """:func:`header_rows` of ``header.dataset()`` for a :class:`~gantry.rawheader.RawHeader`
+    """:func:`header_rows` of ``header.dataset()`` for a :class:`~gantry.dicom.rawheader.RawHeader`
     without building that dataset: each element is looked up in the memo by the bytes of its
     span (a miss decodes it alone, beside the character set). ``None`` when an element needs
     the dataset around it (an ambiguous or unknown VR, an impure or oversized sequence, a

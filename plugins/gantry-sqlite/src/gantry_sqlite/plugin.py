@@ -32,7 +32,7 @@ def prepare_header(header: object) -> object:
 
 
 def prepare_raw_header(header: object) -> object:
-    """:func:`prepare_header` of a :class:`~gantry.rawheader.RawHeader` (the same result),
+    """:func:`prepare_header` of a :class:`~gantry.dicom.rawheader.RawHeader` (the same result),
     without building its dataset unless an element needs it."""
     from gantry_sqlite.headers import header_rows_raw
     from gantry_sqlite.rows import header_fields_raw

@@ -45,7 +45,7 @@ def header_fields(ds: Dataset) -> tuple[Any, ...]:
 
 
 def header_fields_raw(header: Any) -> tuple[Any, ...]:
-    """:func:`header_fields` of a :class:`~gantry.rawheader.RawHeader` (the same values)."""
+    """:func:`header_fields` of a :class:`~gantry.dicom.rawheader.RawHeader` (the same values)."""
     return _fields(header.charset_dataset(), header.raw, header.value)
 
 

@@ -23,24 +23,23 @@ from typing import Any
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import BaseTag
 
-from gantry.deid.fast import _CHARSET_VRS
-from gantry.deid.memo import (
-    _CHARSET,
-    _UNDEFINED,
-    Unsupported,
-    _explicit_little,
-    header_from_bytes,
+from gantry.dicom.elements import (
+    CHARSET,
+    PIXEL_TAGS,
+    UNDEFINED,
+    explicit_little,
     raw_element,
     split_cached,
 )
+from gantry.dicom.errors import DicomFormatError
+from gantry.dicom.header import header_from_bytes
+from gantry.dicom.values import CHARSET_VRS, plain_value, raising, ui_value
 
-_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
-_TRANSFER_SYNTAX = 0x00020010
 _MEDIA_SOP_INSTANCE = 0x00020003
 #: File meta groups without their Media Storage SOP Instance UID -> (transfer syntax, taken).
 _METAS: dict[tuple[bytes, bytes], tuple[Any, bool]] = {}
 #: Character set elements -> (the raw element, its encodings, a dataset holding only it).
-_CHARSETS: dict[bytes, tuple[Any, Any, Any]] = {}
+CHARSETS: dict[bytes, tuple[Any, Any, Any]] = {}
 _CACHE_MAX = 1024
 #: Decoded values of elements (``RawHeader.value``), and their plain forms.
 _VALUES: dict[tuple[Any, ...], Any] = {}
@@ -105,7 +104,7 @@ class RawHeader:
             return None
         try:
             every = split_cached(data, 132)
-        except Unsupported:
+        except DicomFormatError:
             return None
         count = 0
         while count < len(every) and every[count].tag >> 16 == 2:
@@ -120,21 +119,21 @@ class RawHeader:
             return None
         end = len(data)
         for n, span in enumerate(spans):
-            if span.tag in _PIXEL_TAGS:
+            if span.tag in PIXEL_TAGS:
                 end = span.start
                 spans = spans[:n]
                 break
         charset = None
         first = spans[0] if spans else None
         for span in spans[:8]:
-            if span.tag == _CHARSET:
-                if span is not first or span.length == _UNDEFINED or not span.length:
+            if span.tag == CHARSET:
+                if span is not first or span.length == UNDEFINED or not span.length:
                     return None  # (the reader's own order of events: left to it)
                 charset = _charset(data[span.start:span.end], data, span)
                 if charset is None:
                     return None
                 break
-            if span.tag > _CHARSET:
+            if span.tag > CHARSET:
                 break
         return cls(data, every[:count], spans, end, syntax, charset)
 
@@ -145,7 +144,7 @@ class RawHeader:
             span = self.index.get(tag)
             if span is None:
                 return None
-            if span.length and (span.length != _UNDEFINED or span.vr == "SQ"):
+            if span.length and (span.length != UNDEFINED or span.vr == "SQ"):
                 found = RawDataElement(BaseTag(tag), span.vr, span.length,
                                        self.data[span.value:span.end], span.value, False,
                                        True)
@@ -164,7 +163,7 @@ class RawHeader:
         for span in self.meta:
             if span.tag == tag:
                 return _ui_text(self.data, span) if span.vr == "UI" and span.length and \
-                    span.length != _UNDEFINED else None
+                    span.length != UNDEFINED else None
         return None
 
     def dataset_of(self, tag: int) -> Any:
@@ -180,21 +179,21 @@ class RawHeader:
         return self._charset_ds
 
     def value(self, tag: int, keyword: str) -> Any:
-        """``ds.get(keyword)`` of the header dataset (as :func:`gantry.deid.fast.value_of`
+        """``ds.get(keyword)`` of the header dataset (as :func:`gantry.dicom.values.value_of`
         gives it; remembered per element bytes and character set, read only)."""
         span = self.index.get(tag)
         if span is None:
             return None
         vr = span.vr
         length = span.length
-        if length != _UNDEFINED and length <= _VALUE_LENGTH and vr != "UN" and vr != "SQ":
+        if length != UNDEFINED and length <= _VALUE_LENGTH and vr != "UN" and vr != "SQ":
             if vr == "UI" and length:
                 text = _ui_text(self.data, span)
                 if text is not None:
                     return text
             else:
                 key = (tag, vr, self.data[span.value:span.end],
-                       self.charset_key if vr in _CHARSET_VRS else None)
+                       self.charset_key if vr in CHARSET_VRS else None)
                 found = _VALUES.get(key, _MISSING)
                 if found is _MISSING:
                     found = self._decoded(self.raw(tag))
@@ -206,13 +205,13 @@ class RawHeader:
         return self.dataset().get(keyword)
 
     def plain_if_set(self, tag: int, keyword: str) -> Any:
-        """:func:`gantry.model.plain_value` of :meth:`value` when that is neither ``None`` nor
-        ``""`` (an element present and not empty), else ``None``; remembered per element
+        """:func:`gantry.dicom.values.plain_value` of :meth:`value` when that is neither
+        ``None`` nor ``""`` (an element present and not empty), else ``None``; per element
         bytes and character set (a list is returned as a new list)."""
         span = self.index.get(tag)
         if span is None:
             return None
-        if span.length == _UNDEFINED or span.length > _VALUE_LENGTH:
+        if span.length == UNDEFINED or span.length > _VALUE_LENGTH:
             return self._plain_if_set(tag, keyword)
         key = (self.data[span.start:span.end], self.charset_key)
         found = _PLAIN.get(key, _MISSING)
@@ -224,8 +223,6 @@ class RawHeader:
         return list(found) if type(found) is list else found
 
     def _plain_if_set(self, tag: int, keyword: str) -> Any:
-        from gantry.model import plain_value
-
         value = self.value(tag, keyword)
         return None if value is None or value == "" else plain_value(value)
 
@@ -252,10 +249,8 @@ class RawHeader:
 
 
 def _ui_text(data: bytes, span: Any) -> str | None:
-    """:func:`gantry.deid.fast.ui_text` of the raw element at ``span`` (not built)."""
-    from gantry.deid.fast import _raising, ui_value
-
-    return None if _raising() else ui_value(data[span.value:span.end])
+    """:func:`gantry.dicom.values.ui_text` of the raw element at ``span`` (not built)."""
+    return None if raising() else ui_value(data[span.value:span.end])
 
 
 def _meta_syntax(data: bytes, meta: list[Any]) -> Any:
@@ -270,7 +265,7 @@ def _meta_syntax(data: bytes, meta: list[Any]) -> Any:
     if found is None:
         checked = header_from_bytes(data)  # the reader's checks of this meta, once
         syntax = None if checked is None else checked[0].file_meta.get("TransferSyntaxUID")
-        found = (syntax, checked is not None and _explicit_little(syntax))
+        found = (syntax, checked is not None and explicit_little(syntax))
         if len(_METAS) >= _CACHE_MAX:
             _METAS.clear()
         _METAS[key] = found
@@ -279,7 +274,7 @@ def _meta_syntax(data: bytes, meta: list[Any]) -> Any:
 
 def _charset(element: bytes, data: bytes, span: Any) -> tuple[Any, Any, Any] | None:
     """``(raw element, encoding, dataset)`` of a character set element (remembered)."""
-    found = _CHARSETS.get(element)
+    found = CHARSETS.get(element)
     if found is None:
         from pydicom.charset import convert_encodings, default_encoding
         from pydicom.dataelem import convert_raw_data_element
@@ -290,9 +285,9 @@ def _charset(element: bytes, data: bytes, span: Any) -> tuple[Any, Any, Any] | N
         except Exception:
             return None
         found = (raw, encoding, _plain_dataset(encoding, raw))
-        if len(_CHARSETS) >= _CACHE_MAX:
-            _CHARSETS.clear()
-        _CHARSETS[element] = found
+        if len(CHARSETS) >= _CACHE_MAX:
+            CHARSETS.clear()
+        CHARSETS[element] = found
     return found
 
 
@@ -301,7 +296,7 @@ def _plain_dataset(encoding: Any, charset_raw: Any = None,
     """A dataset of the character set (and ``elements``), set up as the header dataset is."""
     from pydicom.dataset import Dataset
 
-    held = {} if charset_raw is None else {_CHARSET: charset_raw}
+    held = {} if charset_raw is None else {CHARSET: charset_raw}
     ds = Dataset({**held, **(elements or {})})
     ds.set_original_encoding(False, True, encoding)
     return ds

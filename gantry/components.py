@@ -1,0 +1,196 @@
+"""What a component is: the records plugins register components with, and the protocols their
+implementations follow.
+
+* **component records** yielded by the registration hooks (``Ingestor``, ``Auditor``,
+  ``Redactor``, ``StoreBackend``, ``Exporter``, ``Executor``, ``ConfigKey``). Each has a
+  lower-kebab ``name``; the plugin manager stamps ``plugin`` with the name of the plugin that
+  yielded it and refuses two records of one kind with one name.
+* **implementation protocols** (``RedactorImpl``, ``AuditorImpl``, ``InstanceSink``,
+  ``ExecutorImpl``): what a record's ``factory`` returns. (A store's is
+  :class:`gantry.protocols.Store`.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from pydicom import Dataset
+
+    from gantry.context import InstanceContext, Run
+    from gantry.protocols import Store
+    from gantry.records import Change, ExportRecord, Finding, SourceItem
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-/]*$")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"{kind} name {name!r} must be lower-kebab-case (a-z, 0-9, '-', '.', '/')")
+
+
+@dataclass(frozen=True)
+class Component:
+    """Base of every component record: a validated name, a description, the providing plugin."""
+
+    name: str
+    description: str = field(default="", kw_only=True)
+    plugin: str = field(default="", kw_only=True, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_name(type(self).__name__, self.name)
+
+
+@dataclass(frozen=True)
+class Ingestor(Component):
+    """Finds instances behind a URI and opens their bytes.
+
+    ``schemes`` lists the URI schemes handled (``"file"`` covers plain paths). ``discover(uri,
+    run)`` yields :class:`SourceItem` (one per candidate file, not yet parsed); ``open(source)``
+    returns a binary file object for a ``SourceItem.source`` string. ``count(uri)``, optional:
+    about how many items ``discover`` yields, found more cheaply (from names, not contents),
+    or ``None``; it only gives the progress bar its total and ETA, so an estimate will do.
+    """
+
+    schemes: tuple[str, ...] = field(default=(), kw_only=True)
+    discover: Callable[[str, Run], Iterable[SourceItem]] = field(kw_only=True)
+    open: Callable[[str], Any] = field(kw_only=True)
+    count: Callable[[str], int | None] | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Auditor(Component):
+    """Produces findings for one instance. ``factory(run)`` returns an :class:`AuditorImpl`."""
+
+    factory: Callable[[Run], AuditorImpl] = field(kw_only=True)
+    needs_pixels: bool = field(default=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Redactor(Component):
+    """Changes one instance in place. ``factory(run)`` returns a :class:`RedactorImpl`."""
+
+    factory: Callable[[Run], RedactorImpl] = field(kw_only=True)
+
+
+@dataclass(frozen=True)
+class StoreBackend(Component):
+    """Opens a :class:`Store` for a URL whose scheme is in ``schemes`` (e.g. ``sqlite``)."""
+
+    schemes: tuple[str, ...] = field(kw_only=True)
+    open: Callable[[str], Store] = field(kw_only=True)
+    #: optional: run in the ingest *workers* on each header; its picklable result reaches
+    #: ``Store.add_instance(instance, header, prepared=...)`` in the parent, so a backend can
+    #: move its per-header work (flattening into rows, hashing) off the single writer. The
+    #: header itself then stays in the worker: ``add_instance`` gets ``header=None`` (a
+    #: parsed header costs as much to send between processes as to read)
+    prepare: Callable[[Any], Any] | None = field(default=None, kw_only=True)
+    #: optional: ``prepare`` of a :class:`~gantry.dicom.rawheader.RawHeader` (the same result as
+    #: ``prepare(header.dataset())``), offered instead when the one-shot pass read the file
+    #: without building a dataset
+    prepare_raw: Callable[[Any], Any] | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Exporter(Component):
+    """Writes redacted instances to a destination. ``name`` is the format (``dicom``, ``parquet``).
+
+    ``factory(target, run)`` returns an :class:`InstanceSink`. ``schemes`` lists the destination
+    URL schemes it can write to (``"file"`` for plain paths); a destination of any other scheme
+    is refused before anything is written. ``format``, when set, is the format written under
+    another name: a second exporter of a format, for other destinations (``dicom-fsspec``
+    writes ``dicom`` to ``s3://``); ``--format dicom`` picks, among the exporters of that
+    format, the one whose schemes cover the destination.
+    """
+
+    factory: Callable[[ExportTarget, Run], InstanceSink] = field(kw_only=True)
+    schemes: tuple[str, ...] = field(default=("file",), kw_only=True)
+    format: str = field(default="", kw_only=True)
+    #: ``"worker"``: one sink per unit of work inside the worker processes, receiving the encoded
+    #: bytes; ``"parent"``: one sink in the main process receiving each redacted header (no pixel
+    #: data, ``data=b""``), for table-like formats that write one file.
+    runs_in: Literal["worker", "parent"] = field(default="worker", kw_only=True)
+
+
+@dataclass(frozen=True)
+class Executor(Component):
+    """Runs units of work. ``factory(options)`` returns an :class:`ExecutorImpl`."""
+
+    factory: Callable[[dict[str, Any]], ExecutorImpl] = field(kw_only=True)
+
+
+@dataclass(frozen=True)
+class ConfigKey(Component):
+    """A typed settings section a plugin reads from the profile's ``plugins:`` mapping.
+
+    ``name`` is the section name under ``plugins:``; ``model`` a pydantic model validating it.
+    """
+
+    model: type[BaseModel] = field(kw_only=True)
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """One export destination: where to, in which format, with which options."""
+
+    to: str
+    format: str = "dicom"
+    options: dict[str, Any] = field(default_factory=dict)
+    query: str | None = None
+
+
+class RedactorImpl(Protocol):
+    """A redactor bound to a run."""
+
+    def redact(self, dataset: Dataset, context: InstanceContext) -> list[Change]:
+        """Change ``dataset`` in place; return what changed (never original values)."""
+
+
+class AuditorImpl(Protocol):
+    """An auditor bound to a run."""
+
+    def audit(self, dataset: Dataset, context: InstanceContext) -> list[Finding]:
+        """Return findings for ``dataset`` (which must not be modified)."""
+
+
+class InstanceSink(Protocol):
+    """An export destination receiving redacted instances one at a time."""
+
+    destination: str
+
+    def target_path(self, dataset: Dataset, context: InstanceContext) -> str:
+        """The relative output path for a redacted dataset, built only from its (pseudonymous)
+        values and never escaping the destination; ``""`` for sinks without files."""
+
+    def write(self, relpath: str, data: bytes, dataset: Dataset,
+              context: InstanceContext) -> ExportRecord | None:
+        """Write one instance (``data`` is its encoded, gate-checked Part 10 bytes) atomically."""
+
+    def close(self) -> None:
+        """Finish (flush tables, write manifests).
+
+        A sink writing to a URL may also offer ``present()``: the relative paths of the files
+        already at its destination (one listing). A resumed export redoes the instances whose
+        recorded output is not among them, as it does for local files that are gone."""
+
+
+class ExecutorImpl(Protocol):
+    """Runs a picklable function over picklable items, yielding results as they complete."""
+
+    workers: int
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """Apply ``fn`` to every item; yield results in completion order."""
+
+    def close(self) -> None:
+        """Release workers.
+
+        An executor may also offer ``prestart()``: start its workers now, ahead of the first
+        work (the session calls it, when asked to, before its slow set-up)."""
