@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from gantry.context import InstanceContext
     from gantry.model import Instance, Patient, Series, Study
-    from gantry.records import AuditEvent, Change, ExportRecord, Finding, Rejection
+    from gantry.records import AuditEvent, Change, Decision, ExportRecord, Finding, Rejection
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -128,6 +128,13 @@ class Store(Protocol):
 
     def iter_exports(self, destination: str | None = None) -> Iterator[ExportRecord]:
         """Stream export records."""
+
+    def add_decisions(self, decisions: Sequence[Decision]) -> None:
+        """Record reviewers' decisions (appended, in order: the history is kept)."""
+
+    def iter_decisions(self, sop_instance_uid: str | None = None) -> Iterator[Decision]:
+        """Stream decisions in the order recorded, optionally of one instance (the last one
+        of an instance is the one in force)."""
 
     def log_event(self, event: AuditEvent) -> None:
         """Append to the audit log (must not block the caller for long)."""

@@ -63,6 +63,7 @@ class StageSummary:
     rejected: int = 0
     duplicates: int = 0
     conflicts: int = 0
+    withheld: int = 0
     findings: int = 0
     plugin_errors: int = 0
     bytes: int = 0
@@ -475,12 +476,16 @@ class Session:
         done_uids = self._already_exported(target)
         summary = StageSummary("export", destination=target.to)
         selected = self.query(query) if query else self.instances()
+        withheld = self._withheld()
         parent_sink: InstanceSink | None = None
         if exporter.runs_in == "parent":
             parent_sink = exporter.factory(target, self.run)
 
         def pending() -> Iterator[Instance]:
             for inst in selected:
+                if inst.sop_instance_uid in withheld:
+                    self._withhold(inst.sop_instance_uid, target, summary)
+                    continue
                 if inst.sop_instance_uid in done_uids:
                     summary.skipped += 1
                     continue
@@ -510,6 +515,51 @@ class Session:
                                    summary, before_finish=close_sink)
         finally:
             close_sink()
+
+    def _withheld(self) -> set[str]:
+        """Instances a reviewer's decision in force withholds (see :mod:`gantry.decisions`)."""
+        from gantry.decisions import withheld_uids
+
+        return withheld_uids(self.store)
+
+    def _withhold(self, sop_instance_uid: str, target: ExportTarget,
+                  summary: StageSummary) -> None:
+        """Leave a withheld instance out of an export: counted, status, audit event. An output
+        written to ``target`` before the decision is named in the summary's errors (it is not
+        removed)."""
+        summary.withheld += 1
+        self.store.set_status(sop_instance_uid, "withheld")
+        subject = self._subject(sop_instance_uid)
+        self._event("withheld", subject, destination=target.to)
+        if sop_instance_uid in self.store.exported_uids(target.to):
+            summary.errors.append(f"{subject}: withheld, but exported to {target.to} before "
+                                  "the decision; remove its output there")
+
+    @_locked
+    def decide(self, action: str, sop_instance_uids: Iterable[str], *, reason: str = "",
+               who: str = "", scope: str = "instance") -> int:
+        """Record a reviewer's decision (``approve`` or ``withhold``) for instances of the
+        store, with a reason, who and when; return how many were recorded. The next export
+        leaves withheld instances out (see :mod:`gantry.decisions`); a later ``approve``
+        releases one. UIDs the store does not hold are refused with :class:`GantryError`."""
+        import uuid
+
+        from gantry.records import Decision
+
+        decision_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        decisions = []
+        for uid in dict.fromkeys(sop_instance_uids):
+            if self.store.get_instance(uid) is None:
+                raise GantryError(f"decide: no instance {self._subject(uid)} in {self.store.url}")
+            decisions.append(Decision(uid, action, reason=reason, who=who, time=now,
+                                      scope=scope, decision_id=decision_id))
+        self.store.add_decisions(decisions)
+        for decision in decisions:
+            self._event(f"decision-{action}", self._subject(decision.sop_instance_uid),
+                        who=who, reason=reason, scope=scope, decision_id=decision_id)
+        self.store.checkpoint()
+        return len(decisions)
 
     def _export_handle(self, parent_sink: InstanceSink | None,
                        audit: bool) -> Callable[[InstanceResult, StageSummary], None]:
@@ -640,10 +690,10 @@ class Session:
         total = self.store.counts().instances
         if not redo and not resumed and len(done) + len(failed) >= total:
             return []
-        skip = self._already_exported(target) | failed
+        skip = self._already_exported(target) | failed | self._withheld()
         if not redo and len(skip) >= total:  # everything is there: no instance read back
             return []
-        skip -= redo
+        skip -= redo - self._withheld()
         return [inst for inst in self.instances() if inst.sop_instance_uid not in skip]
 
     # -- queries ---------------------------------------------------------------------------------
