@@ -113,6 +113,8 @@ _EXPORTS: dict[str, str] = {
     "instance_stat": "gantry.builtins.memory_store",
     "same_source": "gantry.builtins.memory_store",
     "source_stat": "gantry.builtins.memory_store",
+    # the command line plugins build on
+    "default_db_for": "gantry.cli",
     "__version__": "gantry",
 }
 

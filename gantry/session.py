@@ -149,6 +149,24 @@ class Session:
         self._input_urls: list[str] = []
         self._closed = False
 
+    @_locked
+    def use_profile(self, profile: str | os.PathLike[str]) -> None:
+        """Use another privacy profile for the stages that follow (same store, secret and run
+        id): a review console adds the zone rules a reviewer accepted this way. Workers
+        started for the old profile are stopped."""
+        ref = str(profile)
+        if Path(ref).is_file():
+            ref = str(Path(ref).resolve())
+        loaded = load_run_profile(ref, self.hooks)
+        self._drop_executor()
+        self.profile = loaded
+        self.spec = RunSpec(**{**self.spec.__dict__, "profile": ref})
+        self.run = Run(profile=loaded, secret=self.run.secret, hooks=self.hooks,
+                       store=self.store, spec=self.spec, run_id=self.run.run_id)
+        from gantry.pipeline import adopt_run
+
+        adopt_run(self.spec, self.run)
+
     # -- context manager -------------------------------------------------------------------------
     def __enter__(self) -> Session:
         return self

@@ -100,7 +100,7 @@ def explain_tag(profile: Profile, tag: int) -> str:
         action, column = option_source(row, options)
         where = "Basic Profile" if column == "basic" else f"option {column}"
         return f"Table E.1-1 {row['tag']}: {action} ({where}, edition {profile.edition})"
-    return f"not in Table E.1-1: unknown attributes are {profile.unknown_attributes}"
+    return f"not in Table E.1-1 (attributes it does not list: {profile.unknown_attributes})"
 
 
 # --------------------------------------------------------------------------- compound actions
