@@ -114,7 +114,7 @@ def test_security_headers_on_every_answer(web: tuple[TestClient, Console]) -> No
         assert headers["cache-control"] == "no-store"
         assert "default-src 'none'" in headers["content-security-policy"]
         assert headers["x-frame-options"] == "DENY"
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
 
 
 def test_another_host_name_is_refused(demo: DemoStore) -> None:

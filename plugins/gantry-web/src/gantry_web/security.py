@@ -7,7 +7,7 @@
   cross-site ``Origin`` is refused: 403.
 * The ``Host`` header must name the address the console listens on (DNS rebinding).
 * Responses are ``no-store`` with a Content-Security-Policy that allows nothing from
-  elsewhere, no framing and no referrer.
+  elsewhere, no framing and no referrer sent to another site.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ COOKIE = "gantry_web"
 HEADERS = [
     (b"cache-control", b"no-store"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # (no-referrer would make Origin "null")
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy",
      b"default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "

@@ -41,6 +41,8 @@ def serve(store_url: str, sock: socket.socket, *, profile: str | None, read_only
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
+        pass
     finally:
         session.close()
         folder = _DIRS.pop(os.getpid(), None)

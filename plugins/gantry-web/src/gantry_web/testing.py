@@ -10,8 +10,10 @@ directly so that no tesseract is needed).
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 US_NAME, US_ID = "TEST^ADL", "MRN4471"
 US_MANUFACTURER, US_MODEL = "ACME ULTRASOUND", "SONO 9"
@@ -81,3 +83,82 @@ def demo_store(root: str | Path, *, patients: int = 2, series: int = 2,
     tokens = set(cohort.tokens) | {US_NAME, US_ID, "MRN4471", "19700101", "St Example Hospital"}
     return DemoStore(url=url, profile=str(profile), inputs=root / "in", tokens=tokens,
                      instances=count, us_uid=str(us.SOPInstanceUID))
+
+
+#: Flags for Debian's chromium in tests: headless, no network of its own, no first-run work.
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync")
+
+
+@dataclass
+class RunningConsole:
+    """A ``gantry web`` process started by :func:`start_console`."""
+
+    process: subprocess.Popen[str]
+    address: str  # http://127.0.0.1:PORT/?token=...
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        """``http://127.0.0.1:PORT`` without the token."""
+        return self.address.split("/?", 1)[0]
+
+    def stop(self) -> str:
+        """Stop the process (Ctrl-C, then kill); return what it printed."""
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        rest = self.process.stdout.read() if self.process.stdout else ""
+        return "".join(self.lines) + (rest or "")
+
+
+def start_console(*args: str, timeout: float = 60.0) -> RunningConsole:
+    """Start ``gantry web ARGS --port 0`` and wait for the address it prints."""
+    import os
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "gantry", "web", *args, "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "gantry web: open " in line:
+            return RunningConsole(process, line.split("open ", 1)[1].strip(), lines)
+    process.kill()
+    raise RuntimeError("gantry web did not start: " + "".join(lines))
+
+
+def chromium(user_data_dir: str | Path, *, width: int = 1280, height: int = 1000) -> Any:
+    """A Selenium driver on Debian's chromium and chromium-driver (nothing downloaded)."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if browser is None or driver_path is None:
+        raise FileNotFoundError("chromium and chromium-driver are needed (make system-deps)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={user_data_dir}")
+    options.add_argument(f"--window-size={width},{height}")
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.implicitly_wait(10)  # pages load after a click or a submit returns
+    return driver
