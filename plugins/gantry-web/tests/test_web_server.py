@@ -420,3 +420,19 @@ def test_accepting_an_ocr_finding_makes_a_zone_rule_the_preview_uses(
         assert "console-1" in page
     finally:
         console.session.close()
+
+
+def test_a_missing_source_shows_the_store_header_and_its_pixels(tmp_path: Path) -> None:
+    own = demo_store(tmp_path / "own")
+    (own.inputs / "us.dcm").unlink()
+    client, console = _client(own)
+    try:
+        client.cookies.set("gantry_web", TOKEN)
+        handle = console.handles.of("instance", own.us_uid)
+        page = client.get(f"/instances/{handle}").text
+        assert 'id="source-error"' in page and 'id="gate-ok"' not in page
+        assert "the store&#39;s redacted pixels (gantry redact)" in page
+        png = client.get(f"/instances/{handle}/frame.png?side=after&frame=1")
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    finally:
+        console.session.close()

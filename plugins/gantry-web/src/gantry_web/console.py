@@ -79,6 +79,8 @@ class Console:
         self._decisions: tuple[float, dict[str, Decision]] | None = None
         self.base_profile = session.spec.profile
         self.export_job: Any = None
+        #: why an instance's source could not be read for its preview (by original UID)
+        self.source_errors: dict[str, str] = {}
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
@@ -342,6 +344,11 @@ class Console:
         inst = self.instance(handle)
         try:
             found = preview_instance(inst, self.session.run, pixels=True)
+            self.source_errors.pop(uid, None)
+        except Exception as exc:  # the source is gone or unreadable: the stored header
+            self.source_errors[uid] = f"{type(exc).__name__}: {exc}"
+            found = preview_instance(inst, self.session.run, pixels=False,
+                                     header=self.store.get_header(uid))
         finally:
             inst.unload()
         with self._lock:
@@ -478,7 +485,8 @@ class Console:
         """The accepted rules as YAML for ``plugins: {gantry-pixels: {zones: ...}}``."""
         import yaml
 
-        rules = [entry["rule"] for entry in self.zone_rules()]
+        rules = [{"name": r.get("name", ""), "match": r.get("match", {}),
+                  "boxes": r.get("boxes", [])} for r in (e["rule"] for e in self.zone_rules())]
         if not rules:
             return ""
         return yaml.safe_dump({"plugins": {"gantry-pixels": {"zones": rules}}},

@@ -66,11 +66,17 @@ def header_diff(original: Dataset, redacted: Dataset | None, changes: list[Chang
 
     top: dict[str, list[Change]] = {}
     nested: list[Change] = []
+    from pydicom.datadict import tag_for_keyword
+
     for change in changes:
         if change.path:
             nested.append(change)
         elif change.tag:
             top.setdefault(change.tag, []).append(change)
+        elif change.keyword and (found := tag_for_keyword(change.keyword)) is not None:
+            top.setdefault(tag_text(found), []).append(change)  # markers name a keyword
+        else:
+            nested.append(change)
     after_ds = redacted if redacted is not None else original
     tags = sorted({int(e.tag) for e in original} | {int(e.tag) for e in after_ds})
     rows: list[DiffRow] = []
@@ -89,6 +95,8 @@ def header_diff(original: Dataset, redacted: Dataset | None, changes: list[Chang
             why = "; ".join(_why(c, profile, tag, private) for c in made)
         elif redacted is None:
             action, why = "", "the redaction failed: nothing would be written"
+        elif before is not None and after is not None and show(before) != show(after):
+            action, why = "changed", "changed by the redaction stack"
         elif before is not None and after is not None:
             action = "K"
             why = explain_tag(profile, tag) if not private else "private attribute kept"

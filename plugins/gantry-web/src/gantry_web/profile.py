@@ -31,9 +31,9 @@ def overlay_profile(session: Session, base: str, rules: list[dict[str, Any]],
     if "pixel-zones" not in redact:
         at = redact.index("ps315-tags") + 1 if "ps315-tags" in redact else len(redact)
         redact.insert(at, "pixel-zones")
-    document = {"extends": [base], "description": f"{profile.name} with zone rules accepted "
-                "in gantry web", "redact": redact,
-                "plugins": {"gantry-pixels": {**pixels, "zones": zones}}}
+    document = {"extends": [base], "name": f"{profile.name}+console-zones",
+                "description": f"{profile.name} with zone rules accepted in gantry web",
+                "redact": redact, "plugins": {"gantry-pixels": {**pixels, "zones": zones}}}
     folder = workdir or _DIRS.get(os.getpid())
     if folder is None:
         folder = _DIRS[os.getpid()] = tempfile.mkdtemp(prefix="gantry-web-")

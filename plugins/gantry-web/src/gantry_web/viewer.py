@@ -32,13 +32,18 @@ def _pixels(console: Console, handle: str, side: str) -> tuple[np.ndarray | None
     import gantry_pixels.api as codec
 
     found: tuple[Any, str, str]
+    stored = console.stored_pixels(handle) if side == "after" else None
+    unreadable = console.source_errors.get(uid)
     if side == "after" and preview.redacted is None:
         found = (None, "", "the redaction failed: nothing would be exported")
-    elif side == "after" and (stored := console.stored_pixels(handle)) is not None:
-        array, meta = stored
-        samples = int(preview.original.get("SamplesPerPixel", 1) or 1)
-        found = (as_frames(array, samples), meta.photometric,
-                 "the store's redacted pixels (gantry redact)")
+    elif unreadable:
+        if side == "after" and stored is not None:
+            samples = int(preview.original.get("SamplesPerPixel", 1) or 1)
+            found = (as_frames(stored[0], samples), stored[1].photometric,
+                     f"the store's redacted pixels (gantry redact); the source cannot be "
+                     f"read: {unreadable}")
+        else:
+            found = (None, "", f"the source cannot be read: {unreadable}")
     else:
         ds = preview.original if side == "before" else preview.redacted
         if not codec.has_pixels(ds):
@@ -52,6 +57,14 @@ def _pixels(console: Console, handle: str, side: str) -> tuple[np.ndarray | None
                 where = ("the original file" if side == "before" else
                          "the redaction stack, previewed" if preview.pixels_modified else
                          "unchanged by the redaction stack")
+                if stored is not None:
+                    import numpy as np
+
+                    samples = int(preview.original.get("SamplesPerPixel", 1) or 1)
+                    same = np.array_equal(as_frames(stored[0], samples), decoded.array)
+                    where += ("; the same as the store's pixel sidecar" if same else
+                              "; the store's pixel sidecar (gantry redact) differs: it was "
+                              "made with another profile")
                 found = (decoded.array, decoded.photometric, where)
     with _LOCK:
         _DECODED[key] = found
@@ -117,7 +130,7 @@ def view_model(console: Console, handle: str, *, frame: int, center: float | Non
         "findings": findings, "diff": diff, "changed": sum(1 for r in diff if r.changed),
         "error": preview.error, "gate": preview.gate,
         "pixel_changes": [c for c in preview.changes if c.action == "pixels"],
-        "modality": inst.modality,
+        "modality": inst.modality, "source_error": console.source_errors.get(uid, ""),
     }
 
 
