@@ -562,8 +562,11 @@ class Session:
         releases one. UIDs the store does not hold are refused with :class:`GantryError`."""
         import uuid
 
-        from gantry.records import Decision
+        from gantry.records import DECISION_ACTIONS, Decision
 
+        if action not in DECISION_ACTIONS:
+            raise ValueError(f"decision action {action!r} is not one of "
+                             f"{', '.join(DECISION_ACTIONS)}")
         decision_id = uuid.uuid4().hex[:12]
         now = time.time()
         decisions = []
