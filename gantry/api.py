@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "EXPORT_FIELDS": "gantry.records",
     "Rejection": "gantry.records",
     "AuditEvent": "gantry.records",
+    "Decision": "gantry.records",
+    "DECISION_ACTIONS": "gantry.records",
     "PatientKey": "gantry.records",
     "Pseudonym": "gantry.records",
     # errors
@@ -72,6 +74,10 @@ _EXPORTS: dict[str, str] = {
     "Session": "gantry.session",
     "load_run_profile": "gantry.runbuild",
     "patient_key": "gantry.pipeline",
+    "decisions_in_force": "gantry.decisions",
+    "withheld_uids": "gantry.decisions",
+    "Preview": "gantry.preview",
+    "preview_instance": "gantry.preview",
     # sources
     "is_url": "gantry.sources",
     "open_source": "gantry.sources",
@@ -99,6 +105,7 @@ _EXPORTS: dict[str, str] = {
     # de-identification building blocks plugins reuse
     "RuleSet": "gantry.deid.rules",
     "build_rules": "gantry.deid.rules",
+    "explain_tag": "gantry.deid.rules",
     "resolve_compound": "gantry.deid.rules",
     "iod_family": "gantry.deid.rules",
     "TEXT_VRS": "gantry.deid.vr",
@@ -117,6 +124,8 @@ _EXPORTS: dict[str, str] = {
     "instance_stat": "gantry.builtins.memory_store",
     "same_source": "gantry.builtins.memory_store",
     "source_stat": "gantry.builtins.memory_store",
+    # the command line plugins build on
+    "default_db_for": "gantry.cli",
     "__version__": "gantry",
 }
 

@@ -157,6 +157,7 @@ def _report(state: State, summaries: list[StageSummary], as_json: bool) -> int:
             parts = [f"{s.done} done"] + ([f"{s.findings} findings"] if s.findings else [])
             for label, value in (("skipped", s.skipped), ("failed", s.failed),
                                  ("plugin errors", s.plugin_errors),
+                                 ("withheld", s.withheld),
                                  ("rejected", s.rejected), ("duplicates", s.duplicates),
                                  ("conflicts", s.conflicts)):
                 if value:

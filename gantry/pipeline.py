@@ -329,17 +329,11 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
         if unit.mode == "audit" and not unit.audit_after_redaction:
             result.findings = _audit(ds, context, run)
             return result
-        for name in run.profile.redact:
-            redactor = run.hooks.component("redactor", name)
-            try:
-                impl = _impl(run, "redactor", name, redactor.factory)
-                changes = impl.redact(ds, context)
-            except Exception as exc:
-                _fail(result, "redact", exc, plugin=redactor.plugin)
-                return result
-            for change in changes or ():
-                result.changes.append(change if change.component else Change(
-                    change.action, change.tag, change.keyword, change.path, change.detail, name))
+        try:
+            result.changes.extend(redact_dataset(ds, context, run))
+        except RedactorFailed as exc:
+            _fail(result, "redact", exc.error, plugin=exc.plugin)
+            return result
         result.new_sop_instance_uid = str(ds.get("SOPInstanceUID", ""))
         if unit.mode == "redact" and context.pixels_modified:
             result.pixels = modified_pixels(ds)
@@ -365,6 +359,33 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
         instance.unload()
         result.seconds = time.perf_counter() - started
     return result
+
+
+class RedactorFailed(Exception):
+    """A redactor of the stack raised ``error`` (``plugin`` gave it)."""
+
+    def __init__(self, error: BaseException, plugin: str) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.plugin = plugin
+
+
+def redact_dataset(ds: Dataset, context: InstanceContext, run: Run) -> list[Change]:
+    """Apply the profile's ordered ``redact:`` stack to ``ds`` in place; return the changes,
+    each naming its component. A redactor that raises stops the stack:
+    :class:`RedactorFailed` carries its error and plugin."""
+    changes: list[Change] = []
+    for name in run.profile.redact:
+        redactor = run.hooks.component("redactor", name)
+        try:
+            impl = _impl(run, "redactor", name, redactor.factory)
+            made = impl.redact(ds, context)
+        except Exception as exc:
+            raise RedactorFailed(exc, redactor.plugin) from exc
+        for change in made or ():
+            changes.append(change if change.component else Change(
+                change.action, change.tag, change.keyword, change.path, change.detail, name))
+    return changes
 
 
 def _memo_pass(run: Run, unit: WorkUnit, sinks: list[InstanceSink]) -> Any:

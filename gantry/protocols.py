@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pydicom import Dataset
 
     from gantry.model import Instance, Patient, Series, Study
-    from gantry.records import AuditEvent, Change, ExportRecord, Finding, Rejection
+    from gantry.records import AuditEvent, Change, Decision, ExportRecord, Finding, Rejection
 
 
 AddOutcome = Literal["added", "duplicate", "conflict"]
@@ -126,6 +126,13 @@ class Store(Protocol):
 
     def iter_exports(self, destination: str | None = None) -> Iterator[ExportRecord]:
         """Stream export records."""
+
+    def add_decisions(self, decisions: Sequence[Decision]) -> None:
+        """Record reviewers' decisions (appended, in order: the history is kept)."""
+
+    def iter_decisions(self, sop_instance_uid: str | None = None) -> Iterator[Decision]:
+        """Stream decisions in the order recorded, optionally of one instance (the last one
+        of an instance is the one in force)."""
 
     def log_event(self, event: AuditEvent) -> None:
         """Append to the audit log (must not block the caller for long)."""

@@ -127,6 +127,35 @@ class AuditEvent:
     time: float = 0.0
 
 
+#: What a reviewer decided about an instance: ``approve`` releases it, ``withhold`` keeps it out
+#: of every export until a later ``approve``.
+DECISION_ACTIONS = ("approve", "withhold")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A reviewer's decision about one instance, recorded in the store with who and when.
+
+    ``sop_instance_uid`` is the original UID (the store's key, never written out); the latest
+    decision of an instance is the one in force. ``reason`` is free text from the reviewer and
+    must not repeat identifying values. ``scope`` says how it was taken (``instance``,
+    ``series`` or ``query``), ``decision_id`` groups the decisions taken at once.
+    """
+
+    sop_instance_uid: str
+    action: str
+    reason: str = ""
+    who: str = ""
+    time: float = 0.0
+    scope: str = "instance"
+    decision_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.action not in DECISION_ACTIONS:
+            raise ValueError(f"decision action {self.action!r} is not one of "
+                             f"{', '.join(DECISION_ACTIONS)}")
+
+
 @dataclass(frozen=True)
 class PatientKey:
     """The original identity of a patient, as read from a header. Sensitive: never written out."""

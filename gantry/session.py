@@ -65,6 +65,7 @@ class StageSummary:
     rejected: int = 0
     duplicates: int = 0
     conflicts: int = 0
+    withheld: int = 0
     findings: int = 0
     plugin_errors: int = 0
     bytes: int = 0
@@ -149,6 +150,24 @@ class Session:
         self._input_roots: list[Path] = []
         self._input_urls: list[str] = []
         self._closed = False
+
+    @_locked
+    def use_profile(self, profile: str | os.PathLike[str]) -> None:
+        """Use another privacy profile for the stages that follow (same store, secret and run
+        id): a review console adds the zone rules a reviewer accepted this way. Workers
+        started for the old profile are stopped."""
+        ref = str(profile)
+        if Path(ref).is_file():
+            ref = str(Path(ref).resolve())
+        loaded = load_run_profile(ref, self.hooks)
+        self._drop_executor()
+        self.profile = loaded
+        self.spec = RunSpec(**{**self.spec.__dict__, "profile": ref})
+        self.run = Run(profile=loaded, secret=self.run.secret, hooks=self.hooks,
+                       store=self.store, spec=self.spec, run_id=self.run.run_id)
+        from gantry.pipeline import adopt_run
+
+        adopt_run(self.spec, self.run)
 
     # -- context manager -------------------------------------------------------------------------
     def __enter__(self) -> Session:
@@ -477,12 +496,16 @@ class Session:
         done_uids = self._already_exported(target)
         summary = StageSummary("export", destination=target.to)
         selected = self.query(query) if query else self.instances()
+        withheld = self._withheld()
         parent_sink: InstanceSink | None = None
         if exporter.runs_in == "parent":
             parent_sink = exporter.factory(target, self.run)
 
         def pending() -> Iterator[Instance]:
             for inst in selected:
+                if inst.sop_instance_uid in withheld:
+                    self._withhold(inst.sop_instance_uid, target, summary)
+                    continue
                 if inst.sop_instance_uid in done_uids:
                     summary.skipped += 1
                     continue
@@ -512,6 +535,54 @@ class Session:
                                    summary, before_finish=close_sink)
         finally:
             close_sink()
+
+    def _withheld(self) -> set[str]:
+        """Instances a reviewer's decision in force withholds (see :mod:`gantry.decisions`)."""
+        from gantry.decisions import withheld_uids
+
+        return withheld_uids(self.store)
+
+    def _withhold(self, sop_instance_uid: str, target: ExportTarget,
+                  summary: StageSummary) -> None:
+        """Leave a withheld instance out of an export: counted, status, audit event. An output
+        written to ``target`` before the decision is named in the summary's errors (it is not
+        removed)."""
+        summary.withheld += 1
+        self.store.set_status(sop_instance_uid, "withheld")
+        subject = self._subject(sop_instance_uid)
+        self._event("withheld", subject, destination=target.to)
+        if sop_instance_uid in self.store.exported_uids(target.to):
+            summary.errors.append(f"{subject}: withheld, but exported to {target.to} before "
+                                  "the decision; remove its output there")
+
+    @_locked
+    def decide(self, action: str, sop_instance_uids: Iterable[str], *, reason: str = "",
+               who: str = "", scope: str = "instance") -> int:
+        """Record a reviewer's decision (``approve`` or ``withhold``) for instances of the
+        store, with a reason, who and when; return how many were recorded. The next export
+        leaves withheld instances out (see :mod:`gantry.decisions`); a later ``approve``
+        releases one. UIDs the store does not hold are refused with :class:`GantryError`."""
+        import uuid
+
+        from gantry.records import DECISION_ACTIONS, Decision
+
+        if action not in DECISION_ACTIONS:
+            raise ValueError(f"decision action {action!r} is not one of "
+                             f"{', '.join(DECISION_ACTIONS)}")
+        decision_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        decisions = []
+        for uid in dict.fromkeys(sop_instance_uids):
+            if self.store.get_instance(uid) is None:
+                raise GantryError(f"decide: no instance {self._subject(uid)} in {self.store.url}")
+            decisions.append(Decision(uid, action, reason=reason, who=who, time=now,
+                                      scope=scope, decision_id=decision_id))
+        self.store.add_decisions(decisions)
+        for decision in decisions:
+            self._event(f"decision-{action}", self._subject(decision.sop_instance_uid),
+                        who=who, reason=reason, scope=scope, decision_id=decision_id)
+        self.store.checkpoint()
+        return len(decisions)
 
     def _export_handle(self, parent_sink: InstanceSink | None,
                        audit: bool) -> Callable[[InstanceResult, StageSummary], None]:
@@ -642,10 +713,10 @@ class Session:
         total = self.store.counts().instances
         if not redo and not resumed and len(done) + len(failed) >= total:
             return []
-        skip = self._already_exported(target) | failed
+        skip = self._already_exported(target) | failed | self._withheld()
         if not redo and len(skip) >= total:  # everything is there: no instance read back
             return []
-        skip -= redo
+        skip -= redo - self._withheld()
         return [inst for inst in self.instances() if inst.sop_instance_uid not in skip]
 
     # -- queries ---------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pydicom import Dataset
 
     from gantry.model import Instance, Patient, Series, Study
-    from gantry.records import AuditEvent, Change, ExportRecord, Finding, Rejection
+    from gantry.records import AuditEvent, Change, Decision, ExportRecord, Finding, Rejection
 
 #: Elements never kept in a stored header: the store indexes headers, not pixels.
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -109,6 +109,7 @@ class MemoryStore:
         self._changes: dict[str, list[Change]] = {}
         self._exports: dict[tuple[str, str], ExportRecord] = {}
         self._events: list[AuditEvent] = []
+        self._decisions: list[Decision] = []
         self._pixels: dict[str, tuple[bytes, str, tuple[int, ...], PixelMeta]] = {}
         self._closed = False
 
@@ -300,6 +301,24 @@ class MemoryStore:
         with self._lock:
             items = [r for r in self._exports.values()
                      if destination is None or r.destination == destination]
+        yield from items
+
+    # -- decisions -----------------------------------------------------------------------------
+    def add_decisions(self, decisions: Sequence[Decision]) -> None:
+        """Append reviewers' decisions (a decision without a time gets the current one)."""
+        import time
+
+        now = time.time()
+        stamped = [d if d.time else dataclasses.replace(d, time=now) for d in decisions]
+        with self._lock:
+            self._check_open()
+            self._decisions.extend(stamped)
+
+    def iter_decisions(self, sop_instance_uid: str | None = None) -> Iterator[Decision]:
+        """Decisions in the order recorded, optionally of one instance."""
+        with self._lock:
+            items = [d for d in self._decisions
+                     if sop_instance_uid is None or d.sop_instance_uid == sop_instance_uid]
         yield from items
 
     # -- audit log -----------------------------------------------------------------------------

@@ -61,15 +61,46 @@ def option_action(row: dict[str, Any], options: list[str] | tuple[str, ...]) -> 
     Precedence: the Modified Dates option's ``C`` wins (a retained date would undo the shift);
     then any ``K`` of an active option; then any ``C``; else the Basic Profile action.
     """
+    return option_source(row, options)[0]
+
+
+def option_source(row: dict[str, Any], options: list[str] | tuple[str, ...]) -> tuple[str, str]:
+    """``(action, column)`` of a table row under the given options: the action of
+    :func:`option_action` and the column that gave it (an option's name, or ``basic``)."""
     if "retain-longitudinal-modified-dates" in options and \
             "retain-longitudinal-modified-dates" in row:
-        return row["retain-longitudinal-modified-dates"]
-    found = [row[o] for o in options if o in row]
-    if "K" in found:
-        return "K"
-    if "C" in found:
-        return "C"
-    return row["basic"]
+        return row["retain-longitudinal-modified-dates"], "retain-longitudinal-modified-dates"
+    found = [(row[o], o) for o in options if o in row]
+    for wanted in ("K", "C"):
+        for action, option in found:
+            if action == wanted:
+                return action, option
+    return row["basic"], "basic"
+
+
+def explain_tag(profile: Profile, tag: int) -> str:
+    """Why ``profile`` treats a (non-private) tag as it does, in a few words: a profile
+    override, the Table E.1-1 row and the column (option) that decided, a group rule, or no
+    row at all (the profile's treatment of unknown attributes then applies)."""
+    key = f"{tag:08x}"
+    if key in profile.tags:
+        return f"profile override in {profile.name}: {profile.tags[key].action}"
+    table = annex_e_table(profile.edition)
+    options = tuple(profile.options)
+    for row in table["rows"]:
+        if row["tag"] == PRIVATE_ROW:
+            continue
+        hex8 = row["tag"].strip("()").replace(",", "").lower()
+        if "x" in hex8:
+            mask, value = _mask(hex8)
+            if tag & mask != value:
+                continue
+        elif int(hex8, 16) != tag:
+            continue
+        action, column = option_source(row, options)
+        where = "Basic Profile" if column == "basic" else f"option {column}"
+        return f"Table E.1-1 {row['tag']}: {action} ({where}, edition {profile.edition})"
+    return f"not in Table E.1-1 (attributes it does not list: {profile.unknown_attributes})"
 
 
 # --------------------------------------------------------------------------- compound actions

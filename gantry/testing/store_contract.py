@@ -38,7 +38,7 @@ from pydicom.sequence import Sequence
 from gantry.dicom.values import plain_value
 from gantry.model import Instance, key_attributes
 from gantry.protocols import PixelMeta, Store, StoreCounts
-from gantry.records import AuditEvent, Change, ExportRecord, Finding, Rejection
+from gantry.records import AuditEvent, Change, Decision, ExportRecord, Finding, Rejection
 from gantry.testing.factory import make_instance
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -406,7 +406,7 @@ class StoreContract:
         store.add_instance(inst, ds)
         uid = inst.sop_instance_uid
         assert store.get_status(uid) == "ingested"
-        for status in ("audited", "redacted", "exported", "failed"):
+        for status in ("audited", "redacted", "exported", "withheld", "failed"):
             store.set_status(uid, status)
             assert store.get_status(uid) == status
 
@@ -429,6 +429,37 @@ class StoreContract:
         again = dataclasses.replace(r[1], size=999)
         store.record_export(again)  # a rerun rewrote it: one record, the newest
         assert sorted(e.size for e in store.iter_exports("/out/a")) == [100, 999]
+
+    # -- decisions --------------------------------------------------------------------------------
+    def test_decisions_keep_order_who_when_and_history(self, store: Store, files: Any) -> None:
+        a, b = (i.sop_instance_uid for i in self._cohort(store, files, patients=1, series=1,
+                                                           instances=2))
+        first = [Decision(a, "withhold", "name on the image", "alice", 100.0, "series", "d1"),
+                 Decision(b, "withhold", "name on the image", "alice", 100.0, "series", "d1")]
+        store.add_decisions(first)
+        later = Decision(a, "approve", "checked again", "bob", 200.0)
+        store.add_decisions([later])
+        assert list(store.iter_decisions()) == [*first, later]
+        assert list(store.iter_decisions(a)) == [first[0], later]
+        assert list(store.iter_decisions(b)) == [first[1]]
+        assert list(store.iter_decisions("1.2.3.nowhere")) == []
+        store.add_decisions([Decision(b, "approve", who="carol")])  # no time: the store's
+        assert list(store.iter_decisions(b))[-1].time > 0
+        with pytest.raises(ValueError, match="decision action"):
+            Decision(a, "maybe")
+
+    def test_decisions_survive_close_and_reopen(self, store: Store, files: Any) -> None:
+        if not self.persistent:
+            pytest.skip("not a persistent store")
+        (inst,) = self._cohort(store, files, patients=1, series=1, instances=1)
+        decision = Decision(inst.sop_instance_uid, "withhold", "burned-in name", "alice", 7.5,
+                            "query", "q1")
+        store.add_decisions([decision])
+        store = self.reopen(store)
+        try:
+            assert list(store.iter_decisions()) == [decision]
+        finally:
+            store.close()
 
     # -- audit log --------------------------------------------------------------------------------
     def test_events_keep_order_and_detail(self, store: Store) -> None:

@@ -286,7 +286,7 @@ def test_a_version_3_store_gains_the_export_fields(tmp_path: Path,
         store.record_export(ExportRecord("1.2.4", "2.25.4", "/out", "a/4.dcm", 10, "cd" * 32,
                                          mtime_ns=7, fields=fields))
         assert [r.fields for r in store.iter_exports("/out")] == [(), fields]
-    assert _rows(path, "SELECT value FROM meta WHERE key='schema_version'") == [("4",)]
+    assert _rows(path, "SELECT value FROM meta WHERE key='schema_version'") == [("5",)]
 
 
 def test_a_failed_batch_leaves_no_stale_change_lists(tmp_path: Path) -> None:

@@ -239,9 +239,19 @@ _V4: list[str | Callable[[sqlite3.Connection], None]] = [
     "ALTER TABLE exports ADD COLUMN fields TEXT NOT NULL DEFAULT ''",
 ]
 
+# Version 5: reviewers' decisions (approve / withhold an instance, with who and when), in the
+# order taken; the last one of an instance is in force (see gantry.decisions).
+_V5: list[str | Callable[[sqlite3.Connection], None]] = [
+    """CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY, sop_instance_uid TEXT NOT NULL, action TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '', who TEXT NOT NULL DEFAULT '', time REAL NOT NULL,
+        scope TEXT NOT NULL DEFAULT 'instance', decision_id TEXT NOT NULL DEFAULT '')""",
+    "CREATE INDEX decisions_uid ON decisions(sop_instance_uid)",
+]
+
 #: ``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``.
 MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
-    list(_V1), _V2, _V3, _V4]
+    list(_V1), _V2, _V3, _V4, _V5]
 
 
 def current_version() -> int:

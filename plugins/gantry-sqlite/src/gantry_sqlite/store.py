@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from gantry.api import (
         AuditEvent,
         Change,
+        Decision,
         ExportRecord,
         Finding,
         Instance,
@@ -732,6 +733,28 @@ class SqliteStore:
                                destination=r[3], path=r[4] or "", size=r[5], sha256=r[6] or "",
                                format=r[7] or "dicom", mtime_ns=r[8] or 0,
                                fields=_fields(r[9]))
+
+    # -- decisions -----------------------------------------------------------------------------
+    def add_decisions(self, decisions: Sequence[Decision]) -> None:
+        """Append reviewers' decisions (in one write; the history is kept)."""
+        now = time.time()
+        rows = [(d.sop_instance_uid, d.action, d.reason, d.who, d.time or now, d.scope,
+                 d.decision_id) for d in decisions]
+        self._write(lambda c: c.executemany(
+            "INSERT INTO decisions(sop_instance_uid, action, reason, who, time, scope, "
+            "decision_id) VALUES (?,?,?,?,?,?,?)", rows))
+
+    def iter_decisions(self, sop_instance_uid: str | None = None) -> Iterator[Decision]:
+        """Stream decisions in the order recorded, optionally of one instance."""
+        from gantry.api import Decision
+
+        where, params = (("sop_instance_uid=? AND ", [sop_instance_uid])
+                         if sop_instance_uid is not None else ("", []))
+        sql = ("SELECT id, sop_instance_uid, action, reason, who, time, scope, decision_id "
+               f"FROM decisions WHERE {where}id>?")
+        for r in self._pages(sql, params):
+            yield Decision(sop_instance_uid=r[1], action=r[2], reason=r[3] or "", who=r[4] or "",
+                           time=r[5] or 0.0, scope=r[6] or "instance", decision_id=r[7] or "")
 
     # -- audit log -----------------------------------------------------------------------------
     def log_event(self, event: AuditEvent) -> None:

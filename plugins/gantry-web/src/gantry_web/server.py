@@ -1,0 +1,51 @@
+"""Run the console: open the session, print the address with its token, serve until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import sys
+
+import click
+
+
+def serve(store_url: str, sock: socket.socket, *, profile: str | None, read_only: bool,
+          user: str, default_dest: str | None) -> None:
+    """Serve the console over ``store_url`` on a bound socket until interrupted."""
+    import uvicorn
+
+    from gantry import Session
+    from gantry_web.app import create_app
+    from gantry_web.console import Console
+    from gantry_web.profile import _DIRS
+    from gantry_web.security import new_token
+
+    session = Session(store_url, profile=profile)
+    console = Console(session, read_only=read_only, user=user, default_dest=default_dest)
+    console.apply_zone_rules()
+    token = new_token()
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    hosts = {f"{shown}:{port}"} | ({f"localhost:{port}"} if host in ("127.0.0.1", "::1")
+                                   else set())
+    app = create_app(console, token, hosts)
+    mode = " (read-only)" if read_only else ""
+    click.echo(f"gantry web: reviewing {session.store.url} with profile "
+               f"{session.profile.name}{mode}")
+    click.echo(f"gantry web: open http://{shown}:{port}/?token={token}")
+    sys.stdout.flush()
+    logging.getLogger("gantry_web").addHandler(logging.StreamHandler())
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
+        pass
+    finally:
+        session.close()
+        folder = _DIRS.pop(os.getpid(), None)
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        click.echo("gantry web: stopped")
