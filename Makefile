@@ -16,7 +16,7 @@ $(BIN)/python:
 
 ## install: the kernel, every plugin (editable) and the test tools, in ./.venv
 install: $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[test,codecs]" $(foreach p,$(PLUGINS),-e $(p))
+	$(BIN)/python -m pip install -q -e ".[test,codecs]" $(foreach p,$(PLUGINS),-e "$(p)[test]")
 	@# editable installs get no bytecode from pip; without it every run compiles our modules
 	$(BIN)/python -m compileall -q gantry $(foreach p,$(PLUGINS),$(p)/src) >/dev/null
 
