@@ -15,7 +15,7 @@ PLUGINS = sorted(p for p in (ROOT / "plugins").glob("*/src/*") if (p / "__init__
 
 #: What a plugin may import of the kernel.
 PUBLIC_KERNEL = {"gantry", "gantry.api"}
-#: Kernel modules that exist for tests (the testing kit) may be used by plugins' test helpers.
+#: The kernel's testing kit (factories, the store contract) is public too.
 TESTING_KERNEL_PREFIX = "gantry.testing"
 
 
@@ -51,9 +51,10 @@ def _package_of(path: Path, src_root: Path) -> str:
 
 
 def _is_contract(module: str, plugin_packages: set[str]) -> bool:
-    """``<other plugin>.api`` (or a name inside it) is a plugin's declared public contract."""
+    """``<other plugin>.api`` (or a name inside it) is a plugin's declared public contract;
+    ``<other plugin>.testing`` is its public testing kit (fixtures and data factories)."""
     head, _, rest = module.partition(".")
-    return head in plugin_packages and (rest == "api" or rest.startswith("api."))
+    return head in plugin_packages and rest.partition(".")[0] in ("api", "testing")
 
 
 def test_plugins_import_only_public_kernel_names() -> None:
@@ -66,7 +67,8 @@ def test_plugins_import_only_public_kernel_names() -> None:
                 head = module.partition(".")[0]
                 where = f"{path.relative_to(ROOT)}:{line}"
                 if head == "gantry":
-                    if module in PUBLIC_KERNEL or module.startswith("gantry.api."):
+                    if module in PUBLIC_KERNEL or module.startswith("gantry.api.") \
+                            or module.startswith(TESTING_KERNEL_PREFIX):
                         continue
                     # ``from gantry import hookimpl`` yields gantry.hookimpl: a name, not a module
                     if module.count(".") == 1 and not (KERNEL / module.split(".")[1]).exists() \
