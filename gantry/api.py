@@ -119,6 +119,9 @@ _EXPORTS: dict[str, str] = {
     "STRUCTURAL": "gantry.deid.engine",
     "longitudinal_state": "gantry.deid.markers",
     "method_codes": "gantry.deid.markers",
+    # where one-shot runs keep their working stores (plugin commands that run like deidentify)
+    "gantry_home": "gantry.cli",
+    "default_db_for": "gantry.cli",
     # built-ins plugins build on
     "DicomFolderSink": "gantry.builtins.dicom_export",
     "instance_stat": "gantry.builtins.memory_store",
