@@ -101,9 +101,10 @@ class OrthancPeer:
         return int(self.rest("/statistics")["CountInstances"])  # type: ignore[index]
 
 
-def start_orthanc(folder: Path, *, extra_modalities: dict[str, list] | None = None
-                  ) -> OrthancPeer:
-    """Start Orthanc with a fresh storage folder and free ports (ECOSYSTEM.md's config)."""
+def start_orthanc(folder: Path, *, extra_modalities: dict[str, list] | None = None,
+                  tls: Certs | None = None) -> OrthancPeer:
+    """Start Orthanc with a fresh storage folder and free ports (ECOSYSTEM.md's config);
+    with ``tls``, its DICOM port speaks DICOM TLS only (client certificates required)."""
     port, http, move_port = free_port(), free_port(), free_port()
     folder.mkdir(parents=True, exist_ok=True)
     modalities = {
@@ -125,6 +126,11 @@ def start_orthanc(folder: Path, *, extra_modalities: dict[str, list] | None = No
         "SynchronousCMove": True, "SaveJobs": False, "HttpServerEnabled": True,
         "StableAge": 1, "Plugins": [], "ConcurrentJobs": 2,
     }
+    if tls is not None:
+        config.update({"DicomTlsEnabled": True, "DicomTlsCertificate": str(tls.server_cert),
+                       "DicomTlsPrivateKey": str(tls.server_key),
+                       "DicomTlsTrustedCertificates": str(tls.ca),
+                       "DicomTlsRemoteCertificateRequired": True})
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "logs").mkdir(exist_ok=True)
     proc = subprocess.Popen([ORTHANC, f"--logdir={folder / 'logs'}", str(folder / "config.json")],
@@ -158,3 +164,70 @@ def pacs_profile(folder: Path, **settings: object) -> Path:
     path.write_text(yaml.safe_dump({"extends": "ps3.15/basic",
                                     "plugins": {"pacs": dict(settings)}}))
     return path
+
+
+@dataclass
+class Certs:
+    """A test CA and the certificates and keys it signed (PEM files)."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_certs(folder: Path) -> Certs:
+    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate, made
+    now with the ``cryptography`` package (valid for a day)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+        return path
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("gantry test CA"))
+          .issuer_name(name("gantry test CA")).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now)
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+                                       crl_sign=True, content_commitment=False,
+                                       key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False,
+                                       decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    (folder / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+
+    def leaf(cn: str, usage: x509.ObjectIdentifier) -> tuple[Path, Path]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(ca.subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        cert_path = folder / f"{cn}.crt"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return cert_path, write_key(key, folder / f"{cn}.key")
+
+    server_cert, server_key = leaf("server", ExtendedKeyUsageOID.SERVER_AUTH)
+    client_cert, client_key = leaf("client", ExtendedKeyUsageOID.CLIENT_AUTH)
+    return Certs(folder / "ca.crt", server_cert, server_key, client_cert, client_key)

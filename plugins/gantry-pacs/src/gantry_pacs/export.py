@@ -113,7 +113,9 @@ class DimseSink(DicomFolderSink):
             if code is None:  # dropped or timed out: a new association, the same instance
                 release(assoc)
                 self._assoc = None
-                if attempt + 1 >= attempts:
+                if attempt + 1 >= attempts:  # the rest of the unit is not tried
+                    self._dead = (f"{self.peer}: not sent: the peer stopped answering (no "
+                                  f"answer to the C-STORE of {sop_uid})")
                     raise ExportError(f"{self.peer}: C-STORE of {sop_uid}: no answer (the "
                                       f"association was aborted or timed out, {attempts} "
                                       "attempt(s))")

@@ -106,17 +106,14 @@ class Listener:
     def _allowed_host(self, address: str) -> bool:
         return not self.settings.allowed_hosts or address in self.settings.allowed_hosts
 
-    def _on_open(self, event: Any) -> None:
-        address = event.address[0] if getattr(event, "address", None) else \
-            event.assoc.requestor.address
-        if not self._allowed_host(address):
-            self._queue_event("association-refused", {"host": address,
-                                                     "reason": "host not allowed"})
-            self.say(f"gantry listen: refused a connection from {address}: host not in "
-                     "allowed_hosts")
-            with self._lock:
-                self.report.refused_associations += 1
-            event.assoc.abort()
+    def _refuse_host(self, address: str) -> None:
+        """A connection from an address not in ``allowed_hosts`` (closed unanswered)."""
+        self._queue_event("association-refused", {"host": address,
+                                                 "reason": "host not allowed"})
+        self.say(f"gantry listen: refused a connection from {address}: host not in "
+                 "allowed_hosts")
+        with self._lock:
+            self.report.refused_associations += 1
 
     def _on_established(self, event: Any) -> None:
         stats = AssocStats(peer_of(event), time.time())
@@ -195,15 +192,15 @@ class Listener:
         ae = make_storage_ae(self.settings, self.aet)
         if self.settings.allowed_aets:
             ae.require_calling_aet = list(self.settings.allowed_aets)
-        handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_CONN_OPEN, self._on_open),
+        handlers = [(evt.EVT_C_STORE, self._on_store),
                     (evt.EVT_ESTABLISHED, self._on_established),
                     (evt.EVT_REJECTED, self._on_rejected),
                     (evt.EVT_RELEASED, self._on_closed("released")),
                     (evt.EVT_ABORTED, self._on_closed("aborted"))]
         context = server_tls(self.settings) if self.tls else None
         try:
-            self._server = ae.start_server((self.host, self.port), block=False,
-                                           ssl_context=context, evt_handlers=handlers)
+            self._server = _serve(ae, (self.host, self.port), context, handlers,
+                                  self._allowed_host, self._refuse_host)
         except OSError as exc:
             raise PeerError(f"gantry listen: cannot listen on {self.host}:{self.port}: "
                             f"{exc}") from None
@@ -345,6 +342,32 @@ class Listener:
         for batch, when in sorted(self._failed_batches.items()):
             if when <= now and not self._stop.is_set():
                 self._run_batch(batch)
+
+
+def _serve(ae: Any, address: tuple[str, int], context: Any, handlers: list[Any],
+           allowed: Callable[[str], bool], refused: Callable[[str], None]) -> Any:
+    """Serve ``ae`` on ``address`` from a thread; connections from addresses ``allowed``
+    refuses are closed before a byte is read (and reported to ``refused``)."""
+    import socketserver
+
+    from pynetdicom.transport import ThreadedAssociationServer
+
+    class Server(ThreadedAssociationServer):
+        def verify_request(self, request: Any, client_address: Any) -> bool:
+            if allowed(client_address[0]):
+                return True
+            refused(client_address[0])
+            return False
+
+        def shutdown(self) -> None:
+            socketserver.BaseServer.shutdown(self)
+            self.server_close()
+
+    server = ae.make_server(address, ssl_context=context, evt_handlers=handlers,
+                            server_class=Server)
+    thread = threading.Thread(target=server.serve_forever, name="gantry-listen", daemon=True)
+    thread.start()
+    return server
 
 
 def _inbox_files(folder: str, limit: int | None) -> list[str]:
