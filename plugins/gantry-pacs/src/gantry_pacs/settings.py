@@ -91,9 +91,6 @@ class PacsSettings(BaseModel):
     retry_failed_every: float = Field(default=60.0, gt=0)
     #: export: count C-STORE warnings (0xB000, 0xB006, 0xB007) as stored
     accept_warnings: bool = True
-    #: export: ask for Storage Commitment when the peer accepts it: ``auto``; never: ``off``
-    commitment: Literal["auto", "off"] = "auto"
-    commitment_timeout: float = Field(default=30.0, gt=0)
 
     @field_validator("calling_aet", "move_aet")
     @classmethod
