@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from gantry.api import ProfileError
 from gantry_pacs.settings import PacsSettings, load_settings
 from gantry_pacs.url import UrlError, parse_url
+
+from gantry.api import ProfileError
 
 
 class _Run:
