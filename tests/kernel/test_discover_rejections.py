@@ -6,6 +6,10 @@ from gantry import Session, hookimpl
 from gantry.records import Ingestor, Rejection
 
 
+def _no_bytes(source: str) -> None:
+    raise OSError(f"{source}: nothing to open")
+
+
 class _Remote:
     @hookimpl
     def gantry_ingestors(self):
@@ -14,7 +18,7 @@ class _Remote:
             yield Rejection(f"{uri}/b", "not retrieved: association aborted")
 
         yield Ingestor("remote-test", schemes=("remotetest",), discover=discover,
-                       open=lambda source: open(source, "rb"))
+                       open=_no_bytes)
 
 
 def test_rejections_from_discover_are_recorded_and_the_run_goes_on() -> None:
