@@ -119,16 +119,14 @@ _EXPORTS: dict[str, str] = {
     "STRUCTURAL": "gantry.deid.engine",
     "longitudinal_state": "gantry.deid.markers",
     "method_codes": "gantry.deid.markers",
-    # where one-shot runs keep their working stores (plugin commands that run like deidentify)
-    "gantry_home": "gantry.cli",
-    "default_db_for": "gantry.cli",
     # built-ins plugins build on
     "DicomFolderSink": "gantry.builtins.dicom_export",
     "instance_stat": "gantry.builtins.memory_store",
     "same_source": "gantry.builtins.memory_store",
     "source_stat": "gantry.builtins.memory_store",
-    # the command line plugins build on
+    # the command line plugins build on (and where one-shot runs keep their working state)
     "default_db_for": "gantry.cli",
+    "gantry_home": "gantry.cli",
     "__version__": "gantry",
 }
 

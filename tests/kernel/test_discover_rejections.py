@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gantry import Session, hookimpl
-from gantry.records import Ingestor, Rejection
+from gantry.api import Ingestor, Rejection
 
 
 def _no_bytes(source: str) -> None:
