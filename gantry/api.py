@@ -124,8 +124,9 @@ _EXPORTS: dict[str, str] = {
     "instance_stat": "gantry.builtins.memory_store",
     "same_source": "gantry.builtins.memory_store",
     "source_stat": "gantry.builtins.memory_store",
-    # the command line plugins build on
+    # the command line plugins build on (and where one-shot runs keep their working state)
     "default_db_for": "gantry.cli",
+    "gantry_home": "gantry.cli",
     "__version__": "gantry",
 }
 

@@ -57,6 +57,12 @@ class Ingestor(Component):
     returns a binary file object for a ``SourceItem.source`` string. ``count(uri)``, optional:
     about how many items ``discover`` yields, found more cheaply (from names, not contents),
     or ``None``; it only gives the progress bar its total and ETA, so an estimate will do.
+
+    ``discover`` may also yield a :class:`~gantry.records.Rejection` for an input it found but
+    could not fetch (a network retrieval that failed for one instance): the session records it
+    as a rejected input with its reason, exactly like a file that is not DICOM, and goes on
+    with the rest. An ingestor may consult ``run.store`` (``get_instance``,
+    ``is_source_done``) to leave out what the store already holds before fetching it (resume).
     """
 
     schemes: tuple[str, ...] = field(default=(), kw_only=True)

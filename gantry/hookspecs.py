@@ -51,7 +51,8 @@ def gantry_ingestors() -> Iterable[Ingestor]:
     (:class:`gantry.components.Ingestor`). The kernel picks the ingestor whose ``schemes`` contain
     the URI's scheme (plain paths are ``file``). An ingestor that can tell cheaply about how
     many items ``discover`` will yield gives ``count=``: the progress bar then shows a total
-    and an ETA.
+    and an ETA. ``discover`` may yield a :class:`gantry.records.Rejection` for an input it
+    found but could not fetch: it is recorded as rejected, with its reason, and the run goes on.
 
     Example::
 

@@ -284,6 +284,9 @@ class Session:
         """Units of ``size`` inputs behind ``uri`` not ingested before (those are skipped)."""
         batch: list[SourceItem] = []
         for item in ingestor.discover(uri, self.run):
+            if isinstance(item, Rejection):  # an input the ingestor could not fetch
+                self._record_rejected(item, item.source, summary)
+                continue
             if self.store.is_source_done(item.source, item.size, item.mtime):
                 summary.skipped += 1
                 continue
@@ -293,6 +296,13 @@ class Session:
                 batch = []
         if batch:
             yield make(batch)
+
+    def _record_rejected(self, rejection: Rejection, label: str, summary: StageSummary) -> None:
+        """Record an input that could not be read or fetched, with its reason."""
+        self.store.add_rejected(rejection)
+        self._event("rejected", self.run.keyed_hash(rejection.source), reason=rejection.reason)
+        summary.rejected += 1
+        summary.errors.append(f"{label}: {rejection.reason}")
 
     def _record_ingest(self, res: IngestResult, summary: StageSummary) -> str:
         """Record one ingest result; return what became of it (``added``, ``duplicate``,
@@ -304,10 +314,7 @@ class Session:
             summary.skipped += 1
             return "index"
         if res.kind == "rejected":
-            self.store.add_rejected(Rejection(item.source, res.reason))
-            self._event("rejected", self.run.keyed_hash(item.source), reason=res.reason)
-            summary.rejected += 1
-            summary.errors.append(f"{item.label}: {res.reason}")
+            self._record_rejected(Rejection(item.source, res.reason), item.label, summary)
             return "rejected"
         instance = res.instance
         if res.prepared is not None:
