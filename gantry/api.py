@@ -123,6 +123,7 @@ _EXPORTS: dict[str, str] = {
     "method_codes": "gantry.deid.markers",
     # built-ins plugins build on
     "DicomFolderSink": "gantry.builtins.dicom_export",
+    "safe_component": "gantry.builtins.dicom_export",
     "instance_stat": "gantry.builtins.memory_store",
     "same_source": "gantry.builtins.memory_store",
     "source_stat": "gantry.builtins.memory_store",

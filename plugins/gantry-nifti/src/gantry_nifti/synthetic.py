@@ -370,16 +370,16 @@ def mr_study(root: str | Path, *, series: int = 4, slices: int = 24, rows: int =
              cols: int = 64, subject: int = 0) -> list[Path]:
     """A small MR study under ``root``: T1w, T2w, FLAIR, bold (4D) and dwi series, cycled up
     to ``series`` series of about ``slices`` slices each (the benchmark's input)."""
-    kinds = [
-        ("T1_MPRAGE", "t1_mprage_sag", 1, {}),
-        ("T2_TSE", "t2_tse_tra", 1, {}),
-        ("FLAIR_tra", "t2_flair_tra", 1, {"InversionTime": "2500"}),
-        ("ep2d_bold_rest", "func_rest", 4, {}),
-        ("ep2d_diff", "dwi_dir6", 4, {}),
+    kinds = [  # (description, protocol, volumes, TR ms, TE ms, extra)
+        ("T1_MPRAGE", "t1_mprage_sag", 1, 2300.0, 2.5, {"InversionTime": "900"}),
+        ("T2_TSE", "t2_tse_tra", 1, 6000.0, 90.0, {}),
+        ("FLAIR_tra", "t2_flair_tra", 1, 9000.0, 120.0, {"InversionTime": "2500"}),
+        ("ep2d_bold_rest", "func_rest", 4, 2000.0, 30.0, {}),
+        ("ep2d_diff", "dwi_dir6", 4, 5000.0, 80.0, {}),
     ]
     paths: list[Path] = []
     for s in range(series):
-        desc, protocol, volumes, extra = kinds[s % len(kinds)]
+        desc, protocol, volumes, tr, te, extra = kinds[s % len(kinds)]
         bvals: list[float] = []
         bvecs: list[list[float]] = []
         if desc == "ep2d_diff":
@@ -390,6 +390,7 @@ def mr_study(root: str | Path, *, series: int = 4, slices: int = 24, rows: int =
         spec = SeriesSpec(rows=rows, cols=cols, slices=per_volume, volumes=volumes,
                           series_number=s + 1, series_description=desc, protocol_name=protocol,
                           bvals=bvals, bvecs=bvecs, subject=subject, seed=s + 11,
+                          repetition_time=tr, echo_time=te,
                           image_type=("ORIGINAL", "PRIMARY", "DIFFUSION" if bvals else "M",
                                       "ND"), extra=extra)
         paths += write_series(make_series(spec), Path(root) / f"series{s + 1:03d}")
