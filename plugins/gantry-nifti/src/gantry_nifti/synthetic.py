@@ -55,9 +55,12 @@ STUDY_TIME = "101507.250000"
 
 def planted_tokens() -> set[str]:
     """Every identifying string planted (name parts, IDs, the original UID root, the date)."""
+    generic = {"the", "scan", "tolerated", "prefers", "mornings", "lane", "memorial",
+               "hospital", "saint"}
     tokens: set[str] = set()
     for value in PLANTED.values():
-        tokens.update(part for part in value.replace("^", " ").split() if len(part) > 3)
+        tokens.update(part for part in value.replace("^", " ").split()
+                      if len(part) > 3 and part.lower() not in generic)
         tokens.add(value.replace("^", " ").split()[0])
     tokens.update({PLANTED["PatientID"], PLANTED["AccessionNumber"], PLANTED["StudyID"],
                    PLANTED["OtherPatientIDs"], PLANTED["DeviceSerialNumber"],
@@ -186,9 +189,12 @@ def _base(spec: SeriesSpec, sop_class: str, sop_uid: str) -> Dataset:
     seconds = 10 * 3600 + 20 * 60 + 7 * spec.series_number
     ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = \
         f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}.500000"
-    ds.StudyDescription = "BRAIN RESEARCH PROTOCOL"
-    ds.SeriesDescription = spec.series_description
-    ds.ProtocolName = spec.protocol_name
+    # descriptions name the patient too (converters copy them into sidecars)
+    ds.StudyDescription = f"BRAIN RESEARCH PROTOCOL {PLANTED['PatientName'].split('^')[0]}"
+    ds.SeriesDescription = f"{spec.series_description} {PLANTED['PatientID']}"
+    ds.ProtocolName = f"{spec.protocol_name} {PLANTED['PatientName'].split('^')[0]}"
+    ds.PerformedProcedureStepDescription = f"MR brain {PLANTED['AccessionNumber']}"
+    ds.RequestedProcedureDescription = f"MR brain for {PLANTED['PatientName'].split('^')[1]}"
     ds.SeriesNumber = spec.series_number
     ds.ImageType = list(spec.image_type)
     ds.PatientSex = "F"
