@@ -128,3 +128,17 @@ def test_refusals_name_the_reason():
             assemble_volume(datasets)
         assert words in info.value.reason, (words, info.value.reason)
         assert "\n" not in info.value.reason
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_stored_bits_below_allocated_read_as_pydicom_reads_them(signed):
+    spec = SeriesSpec(bits=16, signed=signed, shuffle=False)
+    datasets = make_series(spec)
+    for ds in datasets:
+        ds.BitsStored, ds.HighBit = 12, 11
+        raw = np.frombuffer(ds.PixelData, dtype="<i2" if signed else "<u2").copy()
+        ds.PixelData = (raw ^ np.array(0x7000, dtype=raw.dtype)).tobytes()  # junk high bits
+    datasets = _roundtrip(datasets)
+    vol = assemble_volume(datasets)
+    for ref in vol.frames:
+        assert np.array_equal(vol.array[:, :, ref.k], datasets[ref.dataset].pixel_array[::-1].T)

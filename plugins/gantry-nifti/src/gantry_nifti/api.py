@@ -300,7 +300,7 @@ def _pixels(datasets: Sequence[Any], frames: list[_Frame], groups: list[list[int
         if f.dataset not in cache:
             cache.clear()  # keep one decoded dataset at a time
             try:
-                cache[f.dataset] = datasets[f.dataset].pixel_array
+                cache[f.dataset] = _decode(datasets[f.dataset])
             except Exception as exc:
                 raise Refusal(f"pixel data cannot be decoded ({type(exc).__name__})") from None
         pixels = cache[f.dataset]
@@ -334,6 +334,38 @@ def _pixels(datasets: Sequence[Any], frames: list[_Frame], groups: list[list[int
             np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")]))[..., 0]
         slope, intercept = 1.0, 0.0
     return out, float(slope), float(intercept), rgb
+
+
+#: uncompressed little-endian transfer syntaxes (implicit, explicit VR)
+_NATIVE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+
+
+def _decode(ds: Any) -> np.ndarray:
+    """The stored pixel values of ``ds`` (frames first when it has several): read straight
+    from native little-endian Pixel Data of whole bytes (masked to BitsStored, sign-extended
+    when signed), as ``pixel_array`` would give them; anything else through pydicom."""
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if syntax not in _NATIVE or bits not in (8, 16, 32) or "PixelData" not in ds or \
+            (samples != 1 and int(ds.get("PlanarConfiguration", 0) or 0) != 0):
+        return ds.pixel_array
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    frames = int(_number(ds.get("NumberOfFrames"), 1) or 1)
+    count = frames * rows * cols * samples
+    data = np.frombuffer(ds.PixelData, dtype=dtype, count=count)
+    stored = int(ds.get("BitsStored", bits) or bits)
+    if stored < bits:
+        if signed:
+            shift = bits - stored
+            data = (data << shift) >> shift
+        else:
+            data = data & np.array((1 << stored) - 1, dtype=dtype)
+    shape = (rows, cols) + ((samples,) if samples > 1 else ())
+    return data.reshape(((frames,) if frames > 1 else ()) + shape)
 
 
 def _slice_timing(first: list[_Frame]) -> list[float] | None:
