@@ -84,6 +84,25 @@ class StageSummary:
         return out
 
 
+def _whole_series_done(instances: Iterable[Instance], done: set[str]) -> Iterator[Instance]:
+    """``instances`` (series by series) with each series' instances all left in ``done`` or
+    all taken out of it: a series sink is handed a series whole or not at all (one instance
+    added to a series exported before redoes the series)."""
+    batch: list[Instance] = []
+    for inst in instances:
+        if batch and inst.series_instance_uid != batch[0].series_instance_uid:
+            yield from _settled(batch, done)
+            batch = []
+        batch.append(inst)
+    yield from _settled(batch, done)
+
+
+def _settled(batch: list[Instance], done: set[str]) -> list[Instance]:
+    if not all(inst.sop_instance_uid in done for inst in batch):
+        done.difference_update(inst.sop_instance_uid for inst in batch)
+    return batch
+
+
 def _inputs_seen(summary: StageSummary) -> int:
     """Inputs an ingest has dealt with so far, whatever became of them (against the total
     of :class:`~gantry.input_count.InputCount`)."""
@@ -530,7 +549,7 @@ class Session:
             parent_sink = exporter.factory(target, self.run)
 
         def pending() -> Iterator[Instance]:
-            for inst in selected:
+            for inst in _whole_series_done(selected, done_uids) if whole_series else selected:
                 if inst.sop_instance_uid in withheld:
                     self._withhold(inst.sop_instance_uid, target, summary)
                     continue

@@ -218,3 +218,22 @@ def test_bids_section_errors_name_the_line(tmp_path):
     with pytest.raises(ProfileError) as info:
         Session("memory://", profile=str(profile), secret=SECRET)
     assert "bad.yaml:6" in str(info.value) and "match" in str(info.value)
+
+
+def test_resume_redoes_only_the_series_whose_volume_is_gone(tmp_path):
+    src = tmp_path / "src"
+    for number in (1, 2):
+        write_series(make_series(SeriesSpec(series_number=number, seed=number)),
+                     src / f"s{number}")
+    out = tmp_path / "out"
+    with Session("memory://", secret=SECRET) as session:
+        session.ingest(str(src))
+        first = session.export(str(out), format="nifti")
+        assert first.done == 12 and first.skipped == 0
+        again = session.export(str(out), format="nifti")
+        assert again.done == 0 and again.skipped == 12
+        gone = next(out.rglob("1_*.nii.gz"))
+        gone.unlink()
+        redone = session.export(str(out), format="nifti")
+        assert redone.done == 6 and redone.skipped == 6
+        assert gone.exists()
