@@ -124,7 +124,7 @@ def gantry_exporters() -> Iterable[Exporter]:
     class that reads only the key elements of the dataset it is handed may declare
     ``takes_memo_stub = True`` (on its own class) to receive the element-memoized pass's stub.
     An exporter that needs whole series (volumes) declares ``runs_in="series"``: each unit
-    is one whole series and its sink, a :class:`gantry.protocols.SeriesSink`, writes in
+    is one whole series and its sink, a :class:`gantry.components.SeriesSink`, writes in
     ``finish_series()`` and says per instance which records it went into or why it was left
     out; ``prepare``/``finish`` run once in the main process before and after the units.
 

@@ -225,8 +225,8 @@ def dataset_files(root: Path, settings: BidsSettings) -> dict[str, bytes]:
 def finish_dataset(target: Any, run: Any) -> list[str]:
     """``finish``: write ``dataset_description.json``, ``README``, ``participants.tsv``/
     ``.json`` and each session's ``scans.tsv`` from what the series sinks staged."""
+    from gantry_nifti.files import local_root, write_atomic
     from gantry_nifti.settings import load_settings
-    from gantry_nifti.sink import local_root, write_atomic
 
     settings = load_settings(run.settings("gantry-nifti")).bids
     root = local_root(target.to)

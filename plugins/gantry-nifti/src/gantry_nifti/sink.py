@@ -13,39 +13,11 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 from gantry_nifti.api import Refusal, Volume, assemble_volume
+from gantry_nifti.files import local_root, write_atomic
 from gantry_nifti.settings import load_settings
-
-
-def local_root(to: str) -> Path:
-    """The folder a ``file`` destination names."""
-    return Path(to[len("file://"):] if to.startswith("file://") else to).resolve()
-
-
-def write_atomic(root: Path, rel: str, data: bytes) -> int:
-    """Write ``root/rel`` whole or not at all (a temporary file renamed); its mtime (ns)."""
-    path = (root / rel).resolve()
-    if not path.is_relative_to(root):
-        from gantry.api import ExportError
-
-        raise ExportError(f"{rel}: output path escapes the export folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".gantry-{path.name}.{os.getpid()}.part")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path.stat().st_mtime_ns
 
 
 class _Item:
@@ -257,4 +229,4 @@ def _nifti_header(data: bytes) -> bytes:
     return data[:352]
 
 
-__all__ = ["BidsSeriesSink", "NiftiSeriesSink", "local_root", "write_atomic"]
+__all__ = ["BidsSeriesSink", "NiftiSeriesSink"]
