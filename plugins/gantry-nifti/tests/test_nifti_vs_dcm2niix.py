@@ -42,6 +42,11 @@ CASES = {
     13: SeriesSpec(bits=8),
     14: SeriesSpec(bits=32, signed=True),
     15: SeriesSpec(bits=16, signed=True, geometry=SAGITTAL),
+    16: SeriesSpec(bits_stored=12, geometry=CORONAL),  # uint16 of 12 bits: int16 (dcm2niix)
+    # 3-D acquisitions: dcm2niix rotates them to the closest of RAS+, and so do we
+    17: SeriesSpec(geometry=SAGITTAL, extra={"MRAcquisitionType": "3D"}),
+    18: SeriesSpec(geometry=oblique(25.0, 40.0), extra={"MRAcquisitionType": "3D"}),
+    19: SeriesSpec(multiframe=True, geometry=CORONAL, extra={"MRAcquisitionType": "3D"}),
     41: SeriesSpec(multiframe=True, volumes=2, geometry=SAGITTAL),
     42: SeriesSpec(bits=8, signed=True),
     43: SeriesSpec(bits=32),
@@ -140,3 +145,32 @@ def test_headers_carry_nothing_but_geometry(converted):
         assert header["aux_file"].tobytes().strip(b"\x00") == b""
         assert header["intent_name"].tobytes().strip(b"\x00") == b""
         assert not header.extensions
+
+
+@pytest.mark.component
+def test_a_real_enhanced_philips_3d_series_as_dcm2niix(tmp_path, dcm2niix_bin):
+    """nibabel's test file: a Philips enhanced MR MPRAGE (176 oblique sagittal frames, a 3-D
+    acquisition dcm2niix turns). dcm2niix's ``-p n``: the standard rescale slope, not
+    Philips' private precise one (private tags do not survive de-identification)."""
+    import gzip
+    from importlib.resources import files
+
+    packed = files("nibabel") / "nicom" / "tests" / "data" / "philips_mprage.dcm.gz"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "mprage.dcm").write_bytes(gzip.decompress(packed.read_bytes()))
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    subprocess.run([dcm2niix_bin, "-p", "n", "-z", "n", "-b", "n", "-f", "%s", "-o", str(ref),
+                    str(src)], check=True, capture_output=True, timeout=120)
+    with Session("memory://", secret=SECRET, workers=1) as session:
+        _ingest, export = session.deidentify(str(src), str(tmp_path / "out"), format="nifti")
+    assert export.done == 1 and not export.notes
+    theirs = nib.load(next(ref.glob("*.nii")))
+    ours = nib.load(next((tmp_path / "out").rglob("*.nii.gz")))
+    assert ours.shape == theirs.shape == (176, 256, 256)
+    assert np.allclose(ours.get_sform(), theirs.get_sform(), atol=1e-4)
+    assert np.allclose(ours.get_qform(), theirs.get_qform(), atol=1e-4)
+    assert ours.header.get_data_dtype() == theirs.header.get_data_dtype()
+    assert ours.dataobj.slope == pytest.approx(theirs.dataobj.slope)
+    assert np.array_equal(ours.dataobj.get_unscaled(), theirs.dataobj.get_unscaled())

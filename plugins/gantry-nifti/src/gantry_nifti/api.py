@@ -314,6 +314,8 @@ def _pixels(datasets: Sequence[Any], frames: list[_Frame], groups: list[list[int
     sample = plane(frames[groups[0][0]])
     rows, cols = sample.shape[:2]
     dtype = np.dtype(np.float32) if varying and not rgb else sample.dtype
+    if dtype == np.uint16 and all(int(ds.get("BitsStored", 16) or 16) < 16 for ds in datasets):
+        dtype = np.dtype(np.int16)  # every value fits: dcm2niix's choice, for the same files
     shape = (cols, rows, len(groups)) + ((volumes,) if volumes > 1 else ())
     out = np.empty(shape + ((3,) if rgb else ()), dtype=dtype)
     for k, group in enumerate(groups):

@@ -16,6 +16,52 @@ from gantry_nifti.api import Volume
 _MM_SECONDS = 2 | 8
 
 
+def reoriented(volume: Volume) -> Volume:
+    """``volume`` turned to its nearest orthogonal alignment, as dcm2niix turns 3-D
+    acquisitions by default (its ``-x n``): axes permuted and flipped, no voxel interpolated.
+
+    The flips are those that put voxel 0 at the corner nearest the lowest world coordinates;
+    the permutation, among the six, the one that best aligns the voxel axes with the world
+    axes (the largest trace of the affine times it). RGB volumes and volumes already aligned
+    are left as they are. ``frames`` keep the indices of the grid before the turn.
+    """
+    import dataclasses
+    import itertools
+
+    affine = volume.affine
+    rot = affine[:3, :3]
+    if volume.rgb or (np.all(np.diag(rot) > 0) and np.count_nonzero(rot - np.diag(
+            np.diag(rot))) == 0):
+        return volume
+    dims = volume.array.shape[:3]
+    corners = []
+    for flips in itertools.product((1, -1), repeat=3):
+        index = [0 if f > 0 else d - 1 for f, d in zip(flips, dims, strict=True)]
+        corners.append((flips, affine[:3, :3] @ index + affine[:3, 3]))
+    lowest = np.min([c for _f, c in corners], axis=0)
+    flips, origin = min(corners, key=lambda fc: float(np.linalg.norm(fc[1] - lowest)))
+    best, best_score = None, 0.0
+    for perm in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
+        turn = np.zeros((3, 3))
+        for row, col in enumerate(perm):
+            turn[row, col] = flips[row]
+        score = float(np.trace(rot @ turn))
+        if score > best_score:
+            best, best_score = turn, score
+    if best is None or (np.array_equal(np.abs(best), np.eye(3)) and np.all(best.diagonal() > 0)):
+        return volume
+    # output axis j reads input axis i (reversed when best[i, j] < 0)
+    source = [int(np.nonzero(best[:, j])[0][0]) for j in range(3)]
+    array = np.transpose(volume.array, source + list(range(3, volume.array.ndim)))
+    for j in range(3):
+        if best[source[j], j] < 0:
+            array = np.flip(array, axis=j)
+    turned = np.eye(4)
+    turned[:3, :3] = rot @ best
+    turned[:3, 3] = origin
+    return dataclasses.replace(volume, array=np.ascontiguousarray(array), affine=turned)
+
+
 def nifti_image(volume: Volume, *, repetition_time: float | None = None,
                 phase_axis: int | None = None) -> Any:
     """A nibabel ``Nifti1Image`` of ``volume``: sform and qform set to its affine (code 1,

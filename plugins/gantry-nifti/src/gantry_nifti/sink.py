@@ -131,11 +131,14 @@ class NiftiSeriesSink:
     def _volume_files(self, stem: str, volume: Volume, ref: Any,
                       sidecar_extra: dict[str, Any] | None = None,
                       slice_timing: bool = True) -> list[tuple[str, bytes]]:
-        from gantry_nifti.nifti import nifti_bytes
+        from gantry_nifti.nifti import nifti_bytes, reoriented
         from gantry_nifti.sidecar import phase_axis, repetition_time, sidecar
 
         compress = self.settings.compress
         ext = ".nii.gz" if compress else ".nii"
+        if volume.array.ndim == 3 and volume.slice_timing is None and \
+                str(ref.get("MRAcquisitionType", "") or "").upper() == "3D":
+            volume = reoriented(volume)  # as dcm2niix rotates 3-D acquisitions
         image = nifti_bytes(volume, compress=compress, repetition_time=repetition_time(ref),
                             phase_axis=phase_axis(ref) if str(ref.get("Modality")) == "MR"
                             else None)

@@ -120,6 +120,8 @@ class SeriesSpec:
     slices: int = 6
     volumes: int = 1
     bits: int = 16
+    #: BitsStored (default: ``bits``); values are drawn within it
+    bits_stored: int = 0
     signed: bool = False
     rgb: bool = False
     slope: float | Sequence[float] = 1.0
@@ -155,10 +157,11 @@ def pixel_values(spec: SeriesSpec) -> np.ndarray:
     if spec.rgb:
         return rng.integers(0, 256, size=shape, dtype=np.uint8)
     kind = np.int64
+    stored = spec.bits_stored or spec.bits
     if spec.signed:
-        low, high = -(2 ** (spec.bits - 1)), 2 ** (spec.bits - 1) - 1
+        low, high = -(2 ** (stored - 1)), 2 ** (stored - 1) - 1
     else:
-        low, high = 0, 2 ** spec.bits - 1
+        low, high = 0, 2 ** stored - 1
     if spec.bits >= 16:  # keep the spread moderate but use the sign and the top bits
         high = min(high, 30000 if spec.bits == 16 and spec.signed else high)
     values = rng.integers(low, high, size=shape, dtype=kind, endpoint=True)
@@ -230,8 +233,9 @@ def _base(spec: SeriesSpec, sop_class: str, sop_uid: str) -> Dataset:
     else:
         ds.SamplesPerPixel = 1
         ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = ds.BitsStored = spec.bits
-        ds.HighBit = spec.bits - 1
+        ds.BitsAllocated = spec.bits
+        ds.BitsStored = spec.bits_stored or spec.bits
+        ds.HighBit = ds.BitsStored - 1
         ds.PixelRepresentation = 1 if spec.signed else 0
     for keyword, value in spec.extra.items():
         setattr(ds, keyword, value)
