@@ -34,3 +34,20 @@ def test_gantry_plugins_lists_both_exporters():
     assert result.exit_code == 0
     block = result.output.split("nifti 0.1.0", 1)[1].split("\n\n", 1)[0]
     assert "gantry-nifti" in block and "exporter: bids, nifti" in block
+
+
+def test_cli_deidentify_to_nifti_reports_refusals_and_exits_0(tmp_path):
+    from gantry_nifti.synthetic import SeriesSpec, make_series, write_series
+
+    src = tmp_path / "src"
+    write_series(make_series(SeriesSpec(series_number=1)), src / "a")
+    write_series(make_series(SeriesSpec(series_number=2, slices=1)), src / "b")
+    secret = tmp_path / "secret.key"
+    secret.write_text(bytes(range(32)).hex())
+    result = CliRunner().invoke(cli, ["deidentify", str(src), str(tmp_path / "out"),
+                                      "--format", "nifti", "--db", "memory://",
+                                      "--secret-file", str(secret), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    refusals = [line for line in result.output.splitlines() if "not converted" in line]
+    assert len(refusals) == 1 and "a single slice" in refusals[0]
+    assert len(list((tmp_path / "out").rglob("*.nii.gz"))) == 1
