@@ -237,3 +237,20 @@ def test_resume_redoes_only_the_series_whose_volume_is_gone(tmp_path):
         redone = session.export(str(out), format="nifti")
         assert redone.done == 6 and redone.skipped == 6
         assert gone.exists()
+
+
+def test_two_series_given_one_name_are_reported(tmp_path):
+    src = tmp_path / "src"
+    for number in (3, 4):
+        write_series(make_series(SeriesSpec(series_number=number, seed=number)),
+                     src / f"s{number}")
+    profile = tmp_path / "fixed-run.yaml"
+    profile.write_text("extends: ps3.15/research\nplugins:\n  gantry-nifti:\n    bids:\n"
+                       "      rules:\n        - match: \"Modality == 'MR'\"\n"
+                       "          datatype: anat\n          suffix: T1w\n"
+                       "          entities: {run: '1'}\n")
+    with Session("memory://", profile=str(profile), secret=SECRET) as session:
+        _ingest, export = session.deidentify(str(src), str(tmp_path / "out"), format="bids")
+    assert any("2 series were given this name" in n for n in export.notes), export.notes
+    scans = next((tmp_path / "out").rglob("*_scans.tsv")).read_text().splitlines()
+    assert len(scans) == 2  # the header and the one file

@@ -177,6 +177,22 @@ def _tsv(header: list[str], rows: list[list[str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def collisions(root: Path) -> list[str]:
+    """Outputs two series were given (a rule's fixed ``run``, equal series numbers): the
+    later replaced the earlier; one line each."""
+    owners: dict[str, set[str]] = {}
+    staging = root / STAGING
+    for path in sorted(staging.glob("*.json")) if staging.is_dir() else ():
+        try:
+            fact = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        owners.setdefault(fact["path"], set()).add(fact.get("series", path.name))
+    return [f"bids: {rel}: {len(series)} series were given this name; the last one written "
+            f"replaced the others (set run: or acq: in the rules)"
+            for rel, series in sorted(owners.items()) if len(series) > 1]
+
+
 def dataset_files(root: Path, settings: BidsSettings) -> dict[str, bytes]:
     """The dataset-wide files from the staged per-series facts under ``root``."""
     from gantry_nifti import __version__
@@ -189,6 +205,10 @@ def dataset_files(root: Path, settings: BidsSettings) -> dict[str, bytes]:
         except (OSError, ValueError):
             continue
     facts = [f for f in facts if (root / f["path"]).exists()]  # outputs removed since: gone
+    unique: dict[str, dict[str, Any]] = {}
+    for f in facts:  # a name two series were given is listed once
+        unique[f["path"]] = f
+    facts = list(unique.values())
     files: dict[str, bytes] = {}
     description = {
         "Name": settings.name, "BIDSVersion": BIDS_VERSION, "DatasetType": "raw",
@@ -238,4 +258,5 @@ def finish_dataset(target: Any, run: Any) -> list[str]:
     if not ignore.exists():
         write_atomic(root, ".bidsignore", f"{STAGING}/\n".encode())
     sessions = sum(1 for rel in files if rel.endswith("_scans.tsv"))
-    return [f"bids: {os.fspath(root)}: dataset files written ({sessions} sessions)"]
+    return [*collisions(root),
+            f"bids: {os.fspath(root)}: dataset files written ({sessions} sessions)"]

@@ -205,8 +205,9 @@ class BidsSeriesSink(NiftiSeriesSink):
         scan = files[0][0].split("/", 2)[2] if in_bids else files[0][0]
         facts = {"subject": subject, "session": session, "path": files[0][0], "scan": scan,
                  "acq_time": acq_time(ref), "participant": participant(ref), "bids": in_bids}
-        staged = f"{STAGING}/sub-{subject}_ses-{session}_series-{number}_" \
-            f"{hashlib.sha256(files[0][0].encode()).hexdigest()[:12]}.json"
+        series_key = hashlib.sha256(str(ref.get("SeriesInstanceUID", "")).encode()).hexdigest()
+        facts["series"] = series_key[:16]
+        staged = f"{STAGING}/sub-{subject}_ses-{session}_series-{number}_{series_key[:12]}.json"
         return [*files, (staged, (json.dumps(facts) + "\n").encode())]
 
 
