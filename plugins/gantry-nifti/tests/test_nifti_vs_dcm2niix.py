@@ -174,3 +174,44 @@ def test_a_real_enhanced_philips_3d_series_as_dcm2niix(tmp_path, dcm2niix_bin):
     assert ours.header.get_data_dtype() == theirs.header.get_data_dtype()
     assert ours.dataobj.slope == pytest.approx(theirs.dataobj.slope)
     assert np.array_equal(ours.dataobj.get_unscaled(), theirs.dataobj.get_unscaled())
+
+
+def _two_echoes(number: int) -> list:
+    """One series of two echoes (EchoNumbers 1 and 2), files mixed."""
+    datasets = []
+    for echo, te in ((1, 4.92), (2, 7.38)):
+        for ds in make_series(SeriesSpec(series_number=number, echo_time=te, seed=echo,
+                                         series_description="gre_field_mapping",
+                                         extra={"EchoNumbers": echo})):
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = \
+                f"{ds.SOPInstanceUID}.{echo}"
+            ds.InstanceNumber = ds.InstanceNumber + 100 * echo
+            datasets.append(ds)
+    return datasets[::2] + datasets[1::2]
+
+
+@pytest.mark.component
+def test_multi_echo_series_one_volume_per_echo_as_dcm2niix(tmp_path, dcm2niix_bin):
+    src = tmp_path / "src"
+    write_series(_two_echoes(5), src / "s5")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    subprocess.run([dcm2niix_bin, "-z", "n", "-b", "n", "-f", "%s", "-o", str(ref), str(src)],
+                   check=True, capture_output=True, timeout=60)
+    theirs = sorted(ref.glob("*.nii"))
+    assert [p.name for p in theirs] == ["5_e1.nii", "5_e2.nii"]
+    # (research: clean-descriptors keeps the description that says "field map")
+    with Session("memory://", profile="ps3.15/research", secret=SECRET, workers=1) as session:
+        _ingest, export = session.deidentify(str(src), str(tmp_path / "out"), format="nifti")
+        assert export.done == 12 and not export.notes
+        bids = tmp_path / "bids"
+        session.export(str(bids), format="bids")
+    ours = sorted((tmp_path / "out").rglob("*.nii.gz"))
+    assert [p.name.rsplit("_", 1)[1] for p in ours] == ["e1.nii.gz", "e2.nii.gz"]
+    for mine, other in zip(ours, theirs, strict=True):
+        a, b = nib.load(mine), nib.load(other)
+        assert np.allclose(a.get_sform(), b.get_sform(), atol=1e-4)
+        assert np.array_equal(np.asanyarray(a.dataobj), np.asanyarray(b.dataobj))
+    # a field map's magnitudes in BIDS: magnitude1, magnitude2
+    names = sorted(p.name.rsplit("_", 1)[1] for p in bids.rglob("*.nii.gz"))
+    assert names == ["magnitude1.nii.gz", "magnitude2.nii.gz"]

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FrameRef", "Refusal", "Volume", "assemble_volume"]
+__all__ = ["FrameRef", "Refusal", "Volume", "assemble_volume", "echo_groups"]
 
 #: positions closer than this along the normal (mm) are one slice position
 POSITION_TOLERANCE = 0.01
@@ -212,6 +212,25 @@ def _check_uniform(datasets: Sequence[Any]) -> None:
         kinds = [str(v).upper() for v in (ds.get("ImageType") or [])]
         if "LOCALIZER" in kinds or "SCOUT" in kinds:
             raise Refusal("a localizer (ImageType LOCALIZER), not a volume")
+
+
+def echo_groups(datasets: Sequence[Any]) -> list[list[int]]:
+    """The indices of ``datasets`` split by echo (EchoNumbers, else EchoTime), in the order of
+    echo time: one group when the series has one echo. A multi-echo series is one volume per
+    echo (as dcm2niix writes ``_e1``, ``_e2``...), not one 4-D volume of echoes."""
+    keys: list[tuple[float, float]] = []
+    for ds in datasets:
+        number = _number(ds.get("EchoNumbers"))
+        time = _number(ds.get("EchoTime"))
+        keys.append((time if time is not None else 0.0, number if number is not None else 0.0))
+    times = {t for t, _n in keys}
+    numbers = {n for _t, n in keys}
+    if len(times) <= 1 and len(numbers) <= 1:
+        return [list(range(len(datasets)))]
+    groups: dict[tuple[float, float], list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    return [groups[key] for key in sorted(groups)]
 
 
 def assemble_volume(datasets: Sequence[Any]) -> Volume:

@@ -119,6 +119,16 @@ def _from_rule(rule: BidsRule) -> Placement:
     return Placement(rule.datatype, rule.suffix, dict(rule.entities), extra)
 
 
+def with_echo(placement: Placement, echo: int) -> Placement:
+    """One echo of a multi-echo series: ``magnitude<echo>`` for a field map's magnitude
+    images, else the ``echo`` entity (unless the rule set it)."""
+    if placement.datatype == "fmap" and placement.suffix.startswith("magnitude"):
+        return Placement(placement.datatype, f"magnitude{echo}", placement.entities,
+                         placement.sidecar)
+    entities = {"echo": str(echo), **placement.entities}
+    return Placement(placement.datatype, placement.suffix, entities, placement.sidecar)
+
+
 def file_stem(subject: str, session: str, placement: Placement, series_number: int) -> str:
     """``sub-<s>_ses-<n>_<entities in BIDS order>_<suffix>``."""
     entities = dict(placement.entities)

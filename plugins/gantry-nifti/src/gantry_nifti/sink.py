@@ -15,7 +15,7 @@ import io
 import json
 from typing import Any
 
-from gantry_nifti.api import Refusal, Volume, assemble_volume
+from gantry_nifti.api import Refusal, Volume, assemble_volume, echo_groups
 from gantry_nifti.files import local_root, write_atomic
 from gantry_nifti.settings import load_settings
 
@@ -78,40 +78,53 @@ class NiftiSeriesSink:
 
     def finish_series(self) -> Any:
         """Assemble, lay out, gate and write the series; the outcome per instance."""
-        from gantry.api import ExportRecord, SeriesOutcome
+        from gantry.api import SeriesOutcome
 
         if not self._items:
             return SeriesOutcome()
-        uids = [item.uid for item in self._items]
         datasets = [item.dataset for item in self._items]
         first = datasets[0]
         what = (f"series {first.get('SeriesInstanceUID', '?')} (number "
                 f"{first.get('SeriesNumber', '?')}, {len(datasets)} instances)")
+        groups = echo_groups(datasets)
+        outcome = SeriesOutcome()
+        for number, indices in enumerate(groups, start=1):
+            echo = number if len(groups) > 1 else None
+            part = f"{what}, echo {number}" if echo else what
+            self._finish_group([self._items[i] for i in indices], part, echo, outcome)
+        return outcome
+
+    def _finish_group(self, items: list[_Item], what: str, echo: int | None,
+                      outcome: Any) -> None:
+        """Assemble, lay out, gate and write one echo of the series into ``outcome``."""
+        from gantry.api import ExportRecord
+
+        datasets = [item.dataset for item in items]
         try:
             volume = assemble_volume(datasets)
         except Refusal as refusal:
-            reason = f"{what}: not converted: {refusal.reason}"
-            return SeriesOutcome(skipped=dict.fromkeys(uids, reason))
+            outcome.skipped.update(dict.fromkeys([i.uid for i in items],
+                                                 f"{what}: not converted: {refusal.reason}"))
+            return
         ref = datasets[volume.reference]
-        files = self.layout(volume, ref)
+        files = self.layout(volume, ref, echo)
         if not files:
-            reason = f"{what}: skipped: no BIDS rule or default matches it"
-            return SeriesOutcome(skipped=dict.fromkeys(uids, reason))
+            outcome.skipped.update(dict.fromkeys(
+                [i.uid for i in items], f"{what}: skipped: no BIDS rule or default matches it"))
+            return
         self._gate(files, volume)
         main_rel, main_data = files[0]
-        records: dict[str, list[Any]] = {}
         mtime = 0
         for rel, data in files:
             stamp = write_atomic(self.root, rel, data)
             if rel == main_rel:
                 mtime = stamp
         digest = hashlib.sha256(main_data).hexdigest()
-        for item in self._items:
-            records[item.uid] = [ExportRecord(
+        for item in items:
+            outcome.records[item.uid] = [ExportRecord(
                 sop_instance_uid=item.uid, new_sop_instance_uid=item.new_uid,
                 destination=self.destination, path=main_rel, size=len(main_data),
                 sha256=digest, format=self.format, mtime_ns=mtime)]
-        return SeriesOutcome(records=records)
 
     def close(self) -> None:
         """Drop what the series held."""
@@ -151,9 +164,12 @@ class NiftiSeriesSink:
             files += [(stem + ".bval", bval.encode()), (stem + ".bvec", bvec.encode())]
         return files
 
-    def layout(self, volume: Volume, ref: Any) -> list[tuple[str, bytes]]:
-        """The files of one series (the image first), relative to the destination."""
-        return self._volume_files(self._name(ref), volume, ref)
+    def layout(self, volume: Volume, ref: Any, echo: int | None = None
+               ) -> list[tuple[str, bytes]]:
+        """The files of one series (the image first), relative to the destination; ``echo``:
+        which echo of a multi-echo series (``_e<n>`` added)."""
+        stem = self._name(ref) + (f"_e{echo}" if echo else "")
+        return self._volume_files(stem, volume, ref)
 
     def _gate(self, files: list[tuple[str, bytes]], volume: Volume) -> None:
         """Raise ``LeakError`` when a name, a NIfTI header or a text file holds an identifying
@@ -180,9 +196,20 @@ class BidsSeriesSink(NiftiSeriesSink):
     takes_memo_stub = True
     format = "bids"
 
-    def layout(self, volume: Volume, ref: Any) -> list[tuple[str, bytes]]:
-        """The series' files in the BIDS tree, and its staged facts for the TSV files."""
-        from gantry_nifti.bids import STAGING, acq_time, file_stem, label, participant, place
+    def layout(self, volume: Volume, ref: Any, echo: int | None = None
+               ) -> list[tuple[str, bytes]]:
+        """The series' files in the BIDS tree, and its staged facts for the TSV files (an
+        echo of a multi-echo series: the ``echo`` entity, or ``magnitude<n>`` for a field
+        map's magnitudes)."""
+        from gantry_nifti.bids import (
+            STAGING,
+            acq_time,
+            file_stem,
+            label,
+            participant,
+            place,
+            with_echo,
+        )
 
         bids = self.settings.bids
         subject = label(ref.get("PatientID"), "unknown")
@@ -190,10 +217,13 @@ class BidsSeriesSink(NiftiSeriesSink):
         session = str(self.options.get("bids_sessions", {}).get(key, 1))
         number = _series_number(ref)
         placement = place(ref, volume, bids)
+        if placement is not None and echo:
+            placement = with_echo(placement, echo)
         if placement is None:
             if bids.unmatched != "sourcedata":
                 return []
-            stem = f"sourcedata/sub-{subject}/ses-{session}/series-{number}"
+            stem = f"sourcedata/sub-{subject}/ses-{session}/series-{number}" + \
+                (f"_e{echo}" if echo else "")
             files = self._volume_files(stem, volume, ref)
             in_bids = False
         else:
@@ -205,7 +235,8 @@ class BidsSeriesSink(NiftiSeriesSink):
         scan = files[0][0].split("/", 2)[2] if in_bids else files[0][0]
         facts = {"subject": subject, "session": session, "path": files[0][0], "scan": scan,
                  "acq_time": acq_time(ref), "participant": participant(ref), "bids": in_bids}
-        series_key = hashlib.sha256(str(ref.get("SeriesInstanceUID", "")).encode()).hexdigest()
+        series_key = hashlib.sha256(f"{ref.get('SeriesInstanceUID', '')}/{echo}".encode()
+                                    ).hexdigest()
         facts["series"] = series_key[:16]
         staged = f"{STAGING}/sub-{subject}_ses-{session}_series-{number}_{series_key[:12]}.json"
         return [*files, (staged, (json.dumps(facts) + "\n").encode())]
