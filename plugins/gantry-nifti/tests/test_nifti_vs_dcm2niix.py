@@ -215,3 +215,30 @@ def test_multi_echo_series_one_volume_per_echo_as_dcm2niix(tmp_path, dcm2niix_bi
     # a field map's magnitudes in BIDS: magnitude1, magnitude2
     names = sorted(p.name.rsplit("_", 1)[1] for p in bids.rglob("*.nii.gz"))
     assert names == ["magnitude1.nii.gz", "magnitude2.nii.gz"]
+
+
+@pytest.mark.component
+def test_magnitude_and_phase_of_one_series_apart_as_dcm2niix(tmp_path, dcm2niix_bin):
+    datasets = []
+    for part, kind in ((1, "M"), (2, "P")):
+        for ds in make_series(SeriesSpec(series_number=6, seed=part, image_type=(
+                "ORIGINAL", "PRIMARY", kind, "ND"))):
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = \
+                f"{ds.SOPInstanceUID}.{part}"
+            datasets.append(ds)
+    src = tmp_path / "src"
+    write_series(datasets, src / "s6")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    subprocess.run([dcm2niix_bin, "-z", "n", "-b", "n", "-f", "%s", "-o", str(ref), str(src)],
+                   check=True, capture_output=True, timeout=60)
+    with Session("memory://", secret=SECRET, workers=1) as session:
+        _ingest, export = session.deidentify(str(src), str(tmp_path / "out"), format="nifti")
+        assert export.done == 12 and not export.notes
+    ours = {p.name.endswith("_ph.nii.gz"): p for p in (tmp_path / "out").rglob("*.gz")}
+    theirs = {p.name.endswith("_ph.nii"): p for p in ref.glob("*.nii")}
+    assert set(ours) == set(theirs) == {False, True}, sorted(p.name for p in ref.iterdir())
+    for phase in (False, True):
+        a, b = nib.load(ours[phase]), nib.load(theirs[phase])
+        assert np.allclose(a.get_sform(), b.get_sform(), atol=1e-4)
+        assert np.array_equal(np.asanyarray(a.dataobj), np.asanyarray(b.dataobj))

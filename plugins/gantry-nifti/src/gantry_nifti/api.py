@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FrameRef", "Refusal", "Volume", "assemble_volume", "echo_groups"]
+__all__ = ["FrameRef", "ImageGroup", "Refusal", "Volume", "assemble_volume", "image_groups"]
 
 #: positions closer than this along the normal (mm) are one slice position
 POSITION_TOLERANCE = 0.01
@@ -214,23 +214,47 @@ def _check_uniform(datasets: Sequence[Any]) -> None:
             raise Refusal("a localizer (ImageType LOCALIZER), not a volume")
 
 
-def echo_groups(datasets: Sequence[Any]) -> list[list[int]]:
-    """The indices of ``datasets`` split by echo (EchoNumbers, else EchoTime), in the order of
-    echo time: one group when the series has one echo. A multi-echo series is one volume per
-    echo (as dcm2niix writes ``_e1``, ``_e2``...), not one 4-D volume of echoes."""
+@dataclass(frozen=True)
+class ImageGroup:
+    """Images of one series that make one volume: ``indices`` into the datasets, the echo
+    (1, 2, ... in echo-time order; ``None`` when the series has one echo) and whether they
+    are phase images (a series mixing magnitude and phase)."""
+
+    indices: list[int]
+    echo: int | None = None
+    phase: bool = False
+    #: the series mixes magnitude and phase images (so each group says which it holds)
+    mixed: bool = False
+
+    @property
+    def label(self) -> str:
+        """``_e2``, ``_ph``, ``_e2_ph`` or ``""``: what dcm2niix appends to its file name."""
+        return (f"_e{self.echo}" if self.echo else "") + ("_ph" if self.phase else "")
+
+
+def _is_phase(ds: Any) -> bool:
+    kinds = [str(v).upper() for v in (ds.get("ImageType") or [])][2:]
+    return "P" in kinds or "PHASE" in kinds
+
+
+def image_groups(datasets: Sequence[Any]) -> list[ImageGroup]:
+    """``datasets`` split into volumes as dcm2niix splits a series: by echo (EchoNumbers,
+    else EchoTime), then magnitude from phase. One group for a plain series; a multi-echo
+    series is one volume per echo, not one 4-D volume of echoes."""
     keys: list[tuple[float, float]] = []
+    phases: list[bool] = []
     for ds in datasets:
         number = _number(ds.get("EchoNumbers"))
         time = _number(ds.get("EchoTime"))
         keys.append((time if time is not None else 0.0, number if number is not None else 0.0))
-    times = {t for t, _n in keys}
-    numbers = {n for _t, n in keys}
-    if len(times) <= 1 and len(numbers) <= 1:
-        return [list(range(len(datasets)))]
-    groups: dict[tuple[float, float], list[int]] = {}
+        phases.append(_is_phase(ds))
+    echoes = sorted(set(keys))
+    mixed = len(set(phases)) > 1
+    groups: dict[tuple[int, bool], list[int]] = {}
     for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
-    return [groups[key] for key in sorted(groups)]
+        groups.setdefault((echoes.index(key), mixed and phases[i]), []).append(i)
+    return [ImageGroup(indices, echo + 1 if len(echoes) > 1 else None, phase, mixed)
+            for (echo, phase), indices in sorted(groups.items())]
 
 
 def assemble_volume(datasets: Sequence[Any]) -> Volume:

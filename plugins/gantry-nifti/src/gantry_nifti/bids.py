@@ -119,14 +119,22 @@ def _from_rule(rule: BidsRule) -> Placement:
     return Placement(rule.datatype, rule.suffix, dict(rule.entities), extra)
 
 
-def with_echo(placement: Placement, echo: int) -> Placement:
-    """One echo of a multi-echo series: ``magnitude<echo>`` for a field map's magnitude
-    images, else the ``echo`` entity (unless the rule set it)."""
-    if placement.datatype == "fmap" and placement.suffix.startswith("magnitude"):
-        return Placement(placement.datatype, f"magnitude{echo}", placement.entities,
-                         placement.sidecar)
-    entities = {"echo": str(echo), **placement.entities}
-    return Placement(placement.datatype, placement.suffix, entities, placement.sidecar)
+def with_echo(placement: Placement, group: Any) -> Placement:
+    """One volume of a series split by echo or by magnitude and phase (an
+    :class:`~gantry_nifti.api.ImageGroup`): ``magnitude<echo>`` for a field map's magnitude
+    images (its phase images keep their suffix); elsewhere the ``echo`` entity and
+    ``part-mag``/``part-phase``, unless the rule set them."""
+    entities = dict(placement.entities)
+    suffix = placement.suffix
+    if placement.datatype == "fmap":
+        if suffix.startswith("magnitude") and group.echo:
+            suffix = f"magnitude{group.echo}"
+        return Placement(placement.datatype, suffix, entities, placement.sidecar)
+    if group.echo:
+        entities.setdefault("echo", str(group.echo))
+    if group.mixed:
+        entities.setdefault("part", "phase" if group.phase else "mag")
+    return Placement(placement.datatype, suffix, entities, placement.sidecar)
 
 
 def file_stem(subject: str, session: str, placement: Placement, series_number: int) -> str:

@@ -15,7 +15,7 @@ import io
 import json
 from typing import Any
 
-from gantry_nifti.api import Refusal, Volume, assemble_volume, echo_groups
+from gantry_nifti.api import ImageGroup, Refusal, Volume, assemble_volume, image_groups
 from gantry_nifti.files import local_root, write_atomic
 from gantry_nifti.settings import load_settings
 
@@ -86,17 +86,16 @@ class NiftiSeriesSink:
         first = datasets[0]
         what = (f"series {first.get('SeriesInstanceUID', '?')} (number "
                 f"{first.get('SeriesNumber', '?')}, {len(datasets)} instances)")
-        groups = echo_groups(datasets)
         outcome = SeriesOutcome()
-        for number, indices in enumerate(groups, start=1):
-            echo = number if len(groups) > 1 else None
-            part = f"{what}, echo {number}" if echo else what
-            self._finish_group([self._items[i] for i in indices], part, echo, outcome)
+        for group in image_groups(datasets):
+            part = what + (f", echo {group.echo}" if group.echo else "") + \
+                (", phase" if group.phase else "")
+            self._finish_group([self._items[i] for i in group.indices], part, group, outcome)
         return outcome
 
-    def _finish_group(self, items: list[_Item], what: str, echo: int | None,
+    def _finish_group(self, items: list[_Item], what: str, group: ImageGroup,
                       outcome: Any) -> None:
-        """Assemble, lay out, gate and write one echo of the series into ``outcome``."""
+        """Assemble, lay out, gate and write one volume of the series into ``outcome``."""
         from gantry.api import ExportRecord
 
         datasets = [item.dataset for item in items]
@@ -107,7 +106,7 @@ class NiftiSeriesSink:
                                                  f"{what}: not converted: {refusal.reason}"))
             return
         ref = datasets[volume.reference]
-        files = self.layout(volume, ref, echo)
+        files = self.layout(volume, ref, group)
         if not files:
             outcome.skipped.update(dict.fromkeys(
                 [i.uid for i in items], f"{what}: skipped: no BIDS rule or default matches it"))
@@ -164,11 +163,11 @@ class NiftiSeriesSink:
             files += [(stem + ".bval", bval.encode()), (stem + ".bvec", bvec.encode())]
         return files
 
-    def layout(self, volume: Volume, ref: Any, echo: int | None = None
+    def layout(self, volume: Volume, ref: Any, group: ImageGroup | None = None
                ) -> list[tuple[str, bytes]]:
-        """The files of one series (the image first), relative to the destination; ``echo``:
-        which echo of a multi-echo series (``_e<n>`` added)."""
-        stem = self._name(ref) + (f"_e{echo}" if echo else "")
+        """The files of one volume (the image first), relative to the destination; a series
+        split in several (echoes, phase) gets ``_e<n>``/``_ph`` added, as dcm2niix does."""
+        stem = self._name(ref) + (group.label if group is not None else "")
         return self._volume_files(stem, volume, ref)
 
     def _gate(self, files: list[tuple[str, bytes]], volume: Volume) -> None:
@@ -196,7 +195,7 @@ class BidsSeriesSink(NiftiSeriesSink):
     takes_memo_stub = True
     format = "bids"
 
-    def layout(self, volume: Volume, ref: Any, echo: int | None = None
+    def layout(self, volume: Volume, ref: Any, group: ImageGroup | None = None
                ) -> list[tuple[str, bytes]]:
         """The series' files in the BIDS tree, and its staged facts for the TSV files (an
         echo of a multi-echo series: the ``echo`` entity, or ``magnitude<n>`` for a field
@@ -216,14 +215,14 @@ class BidsSeriesSink(NiftiSeriesSink):
         key = self.run.keyed_hash(self._study_uid) if self.run is not None else ""
         session = str(self.options.get("bids_sessions", {}).get(key, 1))
         number = _series_number(ref)
+        label = group.label if group is not None else ""
         placement = place(ref, volume, bids)
-        if placement is not None and echo:
-            placement = with_echo(placement, echo)
+        if placement is not None and label:
+            placement = with_echo(placement, group)
         if placement is None:
             if bids.unmatched != "sourcedata":
                 return []
-            stem = f"sourcedata/sub-{subject}/ses-{session}/series-{number}" + \
-                (f"_e{echo}" if echo else "")
+            stem = f"sourcedata/sub-{subject}/ses-{session}/series-{number}{label}"
             files = self._volume_files(stem, volume, ref)
             in_bids = False
         else:
@@ -235,7 +234,7 @@ class BidsSeriesSink(NiftiSeriesSink):
         scan = files[0][0].split("/", 2)[2] if in_bids else files[0][0]
         facts = {"subject": subject, "session": session, "path": files[0][0], "scan": scan,
                  "acq_time": acq_time(ref), "participant": participant(ref), "bids": in_bids}
-        series_key = hashlib.sha256(f"{ref.get('SeriesInstanceUID', '')}/{echo}".encode()
+        series_key = hashlib.sha256(f"{ref.get('SeriesInstanceUID', '')}/{label}".encode()
                                     ).hexdigest()
         facts["series"] = series_key[:16]
         staged = f"{STAGING}/sub-{subject}_ses-{session}_series-{number}_{series_key[:12]}.json"
