@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigKey": "gantry.components",
     "ExportTarget": "gantry.components",
     "SourceItem": "gantry.records",
+    "SeriesOutcome": "gantry.records",
     "Change": "gantry.records",
     "Finding": "gantry.records",
     "ExportRecord": "gantry.records",
@@ -59,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "StoreCounts": "gantry.protocols",
     "AddOutcome": "gantry.protocols",
     "InstanceSink": "gantry.components",
+    "SeriesSink": "gantry.components",
     "RedactorImpl": "gantry.components",
     "AuditorImpl": "gantry.components",
     "ExecutorImpl": "gantry.components",
@@ -121,6 +123,7 @@ _EXPORTS: dict[str, str] = {
     "method_codes": "gantry.deid.markers",
     # built-ins plugins build on
     "DicomFolderSink": "gantry.builtins.dicom_export",
+    "safe_component": "gantry.builtins.dicom_export",
     "instance_stat": "gantry.builtins.memory_store",
     "same_source": "gantry.builtins.memory_store",
     "source_stat": "gantry.builtins.memory_store",

@@ -167,6 +167,10 @@ def _report(state: State, summaries: list[StageSummary], as_json: bool) -> int:
                 click.echo(f"  {line}", err=True)
             if len(s.errors) > 20:
                 click.echo(f"  ... {len(s.errors) - 20} more", err=True)
+            for line in s.notes[:50]:
+                click.echo(f"  {line}", err=True)
+            if len(s.notes) > 50:
+                click.echo(f"  ... {len(s.notes) - 50} more", err=True)
     return _code(failed, rejected)
 
 

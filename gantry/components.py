@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from gantry.context import InstanceContext, Run
     from gantry.protocols import Store
-    from gantry.records import Change, ExportRecord, Finding, SourceItem
+    from gantry.records import Change, ExportRecord, Finding, SeriesOutcome, SourceItem
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -121,8 +121,23 @@ class Exporter(Component):
     format: str = field(default="", kw_only=True)
     #: ``"worker"``: one sink per unit of work inside the worker processes, receiving the encoded
     #: bytes; ``"parent"``: one sink in the main process receiving each redacted header (no pixel
-    #: data, ``data=b""``), for table-like formats that write one file.
-    runs_in: Literal["worker", "parent"] = field(default="worker", kw_only=True)
+    #: data, ``data=b""``), for table-like formats that write one file; ``"series"``: like
+    #: ``"worker"``, but each unit is one whole series (never split) and the sink is a
+    #: :class:`SeriesSink`: ``write`` takes each instance of the series (and may return
+    #: ``None``), then ``finish_series()`` writes what the whole series makes (a volume) and
+    #: says, per instance, which records it went into or why it was left out.
+    #: ``gantry deidentify`` then ingests first and exports after, as for ``"parent"``.
+    runs_in: Literal["worker", "parent", "series"] = field(default="worker", kw_only=True)
+    #: optional: ``finish(target, run)``, called once in the main process after every unit of
+    #: an export to ``target`` ran (before the stage's observers), for files that describe the
+    #: whole destination (a BIDS dataset's ``participants.tsv``); returns lines to report
+    finish: Callable[[ExportTarget, Run], list[str]] | None = field(default=None, kw_only=True)
+    #: optional: ``prepare(target, run, store)``, called once in the main process before an
+    #: export's units are made; its (picklable) dict is merged into ``target.options`` for the
+    #: sinks: what a sink of one series must know of the others (a BIDS session number per
+    #: study). It must hold no original identifying value (key by ``run.keyed_hash``)
+    prepare: Callable[[ExportTarget, Run, Store], dict[str, Any]] | None = field(
+        default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -185,6 +200,16 @@ class InstanceSink(Protocol):
         A sink writing to a URL may also offer ``present()``: the relative paths of the files
         already at its destination (one listing). A resumed export redoes the instances whose
         recorded output is not among them, as it does for local files that are gone."""
+
+
+class SeriesSink(InstanceSink, Protocol):
+    """The sink of an exporter with ``runs_in="series"``: one per unit, and a unit is one
+    whole series. ``write`` receives each of its instances (gate-checked bytes; it may return
+    ``None`` and keep what it needs), then ``finish_series`` writes what the series makes."""
+
+    def finish_series(self) -> SeriesOutcome:
+        """Write the outputs of the series written so far; say which instance went where and
+        which were left out, with the reason. Raising fails every instance of the unit."""
 
 
 class ExecutorImpl(Protocol):

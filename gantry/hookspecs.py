@@ -124,12 +124,17 @@ def gantry_exporters() -> Iterable[Exporter]:
     whose ``schemes`` cover the destination's URL scheme is used; none is an error. A sink
     class that reads only the key elements of the dataset it is handed may declare
     ``takes_memo_stub = True`` (on its own class) to receive the element-memoized pass's stub.
+    An exporter that needs whole series (volumes) declares ``runs_in="series"``: each unit
+    is one whole series and its sink, a :class:`gantry.components.SeriesSink`, writes in
+    ``finish_series()`` and says per instance which records it went into or why it was left
+    out; ``prepare``/``finish`` run once in the main process before and after the units.
 
     Example::
 
         @hookimpl
         def gantry_exporters():
             yield Exporter("tar", factory=TarSink, schemes=("file",))
+            yield Exporter("nifti", factory=VolumeSink, runs_in="series")
     """
 
 

@@ -166,6 +166,8 @@ class InstanceResult:
     exports: list[ExportRecord] = field(default_factory=list)
     #: export to a parent-side sink: the redacted header without pixels, encoded
     header: bytes | None = None
+    #: export to a series sink: why it left this instance out (nothing written for it)
+    skipped: str = ""
     #: redact stage only: the modified pixels ``(array, PixelMeta)`` for the store's sidecar
     pixels: Any = None
     new_sop_instance_uid: str = ""
@@ -285,10 +287,33 @@ def process_unit(unit: WorkUnit) -> list[InstanceResult]:
             exporter = run.hooks.exporter_for(target.format, target.to)
             sinks.append(exporter.factory(target, run))
     try:
-        return [process_instance(inst, unit, run, sinks) for inst in unit.instances]
+        results = [process_instance(inst, unit, run, sinks) for inst in unit.instances]
+        for sink in sinks:
+            if hasattr(sink, "finish_series"):
+                _finish_series(sink, results)
+        return results
     finally:
         for sink in sinks:
             sink.close()
+
+
+def _finish_series(sink: Any, results: list[InstanceResult]) -> None:
+    """Let a series sink write what the unit's series makes; hand each instance its records,
+    or the reason it was left out (``skipped``); a sink that raises fails them all."""
+    try:
+        outcome = sink.finish_series()
+    except Exception as exc:
+        for result in results:
+            if result.ok:
+                _fail(result, "export", exc)
+        return
+    for result in results:
+        if not result.ok:
+            continue
+        uid = result.sop_instance_uid
+        result.exports.extend(outcome.records.get(uid, ()))
+        if uid in outcome.skipped:
+            result.skipped = outcome.skipped[uid]
 
 
 def _fail(result: InstanceResult, stage: str, exc: BaseException, plugin: str = "") -> None:

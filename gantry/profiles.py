@@ -250,6 +250,18 @@ class _Located:
         return ProfileError(message, file=str(self.path), line=self.line(loc), field=field)
 
 
+def line_of(path: str | os.PathLike[str] | None, loc: Sequence[Any]) -> int | None:
+    """The line of the deepest key along ``loc`` in the YAML file ``path`` (``None`` when the
+    file cannot be read or has none of it): for errors found after a profile was loaded."""
+    if not path:
+        return None
+    try:
+        located = _Located(Path(path))
+    except ProfileError:
+        return None
+    return located.line(loc) if tuple(loc[:1]) in located.lines else None
+
+
 # --------------------------------------------------------------------------- lookup
 def shipped_profiles_dir() -> Path:
     """The shipped profiles folder (in the wheel, or the repo's ``profiles/``)."""
@@ -465,6 +477,6 @@ def _display_name(ref: str | os.PathLike[str], path: Path) -> str:
 
 __all__ = [
     "ACTIONS", "DEFAULT_PROFILE", "OPTIONS", "CleanSettings", "ExportTargetModel", "Profile",
-    "ProfileFile", "ReversibleSettings", "TagRule", "list_profiles", "load_profile",
+    "ProfileFile", "ReversibleSettings", "TagRule", "line_of", "list_profiles", "load_profile",
     "parse_tag_key", "shipped_profiles_dir",
 ]

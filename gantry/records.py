@@ -14,6 +14,20 @@ from typing import Any, Literal
 
 
 @dataclass(frozen=True)
+class SeriesOutcome:
+    """What a :class:`~gantry.components.SeriesSink` made of one series.
+
+    ``records``: the export records of the files written, keyed by the *original* SOP
+    Instance UID (``context.instance.sop_instance_uid``) of each instance they were made from
+    (one file may be listed under many instances). ``skipped``: the instances left out, each
+    with the reason (a refused series: one reason, the same for all its instances).
+    """
+
+    records: dict[str, list[ExportRecord]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SourceItem:
     """A candidate input found by an ingestor: an opaque source string and its size and mtime."""
 
@@ -184,6 +198,6 @@ def flatten(results: Iterable[Iterable[Any] | None]) -> Iterator[Any]:
 
 __all__ = [
     "AuditEvent", "Change", "ExportRecord", "Finding", "PatientKey", "Pseudonym", "Rejection",
-    "SourceItem", "flatten",
+    "SeriesOutcome", "SourceItem", "flatten",
 ]
 

@@ -46,9 +46,13 @@ def validate_plugin_settings(profile: Profile, hooks: GantryHooks) -> None:
         try:
             key.model.model_validate(settings or {})  # type: ignore[attr-defined]
         except ValidationError as exc:
+            from gantry.profiles import line_of
+
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
+            loc = tuple(first.get("loc", ()))
+            where = ".".join(str(p) for p in loc)
             raise ProfileError(first.get("msg", "invalid"), file=profile.source,
+                               line=line_of(profile.source, ("plugins", section, *loc)),
                                field=f"plugins.{section}.{where}".rstrip(".")) from None
 
 

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,12 +72,35 @@ class StageSummary:
     seconds: float = 0.0
     destination: str = ""
     errors: list[str] = field(default_factory=list)
+    #: what else the user should read: why a series sink left instances out (one line per
+    #: reason), what an exporter's ``finish`` reported
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (errors capped at 50)."""
         out = dict(self.__dict__)
         out["errors"] = self.errors[:50]
+        out["notes"] = self.notes[:200]
         return out
+
+
+def _whole_series_done(instances: Iterable[Instance], done: set[str]) -> Iterator[Instance]:
+    """``instances`` (series by series) with each series' instances all left in ``done`` or
+    all taken out of it: a series sink is handed a series whole or not at all (one instance
+    added to a series exported before redoes the series)."""
+    batch: list[Instance] = []
+    for inst in instances:
+        if batch and inst.series_instance_uid != batch[0].series_instance_uid:
+            yield from _settled(batch, done)
+            batch = []
+        batch.append(inst)
+    yield from _settled(batch, done)
+
+
+def _settled(batch: list[Instance], done: set[str]) -> list[Instance]:
+    if not all(inst.sop_instance_uid in done for inst in batch):
+        done.difference_update(inst.sop_instance_uid for inst in batch)
+    return batch
 
 
 def _inputs_seen(summary: StageSummary) -> int:
@@ -220,22 +243,33 @@ class Session:
         """The pseudonymous name of an instance for the audit log (its mapped UID)."""
         return self.run.map_uid(sop_instance_uid)
 
-    def instances(self) -> Iterator[Instance]:
-        """Every ingested instance, streamed."""
+    def instances(self, *, series_instance_uid: str | None = None) -> Iterator[Instance]:
+        """Every ingested instance (or those of one series), streamed."""
         opener_cache: dict[str, Any] = {}
-        for inst in self.store.iter_instances():
+        for inst in self.store.iter_instances(series_instance_uid=series_instance_uid):
             scheme = inst.source.split("://", 1)[0] if "://" in inst.source else "file"
             if scheme not in opener_cache:
                 opener_cache[scheme] = self.hooks.ingestor_for(inst.source).open
             yield inst.bind(opener_cache[scheme])
 
+    def _by_series(self, selected: Iterable[Instance], *, all_of_store: bool
+                   ) -> Iterator[Instance]:
+        """``selected`` series by series (the whole store: one series read at a time)."""
+        if not all_of_store:
+            chosen = sorted(selected, key=lambda inst: inst.series_instance_uid)
+            yield from chosen
+            return
+        for series in self.store.iter_series():
+            yield from self.instances(series_instance_uid=series.series_instance_uid)
+
     def _units(self, instances: Iterable[Instance], make: Callable[[list[Instance]], WorkUnit],
                max_unit: int = 64) -> Iterator[WorkUnit]:
-        """Group instances into units of one series (split past ``max_unit`` instances)."""
+        """Group instances into units of one series (split past ``max_unit`` instances, unless
+        it is 0: whole series)."""
         batch: list[Instance] = []
         series = None
         for inst in instances:
-            if batch and (inst.series_instance_uid != series or len(batch) >= max_unit):
+            if batch and (inst.series_instance_uid != series or 0 < max_unit <= len(batch)):
                 yield make(batch)
                 batch = []
             series = inst.series_instance_uid
@@ -369,7 +403,14 @@ class Session:
 
     def _handle_result(self, stage: str, res: InstanceResult, summary: StageSummary,
                        handle: Callable[[InstanceResult, StageSummary], None]) -> None:
-        if res.ok:
+        if res.ok and res.skipped:  # a series sink left it out, with a reason
+            summary.skipped += 1
+            if res.skipped not in summary.notes:
+                summary.notes.append(res.skipped)
+            self.store.set_status(res.sop_instance_uid, "skipped")
+            self._event("skipped", self._subject(res.sop_instance_uid), stage=stage,
+                        reason=res.skipped)
+        elif res.ok:
             handle(res, summary)
         else:
             summary.failed += 1
@@ -500,16 +541,22 @@ class Session:
                               query=query)
         exporter = self.hooks.exporter_for(format, target.to)
         self._check_destination(target)
+        if exporter.prepare is not None:
+            target = replace(target, options={
+                **target.options, **exporter.prepare(target, self.run, self.store)})
         done_uids = self._already_exported(target)
         summary = StageSummary("export", destination=target.to)
         selected = self.query(query) if query else self.instances()
         withheld = self._withheld()
+        whole_series = exporter.runs_in == "series"
+        if whole_series:  # the store streams in ingest order; a series sink needs each whole
+            selected = self._by_series(selected, all_of_store=not query)
         parent_sink: InstanceSink | None = None
         if exporter.runs_in == "parent":
             parent_sink = exporter.factory(target, self.run)
 
         def pending() -> Iterator[Instance]:
-            for inst in selected:
+            for inst in _whole_series_done(selected, done_uids) if whole_series else selected:
                 if inst.sop_instance_uid in withheld:
                     self._withhold(inst.sop_instance_uid, target, summary)
                     continue
@@ -533,13 +580,18 @@ class Session:
 
         def close_sink() -> None:
             nonlocal closed
-            if parent_sink is not None and not closed:
-                closed = True
+            if closed:
+                return
+            closed = True
+            if parent_sink is not None:
                 parent_sink.close()
+            if exporter.finish is not None:
+                summary.notes.extend(exporter.finish(target, self.run) or ())
 
         try:
-            return self._run_stage("export", self._units(pending(), make), total, handle,
-                                   summary, before_finish=close_sink)
+            units = self._units(pending(), make, max_unit=0 if whole_series else 64)
+            return self._run_stage("export", units, total, handle, summary,
+                                   before_finish=close_sink)
         finally:
             close_sink()
 
@@ -643,7 +695,7 @@ class Session:
         uri = str(uri)
         target = ExportTarget(to=str(dest), format=format, options=dict(options or {}))
         exporter = self.hooks.exporter_for(format, target.to)
-        if exporter.runs_in == "parent":
+        if exporter.runs_in in ("parent", "series"):  # (a series sink needs whole series)
             return [self.ingest(uri), self.export(dest, format=format, options=options,
                                                   audit=True)]
         self._remember_input(uri)
