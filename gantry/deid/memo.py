@@ -4,9 +4,10 @@ The instances of a series repeat almost every header element byte for byte (pati
 series, equipment, acquisition parameters), and what the pipeline does to an element — the
 Annex E action, the identifiers it contributes, the bytes it is written as, the audit's text
 hits — depends only on that element's bytes and on a small *context*: the transfer syntax, the
-character set, the IOD family, the patient, the instance's non-UID identifying values, and
-which of the instance's UIDs occur inside the element (UIDs are matched by plain substring
-search, so a UID that does not occur in an element cannot change what happens to it).
+character set, the IOD (from the SOP Class UID), the patient, the instance's non-UID
+identifying values, and which of the instance's UIDs occur inside the element (UIDs are
+matched by plain substring search, so a UID that does not occur in an element cannot change
+what happens to it).
 
 :class:`MemoPass` reads the file's bytes once, splits the data set into top-level elements
 without decoding them, and looks each one up under that context. An element seen for the first
@@ -186,7 +187,7 @@ class MemoPass:
 
         from gantry.deid.engine import _Walk
         from gantry.deid.identifiers import identifiers_from_items
-        from gantry.deid.rules import iod_family
+        from gantry.deid.iod import iod_of
         from gantry.records import PatientKey
 
         if len(data) < 132 or data[128:132] != b"DICM":
@@ -218,7 +219,7 @@ class MemoPass:
             encoding = list(found) if isinstance(found, list) else found
         ckey = (str(tsyntax), tuple(encoding) if isinstance(encoding, list) else encoding)
 
-        # 1. facts: identifier items, patient, family, private creators
+        # 1. facts: identifier items, patient, IOD, private creators
         engine = self.engine
         rules = engine.rules
         items: list[Any] = []
@@ -250,9 +251,9 @@ class MemoPass:
                                              plans=self._plans)
         context = context_factory(patient, identifiers)
         context.notes["private_creators"] = creators
-        family = iod_family(texts.get(SOP_CLASS, ""))
-        actions = rules.for_family(family)
-        walk = _Walk(engine, context, actions, identifiers)
+        iod = iod_of(texts.get(SOP_CLASS, ""))
+        walk = _Walk(engine, context, iod, identifiers)
+        actions = walk.actions
 
         # which instance UIDs occur where (outside large values, which are never cached)
         uid_text = identifiers.uids()
@@ -275,7 +276,7 @@ class MemoPass:
                         if pos + len(uid) <= spans[i].end:
                             occurs.setdefault(i, set()).add(n)
                         pos = data.find(uid, pos + 1, b)
-        context_key = (ckey, family, patient,
+        context_key = (ckey, iod, patient,
                        frozenset((v, k) for v, k in identifiers.values.items() if k != "UID"),
                        bool(len(identifiers)))
         results = self._results.get(context_key)
