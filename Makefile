@@ -6,7 +6,7 @@ PLUGINS := $(sort $(wildcard plugins/*))
 # The demo de-identifies pydicom's bundled test files unless SRC is given.
 SRC    ?=
 OUT    ?= demo-out
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng chromium libgdcm-tools
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng chromium libgdcm-tools dicom3tools
 
 .PHONY: install system-deps demo test test-fast lint build clean
 
@@ -20,10 +20,11 @@ install: $(BIN)/python
 	@# editable installs get no bytecode from pip; without it every run compiles our modules
 	$(BIN)/python -m compileall -q gantry $(foreach p,$(PLUGINS),$(p)/src) >/dev/null
 
-## system-deps: Debian packages the component tests and bench use (tesseract, chromium, gdcm); root
+## system-deps: Debian packages the component tests and bench use (tesseract, chromium, gdcm,
+## dicom3tools' dciodvfy); root
 system-deps:
 	@if ! command -v tesseract >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 \
-	    || ! command -v gdcmanon >/dev/null 2>&1; then \
+	    || ! command -v gdcmanon >/dev/null 2>&1 || ! command -v dciodvfy >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      --no-install-recommends $(APT_PACKAGES) >/dev/null; \

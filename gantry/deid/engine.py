@@ -368,6 +368,9 @@ class DeidEngine:
         if vr == "SQ":
             return "K"
         if mode != NORMAL and (vr in TEXT_VRS or keyword in _CODE_KEYWORDS):
+            if mode == DUMMY and keyword == "CodingSchemeDesignator" and \
+                    str(ds.get(keyword, "")) not in STANDARD_SCHEMES:
+                return "D"  # a local code's scheme may name the site: a dummy code instead
             if keyword in STRUCTURAL:
                 return None
             if keyword in _CODE_KEYWORDS and \

@@ -367,8 +367,11 @@ class MemoPass:
         stub = self._stub(out, cs, encoding)
         meta_bytes, meta_changes = self._meta_output(meta_info, meta_uid, stub, walk)
         changes.extend(meta_changes)
+        from gantry.deid.markers import dummied_attributes
+
         marker_elements, marker_hits = self._marker_elements(cs, encoding, identifiers,
-                                                             context_key)
+                                                             context_key,
+                                                             dummied_attributes(changes))
         out.extend(marker_elements)
         from gantry.deid.markers import _MARKER_TAGS
 
@@ -643,15 +646,17 @@ class MemoPass:
             value = value_of(mini, tag, keyword)
         return None if value is None or value == "" else str(value)
 
-    def _marker_elements(self, cs: Any, encoding: Any, identifiers: Any,
-                         context_key: Any) -> tuple[list[tuple[int, bytes]], list[Any]]:
-        """The marker elements as written, and their audit hits (once per context)."""
-        found = self._markers.get(context_key)
+    def _marker_elements(self, cs: Any, encoding: Any, identifiers: Any, context_key: Any,
+                         dummies: tuple[str, ...]) -> tuple[list[tuple[int, bytes]], list[Any]]:
+        """The marker elements as written, and their audit hits (once per context and list
+        of attributes given dummies)."""
+        key = (context_key, dummies)
+        found = self._markers.get(key)
         if found is None:
             from gantry.deid.markers import set_markers
 
             mini = self._mini({} if cs is None else {CHARSET: cs}, encoding)
-            set_markers(mini, self.run.profile, None)
+            set_markers(mini, self.run.profile, None, dummies)
             encodings = _encodings(mini)
             elements = [(int(t), element_bytes(int(t), mini._dict[t], encodings))
                         for t in sorted(mini._dict) if int(t) != CHARSET]
@@ -662,7 +667,7 @@ class MemoPass:
                                                                 encoding, identifiers))
             if len(self._markers) > 256:
                 self._markers.clear()
-            found = self._markers[context_key] = (elements, hits)
+            found = self._markers[key] = (elements, hits)
         return found
 
 

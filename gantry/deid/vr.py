@@ -27,11 +27,19 @@ _DUMMY: dict[str, Any] = {
 }
 
 
+#: Dummies of attributes whose VR's dummy would not do: a coding scheme of Gantry's own
+#: (``99`` marks a private scheme, PS3.16 8.2), so a dummy code is a valid code.
+DUMMY_BY_KEYWORD: dict[str, Any] = {"CodingSchemeDesignator": "99GANTRY"}
+
+
 def dummy_value(vr: str, keyword: str = "") -> Any:
-    """A value valid for ``vr`` that carries no information and names no one (``UI`` and
-    ``SQ`` excluded), repeated to the least value multiplicity of the attribute ``keyword``
-    (an attribute of VM 3 gets three values)."""
-    value = _DUMMY.get(vr, "ANONYMIZED")
+    """A value valid for ``vr`` (and for the attribute ``keyword`` where it needs its own,
+    :data:`DUMMY_BY_KEYWORD`) that carries no information and names no one (``UI`` and ``SQ``
+    excluded), repeated to the least value multiplicity of the attribute (an attribute of VM 3
+    gets three values)."""
+    value = DUMMY_BY_KEYWORD.get(keyword) if keyword else None
+    if value is None:
+        value = _DUMMY.get(vr, "ANONYMIZED")
     count = least_vm(keyword) if keyword else 1
     return value if count == 1 or vr in BINARY_VRS else [value] * count
 
