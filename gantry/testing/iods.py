@@ -4,9 +4,9 @@
 SR, RT Structure Set / Plan / Dose, segmentation, 12-lead ECG, enhanced MR and enhanced CT
 (multi-frame functional groups) — holding the Type 1 and Type 2 attributes the de-identification
 profiles act on (dates and times, operators, reviewers, institution and device, referenced
-procedure steps, person names in SR content) with distinctive identifying values. The
-instances aim at validity (``dciodvfy`` from dicom3tools finds no error in most); what a test
-should check is that de-identification adds no error to what the input has.
+procedure steps, person names in SR content) with distinctive identifying values. Each is
+valid: dicom3tools' ``dciodvfy`` finds no error in it (``tests/deid/test_iod_validator.py``
+checks), so any error in a de-identified copy is one de-identification introduced.
 """
 
 from __future__ import annotations
