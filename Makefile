@@ -6,7 +6,9 @@ PLUGINS := $(sort $(wildcard plugins/*))
 # The demo de-identifies pydicom's bundled test files unless SRC is given.
 SRC    ?=
 OUT    ?= demo-out
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng chromium libgdcm-tools orthanc dcmtk
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng chromium libgdcm-tools orthanc dcmtk dicom3tools
+# one command each package above provides: system-deps installs when any is missing
+APT_COMMANDS := tesseract chromium gdcmanon Orthanc storescp dciodvfy
 
 .PHONY: install system-deps demo test test-fast lint build clean
 
@@ -21,11 +23,10 @@ install: $(BIN)/python
 	$(BIN)/python -m compileall -q gantry $(foreach p,$(PLUGINS),$(p)/src) >/dev/null
 
 ## system-deps: Debian packages the component tests and bench use (tesseract, chromium, gdcm,
-## Orthanc, dcmtk); root
+## Orthanc, dcmtk, dicom3tools' dciodvfy); root
 system-deps:
-	@if ! command -v tesseract >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 \
-	    || ! command -v gdcmanon >/dev/null 2>&1 || ! command -v Orthanc >/dev/null 2>&1 \
-	    || ! command -v storescp >/dev/null 2>&1; then \
+	@missing=0; for c in $(APT_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	if [ $$missing = 1 ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      --no-install-recommends $(APT_PACKAGES) >/dev/null; \

@@ -18,7 +18,8 @@ from pydicom.dataelem import DataElement
 
 from gantry.deid.clean import Cleaner
 from gantry.deid.dates import shift_da, shift_dt
-from gantry.deid.rules import RuleSet, build_rules, iod_family
+from gantry.deid.iod import conformant_action, iod_of
+from gantry.deid.rules import RuleSet, build_rules
 from gantry.deid.uids import is_well_known, keeps_uid
 from gantry.deid.vr import DATE_VRS, TEXT_VRS, dummy_value, fit
 from gantry.dicom.encode import copy_dataset
@@ -83,14 +84,21 @@ class _Walk:
         "context",
         "engine",
         "identifiers",
+        "iod",
         "mutate",
+        "seq_path",
+        "types",
     )
 
-    def __init__(self, engine: DeidEngine, context: InstanceContext, actions: dict[int, str],
+    def __init__(self, engine: DeidEngine, context: InstanceContext, iod: str | None,
                  identifiers: IdentifierSet | None) -> None:
         self.engine = engine
         self.context = context
-        self.actions = actions
+        level = engine.rules.level(iod)
+        self.iod = iod  # the instance's IOD (from its SOP Class UID); None: not known
+        self.seq_path: tuple[str, ...] = ()  # keywords of the sequences walked into
+        self.actions = level.actions  # the exact-tag actions at seq_path
+        self.types = level.types  # the IOD's Types at seq_path (for the default actions)
         self.identifiers = identifiers
         self.changes: list[Change] = []
         self._offset: int | None = None
@@ -159,8 +167,7 @@ class DeidEngine:
         original = None
         if self.profile.reversible.recipient_certificate:
             original = header_copy(ds, keep_pixels=False)
-        family = iod_family(str(ds.get("SOPClassUID", "") or ""))
-        walk = _Walk(self, context, self.rules.for_family(family), identifiers)
+        walk = _Walk(self, context, iod_of(str(ds.get("SOPClassUID", "") or "")), identifiers)
         creators = private_creators(ds)
         context.notes["private_creators"] = creators  # the auditor reports unknown ones
         self._dataset(walk, ds, "", NORMAL,
@@ -254,7 +261,7 @@ class DeidEngine:
         if vr is None or vr == "UN" or vr == "SQ":
             return False
         if action is None:
-            action = self._default_action(ds, vr, keyword, mode)
+            action = self._defaulted(walk, ds, vr, keyword, mode)
             if action == "X":
                 del ds[tag]
                 walk.change("X", tag, keyword, path)
@@ -289,7 +296,7 @@ class DeidEngine:
                  action: str | None, path: str, mode: str, keyword: str) -> None:
         vr = elem.VR
         if action is None:
-            action = self._default_action(ds, vr, keyword, mode)
+            action = self._defaulted(walk, ds, vr, keyword, mode)
             if action is None:
                 return
         if action == "X":
@@ -324,7 +331,7 @@ class DeidEngine:
                     elem.value = walk.map_uid(value)
                     walk.change("U", tag, keyword, path)
                 return
-            elem.value = override if override is not None else dummy_value(vr)
+            elem.value = override if override is not None else dummy_value(vr, keyword)
             walk.change("D", tag, keyword, path)
             return
         if action == "U":
@@ -339,6 +346,17 @@ class DeidEngine:
             return
         raise ValueError(f"unresolved action {action!r} for {_tag_str(tag)}")
 
+    def _defaulted(self, walk: _Walk, ds: Dataset, vr: str, keyword: str,
+                   mode: str) -> str | None:
+        """The default action (:meth:`_default_action`) made conformant to the IOD: a date the
+        table does not name that is Type 1 here gets a dummy instead of being removed."""
+        action = self._default_action(ds, vr, keyword, mode)
+        if action == "X" or action == "Z":
+            kind = walk.types.get(keyword)
+            if kind is not None:
+                return conformant_action(action, kind)
+        return action
+
     def _default_action(self, ds: Dataset, vr: str, keyword: str, mode: str) -> str | None:
         """The action for an attribute the table does not name (``None``: nothing to do)."""
         if vr == "UI":
@@ -350,6 +368,9 @@ class DeidEngine:
         if vr == "SQ":
             return "K"
         if mode != NORMAL and (vr in TEXT_VRS or keyword in _CODE_KEYWORDS):
+            if mode == DUMMY and keyword == "CodingSchemeDesignator" and \
+                    str(ds.get(keyword, "")) not in STANDARD_SCHEMES:
+                return "D"  # a local code's scheme may name the site: a dummy code instead
             if keyword in STRUCTURAL:
                 return None
             if keyword in _CODE_KEYWORDS and \
@@ -371,8 +392,18 @@ class DeidEngine:
         if action in ("D", "C") and elem.value:
             walk.change(action, tag, keyword, path, "items processed")
         name = keyword or _tag_str(tag)
-        for i, item in enumerate(elem.value or ()):
-            self._dataset(walk, item, f"{path}{name}[{i}].", inner)
+        items = elem.value
+        if not items:
+            return
+        outer = walk.seq_path, walk.actions, walk.types
+        walk.seq_path = inner_path = (*outer[0], name)
+        level = self.rules.level(walk.iod, inner_path)
+        walk.actions, walk.types = level.actions, level.types
+        try:
+            for i, item in enumerate(items):
+                self._dataset(walk, item, f"{path}{name}[{i}].", inner)
+        finally:
+            walk.seq_path, walk.actions, walk.types = outer
 
     def _pseudonymize(self, walk: _Walk, elem: DataElement, tag: int, keyword: str,
                       path: str) -> None:
@@ -453,12 +484,22 @@ class DeidEngine:
         meta.ImplementationVersionName = f"GANTRY_{__version__}"[:16]
         if "SOPInstanceUID" in ds and "MediaStorageSOPInstanceUID" in meta:
             new = str(ds.SOPInstanceUID)
-            if str(meta.MediaStorageSOPInstanceUID) != new:
+            if str(meta.MediaStorageSOPInstanceUID) != new and \
+                    (not self.retain_uids or _valid_uid(new)):
+                # (a retained SOP Instance UID that is no UID at all does not replace the
+                # meta's own: that would repeat its errors in the meta)
                 meta.MediaStorageSOPInstanceUID = new
                 walk.change("U", 0x00020003, "MediaStorageSOPInstanceUID", "file_meta.")
         elif "MediaStorageSOPInstanceUID" in meta and not self.retain_uids:
             meta.MediaStorageSOPInstanceUID = walk.map_uid(str(meta.MediaStorageSOPInstanceUID))
             walk.change("U", 0x00020003, "MediaStorageSOPInstanceUID", "file_meta.")
+
+
+def _valid_uid(text: str) -> bool:
+    """Whether ``text`` is a syntactically valid UID (digits and dots, at most 64)."""
+    from pydicom.uid import UID
+
+    return UID(text).is_valid
 
 
 def _rewritten(vr: str, value: Any, func: Any) -> Any:

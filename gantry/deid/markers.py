@@ -70,8 +70,43 @@ def _template(profile: Profile) -> tuple[list[tuple[int, str, Any]], list[Any]]:
     return found
 
 
-def set_markers(ds: Dataset, profile: Profile, walk: Any = None) -> None:
+#: Change details of a ``D`` that wrote no dummy value (a pseudonym, items kept in dummy mode).
+_NOT_DUMMIES = frozenset({"pseudonym", "items processed"})
+_DUMMY_PREFIX = "dummy values:"
+
+
+def dummied_attributes(changes: Any) -> tuple[str, ...]:
+    """Tags (``ggggeeee``) of the attributes given a dummy value, sorted, each once. Tags,
+    not keywords: a keyword is made of words a name may hold (``VerifyingObserverName`` holds
+    the observer ``Verifying^Observer``), and the export gate would rightly refuse it."""
+    found = {change.tag[1:5] + change.tag[6:10] for change in changes
+             if change.action == "D" and change.detail not in _NOT_DUMMIES
+             and len(change.tag) == 11}
+    return tuple(sorted(found))
+
+
+def dummy_values_text(names: tuple[str, ...]) -> list[str]:
+    """``names`` as De-identification Method values: ``dummy values: A B ...``, each value at
+    most 64 characters (LO)."""
+    out: list[str] = []
+    line = _DUMMY_PREFIX
+    for name in names:
+        if len(line) + 1 + len(name) > 64 and line != _DUMMY_PREFIX:
+            out.append(line)
+            line = _DUMMY_PREFIX
+        line = f"{line} {name}"[:64]
+    if line != _DUMMY_PREFIX:
+        out.append(line)
+    return out
+
+
+def set_markers(ds: Dataset, profile: Profile, walk: Any = None,
+                dummies: tuple[str, ...] | None = None) -> None:
     """Write the de-identification markers into ``ds`` (replacing any already there).
+
+    De-identification Method names Gantry, the edition and the profile, then lists the
+    attributes given dummy values (``dummies``; by default those of ``walk.changes``, see
+    :func:`dummied_attributes`): ``dummy values: 00080021 00080031``.
 
     When a pixel redactor already changed this instance (``walk.context.pixels_modified``), the
     Clean Pixel Data code (113101) is listed even if the profile lacks that option.
@@ -85,6 +120,12 @@ def set_markers(ds: Dataset, profile: Profile, walk: Any = None) -> None:
     from gantry.dicom.encode import copy_dataset
 
     elements, items = _template(profile)
+    if dummies is None:
+        dummies = dummied_attributes(walk.changes) if walk is not None else ()
+    if dummies:
+        extra = dummy_values_text(dummies)
+        elements = [(tag, vr, [*value, *extra] if tag == 0x00120063 else value)
+                    for tag, vr, value in elements]
     context = getattr(walk, "context", None)
     if context is not None and getattr(context, "pixels_modified", False):
         clean_pixel = cid7050()["clean-pixel-data"]

@@ -4,9 +4,10 @@ The instances of a series repeat almost every header element byte for byte (pati
 series, equipment, acquisition parameters), and what the pipeline does to an element — the
 Annex E action, the identifiers it contributes, the bytes it is written as, the audit's text
 hits — depends only on that element's bytes and on a small *context*: the transfer syntax, the
-character set, the IOD family, the patient, the instance's non-UID identifying values, and
-which of the instance's UIDs occur inside the element (UIDs are matched by plain substring
-search, so a UID that does not occur in an element cannot change what happens to it).
+character set, the IOD (from the SOP Class UID), the patient, the instance's non-UID
+identifying values, and which of the instance's UIDs occur inside the element (UIDs are
+matched by plain substring search, so a UID that does not occur in an element cannot change
+what happens to it).
 
 :class:`MemoPass` reads the file's bytes once, splits the data set into top-level elements
 without decoding them, and looks each one up under that context. An element seen for the first
@@ -186,7 +187,7 @@ class MemoPass:
 
         from gantry.deid.engine import _Walk
         from gantry.deid.identifiers import identifiers_from_items
-        from gantry.deid.rules import iod_family
+        from gantry.deid.iod import iod_of
         from gantry.records import PatientKey
 
         if len(data) < 132 or data[128:132] != b"DICM":
@@ -218,7 +219,7 @@ class MemoPass:
             encoding = list(found) if isinstance(found, list) else found
         ckey = (str(tsyntax), tuple(encoding) if isinstance(encoding, list) else encoding)
 
-        # 1. facts: identifier items, patient, family, private creators
+        # 1. facts: identifier items, patient, IOD, private creators
         engine = self.engine
         rules = engine.rules
         items: list[Any] = []
@@ -250,9 +251,9 @@ class MemoPass:
                                              plans=self._plans)
         context = context_factory(patient, identifiers)
         context.notes["private_creators"] = creators
-        family = iod_family(texts.get(SOP_CLASS, ""))
-        actions = rules.for_family(family)
-        walk = _Walk(engine, context, actions, identifiers)
+        iod = iod_of(texts.get(SOP_CLASS, ""))
+        walk = _Walk(engine, context, iod, identifiers)
+        actions = walk.actions
 
         # which instance UIDs occur where (outside large values, which are never cached)
         uid_text = identifiers.uids()
@@ -275,7 +276,7 @@ class MemoPass:
                         if pos + len(uid) <= spans[i].end:
                             occurs.setdefault(i, set()).add(n)
                         pos = data.find(uid, pos + 1, b)
-        context_key = (ckey, family, patient,
+        context_key = (ckey, iod, patient,
                        frozenset((v, k) for v, k in identifiers.values.items() if k != "UID"),
                        bool(len(identifiers)))
         results = self._results.get(context_key)
@@ -366,8 +367,11 @@ class MemoPass:
         stub = self._stub(out, cs, encoding)
         meta_bytes, meta_changes = self._meta_output(meta_info, meta_uid, stub, walk)
         changes.extend(meta_changes)
+        from gantry.deid.markers import dummied_attributes
+
         marker_elements, marker_hits = self._marker_elements(cs, encoding, identifiers,
-                                                             context_key)
+                                                             context_key,
+                                                             dummied_attributes(changes))
         out.extend(marker_elements)
         from gantry.deid.markers import _MARKER_TAGS
 
@@ -447,6 +451,8 @@ class MemoPass:
         if SOP_INSTANCE not in stub._dict:
             raise Unsupported("no SOP Instance UID")
         new = str(value_of(stub, SOP_INSTANCE, "SOPInstanceUID"))
+        if self.engine.retain_uids and uid != new and not UID(new).is_valid:
+            raise Unsupported("a retained SOP Instance UID that is not a UID")
         sop_class = str(value_of(stub, SOP_CLASS, "SOPClassUID") or "")
         key = (sop_class, len(new), uid == new)
         found = info.outputs.get(key)
@@ -642,15 +648,17 @@ class MemoPass:
             value = value_of(mini, tag, keyword)
         return None if value is None or value == "" else str(value)
 
-    def _marker_elements(self, cs: Any, encoding: Any, identifiers: Any,
-                         context_key: Any) -> tuple[list[tuple[int, bytes]], list[Any]]:
-        """The marker elements as written, and their audit hits (once per context)."""
-        found = self._markers.get(context_key)
+    def _marker_elements(self, cs: Any, encoding: Any, identifiers: Any, context_key: Any,
+                         dummies: tuple[str, ...]) -> tuple[list[tuple[int, bytes]], list[Any]]:
+        """The marker elements as written, and their audit hits (once per context and list
+        of attributes given dummies)."""
+        key = (context_key, dummies)
+        found = self._markers.get(key)
         if found is None:
             from gantry.deid.markers import set_markers
 
             mini = self._mini({} if cs is None else {CHARSET: cs}, encoding)
-            set_markers(mini, self.run.profile, None)
+            set_markers(mini, self.run.profile, None, dummies)
             encodings = _encodings(mini)
             elements = [(int(t), element_bytes(int(t), mini._dict[t], encodings))
                         for t in sorted(mini._dict) if int(t) != CHARSET]
@@ -661,7 +669,7 @@ class MemoPass:
                                                                 encoding, identifiers))
             if len(self._markers) > 256:
                 self._markers.clear()
-            found = self._markers[context_key] = (elements, hits)
+            found = self._markers[key] = (elements, hits)
         return found
 
 

@@ -3,12 +3,14 @@
 :func:`build_rules` turns a :class:`~gantry.profiles.Profile` into a :class:`RuleSet`: a dict from
 tag (int) to action for every row of Table E.1-1 with the profile's options and overrides applied,
 group masks, private-creator rules and the safe private attributes. Compound actions (``X/Z``,
-``X/D``, ``X/Z/D``, ``Z/D``, ``X/Z/U*``) are resolved per *IOD family* by :func:`resolve_compound`.
+``X/D``, ``X/Z/D``, ``Z/D``, ``X/Z/U*``) are resolved per IOD and sequence path
+(:meth:`RuleSet.level`, through :func:`gantry.deid.iod.conformant_action`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -104,77 +106,28 @@ def explain_tag(profile: Profile, tag: int) -> str:
 
 
 # --------------------------------------------------------------------------- compound actions
-_SR = "1.2.840.10008.5.1.4.1.1.88."
-_ENHANCED = ("1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.4.1",
-             "1.2.840.10008.5.1.4.1.1.130", "1.2.840.10008.5.1.4.1.1.12.1.1",
-             "1.2.840.10008.5.1.4.1.1.12.2.1", "1.2.840.10008.5.1.4.1.1.4.3",
-             "1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.2.2",
-             "1.2.840.10008.5.1.4.1.1.6.2", "1.2.840.10008.5.1.4.1.1.77.1.6",
-             "1.2.840.10008.5.1.4.1.1.13.1.")
-_RT_PLAN = ("1.2.840.10008.5.1.4.1.1.481.5", "1.2.840.10008.5.1.4.1.1.481.8",
-            "1.2.840.10008.5.1.4.1.1.481.9")
-_RT_RECORD = ("1.2.840.10008.5.1.4.1.1.481.4", "1.2.840.10008.5.1.4.1.1.481.6",
-              "1.2.840.10008.5.1.4.1.1.481.7")
-_PR = "1.2.840.10008.5.1.4.1.1.11."
+def resolve_compound(action: str, keyword: str, iod: str | None,
+                     path: tuple[str, ...] = ()) -> str:
+    """The action applied to the attribute ``keyword`` of a table row with ``action``, in an
+    instance of ``iod`` inside the sequence ``path``: :func:`gantry.deid.iod.conformant_action`
+    with the attribute's Type there (:func:`gantry.deid.iod.types_at`)."""
+    from gantry.deid.iod import conformant_action, types_at
 
-#: Attributes whose Type in an IOD family makes a compound code resolve to D (Type 1) or Z
-#: (Type 2). Anything not listed is Type 3 or unknown: the least-disclosing choice applies.
-IOD_TYPES: dict[str, dict[str, int]] = {
-    "sr": {"ContentDate": 1, "ContentTime": 1, "ObservationDateTime": 1},
-    "enhanced": {"ContentDate": 1, "ContentTime": 1, "AcquisitionDateTime": 1,
-                 "DeviceSerialNumber": 1, "InstitutionName": 1, "StationName": 1,
-                 "AcquisitionContextSequence": 2},
-    "rt-plan": {"RTPlanDate": 2, "RTPlanTime": 2, "TreatmentMachineName": 2},
-    "rt-record": {"TreatmentDate": 2, "TreatmentTime": 2, "TreatmentMachineName": 2,
-                  "FirstTreatmentDate": 2, "MostRecentTreatmentDate": 2},
-    "pr": {"ContentCreatorName": 2, "ContentDate": 1, "ContentTime": 1},
-    "image": {"ContentDate": 2, "ContentTime": 2},
-}
-
-
-def iod_family(sop_class_uid: str) -> str:
-    """A coarse IOD family of a SOP Class (``sr``, ``enhanced``, ``rt-plan``, ``image``...)."""
-    uid = str(sop_class_uid or "")
-    if uid.startswith(_SR):
-        return "sr"
-    if uid.startswith(_PR):
-        return "pr"
-    if uid.startswith(_ENHANCED):
-        return "enhanced"
-    if uid.startswith(_RT_PLAN):
-        return "rt-plan"
-    if uid.startswith(_RT_RECORD):
-        return "rt-record"
-    if uid.startswith("1.2.840.10008.5.1.4.1.1."):
-        return "image"
-    return "other"
-
-
-def resolve_compound(action: str, keyword: str, family: str) -> str:
-    """Resolve a compound code to one action for an IOD family.
-
-    The attribute's Type in the family (:data:`IOD_TYPES`) decides where known: Type 1 → ``D``,
-    Type 2 → ``Z`` (or ``D`` when ``Z`` is not offered). Otherwise the least-disclosing action
-    that keeps any IOD valid: ``X`` when offered, ``Z`` for ``Z/D``; ``X/Z/U*`` keeps the
-    sequence with every UID inside replaced (a reference sequence holds nothing but UIDs, which
-    are all remapped, so it discloses nothing and stays valid where it is required).
-    """
-    if "/" not in action:
-        return action
-    choices = action.replace("*", "").split("/")
-    kind = IOD_TYPES.get(family, {}).get(keyword)
-    if kind == 1 and "D" in choices:
-        return "D"
-    if kind == 1 and "U" in choices:
-        return "U"
-    if kind == 2:
-        return "Z" if "Z" in choices else ("D" if "D" in choices else choices[0])
-    if action == "X/Z/U*":
-        return "U"
-    return "X" if "X" in choices else choices[0]
+    return conformant_action(action, types_at(iod, path).get(keyword))
 
 
 # --------------------------------------------------------------------------- rule set
+@dataclass(frozen=True, slots=True)
+class Level:
+    """What applies inside one sequence path of one IOD: the exact-tag actions resolved there,
+    and the Types there (``{keyword: "1" | "1C" | "2" | "2C"}``) for the engine's defaults."""
+
+    actions: dict[int, str]
+    types: Mapping[str, str]
+    iod: str | None
+    path: tuple[str, ...]
+
+
 @dataclass
 class RuleSet:
     """Per-profile lookup tables (built once per engine)."""
@@ -187,15 +140,30 @@ class RuleSet:
     private_default: str
     safe_private: frozenset[tuple[str, int, int]]
     in_table: frozenset[int]
-    by_family: dict[str, dict[int, str]] = field(default_factory=dict)
+    explicit: frozenset[int] = frozenset()
+    levels: dict[tuple[str | None, tuple[str, ...]], Level] = field(default_factory=dict)
 
-    def for_family(self, family: str) -> dict[int, str]:
-        """The exact-tag actions with compound codes resolved for ``family`` (cached)."""
-        found = self.by_family.get(family)
+    def level(self, iod: str | None, path: tuple[str, ...] = ()) -> Level:
+        """The exact-tag actions and the Types of ``iod`` at sequence ``path`` (cached): every
+        table action passed through :func:`gantry.deid.iod.conformant_action` with the
+        attribute's Type there; a profile's own plain ``X``/``Z`` stays as written."""
+        key = (iod, path)
+        found = self.levels.get(key)
         if found is None:
-            found = {tag: resolve_compound(action, self.keywords.get(tag, ""), family)
-                     for tag, action in self.exact.items()}
-            self.by_family[family] = found
+            from gantry.deid.iod import conformant_action, types_at
+
+            types = types_at(iod, path)
+            if not types and key != (None, ()):
+                found = self.level(None, ())  # no Type known here: as for an unknown IOD
+            else:
+                keywords = self.keywords
+                explicit = self.explicit
+                found = Level({tag: conformant_action(action, types.get(keywords.get(tag, "")),
+                                                      explicit=tag in explicit)
+                               for tag, action in self.exact.items()}, types, iod, path)
+            if len(self.levels) > 4096:
+                self.levels.clear()
+            self.levels[key] = found
         return found
 
     def mask_action(self, tag: int) -> str | None:
@@ -248,6 +216,7 @@ def build_rules(profile: Profile) -> RuleSet:
         keywords[tag] = row["keyword"]
     in_table = frozenset(exact)
     values: dict[int, str] = {}
+    explicit: set[int] = set()
     override_masks: list[tuple[int, int, str]] = []
     for key, rule in profile.tags.items():
         if "x" in key:
@@ -255,6 +224,7 @@ def build_rules(profile: Profile) -> RuleSet:
             continue
         tag = int(key, 16)
         exact[tag] = rule.action
+        explicit.add(tag)
         keywords.setdefault(tag, keyword_for_tag(tag) or "")
         if rule.value is not None:
             values[tag] = rule.value
@@ -263,4 +233,4 @@ def build_rules(profile: Profile) -> RuleSet:
     return RuleSet(exact=exact, keywords=keywords, values=values,
                    masks=override_masks + masks, private=private,
                    private_default=private_default, safe_private=safe_private_table(),
-                   in_table=in_table)
+                   in_table=in_table, explicit=frozenset(explicit))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 #: VRs whose values are free or coded text (audited and cleaned).
@@ -26,9 +27,37 @@ _DUMMY: dict[str, Any] = {
 }
 
 
-def dummy_value(vr: str) -> Any:
-    """A value valid for ``vr`` that carries no information (``UI`` and ``SQ`` excluded)."""
-    return _DUMMY.get(vr, "ANONYMIZED")
+#: Dummies of attributes whose VR's dummy would not do: a coding scheme of Gantry's own
+#: (``99`` marks a private scheme, PS3.16 8.2), so a dummy code is a valid code.
+DUMMY_BY_KEYWORD: dict[str, Any] = {"CodingSchemeDesignator": "99GANTRY"}
+
+
+def dummy_value(vr: str, keyword: str = "") -> Any:
+    """A value valid for ``vr`` (and for the attribute ``keyword`` where it needs its own,
+    :data:`DUMMY_BY_KEYWORD`) that carries no information and names no one (``UI`` and ``SQ``
+    excluded), repeated to the least value multiplicity of the attribute (an attribute of VM 3
+    gets three values)."""
+    value = DUMMY_BY_KEYWORD.get(keyword) if keyword else None
+    if value is None:
+        value = _DUMMY.get(vr, "ANONYMIZED")
+    count = least_vm(keyword) if keyword else 1
+    return value if count == 1 or vr in BINARY_VRS else [value] * count
+
+
+@lru_cache(maxsize=4096)
+def least_vm(keyword: str) -> int:
+    """The least value multiplicity the dictionary allows for ``keyword`` (1 when unknown)."""
+    from pydicom.datadict import dictionary_VM, tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        return 1
+    try:
+        vm = dictionary_VM(tag)
+    except KeyError:
+        return 1
+    head = vm.split("-")[0].strip()
+    return int(head) if head.isdigit() and int(head) > 0 else 1
 
 
 def fit(vr: str, text: str) -> str:

@@ -1,7 +1,9 @@
 """Synthetic DICOM studies with planted identifiers, for tests of Gantry and its plugins.
 
 Every identifying value planted is distinctive (``Quillfeather``, ``MRN-7Q...``) and listed in
-:attr:`PlantedStudy.tokens`, so a test can search an output for any of them.
+:attr:`PlantedStudy.tokens`, so a test can search an output for any of them. Instances of IODs
+other than CT (MR, PET, US, SC, SR, RT, SEG, ECG, enhanced multi-frame) come from
+:func:`gantry.testing.iods.make_iod`.
 """
 
 from __future__ import annotations

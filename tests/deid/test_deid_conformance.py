@@ -2,7 +2,7 @@
 
 Generated from ``profiles/ps3.15/annex_e_2024b.json``: for each row, a dataset holding that
 attribute gets the action the table prescribes (options resolved with the documented
-precedence, compound codes with the documented rule for a CT image).
+precedence, compound codes and IOD conformance with the Types of the CT Image IOD).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def test_row_gets_the_table_action(row, options, make_engine, deidentify):
     vr = dictionary_VR(tag).split(" or ")[0]
     if vr == "US or SS":
         vr = "US"
-    expected = resolve_compound(option_action(row, options), row["keyword"], "image")
+    expected = resolve_compound(option_action(row, options), row["keyword"], "ct-image")
     engine = make_engine(options=options)
     ds = _dataset(tag, vr)
     original = ds[tag].value

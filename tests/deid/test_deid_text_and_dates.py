@@ -8,7 +8,8 @@ from pydicom.dataset import Dataset
 from gantry.deid.clean import Cleaner
 from gantry.deid.dates import shift_da, shift_dt
 from gantry.deid.identifiers import collect_identifiers
-from gantry.deid.rules import iod_family, resolve_compound
+from gantry.deid.iod import iod_of
+from gantry.deid.rules import resolve_compound
 from gantry.records import PatientKey
 
 
@@ -57,24 +58,46 @@ def test_shift_dt_keeps_time_and_offset():
     assert shift_dt("2019", -400)[:4] == "2018"
 
 
-@pytest.mark.parametrize(("action", "keyword", "family", "expected"), [
-    ("X/Z", "AcquisitionDate", "image", "X"),
-    ("Z/D", "ContentDate", "image", "Z"),
-    ("Z/D", "ContentDate", "sr", "D"),
-    ("X/D", "RTPlanDate", "rt-plan", "D"),
-    ("X/Z/D", "DeviceSerialNumber", "enhanced", "D"),
-    ("X/Z/D", "DeviceSerialNumber", "image", "X"),
-    ("X/Z/U*", "ReferencedImageSequence", "image", "U"),
-    ("K", "Anything", "image", "K"),
+@pytest.mark.parametrize(("action", "keyword", "iod", "expected"), [
+    ("X/Z", "AcquisitionDate", "ct-image", "X"),  # Type 3 in CT
+    ("X/Z", "AcquisitionDate", "enhanced-pet-image", "X"),
+    ("X/Z", "AcquisitionDate", "positron-emission-tomography-image", "Z"),  # Type 2 in PET
+    ("X/Z", "StartAcquisitionDateTime", "enhanced-pet-image", "X"),
+    ("X/Z", "DeviceSerialNumber", "enhanced-ct-image", "D"),  # Type 1: a dummy, not offered
+    ("X/D", "SeriesDate", "positron-emission-tomography-image", "D"),
+    ("X/D", "SeriesDate", "ct-image", "X"),
+    ("Z/D", "ContentDate", "ct-image", "Z"),  # Type 2C
+    ("Z/D", "ContentDate", "comprehensive-sr", "D"),  # Type 1
+    ("X/D", "RTPlanDate", "rt-plan", "Z"),  # Type 2
+    ("X/Z/D", "OperatorsName", "rt-structure-set", "Z"),
+    ("X/Z/D", "DeviceSerialNumber", "enhanced-mr-image", "D"),
+    ("X/Z/D", "DeviceSerialNumber", "ct-image", "X"),
+    ("X/Z/U*", "ReferencedImageSequence", "ct-image", "U"),
+    ("X/Z/D", "InstitutionName", None, "X"),  # private or unknown SOP class
+    ("Z/D", "ContentDate", None, "Z"),
+    ("X", "ResponsiblePerson", "ct-image", "Z"),  # plain X of a Type 2C attribute
+    ("X", "PatientAddress", "ct-image", "X"),
+    ("K", "Anything", "ct-image", "K"),
 ])
-def test_compound_resolution(action, keyword, family, expected):
-    assert resolve_compound(action, keyword, family) == expected
+def test_compound_resolution(action, keyword, iod, expected):
+    assert resolve_compound(action, keyword, iod) == expected
 
 
-def test_iod_families():
-    assert iod_family("1.2.840.10008.5.1.4.1.1.88.22") == "sr"
-    assert iod_family("1.2.840.10008.5.1.4.1.1.4.1") == "enhanced"
-    assert iod_family("1.2.840.10008.5.1.4.1.1.2") == "image"
+def test_iod_of_sop_classes():
+    assert iod_of("1.2.840.10008.5.1.4.1.1.88.22") == "enhanced-sr"
+    assert iod_of("1.2.840.10008.5.1.4.1.1.4.1") == "enhanced-mr-image"
+    assert iod_of("1.2.840.10008.5.1.4.1.1.2") == "ct-image"
+    assert iod_of("1.2.840.10008.5.1.4.1.1.2\x00") == "ct-image"  # UI padding
+    assert iod_of("1.2.826.0.1.3680043.10.999.1") is None  # a private SOP class
+
+
+def test_a_profile_override_keeps_its_plain_x():
+    from gantry.deid.iod import conformant_action
+
+    assert conformant_action("X", "1") == "D"
+    assert conformant_action("X", "1", explicit=True) == "X"
+    assert conformant_action("Z", "1C") == "D"
+    assert conformant_action("X/Z", "2", explicit=True) == "Z"  # compound codes always resolve
 
 
 def test_markers_name_the_options(make_engine, deidentify):

@@ -180,3 +180,19 @@ def test_only_sinks_that_declare_it_get_the_memo_stub(tmp_path, monkeypatch):
         trees[sink_class] = {p.name: p.read_bytes() for p in out.rglob("*.dcm")}
     assert used == {"DicomFolderSink": 3}
     assert trees[ReadsMore] == trees[DicomFolderSink]
+
+
+@pytest.mark.parametrize("profile", ["ps3.15/basic", "ps3.15/research"])
+def test_every_iod_family(tmp_path, monkeypatch, profile):
+    """The IOD-aware actions (dummies, emptied Type 2 attributes, Types inside functional
+    groups and SR content) are the same on both paths: one decision, both call it."""
+    from gantry.testing.iods import FAMILIES, make_iod
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for family in FAMILIES:
+        for i in range(2):
+            make_iod(family, instance=i).save_as(src / f"{family}-{i}.dcm",
+                                                 enforce_file_format=True)
+    outcome = _compare_both_ways(monkeypatch, src, tmp_path / "out", profile)
+    assert outcome["memo"] == 2 * len(FAMILIES), outcome

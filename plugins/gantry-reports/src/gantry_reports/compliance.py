@@ -1,8 +1,8 @@
 """Compliance of an exported dataset with a privacy profile: every instance against every rule.
 
 Rules are the profile's resolved Table E.1-1 rows (options and overrides applied, compound
-actions resolved per IOD family), its group masks, the private-attribute rule, the defaults
-for attributes the table does not name (instance UIDs, dates, unknown text), the PS3.15
+actions resolved per IOD and sequence path), its group masks, the private-attribute rule, the
+defaults for attributes the table does not name (instance UIDs, dates, unknown text), the PS3.15
 markers, and burned-in annotation. Each check ends in one of three outcomes:
 
 * ``pass`` — the file shows the rule was followed (absent, empty, a known dummy, a remapped
@@ -85,7 +85,8 @@ class Checker:
         for tag, action in sorted(self.rules.exact.items()):
             keyword = self.rules.keywords.get(tag, "")
             shown = action if "/" not in action else \
-                f"{action} (→ {resolve_compound(action, keyword, 'image')} for images)"
+                f"{action} (per IOD: D where Type 1, Z where Type 2, else " \
+                f"{resolve_compound(action, keyword, None)})"
             self._rule(_rule_id(tag, keyword), shown, f"Table E.1-1 / profile: {keyword}")
         for mask, value, action in self.rules.masks:
             self._rule(_mask_id(mask, value), action, "group mask (curves, overlays...)")
@@ -118,7 +119,7 @@ class Checker:
 
         ``data`` (the file's bytes) is needed only when checking against the originals.
         """
-        from gantry.api import iod_family
+        from gantry.api import iod_of
 
         result.sop_instance_uid = str(ds.get("SOPInstanceUID", ""))
         if self.originals is not None:
@@ -130,8 +131,8 @@ class Checker:
             else:
                 self._outcome(result, RULE_FOUND, UNVERIFIED, "file",
                               "not exported from this store: checked from the file alone")
-        actions = self.rules.for_family(iod_family(str(ds.get("SOPClassUID", ""))))
-        self._walk(ds, actions, result, "", "normal")
+        iod = iod_of(str(ds.get("SOPClassUID", "")))
+        self._walk(ds, (iod, ()), result, "", "normal")
         self._markers(ds, result)
 
     def _outcome(self, result: InstanceResult, rule: str, outcome: str, where: str,
@@ -148,8 +149,12 @@ class Checker:
             stats.unverified += 1
             result.unverified[rule] = result.unverified.get(rule, 0) + 1
 
-    def _walk(self, ds: Dataset, actions: dict[int, str], result: InstanceResult, path: str,
-              mode: str) -> None:
+    def _walk(self, ds: Dataset, at: tuple[str | None, tuple[str, ...]],
+              result: InstanceResult, path: str, mode: str) -> None:
+        """Check the elements of ``ds``, which sits in the IOD ``at[0]`` inside the sequence
+        path ``at[1]`` (the engine resolves its actions there)."""
+        level = self.rules.level(*at)
+        actions = level.actions
         creators = _creators(ds)
         for elem in ds:
             tag = int(elem.tag)
@@ -164,7 +169,7 @@ class Checker:
                     self._outcome(result, "private", FAIL, where,
                                   f"private attribute of creator {creator!r} is present")
                     continue
-                self._element(elem, tag, action, "private", actions, result, where, mode)
+                self._element(elem, tag, action, "private", at, result, where, mode)
                 continue
             if element == 0 or group == 0x0002:
                 continue
@@ -176,9 +181,14 @@ class Checker:
                     action, rule = mask, self._mask_rule(tag)
             if action is None:
                 action, rule = self._default(elem, mode)
+                kind = level.types.get(elem.keyword) if action in ("X", "Z") else None
+                if kind is not None:  # the engine keeps what the IOD needs
+                    from gantry.api import conformant_action
+
+                    action = conformant_action(action, kind)
                 if action is None:
                     continue
-            self._element(elem, tag, action, rule, actions, result, where, mode)
+            self._element(elem, tag, action, rule, at, result, where, mode)
 
     def _mask_rule(self, tag: int) -> str:
         for mask, value, _action in self.rules.masks:
@@ -205,7 +215,7 @@ class Checker:
         return None, ""
 
     def _element(self, elem: DataElement, tag: int, action: str, rule: str,
-                 actions: dict[int, str], result: InstanceResult, where: str,
+                 at: tuple[str | None, tuple[str, ...]], result: InstanceResult, where: str,
                  mode: str) -> None:
         from gantry.api import dummy_value, is_well_known
 
@@ -227,8 +237,9 @@ class Checker:
                 self._outcome(result, rule, FAIL, where, "sequence not emptied")
                 return
             inner = {"D": "dummy", "C": "clean"}.get(action, mode)
+            inner_at = (at[0], (*at[1], elem.keyword or _tag(tag)))
             for i, item in enumerate(value or ()):
-                self._walk(item, actions, result, f"{where}[{i}].", inner)
+                self._walk(item, inner_at, result, f"{where}[{i}].", inner)
             return
         if action == "K" or empty:
             return
@@ -246,12 +257,13 @@ class Checker:
             return
         if action == "D":
             override = self.rules.values.get(tag)
-            if _same(value, override if override is not None else dummy_value(elem.VR)):
+            dummy = override if override is not None else dummy_value(elem.VR, elem.keyword)
+            if _same(value, dummy):
                 return
             self._outcome(result, rule, UNVERIFIED, where, _REASONS["D"])
             return
         if action == "Z":
-            if _same(value, dummy_value(elem.VR)):
+            if _same(value, dummy_value(elem.VR, elem.keyword)):
                 return
             self._outcome(result, rule, UNVERIFIED, where, _REASONS["Z"])
             return
