@@ -87,9 +87,9 @@ class PlainProgress:
     """Progress as a plain line every :data:`PROGRESS_INTERVAL` seconds per stage (count,
     total, rate, ETA), for logs and pipes where a bar would be noise or nothing."""
 
-    def __init__(self, echo: Callable[[str], None], interval: float = PROGRESS_INTERVAL) -> None:
+    def __init__(self, echo: Callable[[str], None], interval: float | None = None) -> None:
         self.echo = echo
-        self.interval = interval
+        self.interval = PROGRESS_INTERVAL if interval is None else interval
         self._started: dict[str, float] = {}
         self._last: dict[str, float] = {}
 

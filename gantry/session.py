@@ -47,7 +47,7 @@ from gantry.sources import is_url
 
 if TYPE_CHECKING:
     from gantry.components import ExecutorImpl, InstanceSink
-    from gantry.model import Instance
+    from gantry.model import Instance, Patient
     from gantry.protocols import Store
 
 #: ``progress(stage, done, total, bytes_done)``; ``total`` is ``None`` while unknown.
@@ -158,6 +158,7 @@ class Session:
         from gantry.pipeline import adopt_run
 
         adopt_run(self.spec, self.run)
+        self._openers: dict[str, Any] = {}
         self._input_roots: list[Path] = []
         self._input_urls: list[str] = []
         self._closed = False
@@ -233,12 +234,23 @@ class Session:
 
     def instances(self) -> Iterator[Instance]:
         """Every ingested instance, streamed."""
-        opener_cache: dict[str, Any] = {}
         for inst in self.store.iter_instances():
-            scheme = inst.source.split("://", 1)[0] if "://" in inst.source else "file"
-            if scheme not in opener_cache:
-                opener_cache[scheme] = self.hooks.ingestor_for(inst.source).open
-            yield inst.bind(opener_cache[scheme])
+            yield self.bind_instance(inst)
+
+    def bind_instance(self, instance: Instance) -> Instance:
+        """Give an instance of the store the opener of its source's ingestor; return it."""
+        source = instance.source
+        scheme = source.split("://", 1)[0] if "://" in source else "file"
+        opener = self._openers.get(scheme)
+        if opener is None:
+            opener = self._openers[scheme] = self.hooks.ingestor_for(source).open
+        return instance.bind(opener)
+
+    def patients(self) -> Iterator[Patient]:
+        """Every patient of the store, streamed (original identifiers): walk down with
+        ``patient.studies()``, ``study.series()``, ``series.instances()``, each lazy."""
+        for patient in self.store.iter_patients():
+            yield patient.bound(self)
 
     def _units(self, instances: Iterable[Instance], make: Callable[[list[Instance]], WorkUnit],
                max_unit: int = 64) -> Iterator[WorkUnit]:

@@ -24,6 +24,12 @@ DB_OPTION = click.option("--db", "db_url", envvar="GANTRY_DB", required=True,
                               "DEST of a one-shot run (its working store).")
 
 
+class _StoreNotFound(click.ClickException):
+    """``--db`` names no store (exit code 2, a usage error, like the kernel's commands)."""
+
+    exit_code = 2
+
+
 @contextmanager
 def _store(db_url: str, *, must_exist: bool = True) -> Iterator[SqliteStore]:
     from gantry.api import GantryError, build_plugin_manager, resolve_store
@@ -33,7 +39,7 @@ def _store(db_url: str, *, must_exist: bool = True) -> Iterator[SqliteStore]:
     try:
         db_url = resolve_store(db_url, build_plugin_manager(), must_exist=must_exist)
     except GantryError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise _StoreNotFound(str(exc)) from None
     try:
         path = path_from_url(db_url)
         if must_exist and not path.exists():
