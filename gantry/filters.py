@@ -12,7 +12,7 @@ with code 3. Withholding is not failing.
       - {sop_class: [1.2.840.10008.5.1.4.1.1.7], reason: secondary capture: review by hand}
       - {modality: [SR, PR]}
       - {image_type: [LOCALIZER]}
-      - {query: "Manufacturer == 'ACME' and SeriesDescription ~ 'screen'"}
+      - {query: "Manufacturer == 'ACME' and SeriesDescription contains 'screen'"}
 
 A rule withholds the instances matching *all* its selectors; an instance matching *any* rule
 is withheld. ``image_type`` matches any value of ImageType; ``query`` is the query language of
