@@ -515,7 +515,7 @@ def export(state: State, dest: str, db: str | None, profile: str | None, fmt: st
     with open_session(state, url, profile, workers, executor,
                       _parse_options(executor_options), forbidden=(dest,)) as session:
         if dry_run:
-            from gantry.records import ExportTarget
+            from gantry.components import ExportTarget
 
             target = ExportTarget(to=dest, format=fmt)
             session.hooks.exporter_for(fmt, dest)  # an unusable destination is still an error

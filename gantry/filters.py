@@ -24,7 +24,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from gantry.profile_rules import FilterRule
 
 if TYPE_CHECKING:
     from gantry.context import Run
@@ -32,55 +32,6 @@ if TYPE_CHECKING:
 
 #: the reason of an input that ``deidentify --query`` did not select
 NOT_SELECTED = "not selected by --query"
-
-
-class FilterRule(BaseModel):
-    """One ``filter:`` rule of a profile: selectors (all must match) and a reason."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    sop_class: tuple[str, ...] = Field(default=())
-    modality: tuple[str, ...] = Field(default=())
-    image_type: tuple[str, ...] = Field(default=())
-    query: str | None = None
-    reason: str | None = None
-
-    @field_validator("sop_class", "modality", "image_type", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("query")
-    @classmethod
-    def _parses(cls, value: str | None) -> str | None:
-        if value is not None:
-            from gantry.query import QueryError, parse_query
-
-            try:
-                parse_query(value)
-            except QueryError as exc:
-                raise ValueError(f"invalid query: {exc}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _has_selector(self) -> FilterRule:
-        if not (self.sop_class or self.modality or self.image_type or self.query):
-            raise ValueError("a filter rule needs sop_class, modality, image_type or query")
-        return self
-
-    def describe(self) -> str:
-        """The reason given when this rule withholds an input."""
-        if self.reason:
-            return self.reason
-        parts = []
-        if self.sop_class:
-            parts.append(f"SOP class {'/'.join(self.sop_class)}")
-        if self.modality:
-            parts.append(f"modality {'/'.join(self.modality)}")
-        if self.image_type:
-            parts.append(f"image type {'/'.join(self.image_type)}")
-        if self.query:
-            parts.append(f"query {self.query!r}")
-        return "filtered by the profile: " + ", ".join(parts)
 
 
 @lru_cache(maxsize=64)

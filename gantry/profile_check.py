@@ -111,7 +111,7 @@ def _tag_errors(doc: Any, data: dict[str, Any]) -> list[ProfileError]:
 
 def check_profile(file: str, hooks: GantryHooks) -> tuple[list[ProfileError], Profile | None]:
     """Every error of a profile file (empty when valid) and, when it loads, the profile."""
-    from gantry.lookup import table_errors
+    from gantry.profile_rules import table_errors
     from gantry.profiles import _find, _Located, _validate_file, load_profile
 
     try:

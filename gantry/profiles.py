@@ -19,8 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gantry.errors import ProfileError, ProfileErrors
-from gantry.filters import FilterRule
-from gantry.lookup import LookupSpec, load_table, resolve_files
+from gantry.profile_rules import FilterRule, LookupSpec, load_table, resolve_files
 
 DEFAULT_PROFILE = "ps3.15/basic"
 

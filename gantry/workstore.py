@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from gantry.errors import GantryError
 
 if TYPE_CHECKING:
-    from gantry.plugins import GantryHooks
     from gantry.components import StoreBackend
+    from gantry.plugins import GantryHooks
 
 META_SUFFIX = ".run.json"
 
