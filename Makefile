@@ -7,10 +7,12 @@ PLUGINS := $(sort $(wildcard plugins/*))
 SRC    ?=
 OUT    ?= demo-out
 APT_PACKAGES := tesseract-ocr tesseract-ocr-eng chromium libgdcm-tools orthanc dcmtk dicom3tools
+# What the container image needs at run time (see Dockerfile): OCR and the GDCM tools.
+APT_RUNTIME  := tesseract-ocr tesseract-ocr-eng libgdcm-tools
 # one command each package above provides: system-deps installs when any is missing
 APT_COMMANDS := tesseract chromium gdcmanon Orthanc storescp dciodvfy
 
-.PHONY: install system-deps demo test test-fast lint build clean
+.PHONY: install install-runtime runtime-deps system-deps demo test test-fast lint build clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,18 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test,codecs]" $(foreach p,$(PLUGINS),-e "$(p)[test]")
 	@# editable installs get no bytecode from pip; without it every run compiles our modules
 	$(BIN)/python -m compileall -q gantry $(foreach p,$(PLUGINS),$(p)/src) >/dev/null
+
+## install-runtime: the kernel and every plugin (not editable, no test tools), with the image
+## codecs (pylibjpeg, imagecodecs, python-gdcm), in $(VENV); the Dockerfile's install step
+install-runtime: $(BIN)/python
+	$(BIN)/python -m pip install -q --no-cache-dir ".[codecs]" "python-gdcm>=3.0" \
+	    $(foreach p,$(PLUGINS),./$(p))
+	$(BIN)/python -m compileall -q $(VENV)/lib >/dev/null
+
+## runtime-deps: the Debian packages of the image (tesseract, gdcm tools); root
+runtime-deps:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $(APT_RUNTIME) >/dev/null && rm -rf /var/lib/apt/lists/*
 
 ## system-deps: Debian packages the component tests and bench use (tesseract, chromium, gdcm,
 ## Orthanc, dcmtk, dicom3tools' dciodvfy); root

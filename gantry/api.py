@@ -80,6 +80,11 @@ _EXPORTS: dict[str, str] = {
     "withheld_uids": "gantry.decisions",
     "Preview": "gantry.preview",
     "preview_instance": "gantry.preview",
+    # working stores and exit codes
+    "private_dir": "gantry.workstore",
+    "resolve_store": "gantry.workstore",
+    "UsageProblem": "gantry.workstore",
+    "exit_code_for": "gantry.exitcodes",
     # sources
     "is_url": "gantry.sources",
     "open_source": "gantry.sources",

@@ -102,6 +102,12 @@ class StoreBackend(Component):
     #: ``prepare(header.dataset())``), offered instead when the one-shot pass read the file
     #: without building a dataset
     prepare_raw: Callable[[Any], Any] | None = field(default=None, kw_only=True)
+    #: optional: the backend keeps a store in one local file with this name suffix
+    #: (``".db"``): a one-shot run's working store may use it, and ``--db cohort.db`` is
+    #: answered with the URL it probably meant
+    file_suffix: str | None = field(default=None, kw_only=True)
+    #: optional: whether a store exists at a URL (read commands refuse to create one)
+    exists: Callable[[str], bool] | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

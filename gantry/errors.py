@@ -38,6 +38,17 @@ class ProfileError(GantryError):
         super().__init__(f"{where}{message}")
 
 
+class ProfileErrors(ProfileError):
+    """Several problems of one profile; ``errors`` holds each (its message is the first's)."""
+
+    def __init__(self, errors: list[ProfileError]) -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(f"{first.args[0]} (+{len(self.errors) - 1} more: gantry profiles "
+                         "validate lists them)" if len(self.errors) > 1 else first.args[0])
+        self.file, self.line, self.field = first.file, first.line, first.field
+
+
 class InputError(GantryError):
     """An input (file, archive, URL) cannot be read as DICOM; names the input."""
 

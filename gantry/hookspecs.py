@@ -338,3 +338,27 @@ def gantry_date_offset(patient: PatientKey, run: Run) -> int | None:
         def gantry_date_offset(patient, run):
             return -365 * 3  # shift every patient back three years
     """
+
+
+@hookspec(firstresult=True)
+def gantry_withhold(instance: Instance, header: Any, run: Run) -> str | None:
+    """Decide whether an input is withheld from the run (a site's own filter).
+
+    Called once per input right after its header is read, before it is indexed: ``instance``
+    holds its UIDs and key attributes (original values), ``header`` its header (a pydicom
+    ``Dataset`` or a :class:`~gantry.rawheader.RawHeader`; call ``.get(keyword)`` on either).
+    Return contract: **return X or None to defer; first non-None wins** — X is the reason, one
+    line naming no identifying value. A withheld input is not indexed nor written, is listed
+    by ``gantry status --rejected`` with the reason, is copied by ``--quarantine``, and makes
+    the run exit with code 3 (never a failure). The profile's ``filter:`` rules are checked
+    first.
+
+    Example::
+
+        @hookimpl
+        def gantry_withhold(instance, header, run):
+            if str(header.get("BurnedInAnnotation", "")).upper() == "YES":
+                return "burned-in annotation: sent for manual review"
+            return None
+    """
+

@@ -10,14 +10,46 @@ indexes original headers) and nothing in this module is ever written to an expor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from pydicom import Dataset
 
 Opener = Callable[[str], IO[bytes]]
+
+
+class Navigator(Protocol):
+    """What a record needs to walk down the hierarchy: a store and how to bind instances
+    to their sources (a :class:`~gantry.session.Session` is one)."""
+
+    store: Any
+
+    def bind_instance(self, instance: Instance) -> Instance:
+        """Set the opener of an instance's source; return it."""
+
+
+class _Navigable:
+    """A record that may be bound to a session, so that its children can be listed lazily."""
+
+    _nav: Navigator | None
+
+    def _navigator(self) -> Navigator:
+        if self._nav is None:
+            raise RuntimeError(f"{type(self).__name__} is not bound to a session: get it from "
+                               "session.patients() (or Patient.studies(), Study.series())")
+        return self._nav
+
+    def bound(self, nav: Navigator | None) -> Any:
+        """Bind this record to a session-like navigator; returns ``self``."""
+        self._nav = nav
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_nav"] = None
+        return state
 
 #: Header attributes every store keeps as first-class fields of an instance (by keyword).
 KEY_ATTRIBUTES: tuple[str, ...] = (
@@ -29,7 +61,7 @@ KEY_ATTRIBUTES: tuple[str, ...] = (
 
 
 @dataclass
-class Patient:
+class Patient(_Navigable):
     """A patient as ingested (original identifiers; sensitive)."""
 
     patient_id: str
@@ -37,10 +69,17 @@ class Patient:
     issuer: str = ""
     birth_date: str = ""
     study_count: int = 0
+    _nav: Navigator | None = field(default=None, repr=False, compare=False)
+
+    def studies(self) -> Iterator[Study]:
+        """This patient's studies, streamed from the store (lazy)."""
+        nav = self._navigator()
+        for study in nav.store.iter_studies(patient_id=self.patient_id):
+            yield study.bound(nav)
 
 
 @dataclass
-class Study:
+class Study(_Navigable):
     """A study of a patient."""
 
     study_instance_uid: str
@@ -49,10 +88,17 @@ class Study:
     study_description: str = ""
     accession_number: str = ""
     series_count: int = 0
+    _nav: Navigator | None = field(default=None, repr=False, compare=False)
+
+    def series(self) -> Iterator[Series]:
+        """This study's series, streamed from the store (lazy)."""
+        nav = self._navigator()
+        for one in nav.store.iter_series(study_instance_uid=self.study_instance_uid):
+            yield one.bound(nav)
 
 
 @dataclass
-class Series:
+class Series(_Navigable):
     """A series of a study; the unit of parallel work."""
 
     series_instance_uid: str
@@ -61,6 +107,14 @@ class Series:
     series_description: str = ""
     series_number: int | None = None
     instance_count: int = 0
+    _nav: Navigator | None = field(default=None, repr=False, compare=False)
+
+    def instances(self) -> Iterator[Instance]:
+        """This series' instances, streamed from the store (lazy); each loads its dataset
+        from its source on demand."""
+        nav = self._navigator()
+        for inst in nav.store.iter_instances(series_instance_uid=self.series_instance_uid):
+            yield nav.bind_instance(inst)
 
 
 @dataclass

@@ -51,6 +51,8 @@ class IngestUnit:
     spec: RunSpec
     ingestor: str
     items: list[SourceItem]
+    #: a query expression: inputs it does not match are withheld (``deidentify --query``)
+    select: str | None = None
 
 
 @dataclass
@@ -61,7 +63,7 @@ class IngestResult:
     instance: Any = None
     header: Any = None
     reason: str = ""
-    kind: str = "ok"  # ok | rejected | index
+    kind: str = "ok"  # ok | rejected | index | withheld
     #: the store backend's ``prepare(header)`` result, computed in the worker
     prepared: Any = None
 
@@ -71,11 +73,24 @@ def ingest_unit(unit: IngestUnit) -> list[IngestResult]:
     run = run_for(unit.spec)
     opener = run.hooks.component("ingestor", unit.ingestor).open
     prepare = run.hooks.store_backend_for(unit.spec.store_url).prepare
-    return [_ingest_item(item, opener, prepare) for item in unit.items]
+    screen = _screen(run, unit.select)
+    return [_ingest_item(item, opener, prepare, screen=screen) for item in unit.items]
+
+
+def _screen(run: Run, select: str | None) -> Any:
+    """The function telling why an input is withheld, or ``None`` when nothing can be
+    (no ``filter:`` rule, no lookup table, no ``--query``, no ``gantry_withhold`` hook)."""
+    if not (run.profile.filter or run.profile.lookup or select
+            or run.hooks.pm.hook.gantry_withhold.get_hookimpls()):
+        return None
+    from gantry.filters import withhold_reason
+
+    return lambda instance, header: withhold_reason(run, instance, header, select)
 
 
 def _ingest_item(item: SourceItem, opener: Any, prepare: Any,
-                 data: bytes | None = None, prepare_raw: Any = None) -> IngestResult:
+                 data: bytes | None = None, prepare_raw: Any = None,
+                 screen: Any = None) -> IngestResult:
     from gantry.dicom.rawheader import RawHeader
     from gantry.errors import InputError
     from gantry.reading import DicomdirFound, read_header
@@ -88,6 +103,10 @@ def _ingest_item(item: SourceItem, opener: Any, prepare: Any,
         return IngestResult(item, reason=exc.reason, kind="rejected")
     except OSError as exc:
         return IngestResult(item, reason=f"cannot read ({exc.strerror or exc})", kind="rejected")
+    if screen is not None:
+        reason = screen(instance, header)
+        if reason:
+            return IngestResult(item, instance=instance, reason=reason, kind="withheld")
     if prepare_raw is not None and isinstance(header, RawHeader):
         return IngestResult(item, instance=instance, prepared=prepare_raw(header))
     if prepare is not None:  # the backend needs only this: the header stays here
@@ -104,6 +123,7 @@ class FusedUnit:
     ingestor: str
     items: list[SourceItem]
     target: ExportTarget
+    select: str | None = None
 
 
 def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | None]]:
@@ -120,6 +140,7 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
     if prepare is None:  # the header goes to the parent: as a dataset
         prepare_raw = None
     export = WorkUnit(unit.spec, "export", [], targets=[unit.target], with_audit=True)
+    screen = _screen(run, unit.select)
     sinks = [run.hooks.exporter_for(unit.target.format, unit.target.to).factory(unit.target,
                                                                                  run)]
     out: list[tuple[IngestResult, InstanceResult | None]] = []
@@ -138,7 +159,7 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
                 # the split the header read made (``memo.split_cached`` keys on identity)
                 return io.BytesIO(data)
 
-            ingested = _ingest_item(item, from_memory, prepare, data, prepare_raw)
+            ingested = _ingest_item(item, from_memory, prepare, data, prepare_raw, screen)
             exported = None
             if ingested.kind == "ok":
                 exported = process_instance(ingested.instance, export, run, sinks,

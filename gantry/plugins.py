@@ -55,6 +55,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "folder": "gantry.builtins.folder_ingest",
     "memory": "gantry.builtins.memory_store",
     "deid": "gantry.builtins.deid",
+    "lookup": "gantry.builtins.lookup",
     "dicom-export": "gantry.builtins.dicom_export",
     "local-executor": "gantry.builtins.local_executor",
 }
@@ -431,6 +432,13 @@ class GantryHooks:
     def date_offset(self, patient: PatientKey, run: Run) -> int | None:
         """First non-None ``gantry_date_offset``."""
         return self.pm.hook.gantry_date_offset(patient=patient, run=run)
+
+    def withhold(self, instance: Instance, header: Any, run: Run) -> str | None:
+        """First non-None ``gantry_withhold`` (``None`` at once when nobody implements it)."""
+        caller = self.pm.hook.gantry_withhold
+        if not caller.get_hookimpls():
+            return None
+        return caller(instance=instance, header=header, run=run)
 
 
 def uri_scheme(uri: str) -> str:

@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gantry.errors import ProfileError
+from gantry.errors import ProfileError, ProfileErrors
+from gantry.profile_rules import FilterRule, LookupSpec, load_table, resolve_files
 
 DEFAULT_PROFILE = "ps3.15/basic"
 
@@ -96,6 +97,10 @@ class _Recipe(BaseModel):
     export: list[ExportTargetModel] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     local_hooks: list[str] = Field(default_factory=list)
+    #: inputs withheld before indexing (see :mod:`gantry.filters`); ``extends:`` adds to them
+    filter: list[FilterRule] = Field(default_factory=list)
+    #: site-chosen pseudonyms from CSV tables (see :mod:`gantry.lookup`)
+    lookup: list[LookupSpec] = Field(default_factory=list)
 
 
 class ProfileFile(_Recipe):
@@ -321,16 +326,24 @@ def _validate_file(doc: _Located) -> ProfileFile:
     try:
         parsed = ProfileFile.model_validate(doc.data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = list(err["loc"])
-        if err["type"] == "extra_forbidden":
-            message = f"unknown key {loc[-1]!r}" if loc else "unknown key"
-        elif loc and loc[0] in ("options", "remove_options") and err["type"] == "literal_error":
-            message = f"unknown option {err.get('input')!r} (known: {', '.join(OPTIONS)})"
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-        raise doc.error(message, loc) from None
+        errors = []
+        for err in exc.errors():
+            loc = list(err["loc"])
+            if err["type"] == "extra_forbidden":
+                message = f"unknown key {loc[-1]!r}" if loc else "unknown key"
+            elif loc and loc[0] in ("options", "remove_options") and \
+                    err["type"] == "literal_error":
+                message = f"unknown option {err.get('input')!r} (known: {', '.join(OPTIONS)})"
+            else:
+                message = err["msg"].removeprefix("Value error, ")
+            errors.append(doc.error(message, loc))
+        raise _one_or_all(errors) from None
     return parsed
+
+
+def _one_or_all(errors: list[ProfileError]) -> ProfileError:
+    """The error to raise for ``errors``: the one, or all of them."""
+    return errors[0] if len(errors) == 1 else ProfileErrors(errors)
 
 
 def _rule(doc: _Located, value: Any, loc: tuple[Any, ...]) -> TagRule:
@@ -358,12 +371,17 @@ def _tag_overrides(doc: _Located, parsed: ProfileFile) -> tuple[dict[str, TagRul
                                                                  dict[str, dict[str, TagRule]]]:
     tags: dict[str, TagRule] = {}
     private: dict[str, dict[str, TagRule]] = {}
+    errors: list[ProfileError] = []
     for key, raw in parsed.tags.items():
-        rule = _rule(doc, raw, ("tags", key))
         try:
+            rule = _rule(doc, raw, ("tags", key))
             parsed_key = parse_tag_key(key)
+        except ProfileError as exc:
+            errors.append(exc)
+            continue
         except ValueError as exc:
-            raise doc.error(str(exc), ("tags", key)) from None
+            errors.append(doc.error(str(exc), ("tags", key)))
+            continue
         if parsed_key[0] == "private":
             _, group, creator, element = parsed_key
             private.setdefault(creator, {})[f"{group}:{element}"] = rule
@@ -371,12 +389,18 @@ def _tag_overrides(doc: _Located, parsed: ProfileFile) -> tuple[dict[str, TagRul
             tags[parsed_key[1]] = rule
     for creator, elements in parsed.private.items():
         for key, raw in elements.items():
-            rule = _rule(doc, raw, ("private", creator, key))
             try:
+                rule = _rule(doc, raw, ("private", creator, key))
                 element = _private_element_key(key)
+            except ProfileError as exc:
+                errors.append(exc)
+                continue
             except ValueError as exc:
-                raise doc.error(str(exc), ("private", creator, key)) from None
+                errors.append(doc.error(str(exc), ("private", creator, key)))
+                continue
             private.setdefault(str(creator), {})[element] = rule
+    if errors:
+        raise _one_or_all(errors)
     return tags, private
 
 
@@ -409,6 +433,8 @@ def _resolve(path: Path, search_paths: Sequence[Path], stack: tuple[Path, ...]) 
     own["tags"] = tags
     own["private"] = private
     own["local_hooks"] = [str((path.parent / hook).resolve()) for hook in parsed.local_hooks]
+    if "lookup" in own:
+        own["lookup"] = resolve_files(own["lookup"], path.parent)
     remove = set(own.pop("remove_options", []))
     merged = _merge(merged, own)
     merged["options"] = [o for o in merged["options"] if o not in remove]
@@ -420,6 +446,8 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     for key, value in over.items():
         if key in ("options", "requires", "local_hooks", "extends"):
             out[key] = list(dict.fromkeys([*out.get(key, []), *value]))
+        elif key in ("filter", "lookup"):
+            out[key] = [*out.get(key, []), *value]
         elif key in ("tags", "plugins"):
             merged = dict(out.get(key, {}))
             for k, v in value.items():
@@ -438,10 +466,13 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_profile(ref: str | os.PathLike[str], search_paths: Sequence[Path] = ()) -> Profile:
+def load_profile(ref: str | os.PathLike[str], search_paths: Sequence[Path] = (), *,
+                 check_tables: bool = True) -> Profile:
     """Load and resolve a profile by path or by name (``ps3.15/basic``).
 
-    Raises :class:`gantry.errors.ProfileError` naming file, line and field on any error.
+    Raises :class:`gantry.errors.ProfileError` naming file, line and field on any error
+    (:class:`~gantry.errors.ProfileErrors` when a file has several). ``check_tables``: read
+    and check the ``lookup:`` tables too.
     """
     path = _find(ref, search_paths)
     merged = _resolve(path, search_paths, ())
@@ -458,11 +489,14 @@ def load_profile(ref: str | os.PathLike[str], search_paths: Sequence[Path] = ())
         raise ProfileError("date_offset_days: the first bound must not exceed the second",
                            file=str(path), field="date_offset_days")
     try:
-        return Profile.model_validate(merged)
+        profile = Profile.model_validate(merged)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ProfileError(err["msg"], file=str(path),
                            field=".".join(map(str, err["loc"]))) from None
+    for spec in profile.lookup if check_tables else ():
+        load_table(spec)  # checked now, with the CSV's line numbers
+    return profile
 
 
 def _display_name(ref: str | os.PathLike[str], path: Path) -> str:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from gantry.profiles import Profile
     from gantry.protocols import Store
 
-__all__ = ["build_run", "load_run_profile", "validate_plugin_settings"]
+__all__ = ["build_run", "check_components", "load_run_profile", "validate_plugin_settings"]
 
 
 def load_run_profile(ref: str, hooks: GantryHooks) -> Profile:
@@ -29,6 +29,20 @@ def load_run_profile(ref: str, hooks: GantryHooks) -> Profile:
         hooks.register_local_hooks(path)
     validate_plugin_settings(profile, hooks)
     return profile
+
+
+def check_components(profile: Profile, hooks: GantryHooks) -> None:
+    """Every redactor and auditor the profile names is installed (else a :class:`ProfileError`
+    before any input is read, not one failure per instance). The CLI checks this once the
+    session is open; a program may still register components on ``session.hooks`` later."""
+    for key, kind, names in (("redact", "redactor", profile.redact),
+                             ("audit", "auditor", profile.audit)):
+        known = hooks.components(kind)
+        for name in names:
+            if name not in known:
+                raise ProfileError(f"no {kind} named {name!r} is installed (known: "
+                                   f"{', '.join(sorted(known)) or 'none'})",
+                                   file=profile.source, field=key)
 
 
 def validate_plugin_settings(profile: Profile, hooks: GantryHooks) -> None:

@@ -47,7 +47,7 @@ from gantry.sources import is_url
 
 if TYPE_CHECKING:
     from gantry.components import ExecutorImpl, InstanceSink
-    from gantry.model import Instance
+    from gantry.model import Instance, Patient
     from gantry.protocols import Store
 
 #: ``progress(stage, done, total, bytes_done)``; ``total`` is ``None`` while unknown.
@@ -65,6 +65,8 @@ class StageSummary:
     rejected: int = 0
     duplicates: int = 0
     conflicts: int = 0
+    #: instances not written on purpose (profile filters, ``--query``, lookup refusals,
+    #: reviewers' decisions)
     withheld: int = 0
     findings: int = 0
     plugin_errors: int = 0
@@ -75,6 +77,15 @@ class StageSummary:
     #: what else the user should read: why a series sink left instances out (one line per
     #: reason), what an exporter's ``finish`` reported
     notes: list[str] = field(default_factory=list)
+    #: findings by severity, then by code: ``{"warning": {"phi-in-text": 3}}``
+    findings_by: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count_findings(self, findings: Iterable[Any]) -> None:
+        """Add findings to :attr:`findings` and :attr:`findings_by`."""
+        for finding in findings:
+            kinds = self.findings_by.setdefault(finding.severity, {})
+            kinds[finding.code] = kinds.get(finding.code, 0) + 1
+            self.findings += 1
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (errors capped at 50)."""
@@ -107,7 +118,7 @@ def _inputs_seen(summary: StageSummary) -> int:
     """Inputs an ingest has dealt with so far, whatever became of them (against the total
     of :class:`~gantry.input_count.InputCount`)."""
     return (summary.done + summary.duplicates + summary.conflicts + summary.rejected
-            + summary.skipped)
+            + summary.skipped + summary.withheld)
 
 
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -170,6 +181,7 @@ class Session:
         from gantry.pipeline import adopt_run
 
         adopt_run(self.spec, self.run)
+        self._openers: dict[str, Any] = {}
         self._input_roots: list[Path] = []
         self._input_urls: list[str] = []
         self._closed = False
@@ -245,12 +257,23 @@ class Session:
 
     def instances(self, *, series_instance_uid: str | None = None) -> Iterator[Instance]:
         """Every ingested instance (or those of one series), streamed."""
-        opener_cache: dict[str, Any] = {}
         for inst in self.store.iter_instances(series_instance_uid=series_instance_uid):
-            scheme = inst.source.split("://", 1)[0] if "://" in inst.source else "file"
-            if scheme not in opener_cache:
-                opener_cache[scheme] = self.hooks.ingestor_for(inst.source).open
-            yield inst.bind(opener_cache[scheme])
+            yield self.bind_instance(inst)
+
+    def bind_instance(self, instance: Instance) -> Instance:
+        """Give an instance of the store the opener of its source's ingestor; return it."""
+        source = instance.source
+        scheme = source.split("://", 1)[0] if "://" in source else "file"
+        opener = self._openers.get(scheme)
+        if opener is None:
+            opener = self._openers[scheme] = self.hooks.ingestor_for(source).open
+        return instance.bind(opener)
+
+    def patients(self) -> Iterator[Patient]:
+        """Every patient of the store, streamed (original identifiers): walk down with
+        ``patient.studies()``, ``study.series()``, ``series.instances()``, each lazy."""
+        for patient in self.store.iter_patients():
+            yield patient.bound(self)
 
     def _by_series(self, selected: Iterable[Instance], *, all_of_store: bool
                    ) -> Iterator[Instance]:
@@ -279,10 +302,12 @@ class Session:
 
     # -- ingest ----------------------------------------------------------------------------------
     @_locked
-    def ingest(self, uri: str | os.PathLike[str]) -> StageSummary:
+    def ingest(self, uri: str | os.PathLike[str], *, query: str | None = None) -> StageSummary:
         """Index every instance behind ``uri`` (headers only); bad inputs are recorded.
 
         Headers are read in parallel by the executor's workers; this process writes the store.
+        Inputs the profile's ``filter:`` rules withhold, or that ``query`` does not match, are
+        recorded as withheld (not indexed).
         """
         uri = str(uri)
         summary = StageSummary("ingest")
@@ -292,7 +317,8 @@ class Session:
         self._remember_input(uri)
 
         units = self._new_sources(ingestor, uri, summary,
-                                  lambda batch: IngestUnit(self.spec, ingestor.name, batch))
+                                  lambda batch: IngestUnit(self.spec, ingestor.name, batch,
+                                                           query))
         inputs = InputCount.for_ingestor(ingestor, uri, self.progress is not None)
         executor = self._executor()
         try:
@@ -342,6 +368,12 @@ class Session:
         """Record one ingest result; return what became of it (``added``, ``duplicate``,
         ``conflict``, ``rejected`` or ``index``)."""
         item = res.item
+        if res.kind == "withheld":
+            self.store.add_rejected(Rejection(item.source, res.reason, "withheld"))
+            self._event("withheld", self.run.keyed_hash(item.source), reason=res.reason)
+            summary.withheld += 1
+            summary.errors.append(f"{item.label}: withheld: {res.reason}")
+            return "withheld"
         if res.kind == "index":
             self.store.add_rejected(Rejection(item.source, res.reason, "index"))
             self._event("skipped-index", self.run.keyed_hash(item.source), reason=res.reason)
@@ -441,7 +473,7 @@ class Session:
                                           f"{finding.message}")
             self._event("audited", self._subject(res.sop_instance_uid), stage=stage,
                         findings=len(res.findings))
-            summary.findings += len(res.findings)
+            summary.count_findings(res.findings)
             summary.done += 1
 
         return self._run_stage(stage, self._units(self.instances(), make), total, handle,
@@ -668,7 +700,7 @@ class Session:
                             sha256=record.sha256)
             if audit:
                 self.store.add_findings(res.sop_instance_uid, "verify", res.findings)
-                summary.findings += len(res.findings)
+                summary.count_findings(res.findings)
             self.store.add_changes(res.sop_instance_uid, res.changes)
             self.store.set_status(res.sop_instance_uid, "exported")
             summary.done += 1
@@ -678,7 +710,7 @@ class Session:
     @_locked
     def deidentify(self, uri: str | os.PathLike[str], dest: str | os.PathLike[str], *,
                    format: str = "dicom", options: dict[str, Any] | None = None,
-                   keep_workers: bool = True) -> list[StageSummary]:
+                   keep_workers: bool = True, query: str | None = None) -> list[StageSummary]:
         """:meth:`ingest` ``uri`` then :meth:`export` the store to ``dest`` with
         ``audit=True``, reading each file once: a worker indexes a file's header and redacts,
         audits and writes it from the same bytes. The store, the output and the summaries
@@ -691,13 +723,16 @@ class Session:
         is read back for what is left and the stage's observers write manifests and reports.
         For a caller with no further stage they would only hold their memory meanwhile. Work
         left after all (an interrupted run's) starts a new pool.
+
+        ``query``: inputs it does not match are withheld (recorded with the reason, not
+        written), as the profile's ``filter:`` rules withhold theirs.
         """
         uri = str(uri)
         target = ExportTarget(to=str(dest), format=format, options=dict(options or {}))
         exporter = self.hooks.exporter_for(format, target.to)
         if exporter.runs_in in ("parent", "series"):  # (a series sink needs whole series)
-            return [self.ingest(uri), self.export(dest, format=format, options=options,
-                                                  audit=True)]
+            return [self.ingest(uri, query=query),
+                    self.export(dest, format=format, options=options, audit=True)]
         self._remember_input(uri)
         self._check_destination(target)
         ingestor = self.hooks.ingestor_for(uri)
@@ -711,7 +746,8 @@ class Session:
         redo: set[str] = set()  # kept instances whose output another file may have replaced
 
         units = self._new_sources(ingestor, uri, ingested,
-                                  lambda batch: FusedUnit(self.spec, ingestor.name, batch, target))
+                                  lambda batch: FusedUnit(self.spec, ingestor.name, batch, target,
+                                                          query))
         inputs = InputCount.for_ingestor(ingestor, uri, self.progress is not None)
         executor = self._executor()
         try:
@@ -729,9 +765,13 @@ class Session:
                     elif export_result.exports:
                         redo.add(uid)  # this file's output may have replaced the kept one's
                 self._tick("ingest", _inputs_seen(ingested), inputs.total, ingested.bytes)
-                self._tick("export", exported.done + exported.failed, None, exported.bytes)
+                expected = (inputs.total - (_inputs_seen(ingested) - ingested.done)
+                            if inputs.total is not None else None)  # what the pass will export
+                self._tick("export", exported.done + exported.failed, expected, exported.bytes)
             seen = _inputs_seen(ingested)  # discovery is over: every input is counted now
             self._tick("ingest", seen, seen, ingested.bytes)
+            written = exported.done + exported.failed
+            self._tick("export", written, written, exported.bytes)
         except BaseException as exc:
             self._drop_executor()
             self.hooks.stage_failed("ingest", self.run, exc)

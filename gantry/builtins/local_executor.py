@@ -45,7 +45,7 @@ class LocalExecutor:
 
     def _ensure_pool(self) -> Executor:
         if self._pool is None:
-            if free_threaded():
+            if free_threaded() or (start_method() == "spawn" and not main_reimportable()):
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(self.workers)
@@ -94,7 +94,8 @@ class LocalExecutor:
         Forked workers get what the work needs imported here first, so they start with it (no
         import in each worker); spawned ones import it while the caller goes on with its set-up.
         """
-        if self.workers <= 1 or free_threaded():
+        if self.workers <= 1 or free_threaded() or (start_method() == "spawn"
+                                                     and not main_reimportable()):
             return
         from gantry.pipeline import preload
 
@@ -115,6 +116,47 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def main_reimportable() -> bool:
+    """Whether spawned workers may import the main module again: it has no file (an
+    interactive session, ``python -c``), or its top level holds an
+    ``if __name__ == "__main__":`` guard. A saved script without one (the README's example)
+    would run again in every worker, which then fails to start its own pool
+    (``BrokenProcessPool``): for it the pool is made of threads instead."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path:
+        return True
+    found = _GUARDED.get(path)
+    if found is None:
+        import ast
+
+        try:
+            with open(path, encoding="utf-8") as fh:
+                tree = ast.parse(fh.read(), filename=path)
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            found = True  # not Python source we can read (a frozen binary): trust it
+        else:
+            found = any(isinstance(node, ast.If) and _is_main_guard(node.test)
+                        for node in tree.body)
+        _GUARDED[path] = found
+    return found
+
+
+_GUARDED: dict[str, bool] = {}
+
+
+def _is_main_guard(test: object) -> bool:
+    import ast
+
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1 or \
+            not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, *test.comparators]
+    names = any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
+    main = any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
+    return names and main
 
 
 def start_method() -> str:

@@ -45,6 +45,16 @@ PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
 # --------------------------------------------------------------------------- helpers
+class _Navigator:
+    """A store and the plain-file opener: what a session gives the records it hands out."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def bind_instance(self, instance: Instance) -> Instance:
+        return instance.bind(lambda source: open(source, "rb"))
+
+
 def instance_from_header(ds: Dataset, source: str, size: int = -1) -> Instance:
     """An :class:`Instance` record for a header, as an ingestor would build it."""
     tsyntax = ""
@@ -368,6 +378,31 @@ class StoreContract:
         assert {s.series_number for s in series} == {1, 2}
         assert len(list(store.iter_series())) == 4
         assert store.counts() == StoreCounts(2, 2, 4, 12, 0, 0)
+
+    def test_walk_from_patients_down_to_instances(self, store: Store, files: Any) -> None:
+        """``Patient.studies()`` → ``Study.series()`` → ``Series.instances()`` (what
+        ``session.patients()`` hands out) reach every instance once, lazily."""
+        import inspect
+
+        added = self._cohort(store, files, patients=2, series=2, instances=3)
+        nav = _Navigator(store)
+        patients = [p.bound(nav) for p in store.iter_patients()]
+        assert inspect.isgenerator(patients[0].studies())
+        walked = []
+        for patient in patients:
+            for study in patient.studies():
+                assert study.patient_id == patient.patient_id
+                for series in study.series():
+                    assert series.study_instance_uid == study.study_instance_uid
+                    for inst in series.instances():
+                        assert inst.series_instance_uid == series.series_instance_uid
+                        walked.append(inst)
+        assert sorted(i.sop_instance_uid for i in walked) == sorted(
+            i.sop_instance_uid for i in added)
+        first = walked[0]
+        assert str(first.load(pixels=False).SOPInstanceUID) == first.sop_instance_uid
+        with pytest.raises(RuntimeError, match="not bound to a session"):
+            next(next(store.iter_patients()).studies())
 
     # -- findings, changes, status ----------------------------------------------------------------
     def test_findings_replace_per_stage(self, store: Store, files: Any) -> None:

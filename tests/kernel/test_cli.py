@@ -76,7 +76,7 @@ def test_gate_failure_gives_exit_code_1(tmp_path: Path, runner: CliRunner) -> No
 def test_unreachable_input_is_one_clear_line(tmp_path: Path, runner: CliRunner) -> None:
     result = runner.invoke(cli, ["deidentify", str(tmp_path / "nope"), str(tmp_path / "out"),
                                  "--db", "memory://"])
-    assert result.exit_code == EXIT_FAILURE
+    assert result.exit_code == EXIT_USAGE
     assert "input not found" in result.output and "Traceback" not in result.output
 
 

@@ -132,7 +132,9 @@ def test_purge_command(cli: click.Group, db: str) -> None:
 
 def test_missing_store_is_a_clear_error(cli: click.Group, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["audit-log", "--db", url_for_path(tmp_path / "no.db")])
-    assert result.exit_code == 1 and "no.db: no such store" in result.output
+    assert result.exit_code == 2, result.output
+    assert "no.db: no such store (read commands never create one)" in result.output
+    assert not (tmp_path / "no.db").exists()
 
 
 def test_verify_pixels_without_the_database(cli: click.Group, db: str, tmp_path: Path) -> None:
@@ -152,8 +154,10 @@ def test_verify_pixels_without_the_database(cli: click.Group, db: str, tmp_path:
 
 
 def test_one_shot_runs_default_to_a_sqlite_store(tmp_path: Path) -> None:
-    from gantry.cli import default_db_for
+    from gantry.plugins import build_plugin_manager
+    from gantry.workstore import working_store_for
 
-    url = default_db_for(str(tmp_path / "out"))
+    url = working_store_for(str(tmp_path / "out"), build_plugin_manager())
     assert url.startswith("sqlite:///") and url.endswith(".db")
-    assert url == default_db_for(str(tmp_path / "out"))  # the same command resumes
+    # the same command resumes
+    assert url == working_store_for(str(tmp_path / "out"), build_plugin_manager())

@@ -28,8 +28,9 @@ def _settings(profile: str | None) -> Any:
 
 def _from_db(db: str, profile: str | None) -> Iterator[tuple[str, Any]]:
     from gantry import Session
+    from gantry.api import build_plugin_manager, resolve_store
 
-    kwargs: dict[str, Any] = {"store": db}
+    kwargs: dict[str, Any] = {"store": resolve_store(db, build_plugin_manager())}
     if profile:
         kwargs["profile"] = profile
     with Session(**kwargs) as session:

@@ -76,7 +76,7 @@ def add_query_command(cli: click.Group) -> None:
     @click.argument("expression", required=False)
     @click.option("--sql", default=None, help="A read-only SELECT over the table 'instances'.")
     @click.option("--db", envvar="GANTRY_DB", required=True,
-                  help="Working store URL (env GANTRY_DB).")
+                  help="Working store URL (env GANTRY_DB), or the DEST of a one-shot run.")
     @click.option("--profile", "-p", default=None, help="Privacy profile (name or file).")
     @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
                   default="table", show_default=True)
@@ -110,6 +110,9 @@ def add_query_command(cli: click.Group) -> None:
                 click.echo(exc.pointer(), err=True)
             raise click.ClickException(str(exc)) from None
         chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+        from gantry.api import build_plugin_manager, resolve_store
+
+        db = resolve_store(db, build_plugin_manager())  # a URL or a one-shot run's DEST
         with Session(store=db, profile=profile) as session:
             if sql:
                 from gantry_parquet.sql import run_select

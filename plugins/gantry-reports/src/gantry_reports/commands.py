@@ -52,7 +52,7 @@ def add_report_commands(cli: click.Group) -> None:
             from gantry import Session
             from gantry_reports.originals import Originals
 
-            with Session(store=db, profile=ref) as session:
+            with Session(store=_store(db), profile=ref) as session:
                 summary = check_dataset(root, session.profile, out_dir=target,
                                         originals=Originals(session))
         else:
@@ -72,7 +72,7 @@ def add_report_commands(cli: click.Group) -> None:
 
     @report.command("audit")
     @click.option("--db", envvar="GANTRY_DB", required=True,
-                  help="Working store URL (env GANTRY_DB).")
+                  help="Working store URL (env GANTRY_DB), or the DEST of a one-shot run.")
     @click.option("--profile", "-p", default=None, help="Privacy profile (name or file).")
     @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
                   show_default=True)
@@ -91,7 +91,7 @@ def add_report_commands(cli: click.Group) -> None:
         from gantry_reports.audit_report import LONG_FIELDS, WIDE_FIELDS, long_rows, wide_rows
 
         fields = LONG_FIELDS if long_format else WIDE_FIELDS
-        with Session(store=db, profile=profile) as session:
+        with Session(store=_store(db), profile=profile) as session:
             rows = long_rows(session) if long_format else wide_rows(session)
             if out_file:
                 with open(out_file, "w", newline="", encoding="utf-8") as out:
@@ -102,7 +102,7 @@ def add_report_commands(cli: click.Group) -> None:
     @report.command("manifest")
     @click.argument("destination")
     @click.option("--db", envvar="GANTRY_DB", required=True,
-                  help="Working store URL (env GANTRY_DB).")
+                  help="Working store URL (env GANTRY_DB), or the DEST of a one-shot run.")
     @click.option("--profile", "-p", default=None, help="Privacy profile (name or file).")
     @click.option("--no-thumbnails", is_flag=True, help="Leave thumbnails out of the HTML.")
     @click.option("--rehash", is_flag=True,
@@ -115,7 +115,7 @@ def add_report_commands(cli: click.Group) -> None:
         from gantry import Session
         from gantry_reports.manifest import write_manifests
 
-        with Session(store=db, profile=profile) as session:
+        with Session(store=_store(db), profile=profile) as session:
             known = {r.destination for r in session.store.iter_exports()}
             dest = destination
             if dest not in known:
@@ -132,6 +132,14 @@ def add_report_commands(cli: click.Group) -> None:
                                       thumbnails=not no_thumbnails, rehash=rehash)
         for path in written:
             click.echo(str(path))
+
+
+def _store(db: str) -> str:
+    """The store to open: a URL, or the working store of a one-shot run's DEST (never
+    created by a report)."""
+    from gantry.api import build_plugin_manager, resolve_store
+
+    return resolve_store(db, build_plugin_manager())
 
 
 def _write(out: Any, rows: Any, fields: tuple[str, ...], fmt: str) -> None:

@@ -20,14 +20,26 @@ if TYPE_CHECKING:
     from gantry_sqlite.store import SqliteStore
 
 DB_OPTION = click.option("--db", "db_url", envvar="GANTRY_DB", required=True,
-                         help="Store URL, e.g. sqlite:///cohort.db (env: GANTRY_DB).")
+                         help="Store URL, e.g. sqlite:///cohort.db (env: GANTRY_DB), or the "
+                              "DEST of a one-shot run (its working store).")
+
+
+class _StoreNotFound(click.ClickException):
+    """``--db`` names no store (exit code 2, a usage error, like the kernel's commands)."""
+
+    exit_code = 2
 
 
 @contextmanager
 def _store(db_url: str, *, must_exist: bool = True) -> Iterator[SqliteStore]:
-    from gantry.api import GantryError
+    from gantry.api import GantryError, build_plugin_manager, resolve_store
     from gantry_sqlite.store import SqliteStore, path_from_url
 
+    # a URL, or the destination of a one-shot run (its working store); never created here
+    try:
+        db_url = resolve_store(db_url, build_plugin_manager(), must_exist=must_exist)
+    except GantryError as exc:
+        raise _StoreNotFound(str(exc)) from None
     try:
         path = path_from_url(db_url)
         if must_exist and not path.exists():

@@ -44,11 +44,19 @@ def prepare_raw_header(header: object) -> object:
     return rows, digest, header_fields_raw(header)
 
 
+def store_exists(url: str) -> bool:
+    """Whether the database file of a ``sqlite:///...`` URL exists."""
+    from gantry_sqlite.store import path_from_url
+
+    return path_from_url(url).is_file()
+
+
 @hookimpl
 def gantry_stores() -> Iterator[StoreBackend]:
     """Register the ``sqlite`` store backend for ``sqlite:///path/to/cohort.db`` URLs."""
     yield StoreBackend("sqlite", schemes=("sqlite",), open=open_store, prepare=prepare_header,
-                       prepare_raw=prepare_raw_header,
+                       prepare_raw=prepare_raw_header, file_suffix=".db",
+                       exists=store_exists,
                        description="SQLite index + pixel sidecar; resumable, queryable in SQL")
 
 

@@ -693,6 +693,13 @@ class SqliteStore:
                                (sop_instance_uid,)).fetchone()
         return row[0] if row else None
 
+    def status_counts(self) -> dict[str, int]:
+        """Instances per status (``ingested`` when none was set), in one query."""
+        with self._reading() as conn:
+            rows = conn.execute("SELECT COALESCE(status, 'ingested'), COUNT(*) FROM instances "
+                                "GROUP BY 1").fetchall()
+        return {str(status): int(n) for status, n in rows}
+
     def _write(self, op: Op) -> None:
         with self._lock:
             self._check()
@@ -938,7 +945,10 @@ def _create_private_file(path: Path) -> None:
             raise StoreError(f"{path}: is a folder, not a SQLite store file")
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from gantry.api import private_dir
+
+        if not path.parent.exists():
+            private_dir(path.parent)  # the store holds original headers: owner-only
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return
