@@ -3,8 +3,9 @@
     .venv/bin/python bench/nifti.py                                   # 5 series, 240 slices
     .venv/bin/python bench/nifti.py --series 20 --slices 5000 --rows 128
 
-*gantry*: ``gantry deidentify SRC OUT --format nifti`` (de-identification included: ingest,
-the Annex E redaction, the export gate, volume assembly, gzip); *dcm2niix*: the PyPI wheel's
+*gantry*: ``gantry deidentify SRC OUT --format nifti`` on a fresh SQLite working store
+(de-identification included: ingest, the Annex E redaction, the export gate, volume assembly,
+gzip); *dcm2niix*: the PyPI wheel's
 binary, ``dcm2niix -z y -b y`` (gzip and sidecars too, no de-identification). Both read the
 same files after a warm-up read. Printed: wall time, slices/s, peak RSS of the whole process
 tree (sampled every 20 ms), the size of the largest series and of the study, and the speed
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         gantry_out, ref_out = work / "gantry", work / "dcm2niix"
         ref_out.mkdir()
         gantry = run([_tool("gantry"), "deidentify", str(src), str(gantry_out), "--format",
-                      "nifti", "--db", "memory://", "--secret-file", str(secret),
+                      "nifti", "--db", f"sqlite:///{work / 'work.db'}", "--secret-file",
+                      str(secret),
                       "--workers", str(args.workers)], log_path=work / "gantry.log",
                      timeout=args.timeout)
         ref = run([_tool("dcm2niix"), "-z", "y", "-b", "y", "-f", "%s", "-o", str(ref_out),
