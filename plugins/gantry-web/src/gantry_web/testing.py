@@ -21,7 +21,7 @@ US_MANUFACTURER, US_MODEL = "ACME ULTRASOUND", "SONO 9"
 ID_BOX = (8, 88, 84, 18)
 
 PROFILE = """\
-extends: ps3.15/basic
+extends: ps3.15/research
 description: review demo (a zone rule for the ACME ultrasound header)
 redact: [ps315-tags, pixel-zones]
 plugins:
