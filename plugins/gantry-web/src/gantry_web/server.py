@@ -38,6 +38,9 @@ def serve(store_url: str, sock: socket.socket, *, profile: str | None, read_only
     sys.stdout.flush()
     logging.getLogger("gantry_web").addHandler(logging.StreamHandler())
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    # no access log; and uvicorn's own error log would print tracebacks, whose messages may
+    # quote values: the console logs the error's type only (gantry_web.app)
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
