@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gantry_web.testing import chromium, demo_store, start_console
+from gantry_web_kit import chromium, demo_store, start_console
 
 pytestmark = [pytest.mark.component, pytest.mark.slow]
 

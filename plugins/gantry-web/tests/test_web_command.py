@@ -39,7 +39,7 @@ def test_web_prints_a_loopback_address_with_a_token_and_stops_cleanly(tmp_path: 
     import urllib.error
     import urllib.request
 
-    from gantry_web.testing import demo_store, start_console
+    from gantry_web_kit import demo_store, start_console
 
     demo = demo_store(tmp_path / "demo", patients=1, series=1, instances=1)
     console = start_console("--db", demo.url, "--read-only")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from gantry_web.app import create_app
 from gantry_web.console import PAGE_SIZE, Console
-from gantry_web.testing import DemoStore, demo_store
+from gantry_web_kit import DemoStore, demo_store
 from starlette.testclient import TestClient
 
 from gantry import Session
