@@ -287,19 +287,34 @@ class Console:
             uid = inst.sop_instance_uid
             for _ in self.store.iter_findings(uid):
                 findings[uid] = findings.get(uid, 0) + 1
-            ds = self.redacted_header(uid)
             decision = decisions.get(uid)
             rows.append({"handle": self.handles.of("instance", uid),
                          "number": str(inst.attrs.get("InstanceNumber", "") or ""),
-                         "uid": _text(ds, "SOPInstanceUID"),
+                         "uid": self.new_uid(uid),
                          "modality": inst.modality,
-                         "date": _text(ds, "ContentDate") or _text(ds, "StudyDate"),
                          "size": f"{inst.attrs.get('Rows', '?')}x{inst.attrs.get('Columns', '?')}",
                          "frames": str(inst.attrs.get("NumberOfFrames", 1) or 1),
                          "status": self.store.get_status(uid) or "ingested",
                          "decision": decision.action if decision else "",
                          "findings": findings.get(uid, 0)})
         return rows
+
+    def new_uid(self, uid: str) -> str:
+        """The SOP Instance UID the profile writes for ``uid``, without redacting its header
+        (a listing row): the keyed mapping when the profile replaces it (``U``), else a note
+        (the instance's page shows the value)."""
+        from gantry.api import build_rules
+
+        profile = self.session.profile
+        with self._lock:
+            cached = self.__dict__.get("_uid_action")
+        if cached is None or cached[0] is not profile:
+            cached = (profile, build_rules(profile).exact.get(0x00080018, "U"))
+            with self._lock:
+                self.__dict__["_uid_action"] = cached
+        if cached[1] == "U":
+            return self.session.run.map_uid(uid)
+        return f"(written as the profile says: {cached[1]})"
 
     # -- search -------------------------------------------------------------------------------
     def search(self, expression: str) -> str:
