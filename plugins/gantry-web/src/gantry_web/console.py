@@ -157,6 +157,22 @@ class Console:
             self._decisions = (time.monotonic(), found)
         return found
 
+    def withheld_by_series(self) -> dict[str, int]:
+        """How many instances of each series are withheld (one batched read of the withheld
+        instances, cached with the decisions)."""
+        decisions = self.decisions()
+        with self._lock:
+            cached = self.__dict__.get("_withheld_series")
+            if cached is not None and cached[0] is decisions:
+                return cached[1]
+        uids = [uid for uid, d in decisions.items() if d.action == "withhold"]
+        counts: dict[str, int] = {}
+        for inst in self.store.iter_instances(sop_instance_uids=uids):
+            counts[inst.series_instance_uid] = counts.get(inst.series_instance_uid, 0) + 1
+        with self._lock:
+            self.__dict__["_withheld_series"] = (decisions, counts)
+        return counts
+
     # -- listings -----------------------------------------------------------------------------
     def patients(self, page: int = 1) -> Page:
         """Patients with their study counts, shown by pseudonym."""
@@ -230,15 +246,14 @@ class Console:
         if not found:
             found = {s.series_instance_uid: s for s in self.store.iter_series(study_uid)}
         part, page, pages = self._slice(keys, page)
-        decisions = self.decisions()
+        withheld_by_series = self.withheld_by_series()
         rows, head = [], None
         for series_uid in part:
             first = self._first_instance_of_series(series_uid)
             ds = self.redacted_header(first) if first else None
             head = head or ds
             record = found.get(series_uid)
-            withheld = sum(1 for uid in self._series_uids(series_uid)
-                           if (d := decisions.get(uid)) is not None and d.action == "withhold")
+            withheld = withheld_by_series.get(series_uid, 0)
             rows.append({"handle": self.handles.of("series", series_uid),
                          "uid": _text(ds, "SeriesInstanceUID"),
                          "number": _text(ds, "SeriesNumber"),
