@@ -39,8 +39,7 @@ runtime-deps:
 	    --no-install-recommends $(APT_RUNTIME) >/dev/null && rm -rf /var/lib/apt/lists/*
 
 ## system-deps: Debian packages the component tests and bench use (tesseract, chromium and
-## chromium-driver, gdcm,
-## Orthanc, dcmtk, dicom3tools' dciodvfy); root
+## chromium-driver, gdcm, Orthanc, dcmtk, dicom3tools' dciodvfy); root
 system-deps:
 	@missing=0; for c in $(APT_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
 	if [ $$missing = 1 ]; then \
