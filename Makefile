@@ -6,13 +6,15 @@ PLUGINS := $(sort $(wildcard plugins/*))
 # The demo de-identifies pydicom's bundled test files unless SRC is given.
 SRC    ?=
 OUT    ?= demo-out
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng chromium libgdcm-tools orthanc dcmtk dicom3tools
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng chromium chromium-driver libgdcm-tools orthanc dcmtk \
+                dicom3tools
 # What the container image needs at run time (see Dockerfile): OCR and the GDCM tools.
 APT_RUNTIME  := tesseract-ocr tesseract-ocr-eng libgdcm-tools
 # one command each package above provides: system-deps installs when any is missing
-APT_COMMANDS := tesseract chromium gdcmanon Orthanc storescp dciodvfy
+APT_COMMANDS := tesseract chromium chromedriver gdcmanon Orthanc storescp dciodvfy
 
-.PHONY: install install-runtime runtime-deps system-deps demo test test-fast lint build clean
+.PHONY: install install-runtime runtime-deps system-deps demo test test-fast lint build clean \
+        screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +38,8 @@ runtime-deps:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends $(APT_RUNTIME) >/dev/null && rm -rf /var/lib/apt/lists/*
 
-## system-deps: Debian packages the component tests and bench use (tesseract, chromium, gdcm,
-## Orthanc, dcmtk, dicom3tools' dciodvfy); root
+## system-deps: Debian packages the component tests and bench use (tesseract, chromium and
+## chromium-driver, gdcm, Orthanc, dcmtk, dicom3tools' dciodvfy); root
 system-deps:
 	@missing=0; for c in $(APT_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
 	if [ $$missing = 1 ]; then \
@@ -63,6 +65,10 @@ test: install system-deps
 ## test-fast: skip slow and component tests
 test-fast: install
 	$(BIN)/python -m pytest -n 2 -q -m "not slow and not component"
+
+## screenshots: a PNG of every page of gantry web, in docs/web/ (chromium, chromium-driver)
+screenshots: install system-deps
+	$(BIN)/python bench/web_screenshots.py --out docs/web
 
 lint: install
 	$(BIN)/ruff check .

@@ -590,7 +590,7 @@ class Session:
         def pending() -> Iterator[Instance]:
             for inst in _whole_series_done(selected, done_uids) if whole_series else selected:
                 if inst.sop_instance_uid in withheld:
-                    self._withhold(inst.sop_instance_uid, target, summary)
+                    self._withhold(inst.sop_instance_uid, target, summary, done_uids)
                     continue
                 if inst.sop_instance_uid in done_uids:
                     summary.skipped += 1
@@ -633,16 +633,16 @@ class Session:
 
         return withheld_uids(self.store)
 
-    def _withhold(self, sop_instance_uid: str, target: ExportTarget,
-                  summary: StageSummary) -> None:
+    def _withhold(self, sop_instance_uid: str, target: ExportTarget, summary: StageSummary,
+                  written: set[str]) -> None:
         """Leave a withheld instance out of an export: counted, status, audit event. An output
-        written to ``target`` before the decision is named in the summary's errors (it is not
-        removed)."""
+        still at ``target`` from before the decision (``written``: the instances whose output
+        is there) is named in the summary's errors; it is not removed."""
         summary.withheld += 1
         self.store.set_status(sop_instance_uid, "withheld")
         subject = self._subject(sop_instance_uid)
         self._event("withheld", subject, destination=target.to)
-        if sop_instance_uid in self.store.exported_uids(target.to):
+        if sop_instance_uid in written:
             summary.errors.append(f"{subject}: withheld, but exported to {target.to} before "
                                   "the decision; remove its output there")
 
@@ -662,12 +662,14 @@ class Session:
                              f"{', '.join(DECISION_ACTIONS)}")
         decision_id = uuid.uuid4().hex[:12]
         now = time.time()
-        decisions = []
-        for uid in dict.fromkeys(sop_instance_uids):
-            if self.store.get_instance(uid) is None:
+        wanted = list(dict.fromkeys(sop_instance_uids))
+        known = {inst.sop_instance_uid
+                 for inst in self.store.iter_instances(sop_instance_uids=wanted)}
+        for uid in wanted:
+            if uid not in known:
                 raise GantryError(f"decide: no instance {self._subject(uid)} in {self.store.url}")
-            decisions.append(Decision(uid, action, reason=reason, who=who, time=now,
-                                      scope=scope, decision_id=decision_id))
+        decisions = [Decision(uid, action, reason=reason, who=who, time=now, scope=scope,
+                              decision_id=decision_id) for uid in wanted]
         self.store.add_decisions(decisions)
         for decision in decisions:
             self._event(f"decision-{action}", self._subject(decision.sop_instance_uid),

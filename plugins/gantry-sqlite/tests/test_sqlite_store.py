@@ -17,7 +17,7 @@ from gantry_sqlite.store import SqliteStore, path_from_url, url_for_path
 
 from gantry.errors import StoreError
 from gantry.protocols import PixelMeta
-from gantry.records import AuditEvent, ExportRecord, Finding
+from gantry.records import AuditEvent, Decision, ExportRecord, Finding
 from gantry.testing.factory import make_instance
 from gantry.testing.store_contract import instance_from_header
 
@@ -175,7 +175,7 @@ def test_iteration_streams_in_pages(store: SqliteStore, tmp_path: Path) -> None:
 # -- concurrency ----------------------------------------------------------------------------------
 WORKER = '''
 import sys
-from gantry.records import AuditEvent, ExportRecord, Finding
+from gantry.records import AuditEvent, Decision, ExportRecord, Finding
 from gantry.testing.factory import make_instance
 from gantry.testing.store_contract import instance_from_header
 from gantry_sqlite.store import SqliteStore
@@ -249,6 +249,7 @@ def test_purge_removes_original_values_of_exported_instances(store: SqliteStore,
         store.record_export(ExportRecord(uid, f"2.25.{n}", "/out", f"a/{n}.dcm", 1, "f" * 64))
         store.add_findings(uid, "audit", [Finding("phi-in-text", "a name in ImageComments")])
         store.log_event(AuditEvent("exported", f"2.25.{n}"))
+    store.add_decisions([Decision(uids[0], "approve", "checked", "alice", 1.0)])
     arr = np.ones((4, 4), dtype=np.uint8)
     store.put_pixels(uids[0], arr, PixelMeta("uint8", (4, 4), 1, "MONOCHROME2"))
     store.checkpoint()
@@ -260,6 +261,7 @@ def test_purge_removes_original_values_of_exported_instances(store: SqliteStore,
     assert store.get_header(uids[0]) is None and store.get_pixels(uids[0]) is None
     assert {r.sop_instance_uid for r in store.iter_exports()} == {"2.25.0", "2.25.1", "2.25.2"}
     assert {u for u, _, _ in store.iter_findings()} == {"2.25.0", "2.25.1", "2.25.2"}
+    assert [d.sop_instance_uid for d in store.iter_decisions()] == ["2.25.0"]
     kinds = [e.kind for e in store.iter_events()]
     assert kinds.count("exported") == 3 and kinds[-1] == "purged"
     store.checkpoint()

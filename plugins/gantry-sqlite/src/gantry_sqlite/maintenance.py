@@ -123,9 +123,9 @@ def purge(store: SqliteStore, destination: str | None = None) -> PurgeReport:
     Deleted: the instance rows with their header elements, ingest-progress rows and conflict
     rows, their pixel entries, patients/studies/series left without instances, and the source
     paths of rejected inputs. Kept, re-keyed to the exported (pseudonymous) SOP Instance UID:
-    findings, changes and export records; the audit log is kept as is. Deleted pages are
-    zeroed (``secure_delete``), the database vacuumed and the sidecar compacted, so the
-    original values leave the files, not just the tables.
+    findings, changes, export records and reviewers' decisions; the audit log is kept as is.
+    Deleted pages are zeroed (``secure_delete``), the database vacuumed and the sidecar
+    compacted, so the original values leave the files, not just the tables.
     """
     with store.exclusive("purging") as sidecar:
         report = _purge_locked(store, sidecar, destination)
@@ -157,7 +157,7 @@ def _purge_locked(store: SqliteStore, sidecar: Sidecar, destination: str | None
         counts["elements"] = c.execute(
             "SELECT COALESCE(SUM(json_array_length(value_ids)), 0) FROM instance_headers "
             "WHERE instance_id IN (SELECT id FROM purge_ids)").fetchone()[0]
-        for table in ("findings", "instance_changes", "exports"):
+        for table in ("findings", "instance_changes", "exports", "decisions"):
             c.execute(f"UPDATE {table} SET sop_instance_uid = (SELECT p.new_uid FROM purge_ids p"
                       f" WHERE p.uid = {table}.sop_instance_uid) WHERE sop_instance_uid IN "
                       "(SELECT uid FROM purge_ids)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import socket
+from pathlib import Path
 
 import click
 
@@ -43,6 +44,12 @@ def web(dest: str | None, db: str | None, profile: str | None, host: str, port: 
     if db is None and dest is None:
         raise click.UsageError("give DEST (an output of gantry deidentify) or --db URL")
     store_url = db or default_db_for(dest or "")
+    if store_url.startswith("sqlite:///"):
+        path = Path(store_url[len("sqlite:///"):].split("?", 1)[0]).expanduser()
+        if not path.is_file():
+            where = f"{dest}: no working store (run gantry deidentify SRC DEST first, or give " \
+                    "--db)" if db is None else f"{path}: no such store"
+            raise click.ClickException(where)
     if not _is_loopback(host):
         click.echo(f"gantry web: warning: listening on {host}: anyone who can reach it and "
                    "has the token can see this store", err=True)
@@ -52,6 +59,7 @@ def web(dest: str | None, db: str | None, profile: str | None, host: str, port: 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections wait from now on: the address printed works at once
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     serve(store_url, sock, profile=profile, read_only=read_only,

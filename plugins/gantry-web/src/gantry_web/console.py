@@ -157,6 +157,22 @@ class Console:
             self._decisions = (time.monotonic(), found)
         return found
 
+    def withheld_by_series(self) -> dict[str, int]:
+        """How many instances of each series are withheld (one batched read of the withheld
+        instances, cached with the decisions)."""
+        decisions = self.decisions()
+        with self._lock:
+            cached = self.__dict__.get("_withheld_series")
+            if cached is not None and cached[0] is decisions:
+                return cached[1]
+        uids = [uid for uid, d in decisions.items() if d.action == "withhold"]
+        counts: dict[str, int] = {}
+        for inst in self.store.iter_instances(sop_instance_uids=uids):
+            counts[inst.series_instance_uid] = counts.get(inst.series_instance_uid, 0) + 1
+        with self._lock:
+            self.__dict__["_withheld_series"] = (decisions, counts)
+        return counts
+
     # -- listings -----------------------------------------------------------------------------
     def patients(self, page: int = 1) -> Page:
         """Patients with their study counts, shown by pseudonym."""
@@ -230,15 +246,14 @@ class Console:
         if not found:
             found = {s.series_instance_uid: s for s in self.store.iter_series(study_uid)}
         part, page, pages = self._slice(keys, page)
-        decisions = self.decisions()
+        withheld_by_series = self.withheld_by_series()
         rows, head = [], None
         for series_uid in part:
             first = self._first_instance_of_series(series_uid)
             ds = self.redacted_header(first) if first else None
             head = head or ds
             record = found.get(series_uid)
-            withheld = sum(1 for uid in self._series_uids(series_uid)
-                           if (d := decisions.get(uid)) is not None and d.action == "withhold")
+            withheld = withheld_by_series.get(series_uid, 0)
             rows.append({"handle": self.handles.of("series", series_uid),
                          "uid": _text(ds, "SeriesInstanceUID"),
                          "number": _text(ds, "SeriesNumber"),
@@ -287,19 +302,34 @@ class Console:
             uid = inst.sop_instance_uid
             for _ in self.store.iter_findings(uid):
                 findings[uid] = findings.get(uid, 0) + 1
-            ds = self.redacted_header(uid)
             decision = decisions.get(uid)
             rows.append({"handle": self.handles.of("instance", uid),
                          "number": str(inst.attrs.get("InstanceNumber", "") or ""),
-                         "uid": _text(ds, "SOPInstanceUID"),
+                         "uid": self.new_uid(uid),
                          "modality": inst.modality,
-                         "date": _text(ds, "ContentDate") or _text(ds, "StudyDate"),
                          "size": f"{inst.attrs.get('Rows', '?')}x{inst.attrs.get('Columns', '?')}",
                          "frames": str(inst.attrs.get("NumberOfFrames", 1) or 1),
                          "status": self.store.get_status(uid) or "ingested",
                          "decision": decision.action if decision else "",
                          "findings": findings.get(uid, 0)})
         return rows
+
+    def new_uid(self, uid: str) -> str:
+        """The SOP Instance UID the profile writes for ``uid``, without redacting its header
+        (a listing row): the keyed mapping when the profile replaces it (``U``), else a note
+        (the instance's page shows the value)."""
+        from gantry.api import build_rules
+
+        profile = self.session.profile
+        with self._lock:
+            cached = self.__dict__.get("_uid_action")
+        if cached is None or cached[0] is not profile:
+            cached = (profile, build_rules(profile).exact.get(0x00080018, "U"))
+            with self._lock:
+                self.__dict__["_uid_action"] = cached
+        if cached[1] == "U":
+            return self.session.run.map_uid(uid)
+        return f"(written as the profile says: {cached[1]})"
 
     # -- search -------------------------------------------------------------------------------
     def search(self, expression: str) -> str:

@@ -28,8 +28,10 @@ def serve(store_url: str, sock: socket.socket, *, profile: str | None, read_only
     token = new_token()
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    hosts = {f"{shown}:{port}"} | ({f"localhost:{port}"} if host in ("127.0.0.1", "::1")
-                                   else set())
+    # on loopback, only the console's own address (DNS rebinding); elsewhere the names the
+    # machine is reached by are not known here, and the token is the guard
+    loopback = host in ("127.0.0.1", "::1") or host.startswith("127.")
+    hosts = {f"{shown}:{port}", f"localhost:{port}"} if loopback else set()
     app = create_app(console, token, hosts)
     mode = " (read-only)" if read_only else ""
     click.echo(f"gantry web: reviewing {session.store.url} with profile "
@@ -38,6 +40,9 @@ def serve(store_url: str, sock: socket.socket, *, profile: str | None, read_only
     sys.stdout.flush()
     logging.getLogger("gantry_web").addHandler(logging.StreamHandler())
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    # no access log; and uvicorn's own error log would print tracebacks, whose messages may
+    # quote values: the console logs the error's type only (gantry_web.app)
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

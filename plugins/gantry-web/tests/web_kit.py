@@ -1,4 +1,8 @@
-"""A small store to review, for the console's tests, its screenshots and a first look.
+"""The console's test kit: a small store to review, a ``gantry web`` process, a browser.
+
+Used by the tests here (``conftest.py`` loads it as ``gantry_web_kit``) and by
+``bench/web_screenshots.py``; not part of the installed plugin (it uses the kernel's and
+gantry-pixels' testing helpers).
 
 :func:`demo_store` writes a CT cohort (planted identifiers everywhere, from
 ``gantry.testing.factory``) and one 16-bit, three-frame ultrasound with a name and a record
@@ -21,7 +25,7 @@ US_MANUFACTURER, US_MODEL = "ACME ULTRASOUND", "SONO 9"
 ID_BOX = (8, 88, 84, 18)
 
 PROFILE = """\
-extends: ps3.15/basic
+extends: ps3.15/research
 description: review demo (a zone rule for the ACME ultrasound header)
 redact: [ps315-tags, pixel-zones]
 plugins:
