@@ -37,7 +37,7 @@ def add_commands(cli: click.Group) -> None:
         or Ctrl-C; run it again to pick up where it stopped.
         """
         from gantry import Session
-        from gantry.api import GantryError, default_db_for
+        from gantry.api import GantryError, build_plugin_manager, working_store_for
         from gantry_pacs.listen import Listener
         from gantry_pacs.settings import check_ae_title, load_settings
 
@@ -50,7 +50,7 @@ def add_commands(cli: click.Group) -> None:
             aet = check_ae_title(aet, "--aet")
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-        store = db or default_db_for(dest)  # type: ignore[arg-type]
+        store = db or working_store_for(dest, build_plugin_manager())  # type: ignore[arg-type]
         try:
             with Session(store, profile=profile, workers=workers) as session:
                 settings = load_settings(session.run)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import socket
-from pathlib import Path
 
 import click
 
@@ -39,17 +38,14 @@ def web(dest: str | None, db: str | None, profile: str | None, host: str, port: 
     A random access token is printed with the address; every request needs it (the first
     visit with ?token=... sets a cookie). Stop with Ctrl-C.
     """
-    from gantry.api import default_db_for
+    from gantry.api import GantryError, build_plugin_manager, resolve_store
 
     if db is None and dest is None:
         raise click.UsageError("give DEST (an output of gantry deidentify) or --db URL")
-    store_url = db or default_db_for(dest or "")
-    if store_url.startswith("sqlite:///"):
-        path = Path(store_url[len("sqlite:///"):].split("?", 1)[0]).expanduser()
-        if not path.is_file():
-            where = f"{dest}: no working store (run gantry deidentify SRC DEST first, or give " \
-                    "--db)" if db is None else f"{path}: no such store"
-            raise click.ClickException(where)
+    try:  # a read command: a store that is not there is an error, never created
+        store_url = resolve_store(db, build_plugin_manager(), dest=dest, must_exist=True)
+    except GantryError as exc:
+        raise click.ClickException(str(exc)) from None
     if not _is_loopback(host):
         click.echo(f"gantry web: warning: listening on {host}: anyone who can reach it and "
                    "has the token can see this store", err=True)
