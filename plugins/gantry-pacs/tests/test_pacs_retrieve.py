@@ -156,11 +156,12 @@ def test_an_instance_the_peer_does_not_send_is_one_rejection(tmp_path: Path, ort
     """Per-instance accounting: of a series' instances asked for, the ones that arrive are
     yielded as files and each missing one (here: an instance C-FIND did not list, so the peer
     cannot send it) becomes one rejection naming the peer and the instance, after retries."""
-    from gantry.api import Rejection, SourceItem
     from gantry_pacs.client import FindClient, Getter, InstanceRef
     from gantry_pacs.ingest import _series
     from gantry_pacs.settings import PacsSettings
     from gantry_pacs.url import parse_url
+
+    from gantry.api import Rejection, SourceItem
 
     url = parse_url(orthanc.url())
     settings = PacsSettings(calling_aet=CALLER, retries=1, retry_wait=0.01)
