@@ -149,3 +149,34 @@ def test_count_comes_from_cfind(tmp_path: Path, orthanc, cohort) -> None:
         rest = list(items)
     assert found == [12]
     assert 1 + len(rest) == 12 and Path(first.source).is_file()
+
+
+def test_an_instance_the_peer_does_not_send_is_one_rejection(tmp_path: Path, orthanc,
+                                                             cohort) -> None:
+    """Per-instance accounting: of a series' instances asked for, the ones that arrive are
+    yielded as files and each missing one (here: an instance C-FIND did not list, so the peer
+    cannot send it) becomes one rejection naming the peer and the instance, after retries."""
+    from gantry_pacs.client import FindClient, Getter, InstanceRef
+    from gantry_pacs.ingest import _series
+    from gantry_pacs.settings import PacsSettings
+    from gantry_pacs.url import parse_url
+
+    from gantry.api import Rejection, SourceItem
+
+    url = parse_url(orthanc.url())
+    settings = PacsSettings(calling_aet=CALLER, retries=1, retry_wait=0.01)
+    with FindClient(url, settings) as finder:
+        study = finder.studies()[0]
+        series = finder.series(study)[0]
+        refs = finder.instances(series)
+    refs.append(InstanceRef("1.2.826.0.1.3680043.10.999.424242", refs[0].sop_class))
+    getter = Getter(url, settings)
+    try:
+        items = list(_series(url, settings, getter.fetch, series, refs, str(tmp_path), None))
+    finally:
+        getter.close()
+    files = [i for i in items if isinstance(i, SourceItem)]
+    rejected = [i for i in items if isinstance(i, Rejection)]
+    assert len(files) == len(refs) - 1 and all(Path(f.source).is_file() for f in files)
+    assert len(rejected) == 1 and rejected[0].source.endswith("/1.2.826.0.1.3680043.10.999.424242")
+    assert "ORTHANC@127.0.0.1" in rejected[0].reason and "not retrieved" in rejected[0].reason

@@ -279,36 +279,72 @@ def _drain(responses: Iterator[tuple[Any, Any]], what: str, peer: Peer,
     return f"{peer}: {what}: failed with status 0x{final:04X}"
 
 
-def get_series(url: DimseUrl, settings: PacsSettings, series: SeriesRef,
-               wanted: list[InstanceRef] | None, folder: str) -> Retrieved:
-    """C-GET ``wanted`` instances of ``series`` (all of it when ``None``) into ``folder``."""
-    from pynetdicom import build_role, evt
+class Getter:
+    """C-GET series by series, on one association while the SOP classes it negotiated
+    cover the next series (a new one, with the union of the classes, when they do not)."""
 
-    out = Retrieved()
-    classes = sorted({i.sop_class for i in wanted or () if i.sop_class}) or \
-        _all_storage_classes()
-    expected = {i.sop_uid for i in wanted} if wanted is not None else None
-    ae = make_ae(settings)
-    ae.add_requested_context(GET)
-    _store_contexts(ae, classes, 127)
-    roles = [build_role(uid, scp_role=True) for uid in classes[:127]]
-    handler = _receiver(folder, out.received, expected, settings.fsync)
-    try:
-        assoc = associate(ae, url.peer, settings, ext_neg=roles,
-                          handlers=[(evt.EVT_C_STORE, handler)])
-    except PeerError as exc:
-        out.error = str(exc)
+    def __init__(self, url: DimseUrl, settings: PacsSettings) -> None:
+        self.url = url
+        self.settings = settings
+        self._assoc: Any = None
+        self._classes: set[str] = set()
+        self._target: tuple[str, dict[str, str], set[str] | None] = ("", {}, None)
+
+    def close(self) -> None:
+        """Release the association."""
+        if self._assoc is not None:
+            release(self._assoc)
+            self._assoc = None
+
+    def _store(self, event: Any) -> int:
+        folder, received, expected = self._target
+        return _receiver(folder, received, expected, self.settings.fsync)(event)
+
+    def _association(self, classes: list[str]) -> Any:
+        from pynetdicom import build_role, evt
+
+        if self._assoc is not None and self._assoc.is_established and \
+                set(classes) <= self._classes:
+            return self._assoc
+        self.close()
+        wanted = sorted(set(classes) | self._classes)
+        if len(wanted) * len(READABLE_SYNTAXES) > 127:  # keep a context per syntax (never
+            wanted = sorted(set(classes))  # transcoded): this series' classes only
+        ae = make_ae(self.settings)
+        ae.add_requested_context(GET)
+        _store_contexts(ae, wanted, 127)
+        roles = [build_role(uid, scp_role=True) for uid in wanted]
+        self._assoc = associate(ae, self.url.peer, self.settings, ext_neg=roles,
+                                handlers=[(evt.EVT_C_STORE, self._store)])
+        self._classes = set(wanted)
+        return self._assoc
+
+    def fetch(self, series: SeriesRef, wanted: list[InstanceRef] | None,
+              folder: str) -> Retrieved:
+        """C-GET ``wanted`` instances of ``series`` (all of it when ``None``) into
+        ``folder``."""
+        out = Retrieved()
+        classes = sorted({i.sop_class for i in wanted or () if i.sop_class}) or \
+            _all_storage_classes()
+        expected = {i.sop_uid for i in wanted} if wanted is not None else None
+        try:
+            assoc = self._association(classes)
+        except PeerError as exc:
+            out.error = str(exc)
+            return out
+        self._target = (folder, out.received, expected)
+        try:
+            for uids in _chunks(wanted):
+                what = f"C-GET of series {series.series_uid}"
+                out.error = _drain(assoc.send_c_get(_identifier(series, uids), GET), what,
+                                   self.url.peer)
+                if out.error:
+                    break
+        finally:
+            self._target = ("", {}, None)
+            if out.error:  # whatever went wrong, the next series starts afresh
+                self.close()
         return out
-    try:
-        for uids in _chunks(wanted):
-            what = f"C-GET of series {series.series_uid}"
-            out.error = _drain(assoc.send_c_get(_identifier(series, uids), GET), what,
-                               url.peer)
-            if out.error:
-                break
-    finally:
-        release(assoc)
-    return out
 
 
 def _chunks(wanted: list[InstanceRef] | None) -> Iterator[list[str] | None]:
@@ -417,7 +453,11 @@ def retriever(url: DimseUrl, settings: PacsSettings
     """``fetch(series, wanted, folder)`` by C-GET, or by C-MOVE to our own SCP (started for
     the duration) when the URL says ``retrieve=move``."""
     if url.retrieve == "get":
-        yield lambda series, wanted, folder: get_series(url, settings, series, wanted, folder)
+        getter = Getter(url, settings)
+        try:
+            yield getter.fetch
+        finally:
+            getter.close()
         return
     destination = MoveDestination(settings, url.peer.tls)
     destination.start()

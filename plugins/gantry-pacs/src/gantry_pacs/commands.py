@@ -52,7 +52,7 @@ def add_commands(cli: click.Group) -> None:
             raise click.UsageError(str(exc)) from None
         store = db or working_store_for(dest, build_plugin_manager())  # type: ignore[arg-type]
         try:
-            with Session(store, profile=profile, workers=workers) as session:
+            with Session(store, profile=profile, workers=workers, prestart=True) as session:
                 settings = load_settings(session.run)
                 listener = Listener(session, settings, aet=aet,
                                     host=host or settings.bind_host, port=port, dest=dest,

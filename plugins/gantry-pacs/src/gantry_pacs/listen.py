@@ -234,12 +234,12 @@ class Listener:
         server, self._server = self._server, None
         if server is not None:
             deadline = time.monotonic() + self.settings.shutdown_grace
-            server.server_close()  # no new connections
+            server.shutdown()  # no new associations; those in flight go on
             while server.active_associations and time.monotonic() < deadline:
                 time.sleep(0.1)
             for assoc in list(server.active_associations):
                 assoc.abort()
-            server.shutdown()
+            server.server_close()
         self._flush_events()
         self._process_ready(final=True)
         self._queue_event("listener-stopped", {
@@ -269,12 +269,15 @@ class Listener:
             self._run_batch(os.path.join(self.batches, name))
 
     def _process_ready(self, *, final: bool) -> None:
-        if self.settings.group == "instance":
-            while True:
-                files = _inbox_files(self.inbox, self.settings.batch_size)
-                if not files:
-                    return
-                self._run_batch(self._make_batch(files))
+        """Batches of what arrived: loose files (``group: instance``, or left by such a run)
+        at once; study folders when stable (or all of them at shutdown, or when the group is
+        ``instance`` now: left by an earlier ``group: study`` run)."""
+        while True:
+            files = _inbox_files(self.inbox, self.settings.batch_size)
+            if not files:
+                break
+            self._run_batch(self._make_batch(files))
+        final = final or self.settings.group == "instance"
         now = time.monotonic()
         for name in sorted(os.listdir(self.inbox)):
             folder = os.path.join(self.inbox, name)
