@@ -15,9 +15,9 @@ from pydicom import dcmread
 from pydicom.uid import JPEGBaseline8Bit, UltrasoundImageStorage
 
 from gantry import Session
-from gantry.exitcodes import EXIT_INCOMPLETE
 from gantry.cli import cli
 from gantry.deid.burned_in import ALLOWED_NOTE
+from gantry.exitcodes import EXIT_INCOMPLETE
 from gantry.testing.factory import make_instance
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gantry.cli import EXIT_FAILURE, EXIT_INCOMPLETE, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, cli
+from gantry.cli import EXIT_INCOMPLETE, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, cli
 from gantry.testing.factory import write_cohort
 
 
