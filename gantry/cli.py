@@ -159,6 +159,11 @@ profile_option = click.option("--profile", "-p", default=None,
                               help="Privacy profile: a YAML file or a shipped name "
                                    "(default ps3.15/basic).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+fresh_option = click.option("--fresh", is_flag=True,
+                            help="Re-export every instance, even those DEST holds already "
+                                 "(the store is kept): needed when the profile, its options, "
+                                 "the secret or the plugins differ from those DEST's outputs "
+                                 "were made with.")
 workers_option = click.option("--workers", "-w", type=click.IntRange(1), default=None,
                               help="Worker processes (default: all cores).")
 executor_option = click.option("--executor", default="local", show_default=True,
@@ -266,6 +271,17 @@ def cli(ctx: click.Context, debug: bool, quiet: bool, log_file: str | None, log_
         os.environ["GANTRY_DEBUG"] = "1"  # worker processes keep their warnings too
     else:
         warnings.filterwarnings("ignore", module="pydicom")
+        warnings.showwarning = _plain_warning
+        if not quiet:  # a failed observer is one line of the stage's summary already
+            warnings.filterwarnings("ignore", message=r"plugin '.*' failed in gantry_",
+                                    category=RuntimeWarning)
+
+
+def _plain_warning(message: Warning | str, category: type[Warning], filename: str,
+                   lineno: int, file: Any = None, line: str | None = None) -> None:
+    """Warnings reach the user as one plain line (no source path; ``--debug`` for those)."""
+    text = " ".join(str(message).split())
+    click.echo(f"gantry: warning: {text}", err=True)
 
 
 def _prepare_working_store(dest: str, db: str | None, fresh: bool, overwrite: bool) -> str:
@@ -501,11 +517,12 @@ def redact(state: State, db: str | None, profile: str | None, workers: int | Non
 @workers_option
 @executor_option
 @executor_options_option
+@fresh_option
 @json_option
 @pass_state
 def export(state: State, dest: str, db: str | None, profile: str | None, fmt: str,
            query: str | None, dry_run: bool, workers: int | None, executor: str,
-           executor_options: tuple[str, ...], as_json: bool) -> None:
+           executor_options: tuple[str, ...], fresh: bool, as_json: bool) -> None:
     """Redact and write the session's instances to DEST (resumes where it stopped)."""
     if db is None:
         raise UsageProblem("export needs --db URL (or GANTRY_DB): the store to export")
@@ -523,7 +540,7 @@ def export(state: State, dest: str, db: str | None, profile: str | None, fmt: st
             selected = session.query(query) if query else session.instances()
             _print_dry_run(session, selected, done, None, as_json)
             sys.exit(EXIT_OK)
-        summary = session.export(dest, format=fmt, query=query)
+        summary = session.export(dest, format=fmt, query=query, fresh=fresh)
         code = _report(state, [summary], as_json, session.store,
                        nothing_selected=not (summary.done or summary.skipped or summary.failed))
     sys.exit(code)
@@ -549,9 +566,12 @@ def status(state: State, dest: str | None, db: str | None, profile: str | None, 
         info = session.status()
         outcome = store_outcome(session.store)
         rejections = [r.__dict__ for r in session.store.iter_rejected()] if rejected else []
+        refused = session.refused()
     if as_json:
         click.echo(json.dumps({**info, "outcome": outcome.to_dict(),
-                               "rejected_inputs": rejections}, indent=2, default=str))
+                               "rejected_inputs": rejections,
+                               "refused": [{"instance": s, "reason": r} for s, r in refused]},
+                              indent=2, default=str))
         return
     click.echo(f"store: {info['store']}")
     click.echo(f"profile: {info['profile']}")
@@ -563,6 +583,8 @@ def status(state: State, dest: str | None, db: str | None, profile: str | None, 
                f"{info['conflicts']} UID conflicts"
                + ("" if rejected or not (outcome.rejected or outcome.withheld)
                   else " (--rejected lists them)"))
+    for subject, reason in refused:
+        click.echo(f"refused: {subject}: {reason}")
     for row in rejections:
         kind = "withheld" if row["stage"] == "withheld" else (
             "index" if row["stage"] == "index" else "rejected")

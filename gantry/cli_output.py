@@ -161,6 +161,7 @@ def print_summaries(summaries: Iterable[StageSummary], *, quiet: bool) -> None:
     for s in summaries:
         parts = [f"{s.done} done"]
         for label, value in (("skipped", s.skipped), ("withheld", getattr(s, "withheld", 0)),
+                             ("refused by the export gate", getattr(s, "refused", 0)),
                              ("failed", s.failed), ("plugin errors", s.plugin_errors),
                              ("rejected", s.rejected), ("duplicates", s.duplicates),
                              ("conflicts", s.conflicts)):

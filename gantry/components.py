@@ -81,9 +81,19 @@ class Auditor(Component):
 
 @dataclass(frozen=True)
 class Redactor(Component):
-    """Changes one instance in place. ``factory(run)`` returns a :class:`RedactorImpl`."""
+    """Changes one instance in place. ``factory(run)`` returns a :class:`RedactorImpl`.
+
+    ``performs`` names the Annex E options (``clean-pixel-data``...) this redactor carries
+    out: a profile switching an option on must name, in ``redact:``, a redactor that performs
+    it. ``unconfigured(profile)``, optional, returns why the profile's settings leave it with
+    nothing to do (``None`` when configured): such a redactor does not count as performing.
+    A redactor that carries out a per-instance option on an instance records it in
+    ``context.notes["performed_options"]`` (a set), so its code is written for that instance.
+    """
 
     factory: Callable[[Run], RedactorImpl] = field(kw_only=True)
+    performs: tuple[str, ...] = field(default=(), kw_only=True)
+    unconfigured: Callable[[Any], str | None] | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

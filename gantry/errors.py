@@ -68,3 +68,8 @@ class ExportError(GantryError):
 
 class LeakError(GantryError):
     """The export gate found identifying values in what was about to be written."""
+
+
+class WithheldError(LeakError):
+    """The export gate withheld an instance: the run's own audit found identifying values,
+    or the image is known to carry burned-in text no pixel redactor cleaned."""

@@ -34,14 +34,15 @@ WITHHELD_STAGES = frozenset({"withheld"})
 
 TABLE: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "success: everything selected was written (or, for a read command, printed)"),
-    (EXIT_FAILURE, "failure: an error, or instances that failed or were refused by the export "
-                   "gate (`gantry status` lists them)"),
+    (EXIT_FAILURE, "failure: an error, or instances that failed (`gantry status` lists "
+                   "them)"),
     (EXIT_USAGE, "usage error: a bad option, a missing input, an unknown store or an invalid "
                  "profile; nothing was done"),
     (EXIT_INCOMPLETE, "finished, but some inputs were rejected (not DICOM, truncated) or "
-                      "instances withheld (filters, lookup refusals): `gantry status "
-                      "--rejected`; computed from the store, so a resumed run exits as the "
-                      "first did"),
+                      "instances withheld (filters, lookup refusals, the export gate's "
+                      "refusals: identifying values, the pass's own audit verdict, burned-in "
+                      "text no pixel redactor cleaned): `gantry status --rejected`; computed "
+                      "from the store, so a resumed run exits as the first did"),
     (EXIT_NOTHING, "nothing to do: no DICOM found in the input, an empty store, or a query "
                    "that selects nothing"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C): finished work is kept; the same command "

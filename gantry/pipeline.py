@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from gantry.components import ExportTarget
-from gantry.errors import GantryError, LeakError
+from gantry.errors import GantryError, LeakError, WithheldError
 from gantry.records import Change, ExportRecord, Finding, PatientKey, SourceItem
 
 if TYPE_CHECKING:
@@ -42,6 +42,11 @@ class WorkUnit:
     #: after the redaction stack, on the redacted dataset, with the applied changes in
     #: ``context.notes["applied_changes"]`` — findings say what was done and what remains
     with_audit: bool = False
+    #: the run-wide roster the export gate also matches (a file: ``gantry.deid.roster``)
+    roster: str = ""
+    #: ``(patient ID, name)`` of patients this worker met since the roster was written (a
+    #: one-shot pass: earlier inputs of the same unit), matched by the gate as well
+    seen: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -124,6 +129,8 @@ class FusedUnit:
     items: list[SourceItem]
     target: ExportTarget
     select: str | None = None
+    #: as :attr:`WorkUnit.roster`
+    roster: str = ""
 
 
 def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | None]]:
@@ -139,7 +146,8 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
     prepare, prepare_raw = backend.prepare, backend.prepare_raw
     if prepare is None:  # the header goes to the parent: as a dataset
         prepare_raw = None
-    export = WorkUnit(unit.spec, "export", [], targets=[unit.target], with_audit=True)
+    export = WorkUnit(unit.spec, "export", [], targets=[unit.target], with_audit=True,
+                      roster=unit.roster)
     screen = _screen(run, unit.select)
     sinks = [run.hooks.exporter_for(unit.target.format, unit.target.to).factory(unit.target,
                                                                                  run)]
@@ -162,6 +170,9 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
             ingested = _ingest_item(item, from_memory, prepare, data, prepare_raw, screen)
             exported = None
             if ingested.kind == "ok":
+                who = (ingested.instance.patient_id, ingested.instance.patient_name)
+                if who not in export.seen:
+                    export.seen.append(who)
                 exported = process_instance(ingested.instance, export, run, sinks,
                                             opener=from_memory)
                 ingested.instance.bind(None)  # do not keep the file's bytes alive
@@ -389,9 +400,11 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
             result.findings = _audit(ds, context, run)
             if unit.mode == "audit":
                 return result
+        if unit.mode == "export":
+            withhold(instance, context, result.findings, run, ds)
         data = encode(ds)
         paths = [sink.target_path(ds, context) for sink in sinks] or [""]
-        gate(data, paths, context.identifiers)
+        gate(data, paths, context.identifiers, _roster(unit))
         if unit.mode == "export":
             if not _write(sinks, paths, data, ds, context, result):
                 return result
@@ -431,6 +444,10 @@ def redact_dataset(ds: Dataset, context: InstanceContext, run: Run) -> list[Chan
         for change in made or ():
             changes.append(change if change.component else Change(
                 change.action, change.tag, change.keyword, change.path, change.detail, name))
+    if context.notes.get("performed_options") or context.pixels_modified:
+        from gantry.deid.markers import add_performed_codes
+
+        add_performed_codes(ds, context)  # options carried out after the markers were set
     return changes
 
 
@@ -478,6 +495,8 @@ def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
     from gantry.dicom.errors import DicomFormatError
     from gantry.dicom.values import value_of
 
+    if run.profile.burned_in == "allow":
+        return False  # what is released as it is gets a marker saying so: the full path
     try:
         with instance._open() as fh:
             data = fh.read()
@@ -500,8 +519,9 @@ def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
     result.findings = findings
     result.new_sop_instance_uid = str(value_of(stub, 0x00080018, "SOPInstanceUID") or "")
     try:
+        withhold(instance, context, findings, run, None, encoded)
         paths = [sink.target_path(stub, context) for sink in sinks]
-        gate(encoded, paths, context.identifiers)
+        gate(encoded, paths, context.identifiers, _roster(unit))
         _write(sinks, paths, encoded, stub, context, result)
     except LeakError as exc:
         _fail(result, "gate", exc)
@@ -525,15 +545,94 @@ def _write(sinks: list[InstanceSink], paths: list[str], data: bytes, dataset: An
     return True
 
 
-def gate(data: bytes, paths: list[str], identifiers: Any) -> None:
+def withhold(instance: Instance, context: InstanceContext, findings: list[Finding], run: Run,
+             ds: Dataset | None, data: bytes | None = None) -> None:
+    """The export honours its own verdict: raise :class:`WithheldError` when the export
+    pass's audit found identifying values (an error finding), or when the image is known to
+    carry burned-in text (:mod:`gantry.deid.burned_in`) that no pixel redactor processed and
+    the profile does not say ``burned_in: allow``, or when the output keeps an icon image or
+    overlay bitmaps (checked on ``ds``, or the encoded ``data``); under ``allow`` the markers
+    of ``ds`` say that burned-in text was not removed."""
+    from gantry.deid.burned_in import (
+        ALLOWED_NOTE,
+        burned_in_reason,
+        kept_graphics,
+        pixels_cleaned,
+        refusal,
+    )
+
+    errors = [f for f in findings if f.severity == "error" and f.code != "verdict"]
+    if errors or any(f.severity == "error" for f in findings):
+        what = sorted({f"{f.code} in {f.keyword or f.tag}" if (f.keyword or f.tag) else f.code
+                       for f in errors}) or ["an error verdict"]
+        more = f" (+{len(what) - 3} more)" if len(what) > 3 else ""
+        raise WithheldError(f"export gate: refused: the export pass's audit found "
+                            f"identifying values ({'; '.join(what[:3])}{more})")
+    reason = burned_in_reason(instance, findings)
+    if reason is not None and pixels_cleaned(context):
+        reason = None
+    if reason is None:
+        reason = kept_graphics(ds, None if ds is not None else data)
+        if reason is not None and run.profile.burned_in != "allow":
+            raise WithheldError(f"export gate: refused: {reason}; remove it (the default "
+                                "profiles do) or set burned_in: allow after reviewing them")
+    if reason is None:
+        return
+    if run.profile.burned_in != "allow":
+        raise WithheldError(f"export gate: {refusal(reason)}")
+    context.notes["burned_in_allowed"] = reason
+    if ds is not None and "DeidentificationMethod" in ds:
+        value = ds.DeidentificationMethod
+        values = [value] if isinstance(value, str) else [str(v) for v in value]
+        if ALLOWED_NOTE not in values:
+            ds.DeidentificationMethod = [*values, ALLOWED_NOTE]
+
+
+_SEEN: dict[tuple[tuple[str, str], ...], Any] = {}
+
+
+def _roster(unit: WorkUnit) -> list[Any]:
+    """The rosters the gate matches for this unit: the run-wide one (built once per
+    process) and one of the patients met in this unit since (small; rebuilt as it grows)."""
+    from gantry.deid.roster import build_roster, roster_at
+
+    try:
+        found = roster_at(unit.roster)
+    except OSError as exc:  # fail closed: the gate's reach is not silently narrowed
+        raise GantryError(f"the run's patient roster cannot be read here ({exc.strerror or exc}"
+                          "): the export gate cannot check for other patients' values") from exc
+    rosters = [found] if found is not None else []
+    if unit.seen:
+        key = tuple(unit.seen)
+        local = _SEEN.get(key)
+        if local is None:
+            _SEEN.clear()
+            local = _SEEN[key] = build_roster(unit.seen)
+        rosters.append(local)
+    return rosters
+
+
+def gate(data: bytes, paths: list[str], identifiers: Any, rosters: Any = ()) -> None:
     """The export gate: raise :class:`LeakError` when the encoded file or one of its output
-    paths holds an identifying value (the bytes are scanned once, then each path)."""
+    paths holds an identifying value of this instance or, with ``rosters``, of any patient
+    the run has seen (the bytes are scanned once per set, then each path)."""
+    from dataclasses import replace
+
     from gantry.deid.gate import find_leaks
+    from gantry.deid.roster import roster_leaks
 
     leaks = find_leaks(data, "", identifiers)
     for path in paths:
         if path:
             leaks.extend(find_leaks(b"", path, identifiers))
+    for roster in rosters if not leaks else ():  # (the instance's own values are in them)
+        found = roster_leaks(data, "", roster)
+        for path in paths:
+            if path:
+                found.extend(roster_leaks(b"", path, roster))
+        leaks = [replace(leak, kind=f"{leak.kind} of another patient") for leak in found]
+        if leaks:
+            break
     if leaks:
         detail = "; ".join(str(leak) for leak in leaks[:5])
         more = f" (+{len(leaks) - 5} more)" if len(leaks) > 5 else ""

@@ -118,6 +118,7 @@ class ProfileFile(_Recipe):
     date_offset_days: tuple[int, int] | None = None
     reversible: ReversibleSettings | None = None
     clean: CleanSettings | None = None
+    burned_in: Literal["refuse", "allow"] | None = None
     audit: list[str] | None = None  # type: ignore[assignment]
     redact: list[str] | None = None  # type: ignore[assignment]
 
@@ -141,6 +142,9 @@ class Profile(_Recipe):
     date_offset_days: tuple[int, int] = (-3650, -365)
     reversible: ReversibleSettings = Field(default_factory=ReversibleSettings)
     clean: CleanSettings = Field(default_factory=CleanSettings)
+    #: images known to carry burned-in text (see ``gantry.deid.burned_in``) that no pixel
+    #: redactor processed: withheld (``refuse``) or released with a marker saying so (``allow``)
+    burned_in: Literal["refuse", "allow"] = "refuse"
 
     def has(self, option: str) -> bool:
         """Whether an Annex E option is switched on."""
@@ -435,10 +439,25 @@ def _resolve(path: Path, search_paths: Sequence[Path], stack: tuple[Path, ...]) 
     own["local_hooks"] = [str((path.parent / hook).resolve()) for hook in parsed.local_hooks]
     if "lookup" in own:
         own["lookup"] = resolve_files(own["lookup"], path.parent)
+    if parsed.reversible is not None and parsed.reversible.recipient_certificate:
+        own["reversible"]["recipient_certificate"] = _certificate_path(
+            doc, parsed.reversible.recipient_certificate)
     remove = set(own.pop("remove_options", []))
     merged = _merge(merged, own)
     merged["options"] = [o for o in merged["options"] if o not in remove]
     return merged
+
+
+def _certificate_path(doc: _Located, ref: str) -> str:
+    """A recipient certificate named by a profile, resolved from the profile's folder (not
+    the working directory); an error naming the line when there is no such file."""
+    path = Path(ref).expanduser()
+    if not path.is_absolute():
+        path = doc.path.parent / path
+    if not path.is_file():
+        raise doc.error(f"recipient certificate {ref!r} not found ({path})",
+                        ("reversible", "recipient_certificate"))
+    return str(path.resolve())
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -497,6 +516,43 @@ def load_profile(ref: str | os.PathLike[str], search_paths: Sequence[Path] = (),
     for spec in profile.lookup if check_tables else ():
         load_table(spec)  # checked now, with the CSV's line numbers
     return profile
+
+
+def locate(profile: Profile, key: str, item: str | None = None,
+           search_paths: Sequence[Path] = ()) -> tuple[str | None, int | None]:
+    """Where a resolved profile got ``key`` (or the list entry ``item`` of ``key``): the file
+    and line, searching the profile's own file and then the files it extends; the profile's
+    file without a line when no file names it."""
+    seen: set[Path] = set()
+
+    def search(path: Path) -> tuple[str | None, int | None] | None:
+        if path in seen:
+            return None
+        seen.add(path)
+        try:
+            doc = _Located(path)
+        except ProfileError:
+            return None
+        value = doc.data.get(key)
+        if item is None and value is not None:
+            return str(path), doc.line((key,))
+        if item is not None and isinstance(value, list) and item in value:
+            return str(path), doc.line((key, value.index(item)))
+        parents = doc.data.get("extends") or []
+        for parent in [parents] if isinstance(parents, str) else list(parents):
+            try:
+                found = search(_find(parent, search_paths, relative_to=path.parent))
+            except ProfileError:
+                continue
+            if found is not None:
+                return found
+        return None
+
+    if profile.source:
+        found = search(Path(profile.source))
+        if found is not None:
+            return found
+    return profile.source, None
 
 
 def _display_name(ref: str | os.PathLike[str], path: Path) -> str:

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from gantry.profiles import Profile
     from gantry.protocols import Store
 
-__all__ = ["build_run", "check_components", "load_run_profile", "validate_plugin_settings"]
+__all__ = ["build_run", "check_components", "load_run_profile", "validate_options",
+           "validate_plugin_settings"]
 
 
 def load_run_profile(ref: str, hooks: GantryHooks) -> Profile:
@@ -28,6 +29,7 @@ def load_run_profile(ref: str, hooks: GantryHooks) -> Profile:
     for path in profile.local_hooks:
         hooks.register_local_hooks(path)
     validate_plugin_settings(profile, hooks)
+    validate_options(profile, hooks)
     return profile
 
 
@@ -43,6 +45,43 @@ def check_components(profile: Profile, hooks: GantryHooks) -> None:
                 raise ProfileError(f"no {kind} named {name!r} is installed (known: "
                                    f"{', '.join(sorted(known)) or 'none'})",
                                    file=profile.source, field=key)
+
+
+def validate_options(profile: Profile, hooks: GantryHooks) -> None:
+    """Every Annex E option the tag engine does not carry out itself (``clean-pixel-data``,
+    ``clean-recognizable-visual-features``) must be performed by a redactor of ``redact:``
+    that declares it (``Redactor.performs``) and is configured; otherwise the profile claims
+    work nobody does. The error names the file and line of the option."""
+    from gantry.deid.markers import INSTANCE_OPTIONS
+    from gantry.profiles import locate
+
+    redactors = hooks.components("redactor")
+    for option in profile.options:
+        if option not in INSTANCE_OPTIONS:
+            continue
+        reasons: list[str] = []
+        for name in profile.redact:
+            record = redactors.get(name)
+            if record is None or option not in getattr(record, "performs", ()):
+                continue
+            check = getattr(record, "unconfigured", None)
+            why = check(profile) if check is not None else None
+            if why is None:
+                break
+            reasons.append(f"{name}: {why}")
+        else:
+            able = sorted(n for n, r in redactors.items()
+                          if option in getattr(r, "performs", ()))
+            if reasons:
+                need = "; ".join(reasons)
+            elif able:
+                need = f"add one of {', '.join(able)} to redact:"
+            else:
+                need = "no installed plugin performs it"
+            file, line = locate(profile, "options", option, hooks.profile_paths())
+            raise ProfileError(f"option {option} is not carried out by any configured "
+                               f"redactor in redact: [{', '.join(profile.redact)}] ({need})",
+                               file=file, line=line, field="options")
 
 
 def validate_plugin_settings(profile: Profile, hooks: GantryHooks) -> None:

@@ -70,6 +70,10 @@ class StageSummary:
     withheld: int = 0
     findings: int = 0
     plugin_errors: int = 0
+    #: instances the export gate refused (identifying values, the audit's verdict,
+    #: burned-in text): not written on purpose (status ``refused``, exit code 3, listed by
+    #: ``gantry status``), not counted as failed
+    refused: int = 0
     bytes: int = 0
     seconds: float = 0.0
     destination: str = ""
@@ -163,11 +167,13 @@ class Session:
             started = getattr(self._executor(), "prestart", None)
             if started is not None:
                 started()
-        if secret is None:
-            from gantry.deid.secret import resolve_secret
+        from gantry.deid.secret import check_secret, resolve_secret
 
+        if secret is None:
             secret = resolve_secret(secret_file=secret_file,
                                     forbidden_dirs=[Path(p) for p in forbidden_secret_dirs])
+        else:
+            check_secret(secret, "Session(secret=...)")
         store_url = store or self.profile.store or "memory://"
         self.spec = RunSpec(profile=profile_ref, secret=secret, store_url=store_url,
                             allow_plugins=tuple(allow_plugins) if allow_plugins is not None
@@ -185,6 +191,9 @@ class Session:
         self._input_roots: list[Path] = []
         self._input_urls: list[str] = []
         self._closed = False
+        self._roster_dir: str | None = None
+        self._since: dict[str, int] = {}  # destination -> outputs count from this time (ns)
+        self._roster: tuple[str, int] = ("", -1)  # (file, patients in it)
 
     @_locked
     def use_profile(self, profile: str | os.PathLike[str]) -> None:
@@ -218,6 +227,10 @@ class Session:
                 self._closed = True
                 self._drop_executor()
                 self.store.close()
+                if self._roster_dir is not None:
+                    import shutil
+
+                    shutil.rmtree(self._roster_dir, ignore_errors=True)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _executor(self) -> ExecutorImpl:
@@ -254,6 +267,26 @@ class Session:
     def _subject(self, sop_instance_uid: str) -> str:
         """The pseudonymous name of an instance for the audit log (its mapped UID)."""
         return self.run.map_uid(sop_instance_uid)
+
+    def _roster_file(self) -> str:
+        """The run-wide roster for the export gate (:mod:`gantry.deid.roster`): every patient
+        of the store, written to a private file the workers read. A new snapshot is written
+        when the store holds new patients — each time while it is small, then once it grew
+        by a tenth — so the gate matches every patient seen so far."""
+        from gantry.deid.roster import save_roster
+
+        path, known = self._roster
+        patients = self.store.counts().patients
+        if path and (patients == known or (known >= 1000 and patients < known * 1.1)):
+            return path
+        if self._roster_dir is None:
+            import tempfile
+
+            self._roster_dir = tempfile.mkdtemp(prefix="gantry-roster-")
+        path = os.path.join(self._roster_dir, f"roster-{patients}.json")
+        save_roster(path, ((p.patient_id, p.patient_name) for p in self.store.iter_patients()))
+        self._roster = (path, patients)
+        return path
 
     def instances(self, *, series_instance_uid: str | None = None) -> Iterator[Instance]:
         """Every ingested instance (or those of one series), streamed."""
@@ -445,10 +478,19 @@ class Session:
         elif res.ok:
             handle(res, summary)
         else:
-            summary.failed += 1
             subject = self._subject(res.sop_instance_uid)
             summary.errors.append(f"{subject}: {res.stage}: {res.error}")
-            self.store.set_status(res.sop_instance_uid, "failed")
+            if res.stage != "gate":
+                summary.failed += 1
+            if res.stage == "gate":
+                from gantry.records import Finding
+
+                summary.refused += 1
+                self.store.set_status(res.sop_instance_uid, "refused")
+                self.store.add_findings(res.sop_instance_uid, "gate", [Finding(
+                    "refused", res.error, severity="error", component="export-gate")])
+            else:
+                self.store.set_status(res.sop_instance_uid, "failed")
             self._event("failed", subject, stage=res.stage, error=res.error, plugin=res.plugin)
             self.hooks.stage_failed(stage, self.run, GantryError(res.error),
                                     plugin=res.plugin or None)
@@ -510,11 +552,46 @@ class Session:
     anonymize = redact
 
     # -- export ----------------------------------------------------------------------------------
+    def _check_recipe(self, target: ExportTarget, fresh: bool) -> None:
+        """Compare the run's recipe (:mod:`gantry.recipe`) with the one ``target``'s recorded
+        outputs were made with: stop when they differ (a resume would only relabel them),
+        unless ``fresh``, which re-exports every instance (outputs recorded before now are
+        not counted as done); record the recipe."""
+        from gantry.recipe import EVENT, differences, latest_recipe, recipe_parts
+
+        parts = recipe_parts(self.run)
+        recorded = latest_recipe(self.store.iter_events(), target.to)
+        exported = bool(self.store.exported_uids(target.to))
+        since = int((recorded or {}).get("since_ns", 0) or 0)
+        changed = differences(recorded, parts) if recorded is not None else []
+        if fresh and exported:  # (less a margin: file times come from a coarser clock)
+            since = time.time_ns() - 20_000_000
+        elif changed and exported:
+            raise ExportError(
+                f"{target.to}: its outputs were made with another {' and '.join(changed)} "
+                f"(profile {recorded.get('profile', '?')}); resuming would only relabel them. "
+                "Start afresh to re-export every instance under this recipe (gantry deidentify "
+                "--fresh --overwrite, gantry export --fresh, fresh=True), or choose another "
+                "destination")
+        elif changed:
+            since = 0
+        self._since[target.to] = since
+        if recorded is None or changed or fresh:
+            self._event(EVENT, target.to, destination=target.to, parts=parts,
+                        profile=self.profile.name, since_ns=since)
+
     def _already_exported(self, target: ExportTarget) -> set[str]:
-        """Instances exported to ``target`` before, whose output files are still there."""
+        """Instances exported to ``target`` before (under this recipe: see
+        :meth:`_check_recipe`), whose output files are still there."""
         done = self.store.exported_uids(target.to)
         if not done:
             return done
+        since = self._since.get(target.to, 0)
+        if since:
+            done = {r.sop_instance_uid for r in self.store.iter_exports(target.to)
+                    if r.mtime_ns >= since}
+            if not done:
+                return done
         records = (r for r in self.store.iter_exports(target.to) if r.path)
         if is_url(target.to):
             present = self._present_at(target)
@@ -561,13 +638,16 @@ class Session:
     @_locked
     def export(self, dest: str | os.PathLike[str], *, format: str = "dicom",
                query: str | None = None, options: dict[str, Any] | None = None,
-               audit: bool = False) -> StageSummary:
+               audit: bool = False, fresh: bool = False) -> StageSummary:
         """Redact and write every instance (or those matching ``query``) to ``dest``.
 
         Each instance passes the export gate first; one that fails is not written and counts as
         failed. Instances already exported to ``dest`` are skipped (resume). With ``audit=True``
         the profile's auditors also run in the same pass (one read per file), on the redacted
         result with the applied changes at hand; findings are stored as the ``verify`` stage.
+        A resume whose profile, options, secret or plugins differ from those the recorded
+        outputs were made with stops with an :class:`ExportError`; ``fresh=True`` re-exports
+        every instance instead.
         """
         target = ExportTarget(to=str(dest), format=format, options=dict(options or {}),
                               query=query)
@@ -576,6 +656,7 @@ class Session:
         if exporter.prepare is not None:
             target = replace(target, options={
                 **target.options, **exporter.prepare(target, self.run, self.store)})
+        self._check_recipe(target, fresh)
         done_uids = self._already_exported(target)
         summary = StageSummary("export", destination=target.to)
         selected = self.query(query) if query else self.instances()
@@ -604,7 +685,8 @@ class Session:
         def make(batch: list[Instance]) -> WorkUnit:
             worker_targets = [] if parent_sink is not None else [target]
             return WorkUnit(self.spec, "export", batch, targets=worker_targets,
-                            want_headers=parent_sink is not None, with_audit=audit)
+                            want_headers=parent_sink is not None, with_audit=audit,
+                            roster=self._roster_file())
 
         handle = self._export_handle(parent_sink, audit)
         total = self.store.counts().instances
@@ -712,7 +794,8 @@ class Session:
     @_locked
     def deidentify(self, uri: str | os.PathLike[str], dest: str | os.PathLike[str], *,
                    format: str = "dicom", options: dict[str, Any] | None = None,
-                   keep_workers: bool = True, query: str | None = None) -> list[StageSummary]:
+                   keep_workers: bool = True, query: str | None = None,
+                   fresh: bool = False) -> list[StageSummary]:
         """:meth:`ingest` ``uri`` then :meth:`export` the store to ``dest`` with
         ``audit=True``, reading each file once: a worker indexes a file's header and redacts,
         audits and writes it from the same bytes. The store, the output and the summaries
@@ -728,15 +811,19 @@ class Session:
 
         ``query``: inputs it does not match are withheld (recorded with the reason, not
         written), as the profile's ``filter:`` rules withhold theirs.
+        ``fresh``: re-export every instance even when the recorded outputs were made with
+        another recipe (see :meth:`export`; without it such a resume stops).
         """
         uri = str(uri)
         target = ExportTarget(to=str(dest), format=format, options=dict(options or {}))
         exporter = self.hooks.exporter_for(format, target.to)
         if exporter.runs_in in ("parent", "series"):  # (a series sink needs whole series)
             return [self.ingest(uri, query=query),
-                    self.export(dest, format=format, options=options, audit=True)]
+                    self.export(dest, format=format, options=options, audit=True,
+                                fresh=fresh)]
         self._remember_input(uri)
         self._check_destination(target)
+        self._check_recipe(target, fresh)
         ingestor = self.hooks.ingestor_for(uri)
         ingested = StageSummary("ingest")
         exported = StageSummary("export", destination=target.to)
@@ -749,7 +836,8 @@ class Session:
 
         units = self._new_sources(ingestor, uri, ingested,
                                   lambda batch: FusedUnit(self.spec, ingestor.name, batch, target,
-                                                          query))
+                                                          query,
+                                                          roster=self._roster_file()))
         inputs = InputCount.for_ingestor(ingestor, uri, self.progress is not None)
         executor = self._executor()
         try:
@@ -786,10 +874,12 @@ class Session:
             self._drop_executor()  # memory goes before the store is read back (if work is
             # left after all, an interrupted run's, a new pool starts)
         self._finish("ingest", ingested)
-        rest = self._not_exported(target, redo, failed, resumed=ingested.skipped > 0)
+        rest = self._not_exported(target, redo, failed,
+                                  resumed=ingested.skipped > 0 or bool(self._since.get(target.to)))
         if rest:
             def make(batch: list[Instance]) -> WorkUnit:
-                return WorkUnit(self.spec, "export", batch, targets=[target], with_audit=True)
+                return WorkUnit(self.spec, "export", batch, targets=[target], with_audit=True,
+                                roster=self._roster_file())
 
             new = [inst for inst in rest if inst.sop_instance_uid not in redo]
             again = [inst for inst in rest if inst.sop_instance_uid in redo]
@@ -867,6 +957,16 @@ class Session:
             per_status[status] = per_status.get(status, 0) + 1
         return {"store": self.store.url, "profile": self.profile.name, **counts.__dict__,
                 "status": per_status}
+
+    def refused(self) -> list[tuple[str, str]]:
+        """Instances the export gate refused (withheld from the output),
+        ``(pseudonymous subject, reason)``: the latest refusal of each still refused."""
+        reasons: dict[str, str] = {}
+        for uid, stage, finding in self.store.iter_findings():
+            if stage == "gate" and finding.code == "refused":
+                reasons[uid] = finding.message
+        return [(self._subject(uid), reason) for uid, reason in sorted(reasons.items())
+                if self.store.get_status(uid) == "refused"]
 
 
 DicomSession = Session

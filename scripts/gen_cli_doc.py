@@ -40,6 +40,9 @@ it holds the **original headers (PHI)**, owner-only (files 0600, folders 0700). 
 prints its path at the end (`store` in `--json`); `gantry status DEST` and every `--db DEST`
 find it; `gantry runs list|show|rm` list and delete such stores; `gantry purge --db DEST`
 drops the original values of exported instances and keeps the rest.
+
+A resumed `deidentify`/`export` whose profile, options, secret or plugins differ from those
+DEST's outputs were made with stops (exit 1) unless given `--fresh`.
 """
 
 

@@ -90,13 +90,14 @@ def gantry_commands(cli: Any) -> None:
                   help="environment variable holding the private key's password")
     def reidentify_command(src: str, dest: str, key_path: str, cert_path: str,
                            password_env: str | None) -> None:
-        """Recover original attributes from the Encrypted Attributes Sequence (PS3.15 E.1.2)."""
+        """Recover original attributes from the Encrypted Attributes Sequence (PS3.15 E.1.2).
+
+        Files in SRC that are not DICOM (the manifests and reports an export writes beside
+        the instances) are skipped and counted as such, not as failures."""
         import os
         from pathlib import Path
 
-        from pydicom import dcmread
-
-        from gantry.deid.reversible import load_certificate, load_private_key, reidentify
+        from gantry.deid.reversible import load_certificate, load_private_key, reidentify_file
 
         password = os.environ.get(password_env, "").encode() if password_env else None
         key = load_private_key(key_path, password or None)
@@ -104,19 +105,22 @@ def gantry_commands(cli: Any) -> None:
         source, target = Path(src), Path(dest)
         files = [source] if source.is_file() else sorted(p for p in source.rglob("*")
                                                          if p.is_file())
-        done = failed = 0
+        done = failed = skipped = 0
         for path in files:
             out = target if source.is_file() else target / path.relative_to(source)
             try:
-                ds = dcmread(path)
-                restored = reidentify(ds, key, cert)
+                outcome = reidentify_file(path, out, key, cert)
             except Exception as exc:
                 failed += 1
-                click.echo(f"{path}: {type(exc).__name__}", err=True)
+                reason = str(exc) if isinstance(exc, ValueError | OSError) else \
+                    f"{type(exc).__name__}: {exc}"
+                click.echo(f"{path}: {reason}", err=True)
                 continue
-            out.parent.mkdir(parents=True, exist_ok=True)
-            restored.save_as(out, enforce_file_format=True)
-            done += 1
-        click.echo(f"reidentified {done} file(s), {failed} failed")
+            if outcome == "not-dicom":
+                skipped += 1
+            else:
+                done += 1
+        extra = f", {skipped} not DICOM skipped" if skipped else ""
+        click.echo(f"reidentified {done} file(s), {failed} failed{extra}")
         if failed:
             raise SystemExit(1)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gantry.deid.vr import TEXT_VRS
+from gantry.deid.vr import TEXT_VRS, binary_text
 from gantry.records import Change, Finding
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def _text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
             continue
         if value is None:
             continue
-        text = value.decode("latin-1", "ignore") if isinstance(value, bytes) else str(value)
+        text = bytes_text(tag, value, not prefix) if isinstance(value, bytes) else str(value)
         kinds = identifiers.find(text)
         if kinds:
             out.append((f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword, prefix,
@@ -94,6 +94,17 @@ def _text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
 
 
 _UNREAD = object()
+
+
+def bytes_text(tag: int, value: bytes, top: bool) -> str:
+    """The text the audit reads in a binary value: for the top-level Pixel Data, only the
+    text segments of compressed frames (native pixels are numbers); else the bytes as
+    Latin-1, UTF-8 and UTF-16 text (:func:`gantry.deid.vr.binary_text`)."""
+    if top and tag == 0x7FE00010:
+        from gantry.deid.pixeltext import pixel_text
+
+        return pixel_text(value)
+    return binary_text(value)
 
 
 class DeidAuditor:

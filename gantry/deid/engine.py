@@ -134,6 +134,20 @@ class _Walk:
                 for v in value]
 
 
+#: Binary attributes the table does not name that an image needs (kept under
+#: ``unknown_attributes: remove``): pixel data, palettes and LUTs, the ICC profile.
+_KEPT_BINARY = frozenset({
+    "PixelData", "FloatPixelData", "DoubleFloatPixelData", "ICCProfile",
+    "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData", "AlphaPaletteColorLookupTableData",
+    "SegmentedRedPaletteColorLookupTableData", "SegmentedGreenPaletteColorLookupTableData",
+    "SegmentedBluePaletteColorLookupTableData", "LUTData", "ExtendedOffsetTable",
+    "ExtendedOffsetTableLengths", "FileMetaInformationVersion", "EncryptedContent",
+    "SpectroscopyData", "WaveformData", "ChannelMinimumValue", "ChannelMaximumValue",
+    "WaveformPaddingValue", "BitmapOfPrescanOptions",
+})
+
+
 class DeidEngine:
     """Applies a resolved :class:`~gantry.profiles.Profile` to datasets (PS3.15 Annex E)."""
 
@@ -241,6 +255,10 @@ class DeidEngine:
                 walk.change("X", tag, keyword, path)
                 continue
             raw = elements[key]
+            if action is None and self.drops_unknown_binary(tag, raw.VR):
+                del elements[key]  # a binary value the table does not name may hold anything
+                walk.change("X", tag, keyword, path)
+                continue
             if type(raw) is RawDataElement:
                 if (action is None or action == "K") and verbatim(raw):
                     continue  # a number or bytes kept as read: nothing to decode or rewrite
@@ -250,6 +268,12 @@ class DeidEngine:
         for tag in creators:
             if (tag >> 16, tag & 0xFF) not in kept_blocks:
                 del ds[tag]
+
+    def drops_unknown_binary(self, tag: int, vr: str | None) -> bool:
+        """Whether a public OB/OW attribute the table does not name is removed: under
+        ``unknown_attributes: remove``, unless an image needs it (:data:`_KEPT_BINARY`)."""
+        return self.remove_unknown and not tag >> 16 & 1 and vr in ("OB", "OW") and \
+            keyword_of(tag) not in _KEPT_BINARY
 
     def _raw(self, walk: _Walk, ds: Dataset, raw: Any, tag: int, action: str | None,
              path: str, mode: str, keyword: str) -> bool:

@@ -8,9 +8,11 @@ Pixel data: the value of the top-level Pixel Data element (7FE0,0010) is **not**
 bytes are arbitrary numbers; a short name or ID (3-7 characters) occurs in them by chance often
 enough to refuse good files (a 3-letter token has a probability of about 1e-6 per offset,
 i.e. about one false hit per 0.5 MB image per token). Text burned into pixels is a different
-problem (rendered glyphs, not bytes), handled by the pixel redactors and OCR auditors. Everything
-else — file meta, every header element, sequences, private data, overlay bitmaps, trailing
-padding — is scanned. Deflated transfer syntaxes are inflated first.
+problem (rendered glyphs, not bytes), handled by the pixel redactors and OCR auditors. What
+*is* text inside encapsulated pixel data — JPEG COM/APPn segments, JPEG 2000 comments — is
+scanned (:mod:`gantry.deid.pixeltext`). Everything else — file meta, every header element,
+sequences, private data, overlay bitmaps, trailing padding — is scanned, each value in UTF-8,
+Latin-1 and UTF-16 (LE and BE). Deflated transfer syntaxes are inflated first.
 """
 
 from __future__ import annotations
@@ -178,7 +180,22 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
                 pos = body.find(uid, pos + 1, end)
     if hits:
         leaks.extend(_locate(data, hits, identifiers))
+    leaks.extend(pixel_segment_leaks(body, span, identifiers))
     return leaks
+
+
+def pixel_segment_leaks(body: bytes, span: tuple[int, int] | None,
+                        identifiers: Any) -> list[Leak]:
+    """Identifying values in the text segments of encapsulated Pixel Data (JPEG COM/APPn,
+    JPEG 2000 comments: :mod:`gantry.deid.pixeltext`); native pixel data is not read."""
+    if span is None or body[span[0]:span[0] + 4] != b"\xfe\xff\x00\xe0":
+        return []
+    from gantry.deid.pixeltext import pixel_text
+
+    text = pixel_text(body[span[0]:span[1]])
+    return [Leak(kind=identifiers.kind_of(value), where="bytes", offset=span[0],
+                 tag="(7FE0,0010)", keyword="PixelData (a compressed frame's text segment)")
+            for value in identifiers.matches(text)] if text else []
 
 
 def _locate(data: bytes, hits: list[tuple[int, str]],
@@ -218,7 +235,9 @@ def _locate(data: bytes, hits: list[tuple[int, str]],
             if value is None:
                 continue
             if isinstance(value, bytes):
-                text = value.decode("latin-1", "ignore")
+                from gantry.deid.vr import binary_text
+
+                text = binary_text(value)
             elif isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
                 text = "\\".join(str(v) for v in value)
             else:

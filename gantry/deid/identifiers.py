@@ -23,6 +23,22 @@ if TYPE_CHECKING:
 
 #: Shortest token kept: shorter values (sex ``M``, ``JO``) match by chance everywhere.
 MIN_TOKEN = 3
+#: Shortest token kept in scripts written without spaces (Han, kana, Hangul): two characters
+#: are a whole name there (李娜), and a name is matched without word boundaries.
+MIN_TOKEN_CJK = 2
+
+
+def _unspaced_script(text: str) -> bool:
+    """Whether ``text`` is written in a script without spaces between words (every
+    character Han, Hiragana, Katakana or Hangul)."""
+    return bool(text) and all(
+        "\u3040" <= c <= "\u30ff" or "\u3400" <= c <= "\u4dbf" or "\u4e00" <= c <= "\u9fff"
+        or "\uac00" <= c <= "\ud7af" or "\u1100" <= c <= "\u11ff" or "\uf900" <= c <= "\ufaff"
+        or "\u3130" <= c <= "\u318f" or "\uff66" <= c <= "\uff9f" for c in text)
+
+
+def _too_short(text: str) -> bool:
+    return len(text) < (MIN_TOKEN_CJK if _unspaced_script(text) else MIN_TOKEN)
 #: Tokens shorter than this must stand alone (not inside a longer alphanumeric run) to match.
 BOUNDED_BELOW = 8
 
@@ -108,7 +124,7 @@ class IdentifierSet:
     def add(self, value: Any, kind: str) -> None:
         """Add one value (ignored when shorter than :data:`MIN_TOKEN` or purely generic)."""
         text = str(value).strip().strip("\x00").strip()
-        if len(text) < MIN_TOKEN or text.lower() in _GENERIC_WORDS or text.lower() in _DUMMIES:
+        if _too_short(text) or text.lower() in _GENERIC_WORDS or text.lower() in _DUMMIES:
             return
         if text.replace(".", "").replace("-", "").isdigit() and len(text) < 4:
             return
@@ -404,12 +420,17 @@ def _compile_bytes(key: tuple[tuple[str, ...], ...],
     return re.compile(b"|".join(parts), re.IGNORECASE if ignore_case else 0)
 
 
+#: The encodings a value is looked for in as bytes: any value may be written as text in UTF-8
+#: or Latin-1, and a binary value (OB, UN) may hold UTF-16 text.
+BYTE_ENCODINGS = ("utf-8", "latin-1", "utf-16-le", "utf-16-be")
+
+
 def _encoded(values: Iterable[str]) -> dict[bytes, None]:
-    """Each value in UTF-8 and in Latin-1 (where it can be), once, in order: the byte literals
-    the gate looks for."""
+    """Each value in every encoding of :data:`BYTE_ENCODINGS` it can be written in, once, in
+    order: the byte literals the gate looks for."""
     encoded: dict[bytes, None] = {}
     for value in values:
-        for encoding in ("utf-8", "latin-1"):
+        for encoding in BYTE_ENCODINGS:
             try:
                 encoded[value.encode(encoding)] = None
             except UnicodeEncodeError:
@@ -442,7 +463,9 @@ def _scanner(key: tuple[tuple[str, ...], ...]) -> Callable[[bytes], bool] | None
 
 # --------------------------------------------------------------------------- variants
 def name_variants(value: str) -> Iterator[str]:
-    """A PN value, each component, and the components joined in other orders."""
+    """A PN value, each component, and the components joined in other orders — for each
+    component group (alphabetic, ideographic, phonetic); in scripts written without spaces
+    (Han, kana, Hangul) also joined without a space (王小東, 小東王)."""
     for group in str(value).split("="):
         parts = [p.strip() for p in group.split("^")]
         family, given = [*parts, "", ""][:2]
@@ -461,6 +484,11 @@ def name_variants(value: str) -> Iterator[str]:
             yield f"{given}^{family}"
             if len(parts) > 2 and parts[2]:
                 yield f"{given} {parts[2]} {family}"
+            if _unspaced_script(family + given):
+                yield f"{family}{given}"
+                yield f"{given}{family}"
+                if len(parts) > 2 and _unspaced_script(parts[2]):
+                    yield f"{family}{given}{parts[2]}"
 
 
 def date_variants(value: str) -> Iterator[str]:
@@ -554,7 +582,7 @@ def _elements(ds: Dataset, in_code_seq: bool, out: list[_Item]) -> None:
 def _accepted(value: Any, kind: str) -> tuple[str, str] | None:
     """:meth:`IdentifierSet.add`'s filter: the lower-cased value to store, or ``None``."""
     text = str(value).strip().strip("\x00").strip()
-    if len(text) < MIN_TOKEN:
+    if _too_short(text):
         return None
     low = text.lower()
     if low in _GENERIC_WORDS or low in _DUMMIES:

@@ -13,14 +13,58 @@ if TYPE_CHECKING:
     from gantry.profiles import Profile
 
 
+#: Options the tag engine never carries out itself: their codes are written only for the
+#: instances a component processed (``context.notes["performed_options"]``; a pixel redactor
+#: that changed the pixels counts as having cleaned them).
+INSTANCE_OPTIONS = ("clean-pixel-data", "clean-recognizable-visual-features")
+
+
 def method_codes(profile: Profile) -> list[tuple[str, str, str]]:
-    """CID 7050 ``(code value, scheme, meaning)`` of the basic profile and the active options."""
+    """CID 7050 ``(code value, scheme, meaning)`` of the basic profile and the active options
+    the tag engine carries out on every instance (not :data:`INSTANCE_OPTIONS`)."""
     codes = cid7050()
     out = [(codes["basic"][0], "DCM", codes["basic"][1])]
     for option in profile.options:
-        if option in codes:
+        if option in codes and option not in INSTANCE_OPTIONS:
             out.append((codes[option][0], "DCM", codes[option][1]))
     return out
+
+
+def performed_options(context: Any) -> list[str]:
+    """The per-instance options (:data:`INSTANCE_OPTIONS`) carried out on this instance."""
+    if context is None:
+        return []
+    notes = getattr(context, "notes", {}) or {}
+    done = set(notes.get("performed_options", ()))
+    if notes.get("pixels_modified"):
+        done.add("clean-pixel-data")
+    return [option for option in INSTANCE_OPTIONS if option in done]
+
+
+def add_performed_codes(ds: Dataset, context: Any) -> list[str]:
+    """Add the codes of per-instance options performed after the markers were written (a
+    pixel redactor after the tag engine); returns the codes added. Only where markers exist."""
+    from pydicom.dataset import Dataset as Item
+    from pydicom.sequence import Sequence
+
+    seq = ds.get("DeidentificationMethodCodeSequence")
+    if seq is None:
+        return []
+    codes = cid7050()
+    present = {str(item.get("CodeValue", "")) for item in seq}
+    added = []
+    items = list(seq)
+    for option in performed_options(context):
+        value, meaning = codes[option][0], codes[option][1]
+        if value in present:
+            continue
+        item = Item()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
+        items.append(item)
+        added.append(value)
+    if added:
+        ds.DeidentificationMethodCodeSequence = Sequence(items)
+    return added
 
 
 def longitudinal_state(profile: Profile) -> str:
@@ -108,8 +152,9 @@ def set_markers(ds: Dataset, profile: Profile, walk: Any = None,
     attributes given dummy values (``dummies``; by default those of ``walk.changes``, see
     :func:`dummied_attributes`): ``dummy values: 00080021 00080031``.
 
-    When a pixel redactor already changed this instance (``walk.context.pixels_modified``), the
-    Clean Pixel Data code (113101) is listed even if the profile lacks that option.
+    The codes of per-instance options (:data:`INSTANCE_OPTIONS`) are listed only when a
+    component already carried them out on this instance (``walk.context``: a pixel redactor
+    before the tag engine), whatever the profile says.
 
     Markers absent from ``ds`` (the usual case) are added as the elements ``ds.Keyword = value``
     would create, from values and code items built once per profile; a marker already present
@@ -126,16 +171,15 @@ def set_markers(ds: Dataset, profile: Profile, walk: Any = None,
         extra = dummy_values_text(dummies)
         elements = [(tag, vr, [*value, *extra] if tag == 0x00120063 else value)
                     for tag, vr, value in elements]
-    context = getattr(walk, "context", None)
-    if context is not None and getattr(context, "pixels_modified", False):
-        clean_pixel = cid7050()["clean-pixel-data"]
-        if all(str(item.CodeValue) != clean_pixel[0] for item in items):
+    for option in performed_options(getattr(walk, "context", None)):
+        code = cid7050()[option]
+        if all(str(item.CodeValue) != code[0] for item in items):
             from pydicom.dataset import Dataset as Item
 
             item = Item()
-            item.CodeValue = clean_pixel[0]
+            item.CodeValue = code[0]
             item.CodingSchemeDesignator = "DCM"
-            item.CodeMeaning = clean_pixel[1]
+            item.CodeMeaning = code[1]
             items = [*items, item]  # a pixel redactor ran before the tag engine
     for tag, vr, value in elements:
         if tag == 0x00280303:

@@ -317,7 +317,9 @@ class MemoPass:
                 action = actions.get(tag)
                 if action is None and has_masks:
                     action = rules.mask_action(tag)
-                if action is None or action == "K":
+                if action is None and self.engine.drops_unknown_binary(tag, span.vr):
+                    pass  # removed by the engine (unknown_attributes: remove), below
+                elif action is None or action == "K":
                     if tag == PIXEL_DATA and (span.length & 1 or compressed):
                         raise Unsupported("odd-length or encapsulated defined-length pixels")
                     out.append((tag, _rebuilt(data, span)))
@@ -758,7 +760,9 @@ def _ob_hits(data: bytes, span: ElementSpan, identifiers: Any) -> list[Any]:
     """The auditor's hits on a kept raw OB value (it scans OB as Latin-1 text)."""
     if not len(identifiers):
         return []
-    kinds = identifiers.find(data[span.value:span.end].decode("latin-1", "ignore"))
+    from gantry.deid.audit import bytes_text
+
+    kinds = identifiers.find(bytes_text(span.tag, data[span.value:span.end], True))
     if not kinds:
         return []
     tag = span.tag

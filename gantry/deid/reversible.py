@@ -102,8 +102,35 @@ def add_encrypted_attributes(ds: Dataset, original: Dataset, settings: Reversibl
                     f"{len(modified)} original attributes encrypted")
 
 
+class NotForThisKey(ValueError):
+    """The Encrypted Attributes Sequence was not encrypted for the key given (or is damaged)."""
+
+
+def der_value(content: bytes) -> bytes:
+    """The CMS structure at the start of an Encrypted Content value, without what follows.
+
+    DICOM pads an odd-length OB value to even length with one zero byte; a CMS parser
+    refuses that byte as trailing data. The DER header says how long the structure is, so
+    exactly that many bytes are taken (a value that is not DER is returned unchanged)."""
+    if len(content) < 2 or content[0] != 0x30:
+        return content
+    first = content[1]
+    if first < 0x80:
+        size, start = first, 2
+    else:
+        count = first & 0x7F
+        if not 1 <= count <= 4 or len(content) < 2 + count:
+            return content
+        size, start = int.from_bytes(content[2:2 + count], "big"), 2 + count
+    end = start + size
+    return content[:end] if end <= len(content) else content
+
+
 def reidentify(ds: Dataset, private_key: Any, certificate: Any) -> Dataset:
-    """A copy of ``ds`` with the original attributes recovered from (0400,0500)."""
+    """A copy of ``ds`` with the original attributes recovered from (0400,0500).
+
+    Raises :class:`NotForThisKey` when the content was encrypted for another recipient (or
+    is damaged), ``ValueError`` when the dataset has no Encrypted Attributes Sequence."""
     import copy
 
     from cryptography.hazmat.primitives.serialization import pkcs7
@@ -112,16 +139,20 @@ def reidentify(ds: Dataset, private_key: Any, certificate: Any) -> Dataset:
         raise ValueError("the dataset has no Encrypted Attributes Sequence")
     out = copy.deepcopy(ds)
     for item in ds.EncryptedAttributesSequence:
-        raw = pkcs7.pkcs7_decrypt_der(bytes(item.EncryptedContent), certificate, private_key,
-                                      [])
+        try:
+            raw = pkcs7.pkcs7_decrypt_der(der_value(bytes(item.EncryptedContent)),
+                                          certificate, private_key, [])
+        except ValueError as exc:
+            raise NotForThisKey("not encrypted for this key (or the encrypted content is "
+                                "damaged)") from exc
         try:  # a wrong key can pass the padding checks by chance and give random bytes
             wrapper = _decode(raw)
             found = "ModifiedAttributesSequence" in wrapper
         except Exception:
             found = False
         if not found:
-            raise ValueError("the encrypted attributes did not decrypt to a Modified Attributes "
-                             "Sequence: wrong key, or damaged content")
+            raise NotForThisKey("not encrypted for this key (the content did not decrypt to "
+                                "a Modified Attributes Sequence; or it is damaged)")
         for modified in wrapper.ModifiedAttributesSequence:
             for elem in modified:
                 out.add(elem)
@@ -130,3 +161,25 @@ def reidentify(ds: Dataset, private_key: Any, certificate: Any) -> Dataset:
     if meta is not None and "SOPInstanceUID" in out:
         meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
     return out
+
+
+def is_dicom_file(path: str | Path) -> bool:
+    """Whether ``path`` starts like a DICOM Part 10 file (``DICM`` after the preamble)."""
+    with open(path, "rb") as fh:
+        return fh.read(132)[128:132] == b"DICM"
+
+
+def reidentify_file(source: str | Path, dest: str | Path, private_key: Any,
+                    certificate: Any) -> str:
+    """Restore one written file into ``dest`` in its own transfer syntax; ``"not-dicom"``
+    (nothing written) for a file that is not DICOM Part 10, else ``"done"``. Errors as
+    :func:`reidentify`."""
+    from pydicom import dcmread
+
+    if not is_dicom_file(source):
+        return "not-dicom"
+    ds = dcmread(source)
+    restored = reidentify(ds, private_key, certificate)
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    restored.save_as(dest, enforce_file_format=True)
+    return "done"

@@ -1,8 +1,10 @@
 """The project secret: from ``GANTRY_SECRET`` (hex), a secret file, or a generated default.
 
 The default lives at ``$XDG_CONFIG_HOME/gantry/secret.key`` (``~/.config/gantry/secret.key``),
-created on first use with mode 0600. A secret file inside a forbidden folder (the output) is
-refused. The secret is never logged or written into any output.
+created on first use with mode 0600. A secret file inside a forbidden folder (the output), a
+secret file other users can read or write, and a guessable secret (all zero, a byte repeated:
+fewer than :data:`MIN_DISTINCT` distinct byte values) are refused. The secret is never logged
+or written into any output.
 """
 
 from __future__ import annotations
@@ -35,15 +37,40 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
+#: A secret with fewer distinct byte values than this is refused as guessable.
+MIN_DISTINCT = 4
+
+
+def check_secret(value: bytes, origin: str = "the secret") -> bytes:
+    """``value`` unless it is too short or guessable (all zero, one byte repeated, a few
+    values cycling): keyed pseudonyms, UIDs and date shifts are only as unlinkable as the
+    secret is unguessable. Raises :class:`SecretError` (one line)."""
+    if len(value) < MIN_BYTES:
+        raise SecretError(f"{origin}: the secret must be at least {MIN_BYTES} bytes")
+    if len(set(value)) < MIN_DISTINCT:
+        raise SecretError(f"{origin}: the secret is guessable (only {len(set(value))} "
+                          "distinct byte value(s), e.g. all zero); use 32 random bytes "
+                          "(python -c 'import secrets; print(secrets.token_hex(32))')")
+    return value
+
+
+def check_secret_file(path: Path) -> None:
+    """Refuse a secret file other users can read or write (one line naming the fix)."""
+    if os.name != "posix":
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o007:
+        raise SecretError(f"{path}: the secret file is accessible to other users (mode "
+                          f"{mode:04o}); run chmod 600 {path}")
+
+
 def _parse(text: str, origin: str) -> bytes:
     text = text.strip()
     try:
         value = bytes.fromhex(text)
     except ValueError:
         raise SecretError(f"{origin}: the secret must be hexadecimal") from None
-    if len(value) < MIN_BYTES:
-        raise SecretError(f"{origin}: the secret must be at least {MIN_BYTES} bytes")
-    return value
+    return check_secret(value, origin)
 
 
 def resolve_secret(*, secret_file: str | None = None, env: Mapping[str, str] = os.environ,
@@ -57,6 +84,7 @@ def resolve_secret(*, secret_file: str | None = None, env: Mapping[str, str] = o
         if _inside(path, Path(folder)):
             raise SecretError("the secret file must not be inside the output folder")
     if path.is_file():
+        check_secret_file(path)
         return _parse(path.read_text(encoding="ascii", errors="replace"), str(path))
     if chosen:
         raise SecretError(f"secret file {path} does not exist")

@@ -27,6 +27,18 @@ _DUMMY: dict[str, Any] = {
 }
 
 
+def binary_text(value: bytes) -> str:
+    """The text a binary value (OB, UN) may hold, for matching: its bytes read as Latin-1,
+    UTF-8, UTF-16 LE and UTF-16 BE (undecodable bytes dropped), joined by newlines."""
+    texts = [value.decode("latin-1")]
+    for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
+        try:
+            texts.append(value.decode(encoding, "ignore"))
+        except (UnicodeError, ValueError):
+            continue
+    return "\n".join(texts)
+
+
 #: Dummies of attributes whose VR's dummy would not do: a coding scheme of Gantry's own
 #: (``99`` marks a private scheme, PS3.16 8.2), so a dummy code is a valid code.
 DUMMY_BY_KEYWORD: dict[str, Any] = {"CodingSchemeDesignator": "99GANTRY"}

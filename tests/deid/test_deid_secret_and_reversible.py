@@ -17,7 +17,7 @@ from gantry.testing.factory import make_instance
 
 
 def test_env_secret_wins():
-    assert resolve_secret(env={"GANTRY_SECRET": "ab" * 16}) == b"\xab" * 16
+    assert resolve_secret(env={"GANTRY_SECRET": "0a1b2c3d" * 4}) == bytes.fromhex("0a1b2c3d" * 4)
     with pytest.raises(SecretError):
         resolve_secret(env={"GANTRY_SECRET": "zz"})
     with pytest.raises(SecretError):
@@ -35,10 +35,11 @@ def test_default_secret_generated_once_with_0600(tmp_path):
 def test_secret_file_inside_output_is_refused(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "k").write_text("ab" * 16)
+    (out / "k").write_text("0a1b2c3d" * 4)
+    (out / "k").chmod(0o600)
     with pytest.raises(SecretError, match="output"):
         resolve_secret(secret_file=str(out / "k"), env={}, forbidden_dirs=[out])
-    assert resolve_secret(secret_file=str(out / "k"), env={}) == b"\xab" * 16
+    assert resolve_secret(secret_file=str(out / "k"), env={}) == bytes.fromhex("0a1b2c3d" * 4)
     with pytest.raises(SecretError):
         resolve_secret(secret_file=str(tmp_path / "missing"), env={})
 
@@ -93,7 +94,7 @@ def test_content_that_decrypts_to_garbage_is_a_clear_error(monkeypatch, garbage)
     item.EncryptedContent = b"x"
     ds = Dataset()
     ds.EncryptedAttributesSequence = Sequence([item])
-    with pytest.raises(ValueError, match="wrong key"):
+    with pytest.raises(ValueError, match="not encrypted for this key"):
         reidentify(ds, None, None)
 
 
@@ -109,3 +110,30 @@ def test_wrong_key_recovers_nothing(recipient, basic_profile):
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(ValueError):
         reidentify(ds, other, cert)
+
+
+@pytest.mark.parametrize("value", ["00" * 16, "00" * 32, "ab" * 16, "0102" * 16])
+def test_guessable_secret_is_refused_in_one_line(tmp_path, value):
+    with pytest.raises(SecretError, match="guessable") as info:
+        resolve_secret(env={"GANTRY_SECRET": value})
+    assert "\n" not in str(info.value)
+    path = tmp_path / "k"
+    path.write_text(value)
+    path.chmod(0o600)
+    with pytest.raises(SecretError, match="guessable"):
+        resolve_secret(secret_file=str(path), env={})
+    from gantry import Session
+
+    with pytest.raises(SecretError, match="guessable"):
+        Session("memory://", secret=bytes.fromhex(value))
+
+
+def test_world_readable_secret_file_is_refused_naming_the_fix(tmp_path):
+    path = tmp_path / "k"
+    path.write_text(os.urandom(32).hex())
+    path.chmod(0o644)
+    with pytest.raises(SecretError, match="chmod 600") as info:
+        resolve_secret(secret_file=str(path), env={})
+    assert "0644" in str(info.value) and "\n" not in str(info.value)
+    path.chmod(0o640)  # the owner's group may read it
+    assert len(resolve_secret(secret_file=str(path), env={})) == 32

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gantry.cli import EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, cli
+from gantry.cli import EXIT_INCOMPLETE, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, cli
 from gantry.testing.factory import write_cohort
 
 
@@ -50,7 +50,7 @@ def test_invalid_profile_is_a_usage_error_naming_file_and_line(tmp_path: Path,
     assert "Traceback" not in result.output
 
 
-def test_gate_failure_gives_exit_code_1(tmp_path: Path, runner: CliRunner) -> None:
+def test_gate_refusal_gives_exit_code_withheld(tmp_path: Path, runner: CliRunner) -> None:
     write_cohort(tmp_path / "in", patients=1, series=1, instances=1)
     (tmp_path / "careless.py").write_text(
         "from gantry import hookimpl\n"
@@ -67,8 +67,8 @@ def test_gate_failure_gives_exit_code_1(tmp_path: Path, runner: CliRunner) -> No
                      "local_hooks: [careless.py]\n")
     result = runner.invoke(cli, ["deidentify", str(tmp_path / "in"), str(tmp_path / "out"),
                                  "--db", "memory://", "--workers", "1", "--profile", str(leaky)])
-    assert result.exit_code == EXIT_FAILURE, result.output
-    assert "export gate" in result.output
+    assert result.exit_code == EXIT_INCOMPLETE, result.output
+    assert "export gate" in result.output and "1 refused by the export gate" in result.output
     assert "MRN000" not in result.output
     assert not list((tmp_path / "out").rglob("*.dcm"))
 

@@ -148,3 +148,21 @@ def test_cli_sql_is_read_only(db, tmp_path):
     result = runner.invoke(_cli(), ["query", "Modality == 'CT'", "--sql", "SELECT 1",
                                     "--db", db])
     assert result.exit_code == 2
+
+
+def test_a_failed_final_write_leaves_no_temporary_table(tmp_path, cohort, monkeypatch):
+    import errno
+
+    import gantry_parquet.sink as sink
+    import pytest
+
+    def full_disk(tmp, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sink, "_swap", full_disk)
+    dest = tmp_path / "out" / "t.parquet"
+    with Session(store="memory://", secret=SECRET) as session:
+        session.ingest(str(cohort.root))
+        with pytest.raises(OSError, match="No space"):
+            session.export(str(dest), format="parquet")
+    assert [p.name for p in (tmp_path / "out").iterdir() if ".tmp-" in p.name] == []

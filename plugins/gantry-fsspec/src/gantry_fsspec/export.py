@@ -74,6 +74,38 @@ class FsspecDicomSink(DicomFolderSink):
             raise ExportError(f"{url}: write failed ({type(exc).__name__}: {exc})") from None
         return self._record(relpath, data, dataset, context, 0)
 
+    def _url_path(self, relpath: str) -> tuple[str, str]:
+        parts = relpath.split("/")
+        if not relpath or relpath.startswith("/") or "\\" in relpath or \
+                any(p in ("", ".", "..") for p in parts):
+            raise ExportError(f"{relpath}: not a file path inside the export destination")
+        return f"{self.destination.rstrip('/')}/{relpath}", f"{self.root_path}/{relpath}"
+
+    def read(self, relpath: str) -> bytes | None:
+        """The bytes of a file under the destination as they are now (``None`` if absent):
+        what the manifests describe."""
+        url, path = self._url_path(relpath)
+        try:
+            return self.fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:
+            raise ExportError(f"{url}: read failed ({type(exc).__name__}: {exc})") from None
+
+    def put(self, relpath: str, data: bytes) -> str:
+        """Put a file that is not an instance (a manifest, a report) under the destination,
+        as instances are put (one request); returns its URL."""
+        url, path = self._url_path(relpath)
+        try:
+            folder = path.rpartition("/")[0]
+            if not self.object_store and folder not in self._made:
+                self.fs.makedirs(folder, exist_ok=True)
+                self._made.add(folder)
+            self.fs.pipe_file(path, data)
+        except Exception as exc:
+            raise ExportError(f"{url}: write failed ({type(exc).__name__}: {exc})") from None
+        return url
+
     def present(self) -> set[str]:
         """The relative paths of the files under the destination (one listing), so that a
         resumed run puts again what was removed since."""

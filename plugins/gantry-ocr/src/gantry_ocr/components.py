@@ -207,6 +207,7 @@ class OcrRedactor(_Reader):
                 f"{self.settings.passes} blanking pass(es); the instance is not exported")
         if context is not None:
             context.notes["ocr_verified"] = True
+            context.notes.setdefault("performed_options", set()).add("clean-pixel-data")
         if not blanked:
             return []
         decoded.sha256 = after = codec.pixel_sha256(decoded.array)

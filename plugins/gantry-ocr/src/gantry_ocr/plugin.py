@@ -35,7 +35,7 @@ def gantry_auditors() -> Iterator[Auditor]:
 @hookimpl
 def gantry_redactors() -> Iterator[Redactor]:
     """Register the ``burned-in-ocr`` redactor: blank text found by OCR, verify by re-reading."""
-    yield Redactor("burned-in-ocr", factory=_redactor,
+    yield Redactor("burned-in-ocr", factory=_redactor, performs=("clean-pixel-data",),
                    description="blank burned-in text found by OCR; fail closed if any remains")
 
 

@@ -176,25 +176,31 @@ class ParquetSink:
         schema = schema.with_metadata({METADATA_KEY: meta.encode()})
         tmp = self.path.parent / f".{self.path.name}.tmp-{self.run_id}"
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
-        writer = _Writers(tmp, schema, self.options, self.single_file)
         try:
-            for file, values, old in sources:
-                for batch in pq.ParquetFile(file).iter_batches(batch_size=self.options.batch_size):
-                    for key, value in values.items():
-                        batch = batch.append_column(key, pa.array([value] * batch.num_rows,
-                                                                  pa.string()))
-                    batch = conform(_cast_partitions(batch, partition_fields), schema)
-                    if old and self._new_uids and "SOPInstanceUID" in batch.schema.names:
-                        batch = _drop_uids(batch, self._new_uids)
-                    writer.write(batch)
-        finally:
-            writer.close()
-        if not self.single_file:
-            _carry_over(self.path, tmp)
-            (tmp / MARKER).write_text(json.dumps(
-                {"partition_by": self.options.partition_by, "run_id": self.run_id,
-                 "plugin": "gantry-parquet", "version": _version()}, indent=1))
-        _swap(tmp, self.path)
+            writer = _Writers(tmp, schema, self.options, self.single_file)
+            try:
+                for file, values, old in sources:
+                    for batch in pq.ParquetFile(file).iter_batches(
+                            batch_size=self.options.batch_size):
+                        for key, value in values.items():
+                            batch = batch.append_column(key, pa.array([value] * batch.num_rows,
+                                                                      pa.string()))
+                        batch = conform(_cast_partitions(batch, partition_fields), schema)
+                        if old and self._new_uids and "SOPInstanceUID" in batch.schema.names:
+                            batch = _drop_uids(batch, self._new_uids)
+                        writer.write(batch)
+            finally:
+                writer.close()
+            if not self.single_file:
+                _carry_over(self.path, tmp)
+                (tmp / MARKER).write_text(json.dumps(
+                    {"partition_by": self.options.partition_by, "run_id": self.run_id,
+                     "plugin": "gantry-parquet", "version": _version()}, indent=1))
+            _swap(tmp, self.path)
+        except BaseException:  # a full disk, an interrupt: no temporary output is left
+            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(
+                missing_ok=True)
+            raise
 
 
 class _Writers:

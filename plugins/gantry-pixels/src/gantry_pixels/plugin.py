@@ -21,8 +21,17 @@ def _zone_redactor(run: Any) -> Any:
 @hookimpl
 def gantry_redactors() -> Iterator[Redactor]:
     """Register ``pixel-zones``: blank the boxes of matching zone rules on every frame."""
-    yield Redactor("pixel-zones", factory=_zone_redactor,
+    yield Redactor("pixel-zones", factory=_zone_redactor, performs=("clean-pixel-data",),
+                   unconfigured=_no_zones,
                    description="blank profile zone rules (by device and size) on every frame")
+
+
+def _no_zones(profile: Any) -> str | None:
+    """Why ``pixel-zones`` has nothing to do under ``profile`` (no zone rules), or ``None``."""
+    settings = (getattr(profile, "plugins", None) or {}).get("gantry-pixels") or {}
+    if not settings.get("zones"):
+        return "no zone rules under plugins: gantry-pixels: zones:"
+    return None
 
 
 @hookimpl

@@ -188,6 +188,8 @@ class ZoneRedactor:
             boxes += [(-1, *box.to_pixels(rows, cols)) for box in rule.boxes]
         if not boxes:
             return []
+        if context is not None:  # a matching rule's boxes are blank now (or were already)
+            context.notes.setdefault("performed_options", set()).add("clean-pixel-data")
         keep = self.settings.burned_in_annotation == "keep"
         return apply_pixel_edit(
             dataset, context, boxes, component=COMPONENT,

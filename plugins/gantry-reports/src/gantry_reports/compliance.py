@@ -298,6 +298,10 @@ class Checker:
             if self.clean_pixels:
                 self._outcome(result, "burned-in-annotation", UNVERIFIED, "BurnedInAnnotation",
                               _REASONS["pixels"])
+            elif getattr(self.profile, "burned_in", "refuse") == "allow":
+                self._outcome(result, "burned-in-annotation", UNVERIFIED, "BurnedInAnnotation",
+                              "burned-in text released without pixel cleaning: the profile "
+                              "says burned_in: allow")
             else:
                 self._outcome(result, "burned-in-annotation", FAIL, "BurnedInAnnotation",
                               "burned-in annotation and the profile does not clean pixel data")

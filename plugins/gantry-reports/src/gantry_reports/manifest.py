@@ -294,18 +294,24 @@ def _file_entry(root: Path, record: ExportRecord) -> dict[str, Any]:
 def write_manifests(destination: str, records: Iterable[ExportRecord], *,
                     profile: str = "", thumbnails: bool = True,
                     thumbnail_size: int = 96, max_html_series: int = 2000,
-                    rehash: bool = False) -> list[Path]:
+                    rehash: bool = False, sink: Any = None) -> list[Any]:
     """Write ``manifest.html``, ``manifest.csv`` and ``manifest.json`` for a destination.
 
     Files are streamed (CSV rows and JSON entries are written as they are read); only one
-    small record per series is kept in memory. Returns the paths written (empty for a remote
-    destination, which has no local folder to write into).
+    small record per series is kept in memory. Returns the paths written. A URL destination's
+    manifests are made from its files read back through ``sink`` (the destination's own
+    instance sink, offering ``read(rel)`` and ``put(rel, data)``) and put through it; their
+    URLs are returned (empty when there is no such sink).
     """
     records = iter(records)
     first = next(records, None)
     fmt = first.format if first is not None else "dicom"
     if first is not None:
         records = itertools.chain([first], records)
+    if is_url(destination):
+        return _write_through_sink(destination, records, sink, profile=profile,
+                                   thumbnails=thumbnails, thumbnail_size=thumbnail_size,
+                                   max_html_series=max_html_series)
     where = manifest_location(destination, fmt)
     if where is None:
         return []
@@ -314,6 +320,73 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
     root = Path(destination.removeprefix("file://")).resolve()
     if not root.is_dir():
         root = root.parent
+    return _write_local(destination, records, folder, prefix, _FileReader(root, rehash=rehash),
+                        lambda rel: root / rel, profile=profile, thumbnails=thumbnails,
+                        thumbnail_size=thumbnail_size, max_html_series=max_html_series)
+
+
+def _write_through_sink(destination: str, records: Iterable[ExportRecord], sink: Any, *,
+                        profile: str, thumbnails: bool, thumbnail_size: int,
+                        max_html_series: int) -> list[Any]:
+    """The manifests of a URL destination, made from the files as they are there (read back
+    through the destination's sink) and put through that sink beside them; ``[]`` when the
+    sink cannot read and put files."""
+    if sink is None or not hasattr(sink, "read") or not hasattr(sink, "put"):
+        return []
+    with tempfile.TemporaryDirectory(prefix="gantry-manifest-") as staging:
+        folder = Path(staging)
+        reader = _SinkReader(sink)
+
+        def local_copy(rel: str) -> Path:
+            copy = folder / "thumbs" / rel.replace("/", "_")
+            copy.parent.mkdir(exist_ok=True)
+            copy.write_bytes(reader.read(rel) or b"")
+            return copy
+
+        written = _write_local(destination, records, folder, "", reader, local_copy,
+                               profile=profile, thumbnails=thumbnails,
+                               thumbnail_size=thumbnail_size, max_html_series=max_html_series)
+        return [sink.put(path.name, path.read_bytes()) for path in written]
+
+
+class _SinkReader(_FileReader):
+    """A :class:`_FileReader` over a destination's sink (``present()``, ``read(rel)``): every
+    file is read back and hashed (no local modification times to trust)."""
+
+    def __init__(self, sink: Any) -> None:
+        super().__init__(Path("/"), rehash=True)
+        self.sink = sink
+        present = getattr(sink, "present", None)
+        self.present = set(present()) if present is not None else None
+        self._cache: tuple[str, bytes | None] = ("", None)
+
+    def locate(self, rel: str) -> str | None:
+        """``rel`` when the destination holds it, else ``None`` (missing)."""
+        return rel if self.present is None or rel in self.present else None
+
+    def read(self, rel: str) -> bytes | None:
+        """The file's bytes through the sink (the last one is kept for its thumbnail)."""
+        if self._cache[0] == rel:
+            return self._cache[1]
+        data = self.sink.read(rel)
+        self._cache = (rel, data)
+        return data
+
+    def entries(self, records: Iterable[ExportRecord]
+                ) -> Iterator[tuple[ExportRecord, dict[str, Any]]]:
+        """``(record, entry)`` for every record, each file read back through the sink."""
+        for record in records:
+            where = self.locate(record.path)
+            data = None if where is None else self.sink.read(where)
+            loaded = None if data is None else (data, hashlib.sha256(data).hexdigest())
+            yield record, self._entry(record, where if data is not None else None, loaded)
+
+
+def _write_local(destination: str, records: Iterable[ExportRecord], folder: Path, prefix: str,
+                 reader: _FileReader, file_path: Any, *, profile: str, thumbnails: bool,
+                 thumbnail_size: int, max_html_series: int) -> list[Path]:
+    """Write the three manifests into ``folder`` from ``reader``'s view of the files
+    (``file_path(rel)``: a local path of one, for its thumbnail)."""
     series: dict[str, SeriesStats] = {}
     modalities: dict[str, int] = {}
     dates: list[str] = []
@@ -325,7 +398,6 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
     table_series: set[str] = set()
     csv_path = folder / f"{prefix}manifest.csv"
     index: list[tuple[str, int, int, int]] = []  # (path, spool offset, JSON and CSV sizes)
-    reader = _FileReader(root, rehash=rehash)
 
     def dicom_records() -> Iterator[ExportRecord]:
         for record in records:
@@ -365,7 +437,8 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
             _account(entry, series, modalities, dates, patients, studies)
         index.sort()
         seen.clear()
-        table_files = _table_files(destination, formats - {"dicom"})
+        table_files = [] if is_url(destination) else _table_files(destination,
+                                                                  formats - {"dicom"})
 
         def entries() -> Iterator[str]:
             for _path, start, size, _row_size in index:
@@ -389,8 +462,9 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
                 if stats.members:
                     stats.members.sort()
                     _number, rel = stats.members[len(stats.members) // 2]
-                    stats.thumbnail, stats.thumbnail_note = _thumb(root / rel, thumbnail_size)
-        if table_files and not series:
+                    stats.thumbnail, stats.thumbnail_note = _thumb(file_path(rel),
+                                                                   thumbnail_size)
+        if table_files and not series and not is_url(destination):
             _table_counts(destination, patients, studies, modalities, dates, table_series)
         from gantry_reports.versions import tool_versions
 
@@ -607,8 +681,12 @@ class _atomic:
         return self.fh
 
     def __exit__(self, exc_type: Any, *rest: Any) -> None:
-        self.fh.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
+        try:  # closing flushes: on a full disk that is where the write fails
+            self.fh.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        if exc_type is not None:
             self.tmp.unlink(missing_ok=True)

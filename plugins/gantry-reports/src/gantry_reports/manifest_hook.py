@@ -38,15 +38,32 @@ def on_export_finished(run: Run, summary: dict[str, Any]) -> None:
     if not settings.manifests:
         spool.discard(run.run_id, destination)
         return
+    sink = _url_sink(run, destination, summary)
     try:
         written = write_manifests(
             destination, export_records(run, destination), profile=run.profile.name,
             thumbnails=settings.thumbnails,
             thumbnail_size=settings.thumbnail_size, max_html_series=settings.max_html_series,
-            rehash=settings.rehash)
+            rehash=settings.rehash, sink=sink)
     except OSError as exc:
         raise GantryError(f"{destination}: cannot write the export manifest ({exc})") from exc
+    finally:
+        if sink is not None:
+            sink.close()
     if written:
         log.info("manifests written: %s", ", ".join(str(p) for p in written))
-    else:
-        log.warning("%s: no local folder to write manifests into", destination)
+    else:  # (a PACS, say: a destination that holds no files)
+        log.warning("%s: no manifest written: the destination's exporter cannot read and put "
+                    "files", destination)
+
+
+def _url_sink(run: Run, destination: str, summary: dict[str, Any]) -> Any:
+    """The instance sink of a URL destination (manifests are put through it), or ``None``
+    for a local one."""
+    from gantry.api import ExportTarget, is_url
+
+    if not is_url(destination):
+        return None
+    fmt = str(summary.get("format") or "dicom")
+    exporter = run.hooks.exporter_for(fmt, destination)
+    return exporter.factory(ExportTarget(to=destination, format=fmt), run)

@@ -1,0 +1,130 @@
+"""Which images are *known* to carry burned-in text, and whether one may be released.
+
+An image is known to carry burned-in text when
+
+* its ``BurnedInAnnotation`` is ``YES``;
+* a pixel auditor of the run reported text in its pixels (a ``burned-in-text`` finding: the
+  code pixel auditors use, e.g. ``burned-in-ocr``); or
+* ``BurnedInAnnotation`` is absent and its modality or SOP class is one that routinely
+  carries burned-in text: ultrasound (``US``), X-ray angiography screens (``XA``),
+  secondary capture and other captures (``SC``, ``OT``, the Secondary Capture SOP classes),
+  ultrasound SOP classes.
+
+Pixels besides the image count too: an Icon Image Sequence kept (a profile override; Table
+E.1-1 removes it) and overlay bitmaps kept under ``clean-graphics`` are released only under
+``burned_in: allow`` (no pixel redactor inspects them).
+
+``BurnedInAnnotation = NO`` is taken at its word. Such an image is released only when a pixel
+redactor of the stack processed it (``clean-pixel-data`` in
+``context.notes["performed_options"]``, or pixels modified), or when the profile says
+``burned_in: allow`` (a site that reviewed its data): the markers then say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+#: Modalities whose images routinely carry burned-in text (when the tag is absent).
+ROUTINE_MODALITIES = frozenset({"US", "XA", "SC", "OT"})
+#: SOP classes whose images routinely carry burned-in text (when the tag is absent).
+ROUTINE_SOP_CLASSES = frozenset({
+    "1.2.840.10008.5.1.4.1.1.6.1",  # Ultrasound Image
+    "1.2.840.10008.5.1.4.1.1.3.1",  # Ultrasound Multi-frame Image
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture Image
+    "1.2.840.10008.5.1.4.1.1.7.1", "1.2.840.10008.5.1.4.1.1.7.2",  # Multi-frame SC
+    "1.2.840.10008.5.1.4.1.1.7.3", "1.2.840.10008.5.1.4.1.1.7.4",
+})
+#: The finding code pixel auditors report text in pixels with.
+BURNED_IN_FINDING = "burned-in-text"
+#: What the markers say when an image known to carry burned-in text is released as it is.
+ALLOWED_NOTE = "burned-in text not removed (burned_in: allow)"
+
+
+def _attr(instance: Any, keyword: str) -> str:
+    attrs = getattr(instance, "attrs", None) or {}
+    value = attrs.get(keyword)
+    if isinstance(value, list | tuple):
+        value = value[0] if value else ""
+    return str(value or "").strip().upper()
+
+
+def burned_in_reason(instance: Any, findings: Iterable[Any] = ()) -> str | None:
+    """Why ``instance`` is known to carry burned-in text, or ``None`` (header attributes
+    from its ingested key attributes; ``findings``: the run's audit of it)."""
+    for finding in findings:
+        if getattr(finding, "code", "") == BURNED_IN_FINDING:
+            return f"a pixel auditor ({finding.component or 'unnamed'}) found text in the pixels"
+    attrs = getattr(instance, "attrs", None) or {}
+    if not attrs.get("Rows"):
+        return None  # no image
+    flag = _attr(instance, "BurnedInAnnotation")
+    if flag == "YES":
+        return "BurnedInAnnotation is YES"
+    if flag:
+        return None
+    modality = _attr(instance, "Modality")
+    if modality in ROUTINE_MODALITIES:
+        return (f"{modality} images routinely carry burned-in text and BurnedInAnnotation "
+                "is absent")
+    if str(getattr(instance, "sop_class_uid", "")) in ROUTINE_SOP_CLASSES:
+        return ("its SOP class (secondary capture or ultrasound) routinely carries burned-in "
+                "text and BurnedInAnnotation is absent")
+    return None
+
+
+_ICON = 0x00880200
+_GRAPHICS_RE: Any = None
+
+
+def kept_graphics(ds: Any = None, data: bytes | None = None) -> str | None:
+    """Why the output keeps pixels nothing inspected besides the image itself — an Icon
+    Image Sequence (a thumbnail of the image, burned-in text included) or overlay bitmaps
+    (60xx,3000), kept under ``clean-graphics`` — or ``None``. From the redacted dataset
+    ``ds``, or else from the encoded header ``data`` (the memoized pass hands no dataset)."""
+    icon = overlay = False
+    if ds is not None:
+        for key in list(ds._dict):
+            tag = int(key)
+            if tag == _ICON:
+                icon = True
+            elif tag & 0xFF01FFFF == 0x60003000:
+                overlay = True
+    elif data:
+        global _GRAPHICS_RE
+        import re
+
+        from gantry.deid.gate import _body, _pixel_span
+
+        if _GRAPHICS_RE is None:  # explicit VR LE/BE tags with their VR, implicit VR LE tags
+            _GRAPHICS_RE = re.compile(rb"(\x88\x00\x00\x02(?:SQ|\x00\x00|\xff\xff))|"
+                                      rb"(\x00\x88\x02\x00SQ)|"
+                                      rb"([\x00-\x1e]\x60\x00\x30(?:OB|OW|[\x00-\xff]{2}\x00\x00))|"
+                                      rb"(\x60[\x00-\x1e]\x30\x00O[BW])")
+        body = _body(data)
+        span = _pixel_span(body)
+        header = body[:span[0]] if span else body
+        for match in _GRAPHICS_RE.finditer(header, 132 if header[128:132] == b"DICM" else 0):
+            if match.group(1) or match.group(2):
+                icon = True
+            else:
+                overlay = True
+    if icon:
+        return "an Icon Image Sequence (a thumbnail that may show burned-in text) is kept"
+    if overlay:
+        return "overlay bitmaps (60xx,3000) are kept (clean-graphics) and nothing inspected them"
+    return None
+
+
+def pixels_cleaned(context: Any) -> bool:
+    """Whether a pixel redactor processed this instance (Clean Pixel Data carried out)."""
+    from gantry.deid.markers import performed_options
+
+    return "clean-pixel-data" in performed_options(context)
+
+
+def refusal(reason: str) -> str:
+    """The one-line refusal for an image known to carry burned-in text."""
+    return (f"refused: {reason}, and no pixel redactor cleaned it; add options: "
+            "[clean-pixel-data] with pixel-zones or burned-in-ocr in redact: (or set "
+            "burned_in: allow after reviewing the images)")
