@@ -63,7 +63,7 @@ class IngestResult:
     instance: Any = None
     header: Any = None
     reason: str = ""
-    kind: str = "ok"  # ok | rejected | index | withheld
+    kind: str = "ok"  # ok | rejected | index | withheld | skipped
     #: the store backend's ``prepare(header)`` result, computed in the worker
     prepared: Any = None
 
@@ -95,6 +95,8 @@ def _ingest_item(item: SourceItem, opener: Any, prepare: Any,
     from gantry.errors import InputError
     from gantry.reading import DicomdirFound, read_header
 
+    if item.refused:  # the ingestor could not, or must not, open it
+        return IngestResult(item, reason=item.refused, kind=item.refused_as)
     try:
         instance, header = read_header(item, opener, data, raw=prepare_raw is not None)
     except DicomdirFound as exc:
@@ -146,6 +148,9 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
     out: list[tuple[IngestResult, InstanceResult | None]] = []
     try:
         for item in unit.items:
+            if item.refused:
+                out.append((_ingest_item(item, opener, prepare), None))
+                continue
             try:
                 with opener(item.source) as fh:
                     data = fh.read()

@@ -379,6 +379,12 @@ class Session:
             self._event("skipped-index", self.run.keyed_hash(item.source), reason=res.reason)
             summary.skipped += 1
             return "index"
+        if res.kind == "skipped":  # not an input (a FIFO, a device, a link to a folder)
+            self.store.add_rejected(Rejection(item.source, res.reason, "skipped"))
+            self._event("skipped", self.run.keyed_hash(item.source), reason=res.reason)
+            summary.skipped += 1
+            summary.notes.append(f"skipped: {item.label}: {res.reason}")
+            return "skipped"
         if res.kind == "rejected":
             self._record_rejected(Rejection(item.source, res.reason), item.label, summary)
             return "rejected"

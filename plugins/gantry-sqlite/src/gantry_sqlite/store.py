@@ -43,9 +43,11 @@ from gantry_sqlite.relocation import recover
 from gantry_sqlite.rows import (
     INSERT_INSTANCE,
     INSTANCE_COLS,
+    db_source,
     hierarchy_rows,
     instance_from_row,
     instance_row,
+    py_source,
     tag_row,
     upsert_source,
 )
@@ -390,21 +392,22 @@ class SqliteStore:
                 row = self._conn.execute(
                     "SELECT header_sha256, size, source FROM instances WHERE sop_instance_uid=?",
                     (uid,)).fetchone()
-                known = (row[0], row[1], row[2]) if row else None
+                known = (row[0], row[1], row[2]) if row else None  # (the source as kept)
             source_row = (instance.source, size, mtime, uid, now)
             self._pending_sources[instance.source] = (size, mtime)
             if known is not None:
                 if (known[0], known[1]) == (digest, instance.size):
                     self._queue(lambda c: upsert_source(c, *source_row, "duplicate"))
                     return "duplicate"
-                conflict = (uid, known[2], instance.source, digest, instance.size, now)
+                conflict = (uid, known[2], db_source(instance.source), digest, instance.size,
+                            now)
                 self._queue(lambda c: (
                     c.execute("INSERT INTO conflicts(sop_instance_uid, kept_source, "
                               "conflicting_source, header_sha256, size, recorded_at) "
                               "VALUES (?,?,?,?,?,?)", conflict),
                     upsert_source(c, *source_row, "conflict")))
                 return "conflict"
-            self._pending_uids[uid] = (digest, instance.size, instance.source)
+            self._pending_uids[uid] = (digest, instance.size, db_source(instance.source))
             new_tags = sorted(set(map(_TAG, rows)).difference(self._known_tags))
             self._known_tags.update(new_tags)
             record = instance_row(instance, header, digest, now)
@@ -440,7 +443,8 @@ class SqliteStore:
                         c.execute("INSERT INTO conflicts(sop_instance_uid, kept_source, "
                                   "conflicting_source, header_sha256, size, recorded_at) "
                                   "VALUES (?,?,?,?,?,?)",
-                                  (uid, kept[2], instance.source, digest, instance.size, now))
+                                  (uid, kept[2], db_source(instance.source), digest,
+                                   instance.size, now))
                 if new_tags:
                     c.executemany("INSERT OR IGNORE INTO tags(tag, keyword, name) "
                                   "VALUES (?,?,?)", [tag_row(t) for t in new_tags])
@@ -453,7 +457,7 @@ class SqliteStore:
         """Record an input that was skipped, with the reason (and its ingest progress)."""
         size, mtime = source_stat(rejection.source)
         now = time.time()
-        row = (rejection.source, rejection.reason, rejection.stage, now)
+        row = (db_source(rejection.source), rejection.reason, rejection.stage, now)
         with self._lock:
             self._check()
             self._pending_sources[rejection.source] = (size, mtime)
@@ -469,7 +473,7 @@ class SqliteStore:
             known = self._pending_sources.get(source)
             if known is None:
                 row = self._conn.execute("SELECT size, mtime FROM sources WHERE source=?",
-                                         (source,)).fetchone()
+                                         (db_source(source),)).fetchone()
                 known = (row[0], row[1]) if row else None
         return same_source(known, size, mtime)
 
@@ -578,13 +582,13 @@ class SqliteStore:
         from gantry.api import Rejection
 
         for r in self._pages("SELECT id, source, reason, stage FROM rejected WHERE id>?"):
-            yield Rejection(source=r[1], reason=r[2], stage=r[3])
+            yield Rejection(source=py_source(r[1]), reason=r[2], stage=r[3])
 
     def iter_conflicts(self) -> Iterator[tuple[str, str, str]]:
         """Stream ``(sop_instance_uid, kept_source, conflicting_source)``."""
         for r in self._pages("SELECT id, sop_instance_uid, kept_source, conflicting_source "
                              "FROM conflicts WHERE id>?"):
-            yield (r[1], r[2], r[3])
+            yield (r[1], py_source(r[2]), py_source(r[3]))
 
     def counts(self) -> StoreCounts:
         """Record counts."""
