@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from gantry.components import ExportTarget
-from gantry.errors import GantryError, LeakError
+from gantry.errors import GantryError, InputError, LeakError
 from gantry.records import Change, ExportRecord, Finding, PatientKey, SourceItem
 
 if TYPE_CHECKING:
@@ -157,6 +157,9 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
             except OSError as exc:
                 out.append((IngestResult(item, reason=f"cannot read ({exc.strerror or exc})",
                                          kind="rejected"), None))
+                continue
+            except InputError as exc:  # an archive member that cannot be had
+                out.append((IngestResult(item, reason=exc.reason, kind="rejected"), None))
                 continue
 
             def from_memory(source: str, data: bytes = data) -> io.BytesIO:

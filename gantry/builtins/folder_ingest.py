@@ -6,6 +6,7 @@ import errno
 import os
 import stat as stat_module
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from stat import S_ISREG
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 from gantry.components import Ingestor
 from gantry.hookspecs import hookimpl
 from gantry.records import SourceItem
-from gantry.sources import open_source, zip_source
+from gantry.sources import ZipLimits, open_archive, open_source, zip_source
 
 if TYPE_CHECKING:
     from gantry.context import Run
@@ -41,13 +42,34 @@ def _probe(path: str) -> tuple[bool, os.stat_result]:
 
 
 def _zip_members(path: Path) -> Iterator[SourceItem]:
+    """The members of a zip archive, sorted by name (members of one name by position, each
+    its own input); an encrypted member, or one past the archive's total limit, is refused
+    with the reason; an archive whose directory cannot be read is one refused input."""
     stat = path.stat()
-    with zipfile.ZipFile(path) as zf:
-        for info in sorted(zf.infolist(), key=lambda i: i.filename):
-            if info.is_dir():
-                continue
-            yield SourceItem(zip_source(str(path), info.filename), size=info.file_size,
-                             mtime=stat.st_mtime, display=f"{path}!{info.filename}")
+    try:
+        _zf, infos = open_archive(str(path))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        yield SourceItem(str(path), display=str(path),
+                         refused=f"corrupt zip archive ({exc})")
+        return
+    names = Counter(info.filename for info in infos)
+    limits = ZipLimits()
+    total = 0
+    members = sorted(((info.filename, n, info) for n, info in enumerate(infos)
+                      if not info.is_dir()), key=lambda m: (m[0], m[1]))
+    for name, position, info in members:
+        unique = names[name] == 1 and not name.startswith("#")
+        source = zip_source(str(path), name, None if unique else position)
+        display = f"{path}!{name}" if unique else f"{path}!{name} (member {position + 1})"
+        total += info.file_size
+        refused = ""
+        if info.flag_bits & 1:
+            refused = "encrypted zip member (password required); not read"
+        elif total > limits.total:
+            refused = (f"the archive's members inflate to more than {limits.total} bytes in "
+                       "all; refused as a possible zip bomb (set GANTRY_ZIP_MAX_TOTAL_BYTES)")
+        yield SourceItem(source, size=info.file_size, mtime=stat.st_mtime, display=display,
+                         refused=refused)
 
 
 def discover(uri: str, run: Run | None = None) -> Iterator[SourceItem]:
@@ -71,6 +93,10 @@ def discover(uri: str, run: Run | None = None) -> Iterator[SourceItem]:
         if is_zip:
             yield from _zip_members(Path(resolved))
             continue
+        if _zip_head(resolved):  # a zip's local header, but no readable directory
+            yield SourceItem(resolved, display=path, refused="truncated or corrupt zip "
+                             "archive (its central directory cannot be read)")
+            continue
         yield SourceItem(resolved, size=stat.st_size, mtime=stat.st_mtime, display=path)
 
 
@@ -86,6 +112,15 @@ def count(uri: str) -> int | None:
 
 
 Refusal = tuple[str, str]  # (reason, "rejected" or "skipped")
+
+
+def _zip_head(path: str) -> bool:
+    """Whether a file starts as a zip archive does."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _kind(mode: int) -> str:
