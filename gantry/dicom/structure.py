@@ -103,11 +103,13 @@ def _tag_text(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
-def check(data: bytes, *, max_depth: int = MAX_DEPTH) -> Layout:
+def check(data: bytes, *, max_depth: int = MAX_DEPTH,
+          visit: list[tuple[int, int]] | None = None) -> Layout:
     """Walk every element of a DICOM file (Part 10, or a bare data set) and return its
     :class:`Layout`; raise :class:`TruncatedData` or
     :class:`~gantry.dicom.errors.DicomFormatError` (offset and reason) where it is not well
-    formed."""
+    formed. ``visit``, when given, receives ``(offset, length field size)`` of every element
+    header of the data set met (not inflated ones): where a fuzzer finds length fields."""
     start, syntax = _file_meta(data)
     if syntax in _DEFLATED:
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
@@ -121,7 +123,7 @@ def check(data: bytes, *, max_depth: int = MAX_DEPTH) -> Layout:
                                           f"{MAX_INFLATED} bytes")
         if not inflater.eof:
             raise TruncatedData(len(data), "deflated data set ends early")
-        layout = _walk(body, 0, False, True, max_depth)
+        layout = _walk(body, 0, False, True, max_depth, None)
         layout.transfer_syntax, layout.dataset_start = syntax, start
         return layout
     if syntax == _IMPLICIT_LE:
@@ -134,7 +136,7 @@ def check(data: bytes, *, max_depth: int = MAX_DEPTH) -> Layout:
         implicit, little = _guess(data, start)
     if len(data) >= start + 6:  # as pydicom's reader: the first element's VR decides
         implicit = data[start + 4:start + 6] not in _KNOWN_VRS
-    layout = _walk(data, start, implicit, little, max_depth)
+    layout = _walk(data, start, implicit, little, max_depth, visit)
     layout.transfer_syntax = syntax
     return layout
 
@@ -186,7 +188,8 @@ def _guess(data: bytes, pos: int) -> tuple[bool, bool]:
     return data[pos + 4:pos + 6] not in _KNOWN_VRS, little
 
 
-def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int) -> Layout:
+def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int,
+          visit: list[tuple[int, int]] | None) -> Layout:
     """The iterative walk of a data set from ``start`` to the end of ``data``."""
     n = len(data)
     tags = struct.Struct("<HH" if little else ">HH")
@@ -245,6 +248,9 @@ def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int)
                     stack.pop()
                 continue
             raise DicomFormatError(pos, f"stray delimiter {_tag_text(tag)}")
+        if visit is not None:
+            visit.append((pos, 4 if frame_implicit or data[pos + 4:pos + 6] in _LONG_VRS
+                          else 2))
         if frame_implicit:
             length = ul.unpack_from(data, pos + 4)[0]
             value = pos + 8

@@ -141,10 +141,14 @@ def unknown_vr(vr: bytes = b"XX", tag: int = 0x00081030) -> bytes:
 
 
 def charset(value: str) -> bytes:
-    """A file whose SpecificCharacterSet element holds ``value`` as written (``ISO 2022 IR 87``
-    as a single value, an unknown term, a backslash-separated list...), its values encoded as
-    Latin-1."""
-    data = valid_file()
+    """A valid file whose SpecificCharacterSet element holds ``value`` as written (``ISO 2022
+    IR 87`` as a single value, an unknown term, a backslash-separated list...)."""
+    return charset_of(valid_file(), value)
+
+
+def charset_of(data: bytes, value: str) -> bytes:
+    """``data`` with its ``ISO_IR 100`` SpecificCharacterSet element (explicit VR little
+    endian) holding ``value`` instead; unchanged when it has no such element."""
     old = b"\x08\x00\x05\x00CS\x0a\x00ISO_IR 100"
     raw = value.encode("latin-1")
     if len(raw) % 2:
