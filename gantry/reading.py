@@ -124,15 +124,18 @@ def _check_structure(data: Any, label: str) -> None:
     stream): :class:`InputError` with ``truncated at byte N: ...`` or ``malformed at byte N:
     ...`` (see :mod:`gantry.dicom.structure`)."""
     from gantry.dicom.errors import DicomFormatError
-    from gantry.dicom.structure import check, check_stream, describe
+    from gantry.dicom.structure import charset_problem, check, check_stream, describe
 
     try:
         if isinstance(data, bytes | bytearray | memoryview):
-            check(data)  # type: ignore[arg-type]
+            layout = check(data)  # type: ignore[arg-type]
         else:
-            check_stream(data)
+            layout = check_stream(data)
     except DicomFormatError as exc:
         raise InputError(label, describe(exc)) from None
+    problem = charset_problem(layout.charset)
+    if problem is not None:
+        raise InputError(label, f"{problem}; not read")
 
 
 def _instance_of_raw(item: SourceItem, header: Any) -> Instance:

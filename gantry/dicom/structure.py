@@ -35,9 +35,9 @@ _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, _PIXEL_DATA})
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
 _DEFLATED = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1"})
-#: Image attributes read at the top level: tag -> name.
-_IMAGE_TAGS = {0x00280002: "samples", 0x00280004: "photometric", 0x00280008: "frames",
-               0x00280010: "rows", 0x00280011: "columns", 0x00280100: "bits"}
+#: Attributes read at the top level (the character set, the image's size): tag -> name.
+_IMAGE_TAGS = {0x00080005: "charset", 0x00280002: "samples", 0x00280004: "photometric",
+               0x00280008: "frames", 0x00280010: "rows", 0x00280011: "columns", 0x00280100: "bits"}
 
 _DATASET, _SEQUENCE, _FRAGMENTS = 0, 1, 2
 
@@ -65,6 +65,8 @@ class Layout:
     pixels: tuple[int, int, int] | None
     #: deepest sequence nesting met
     depth: int
+    #: the top-level SpecificCharacterSet as written (``None``: absent)
+    charset: str | None = None
 
 
 def _known_vrs() -> frozenset[bytes]:
@@ -310,14 +312,31 @@ def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int,
             raise TruncatedData(pixels[1] + pixels[2],
                                 f"pixel data holds {pixels[2]} bytes, the image needs "
                                 f"{needed}")
-    return Layout("", start, pixels, deepest)
+    return Layout("", start, pixels, deepest, image.get("charset"))
+
+
+#: ISO 2022 code elements of multi-byte sets: never the first value (G0 starts single-byte).
+_MULTI_BYTE_ISO_2022 = frozenset({"ISO 2022 IR 87", "ISO 2022 IR 159", "ISO 2022 IR 149",
+                                  "ISO 2022 IR 58"})
+
+
+def charset_problem(charset: str | None) -> str | None:
+    """Why a SpecificCharacterSet value cannot be read as written (``None``: it can): a
+    multi-byte ISO 2022 code element as its first value, which pydicom's codecs fail on."""
+    if not charset:
+        return None
+    first = charset.split("\\")[0].strip()
+    if first in _MULTI_BYTE_ISO_2022:
+        return (f"SpecificCharacterSet {charset!r}: a multi-byte code extension cannot be the "
+                f"first value (the default repertoire comes first: '\\{first}')")
+    return None
 
 
 def _image_value(data: bytes, tag: int, value: int, length: int, us: struct.Struct) -> Any:
     """A US image attribute (2 bytes) as a number, NumberOfFrames (IS) and the photometric
     interpretation (CS) as stripped text; ``None`` when not of that form."""
     raw = data[value:value + length]
-    if tag in (0x00280008, 0x00280004):
+    if tag in (0x00280008, 0x00280004, 0x00080005):
         return raw.decode("latin-1").strip("\x00 ")
     return us.unpack(raw)[0] if length == 2 else None
 
