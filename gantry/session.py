@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -128,6 +129,23 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: Session, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _exclusive(method: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`_locked`, and the store held for this run when it offers ``run_lock()`` (a
+    store in a file that another process may open): a second run on a store in use is
+    refused with one line instead of both counting each other's inputs."""
+
+    @functools.wraps(method)
+    def wrapper(self: Session, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            run_lock = getattr(self.store, "run_lock", None)
+            if run_lock is None:
+                return method(self, *args, **kwargs)
+            with run_lock():
+                return method(self, *args, **kwargs)
 
     return wrapper
 
@@ -300,8 +318,19 @@ class Session:
         if batch:
             yield make(batch)
 
+    def _checkpoint(self) -> None:
+        """Checkpoint the store at the end of a stage; while an error ends the stage, a
+        failing checkpoint does not hide it (that first error is the one to show)."""
+        if sys.exc_info()[1] is None:
+            self.store.checkpoint()
+            return
+        try:
+            self.store.checkpoint()
+        except Exception:  # the error in flight says what went wrong
+            pass
+
     # -- ingest ----------------------------------------------------------------------------------
-    @_locked
+    @_exclusive
     def ingest(self, uri: str | os.PathLike[str], *, query: str | None = None) -> StageSummary:
         """Index every instance behind ``uri`` (headers only); bad inputs are recorded.
 
@@ -334,7 +363,7 @@ class Session:
             self.hooks.stage_failed("ingest", self.run, exc)
             raise
         finally:
-            self.store.checkpoint()
+            self._checkpoint()
         summary.seconds = time.perf_counter() - started
         self._finish("ingest", summary)
         return summary
@@ -437,7 +466,7 @@ class Session:
             self.hooks.stage_failed(stage, self.run, exc)
             raise
         finally:
-            self.store.checkpoint()
+            self._checkpoint()
 
     def _handle_result(self, stage: str, res: InstanceResult, summary: StageSummary,
                        handle: Callable[[InstanceResult, StageSummary], None]) -> None:
@@ -460,7 +489,7 @@ class Session:
                                     plugin=res.plugin or None)
         summary.bytes += res.bytes_in
 
-    @_locked
+    @_exclusive
     def audit(self, *, after_redaction: bool = False) -> StageSummary:
         """Record findings per instance (on the original, or on the redacted result)."""
         stage = "verify" if after_redaction else "audit"
@@ -485,7 +514,7 @@ class Session:
         return self._run_stage(stage, self._units(self.instances(), make), total, handle,
                                StageSummary(stage))
 
-    @_locked
+    @_exclusive
     def redact(self) -> StageSummary:
         """Apply the profile's redaction stack to every instance and record what changed.
 
@@ -564,7 +593,7 @@ class Session:
             if dest == root or dest.is_relative_to(root) or root.is_relative_to(dest):
                 raise ExportError(f"{dest}: refusing to export into or over the input {root}")
 
-    @_locked
+    @_exclusive
     def export(self, dest: str | os.PathLike[str], *, format: str = "dicom",
                query: str | None = None, options: dict[str, Any] | None = None,
                audit: bool = False) -> StageSummary:
@@ -715,7 +744,7 @@ class Session:
 
         return handle
 
-    @_locked
+    @_exclusive
     def deidentify(self, uri: str | os.PathLike[str], dest: str | os.PathLike[str], *,
                    format: str = "dicom", options: dict[str, Any] | None = None,
                    keep_workers: bool = True, query: str | None = None) -> list[StageSummary]:
@@ -786,7 +815,7 @@ class Session:
             self.hooks.stage_failed("export", self.run, exc)
             raise
         finally:
-            self.store.checkpoint()
+            self._checkpoint()
         ingested.seconds = time.perf_counter() - started
         if not keep_workers and not redo:  # most likely nothing is left for them: their
             self._drop_executor()  # memory goes before the store is read back (if work is

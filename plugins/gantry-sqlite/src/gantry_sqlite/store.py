@@ -113,6 +113,15 @@ class SqlResult:
         return self.rows
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            pass
+
+
 class SqliteStore:
     """A :class:`gantry.protocols.Store` in a SQLite file (``sqlite:///cohort.db``)."""
 
@@ -125,6 +134,7 @@ class SqliteStore:
         self.max_delay = max_delay
         self.busy_timeout = busy_timeout
         self._closed = False
+        self._run_depth = 0
         self._open()
 
     # -- connection management ---------------------------------------------------------------
@@ -216,15 +226,19 @@ class SqliteStore:
                 conn.execute("COMMIT")
                 return
             except sqlite3.OperationalError as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)  # (SQLite rolled back itself on a full disk)
                 if _busy(exc) and time.monotonic() < deadline:
                     time.sleep(delay)
                     delay = min(delay * 2, 0.5)
                     continue
+                raise StoreError(f"{self.path}: write failed: {exc}; what was committed "
+                                 "before is kept: run the same command again to resume"
+                                 ) from None
+            except sqlite3.DatabaseError as exc:
+                _rollback(conn)
                 raise StoreError(f"{self.path}: write failed: {exc}") from None
             except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
     def _queue(self, op: Op) -> None:
@@ -903,7 +917,10 @@ class SqliteStore:
             audit = self._audit
         audit.flush()
         with self._lock:
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: checkpoint failed: {exc}") from None
 
     def close(self) -> None:
         """Checkpoint and release the connection, the writer thread and the sidecar."""
@@ -923,9 +940,44 @@ class SqliteStore:
                     self._sidecar.close()
                     try:
                         self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    except sqlite3.OperationalError:
+                    except sqlite3.DatabaseError:
                         pass
                     self._conn.close()
+
+    @contextmanager
+    def run_lock(self) -> Iterator[None]:
+        """Hold the store for one run that writes it (ingest, audit, redact, export): a second
+        process that asks meanwhile is refused with a :class:`StoreError` naming the holder,
+        instead of both runs counting each other's inputs as duplicates. Re-entrant in this
+        process; released when the run ends (or its process dies: an advisory ``flock`` on
+        ``<db>.lock``)."""
+        import fcntl
+
+        if self._run_depth:
+            self._run_depth += 1
+            try:
+                yield
+            finally:
+                self._run_depth -= 1
+            return
+        path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreError(f"{self.path}: in use by another gantry run (pid {holder}); run "
+                             "this again when it has finished") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._run_depth = 1
+        try:
+            yield
+        finally:
+            self._run_depth = 0
+            os.ftruncate(fd, 0)
+            os.close(fd)  # (closing releases the lock)
 
     def __enter__(self) -> SqliteStore:
         return self
