@@ -561,7 +561,18 @@ class Session:
             gone = [r for r in records if not (root / r.path).exists()]
         for record in gone:
             done.discard(record.sop_instance_uid)
+        self._correct_statuses(done)
         return done
+
+    def _correct_statuses(self, exported: set[str]) -> None:
+        """Mark ``exported`` the instances whose output is recorded and present but whose
+        status says otherwise: a run killed between recording an output and its status
+        (the record and the status are separate writes) is corrected by the next."""
+        for uid in exported:
+            status = self.store.get_status(uid)
+            if status is not None and status not in ("exported", "withheld"):
+                self.store.set_status(uid, "exported")
+                self._event("status-corrected", self._subject(uid), status=status)
 
     def _present_at(self, target: ExportTarget) -> set[str] | None:
         """The files already at a URL destination, when its sink can list them."""

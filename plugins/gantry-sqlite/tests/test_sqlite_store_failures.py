@@ -106,3 +106,55 @@ def test_a_full_disk_stops_the_run_with_one_line_and_resumes(tmp_path, small_dis
         store.close()
     written = [p for p in Path(out).rglob("*") if p.is_file() and "manifest" not in p.name]
     assert len(written) == 400
+
+
+def test_a_status_left_behind_by_a_kill_is_corrected_on_rerun(tmp_path):
+    from gantry.session import Session
+
+    src = write_cohort(tmp_path / "in", patients=1, series=2, instances=3).root
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    out = tmp_path / "out"
+    with Session(db, workers=1, secret=bytes(range(32))) as session:
+        session.ingest(src)
+        session.export(out)
+        uid = next(iter(session.store.exported_uids(str(out))))
+        # a kill between the export record and the status write leaves exactly this
+        session.store.set_status(uid, "ingested")
+    with Session(db, workers=1, secret=bytes(range(32))) as session:
+        again = session.export(out)
+        assert again.skipped == 6 and again.done == 0
+        assert session.store.get_status(uid) == "exported"
+        assert {session.store.get_status(u) for u in session.store.exported_uids(str(out))} \
+            == {"exported"}
+
+
+@pytest.mark.slow
+def test_kill_during_a_staged_export_then_rerun(tmp_path):
+    import os
+    import signal
+    import time
+
+    src = write_cohort(tmp_path / "in", patients=3, series=3, instances=20).root
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    out = tmp_path / "out"
+    assert _gantry("ingest", str(src), "--db", db).returncode == 0
+    run = subprocess.Popen([sys.executable, "-m", "gantry", "export", str(out), "--db", db,
+                            "--workers", "1"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run.poll() is None:
+        if out.exists() and sum(1 for p in out.rglob("*") if p.is_file()) >= 20:
+            break
+        time.sleep(0.05)
+    if run.poll() is None:
+        os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=60)
+    again = _gantry("export", str(out), "--db", db, "--workers", "1")
+    assert again.returncode == 0, again.stderr
+    store = SqliteStore(db)
+    try:
+        uids = store.exported_uids(str(out))
+        assert len(uids) == store.counts().instances == 180
+        assert {store.get_status(uid) for uid in uids} == {"exported"}
+    finally:
+        store.close()
