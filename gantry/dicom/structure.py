@@ -40,6 +40,9 @@ _IMAGE_TAGS = {0x00080005: "charset", 0x00280002: "samples", 0x00280004: "photom
                0x00280008: "frames", 0x00280010: "rows", 0x00280011: "columns", 0x00280100: "bits"}
 
 _DATASET, _SEQUENCE, _FRAGMENTS = 0, 1, 2
+#: VRs of fixed-size binary values: a value length that is not a multiple cannot be decoded.
+_FIXED = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8, "UV": 8,
+          "OF": 4, "OD": 8, "OL": 4, "OV": 8}
 
 
 class TruncatedData(DicomFormatError):
@@ -300,6 +303,10 @@ def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int,
                           depth + 1])
             pos = value
             continue
+        size = _FIXED.get(vr)
+        if size is not None and length % size and not frame_implicit:
+            raise DicomFormatError(pos, f"{_tag_text(tag)} {vr} value of {length} bytes is "
+                                        f"not a multiple of {size}")
         if top:
             if tag in _PIXEL_TAGS:
                 pixels = (tag, value, length)

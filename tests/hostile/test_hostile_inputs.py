@@ -148,6 +148,18 @@ def test_unknown_vr_is_rejected(tmp_path):
     _only_good_written(run)
 
 
+def test_a_wrong_vr_is_one_reason_at_ingest(tmp_path):
+    """Found by the fuzzer: (0010,2154) rewritten as FD escaped the run from the memory store
+    (BytesLengthException); now the file is refused once, with one line, at ingest."""
+    data = hostile.valid_file()
+    pos = hostile.element_offset(data, 0x00102154)
+    run = Run(tmp_path, {"fd.dcm": data[:pos + 4] + b"FD" + data[pos + 6:]})
+    assert run.reason_of("fd.dcm") == ("malformed at byte 1408: (0010,2154) FD value of 14 "
+                                       "bytes is not a multiple of 8")
+    assert run.export.failed == 0 and run.export.errors == []
+    _only_good_written(run)
+
+
 @pytest.mark.parametrize("value", ["ISO 2022 IR 87", "ISO 2022 IR 159", "NO SUCH CHARSET"])
 def test_odd_character_sets_never_abort_the_run(tmp_path, value):
     run = Run(tmp_path, {"cs.dcm": hostile.charset(value)})
