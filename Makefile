@@ -13,8 +13,8 @@ APT_RUNTIME  := tesseract-ocr tesseract-ocr-eng libgdcm-tools
 # one command each package above provides: system-deps installs when any is missing
 APT_COMMANDS := tesseract chromium chromedriver gdcmanon Orthanc storescp dciodvfy
 
-.PHONY: install install-runtime runtime-deps system-deps demo test test-fast lint build clean \
-        screenshots
+.PHONY: install install-runtime runtime-deps system-deps demo test test-fast fuzz lint build \
+        clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ test-fast: install
 ## screenshots: a PNG of every page of gantry web, in docs/web/ (chromium, chromium-driver)
 screenshots: install system-deps
 	$(BIN)/python bench/web_screenshots.py --out docs/web
+
+## fuzz: the hostile-input mutation fuzzer for FUZZ_MINUTES (default 30); crashers' recipes
+## go to tests/hostile/crashers/ (replayed by the test suite)
+FUZZ_MINUTES ?= 30
+fuzz: $(BIN)/python
+	$(BIN)/python -m gantry.testing.fuzz --minutes $(FUZZ_MINUTES) --crashers tests/hostile/crashers
 
 lint: install
 	$(BIN)/ruff check .

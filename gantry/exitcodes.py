@@ -27,8 +27,9 @@ EXIT_PIPE = 141
 
 #: instance statuses that mean "not written, on purpose" (exit code 3, not 1)
 WITHHELD_STATUSES = frozenset({"withheld", "refused"})
-#: rejected-input stages that are not rejections (a DICOMDIR is an index, skipped)
-NOT_REJECTED = frozenset({"index"})
+#: rejected-input stages that are not rejections (a DICOMDIR is an index; FIFOs, devices,
+#: sockets and links to folders are not inputs: both skipped)
+NOT_REJECTED = frozenset({"index", "skipped"})
 #: rejected-input stages of inputs that are DICOM but were withheld before indexing
 WITHHELD_STAGES = frozenset({"withheld"})
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from gantry.components import ExportTarget
-from gantry.errors import GantryError, LeakError, WithheldError
+from gantry.errors import GantryError, InputError, LeakError, WithheldError
 from gantry.records import Change, ExportRecord, Finding, PatientKey, SourceItem
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class IngestResult:
     instance: Any = None
     header: Any = None
     reason: str = ""
-    kind: str = "ok"  # ok | rejected | index | withheld
+    kind: str = "ok"  # ok | rejected | index | withheld | skipped
     #: the store backend's ``prepare(header)`` result, computed in the worker
     prepared: Any = None
 
@@ -100,23 +100,36 @@ def _ingest_item(item: SourceItem, opener: Any, prepare: Any,
     from gantry.errors import InputError
     from gantry.reading import DicomdirFound, read_header
 
+    if item.refused:  # the ingestor could not, or must not, open it
+        return IngestResult(item, reason=item.refused, kind=item.refused_as)
     try:
         instance, header = read_header(item, opener, data, raw=prepare_raw is not None)
+        if screen is not None:
+            reason = screen(instance, header)
+            if reason:
+                return IngestResult(item, instance=instance, reason=reason, kind="withheld")
+        if prepare_raw is not None and isinstance(header, RawHeader):
+            return IngestResult(item, instance=instance, prepared=prepare_raw(header))
+        if prepare is not None:  # the backend needs only this: the header stays here
+            return IngestResult(item, instance=instance, prepared=prepare(header))
     except DicomdirFound as exc:
         return IngestResult(item, reason=exc.reason, kind="index")
     except InputError as exc:
         return IngestResult(item, reason=exc.reason, kind="rejected")
     except OSError as exc:
         return IngestResult(item, reason=f"cannot read ({exc.strerror or exc})", kind="rejected")
-    if screen is not None:
-        reason = screen(instance, header)
-        if reason:
-            return IngestResult(item, instance=instance, reason=reason, kind="withheld")
-    if prepare_raw is not None and isinstance(header, RawHeader):
-        return IngestResult(item, instance=instance, prepared=prepare_raw(header))
-    if prepare is not None:  # the backend needs only this: the header stays here
-        return IngestResult(item, instance=instance, prepared=prepare(header))
+    except Exception as exc:  # a value nothing can decode: this input's rejection, one line
+        return IngestResult(item, reason=f"unreadable DICOM header ({one_line(exc)})",
+                            kind="rejected")
     return IngestResult(item, instance=instance, header=header)
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` of an exception (at most 200 characters): what a
+    rejection says of an error that was not raised on purpose."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:200] if first else type(exc).__name__
 
 
 @dataclass
@@ -154,12 +167,18 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
     out: list[tuple[IngestResult, InstanceResult | None]] = []
     try:
         for item in unit.items:
+            if item.refused:
+                out.append((_ingest_item(item, opener, prepare), None))
+                continue
             try:
                 with opener(item.source) as fh:
                     data = fh.read()
             except OSError as exc:
                 out.append((IngestResult(item, reason=f"cannot read ({exc.strerror or exc})",
                                          kind="rejected"), None))
+                continue
+            except InputError as exc:  # an archive member that cannot be had
+                out.append((IngestResult(item, reason=exc.reason, kind="rejected"), None))
                 continue
 
             def from_memory(source: str, data: bytes = data) -> io.BytesIO:
@@ -357,7 +376,7 @@ def _fail(result: InstanceResult, stage: str, exc: BaseException, plugin: str = 
     else:
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""
-        result.error = f"{type(exc).__name__}: {exc}{where}"
+        result.error = f"{one_line(exc)}{where}"  # one line: no element dump
 
 
 def process_instance(instance: Instance, unit: WorkUnit, run: Run,

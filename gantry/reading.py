@@ -38,6 +38,10 @@ def read_header(item: SourceItem, opener: Opener, data: bytes | None = None,
     from pydicom.errors import InvalidDicomError
 
     label = item.label
+    checked = False
+    if data is not None and data[128:132] == b"DICM":  # a Part 10 file: whole, or refused
+        _check_structure(data, label)
+        checked = True
     if raw and data is not None:
         from gantry.dicom.rawheader import RawHeader
 
@@ -72,6 +76,8 @@ def read_header(item: SourceItem, opener: Opener, data: bytes | None = None,
         except Exception as exc:
             raise InputError(label, f"unreadable DICOM header ({_short(exc)})") from exc
         header_end = fh.tell()
+        if not checked and not _is_dicomdir(ds):
+            _check_structure(fh, label)
         _check_pixel_length(fh, size, ds, label)
         fh.seek(0)
         digest = hashlib.sha256(fh.read(header_end))
@@ -80,7 +86,7 @@ def read_header(item: SourceItem, opener: Opener, data: bytes | None = None,
         ds.buffer = None  # the header travels between processes without its stream
     sop_class = _text(ds, "SOPClassUID", 0x00080016) or \
         str(ds.file_meta.get("MediaStorageSOPClassUID", ""))
-    if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+    if _is_dicomdir(ds, sop_class):
         raise DicomdirFound(label, "DICOMDIR (an index of other files, not an image); skipped")
     uids = {keyword: _text(ds, keyword, tag).strip() for keyword, tag in _UID_TAGS}
     missing = [k for k, v in uids.items() if not v]
@@ -103,6 +109,33 @@ def read_header(item: SourceItem, opener: Opener, data: bytes | None = None,
         digest=digest.hexdigest(),
     )
     return instance, ds
+
+
+def _is_dicomdir(ds: Dataset, sop_class: str | None = None) -> bool:
+    """Whether a header read is a DICOMDIR's."""
+    if sop_class is None:
+        sop_class = _text(ds, "SOPClassUID", 0x00080016) or \
+            str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ""))
+    return sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds
+
+
+def _check_structure(data: Any, label: str) -> None:
+    """Refuse a file that is not whole and well formed (``data``: its bytes, or an open
+    stream): :class:`InputError` with ``truncated at byte N: ...`` or ``malformed at byte N:
+    ...`` (see :mod:`gantry.dicom.structure`)."""
+    from gantry.dicom.errors import DicomFormatError
+    from gantry.dicom.structure import charset_problem, check, check_stream, describe
+
+    try:
+        if isinstance(data, bytes | bytearray | memoryview):
+            layout = check(data)  # type: ignore[arg-type]
+        else:
+            layout = check_stream(data)
+    except DicomFormatError as exc:
+        raise InputError(label, describe(exc)) from None
+    problem = charset_problem(layout.charset)
+    if problem is not None:
+        raise InputError(label, f"{problem}; not read")
 
 
 def _instance_of_raw(item: SourceItem, header: Any) -> Instance:

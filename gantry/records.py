@@ -35,6 +35,13 @@ class SourceItem:
     size: int = -1
     mtime: float = 0.0
     display: str = ""
+    #: why the ingestor offers this input without being able to read it (an unreadable
+    #: folder, a looped or dangling link, a device): the session records it with this reason
+    #: and never opens it
+    refused: str = ""
+    #: what the refusal counts as: ``rejected`` (an input lost: exit code 3) or ``skipped``
+    #: (not an input: a FIFO, device, socket or a link to a folder)
+    refused_as: str = "rejected"
 
     @property
     def label(self) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -132,6 +133,23 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: Session, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _exclusive(method: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`_locked`, and the store held for this run when it offers ``run_lock()`` (a
+    store in a file that another process may open): a second run on a store in use is
+    refused with one line instead of both counting each other's inputs."""
+
+    @functools.wraps(method)
+    def wrapper(self: Session, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            run_lock = getattr(self.store, "run_lock", None)
+            if run_lock is None:
+                return method(self, *args, **kwargs)
+            with run_lock():
+                return method(self, *args, **kwargs)
 
     return wrapper
 
@@ -333,8 +351,19 @@ class Session:
         if batch:
             yield make(batch)
 
+    def _checkpoint(self) -> None:
+        """Checkpoint the store at the end of a stage; while an error ends the stage, a
+        failing checkpoint does not hide it (that first error is the one to show)."""
+        if sys.exc_info()[1] is None:
+            self.store.checkpoint()
+            return
+        try:
+            self.store.checkpoint()
+        except Exception:  # the error in flight says what went wrong
+            pass
+
     # -- ingest ----------------------------------------------------------------------------------
-    @_locked
+    @_exclusive
     def ingest(self, uri: str | os.PathLike[str], *, query: str | None = None) -> StageSummary:
         """Index every instance behind ``uri`` (headers only); bad inputs are recorded.
 
@@ -367,7 +396,7 @@ class Session:
             self.hooks.stage_failed("ingest", self.run, exc)
             raise
         finally:
-            self.store.checkpoint()
+            self._checkpoint()
         summary.seconds = time.perf_counter() - started
         self._finish("ingest", summary)
         return summary
@@ -412,6 +441,12 @@ class Session:
             self._event("skipped-index", self.run.keyed_hash(item.source), reason=res.reason)
             summary.skipped += 1
             return "index"
+        if res.kind == "skipped":  # not an input (a FIFO, a device, a link to a folder)
+            self.store.add_rejected(Rejection(item.source, res.reason, "skipped"))
+            self._event("skipped", self.run.keyed_hash(item.source), reason=res.reason)
+            summary.skipped += 1
+            summary.notes.append(f"skipped: {item.label}: {res.reason}")
+            return "skipped"
         if res.kind == "rejected":
             self._record_rejected(Rejection(item.source, res.reason), item.label, summary)
             return "rejected"
@@ -464,7 +499,7 @@ class Session:
             self.hooks.stage_failed(stage, self.run, exc)
             raise
         finally:
-            self.store.checkpoint()
+            self._checkpoint()
 
     def _handle_result(self, stage: str, res: InstanceResult, summary: StageSummary,
                        handle: Callable[[InstanceResult, StageSummary], None]) -> None:
@@ -496,7 +531,7 @@ class Session:
                                     plugin=res.plugin or None)
         summary.bytes += res.bytes_in
 
-    @_locked
+    @_exclusive
     def audit(self, *, after_redaction: bool = False) -> StageSummary:
         """Record findings per instance (on the original, or on the redacted result)."""
         stage = "verify" if after_redaction else "audit"
@@ -521,7 +556,7 @@ class Session:
         return self._run_stage(stage, self._units(self.instances(), make), total, handle,
                                StageSummary(stage))
 
-    @_locked
+    @_exclusive
     def redact(self) -> StageSummary:
         """Apply the profile's redaction stack to every instance and record what changed.
 
@@ -603,7 +638,18 @@ class Session:
             gone = [r for r in records if not (root / r.path).exists()]
         for record in gone:
             done.discard(record.sop_instance_uid)
+        self._correct_statuses(done)
         return done
+
+    def _correct_statuses(self, exported: set[str]) -> None:
+        """Mark ``exported`` the instances whose output is recorded and present but whose
+        status says otherwise: a run killed between recording an output and its status
+        (the record and the status are separate writes) is corrected by the next."""
+        for uid in exported:
+            status = self.store.get_status(uid)
+            if status is not None and status not in ("exported", "withheld"):
+                self.store.set_status(uid, "exported")
+                self._event("status-corrected", self._subject(uid), status=status)
 
     def _present_at(self, target: ExportTarget) -> set[str] | None:
         """The files already at a URL destination, when its sink can list them."""
@@ -635,7 +681,7 @@ class Session:
             if dest == root or dest.is_relative_to(root) or root.is_relative_to(dest):
                 raise ExportError(f"{dest}: refusing to export into or over the input {root}")
 
-    @_locked
+    @_exclusive
     def export(self, dest: str | os.PathLike[str], *, format: str = "dicom",
                query: str | None = None, options: dict[str, Any] | None = None,
                audit: bool = False, fresh: bool = False) -> StageSummary:
@@ -791,7 +837,7 @@ class Session:
 
         return handle
 
-    @_locked
+    @_exclusive
     def deidentify(self, uri: str | os.PathLike[str], dest: str | os.PathLike[str], *,
                    format: str = "dicom", options: dict[str, Any] | None = None,
                    keep_workers: bool = True, query: str | None = None,
@@ -868,7 +914,7 @@ class Session:
             self.hooks.stage_failed("export", self.run, exc)
             raise
         finally:
-            self.store.checkpoint()
+            self._checkpoint()
         ingested.seconds = time.perf_counter() - started
         if not keep_workers and not redo:  # most likely nothing is left for them: their
             self._drop_executor()  # memory goes before the store is read back (if work is

@@ -75,15 +75,21 @@ def source_stat(source: str) -> tuple[int, float | None]:
     return st.st_size, st.st_mtime
 
 
+_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+
+
 def strip_pixels(header: Dataset) -> Dataset:
     """A deep copy of ``header`` without pixel data elements."""
     from pydicom import Dataset as _Dataset
 
     out = _Dataset()
-    for elem in header:
-        if elem.keyword in PIXEL_KEYWORDS:
+    for tag, elem in header._dict.items():  # as held: a value still raw is not decoded
+        if int(tag) in _PIXEL_TAGS:  # (one that cannot be is the reader's to report)
             continue
-        out.add(copy.deepcopy(elem))
+        out[tag] = copy.deepcopy(elem)
+    if hasattr(header, "_character_set"):
+        out.set_original_encoding(header.is_implicit_VR, header.is_little_endian,
+                                  header._character_set)
     if hasattr(header, "file_meta"):
         out.file_meta = copy.deepcopy(header.file_meta)
     return out

@@ -172,12 +172,10 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
                 for match in pattern.finditer(chunk, lead):
                     value = match.group(0).decode("latin-1").lower()
                     hits.append((match.start() + start - lead, identifiers.kind_of(value)))
-        for uid in uids:
-            pos = body.find(uid, start, end)
-            while pos >= 0:
-                if _uid_alone(body, pos, len(uid)):
-                    hits.append((pos, "UID"))
-                pos = body.find(uid, pos + 1, end)
+        if uids:  # one pass for every UID (ASCII: their Latin-1 text is their bytes)
+            text = body[start:end].decode("latin-1")
+            hits.extend((pos + start, "UID") for pos, uid in identifiers.uid_occurrences(text)
+                        if _uid_alone(body, pos + start, len(uid)))
     if hits:
         leaks.extend(_locate(data, hits, identifiers))
     leaks.extend(pixel_segment_leaks(body, span, identifiers))

@@ -120,6 +120,8 @@ class IdentifierSet:
     _strong_re: Any = field(default=None, repr=False, compare=False)
     _uids: Any = field(default=None, repr=False, compare=False)
     _keys: Any = field(default=None, repr=False, compare=False)
+    #: ``(the uids() list it was built for, finder)``: see :meth:`uid_hits`
+    _uid_scan: Any = field(default=None, repr=False, compare=False)
 
     def add(self, value: Any, kind: str) -> None:
         """Add one value (ignored when shorter than :data:`MIN_TOKEN` or purely generic)."""
@@ -260,13 +262,27 @@ class IdentifierSet:
                 pattern = self._case_pattern(coded)
                 if pattern is not None:  # (always: there are values to match)
                     found = [m.group(0).lower() for m in pattern.finditer(text)]
-        for uid in self.uids():
-            start = text.find(uid)
-            while start >= 0:
-                if _uid_alone(text, start, len(uid)):
-                    found.append(uid)
-                start = text.find(uid, start + 1)
+        found.extend(uid for _start, uid in self.uid_hits(text))
         return found
+
+    def uid_hits(self, text: str) -> list[tuple[int, str]]:
+        """``(offset, uid)`` of every original UID standing alone in ``text`` (not part of a
+        longer UID), in the order of :meth:`uids`, then by offset: one Aho-Corasick pass
+        over ``text`` for all of them (a value is not searched once per UID: a sequence of
+        100,000 references would make that quadratic)."""
+        return [hit for hit in self.uid_occurrences(text)
+                if _uid_alone(text, hit[0], len(hit[1]))]
+
+    def uid_occurrences(self, text: str) -> list[tuple[int, str]]:
+        """``(offset, uid)`` of every occurrence of an original UID in ``text``, alone or
+        inside a longer one (bytes are searched as their Latin-1 text): one pass."""
+        uids = self.uids()
+        if not uids:
+            return []
+        scan = self._uid_scan
+        if scan is None or scan[0] is not uids:
+            scan = self._uid_scan = (uids, _uid_finder(uids))
+        return scan[1](text)
 
     def sub(self, text: str, replacement: str, *, coded: bool = False) -> str:
         """``text`` with every identifying value replaced."""
@@ -276,8 +292,9 @@ class IdentifierSet:
                 pattern = self._case_pattern(coded)
                 if pattern is not None:  # (always: there are values to match)
                     text = pattern.sub(replacement, text)
+        present = {uid for _start, uid in self.uid_hits(text)}
         for uid in self.uids():
-            if uid in text:
+            if uid in present:
                 text = re.sub(rf"(?<![0-9.]){re.escape(uid)}(?![0-9.])", replacement, text)
         return text
 
@@ -323,6 +340,38 @@ def _ordered(groups: tuple[list[str], ...]) -> tuple[tuple[str, ...], ...]:
         group.sort(key=len, reverse=True)  # stable: ties keep the alphabetical order
         out.append(tuple(group))
     return tuple(out)
+
+
+def _uid_finder(uids: list[str]) -> Callable[[str], list[tuple[int, str]]]:
+    """``find(text)``: ``(offset, uid)`` of every occurrence of every UID of ``uids`` in
+    ``text`` (overlapping ones too), sorted by the UID's place in ``uids``, then by offset."""
+    order = {uid: n for n, uid in enumerate(uids)}
+    try:
+        import ahocorasick
+    except ImportError:  # one search per UID (quadratic on long sequences)
+        def find_each(text: str) -> list[tuple[int, str]]:
+            hits = []
+            for uid in uids:
+                start = text.find(uid)
+                while start >= 0:
+                    hits.append((start, uid))
+                    start = text.find(uid, start + 1)
+            return hits
+
+        return find_each
+    automaton = ahocorasick.Automaton()
+    for uid in uids:
+        automaton.add_word(uid, uid)
+    automaton.make_automaton()
+    search = automaton.iter
+
+    def find(text: str) -> list[tuple[int, str]]:
+        hits = [(end - len(uid) + 1, uid) for end, uid in search(text)]
+        if len(hits) > 1:
+            hits.sort(key=lambda hit: (order[hit[1]], hit[0]))
+        return hits
+
+    return find
 
 
 def _uid_alone(text: Any, start: int, length: int) -> bool:

@@ -268,14 +268,13 @@ class MemoPass:
                     regions.append((lo, s.start))
                     lo = s.end
             regions.append((lo, len(data)))
-            for n, uid in enumerate(uids):
-                for a, b in regions:
-                    pos = data.find(uid, a, b)
-                    while pos >= 0:
-                        i = bisect_right(starts, pos) - 1
-                        if pos + len(uid) <= spans[i].end:
-                            occurs.setdefault(i, set()).add(n)
-                        pos = data.find(uid, pos + 1, b)
+            index = {uid: n for n, uid in enumerate(uid_text)}
+            for a, b in regions:  # one pass for every UID (see IdentifierSet.uid_occurrences)
+                for offset, uid in identifiers.uid_occurrences(data[a:b].decode("latin-1")):
+                    pos = a + offset
+                    i = bisect_right(starts, pos) - 1
+                    if pos + len(uid) <= spans[i].end:
+                        occurs.setdefault(i, set()).add(index[uid])
         context_key = (ckey, iod, patient,
                        frozenset((v, k) for v, k in identifiers.values.items() if k != "UID"),
                        bool(len(identifiers)))

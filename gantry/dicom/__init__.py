@@ -9,6 +9,9 @@ One implementation, used by the kernel and (through :mod:`gantry.api`) by plugin
   reads it, built from those spans;
 * :mod:`gantry.dicom.rawheader` — a header kept as spans, decoded only where asked;
 * :mod:`gantry.dicom.values` — decoded values of raw elements, through a shared cache;
+* :mod:`gantry.dicom.structure` — check that a whole file is well formed (every declared
+  length inside the bytes, every sequence and item closed, nesting bounded, pixel data as long
+  as the image needs), in any transfer syntax, iteratively;
 * :mod:`gantry.dicom.encode` — the kernel's encoder (``dcmwrite``'s bytes, written faster).
 
 Malformed bytes raise :class:`~gantry.dicom.errors.DicomFormatError` (with the offset and the

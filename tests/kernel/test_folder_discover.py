@@ -17,12 +17,18 @@ def test_discover_order_links_and_resolved_paths(tmp_path: Path):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "o.dcm").write_bytes(b"o")
-    os.symlink(outside, data / "linked-folder")  # not followed, like os.walk
+    os.symlink(outside, data / "linked-folder")  # not followed, like os.walk: listed
     os.symlink(outside / "o.dcm", data / "a" / "linked.dcm")  # resolved to its target
-    os.symlink(tmp_path / "missing", data / "broken")  # skipped
+    os.symlink(tmp_path / "missing", data / "broken")  # refused, with the reason
     os.symlink(data, tmp_path / "via-link")
 
-    items = list(discover(str(tmp_path / "via-link")))
+    found = list(discover(str(tmp_path / "via-link")))
+    refused = {Path(i.source).name: (i.refused, i.refused_as) for i in found if i.refused}
+    assert refused == {
+        "broken": (f"dangling link (its target {str(tmp_path / 'missing')!r} does not exist)",
+                   "rejected"),
+        "linked-folder": ("link to a folder; not followed", "skipped")}
+    items = [i for i in found if not i.refused]
     real = data.resolve()
     assert [i.source for i in items] == [
         str(real / "z.dcm"), str(real / "a" / "1.dcm"), str(outside.resolve() / "o.dcm"),

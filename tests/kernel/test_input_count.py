@@ -28,16 +28,17 @@ def _tree(tmp_path: Path) -> Path:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "o.dcm").write_bytes(b"o")
-    os.symlink(outside, data / "linked-folder")  # not followed
+    os.symlink(outside, data / "linked-folder")  # not followed: one item, skipped
     os.symlink(outside / "o.dcm", data / "linked.dcm")  # one input
-    os.symlink(tmp_path / "missing", data / "broken")  # none
+    os.symlink(tmp_path / "missing", data / "broken")  # one item, rejected
     return data
 
 
 def test_folder_count_is_what_discover_yields(tmp_path: Path):
     data = _tree(tmp_path)
-    assert count(str(data)) == len(list(discover(str(data)))) == 8
-    assert count(f"file://{data}") == 8
+    assert count(str(data)) == len(list(discover(str(data)))) == 10
+    assert count(f"file://{data}") == 10
+    assert sum(bool(item.refused) for item in discover(str(data))) == 2
     assert count(str(data / "b" / "bundle.ZIP")) == len(list(discover(str(data / "b" /
                                                                           "bundle.ZIP")))) == 3
     assert count(str(data / "z.dcm")) == 1

@@ -4,6 +4,7 @@ tables, built from kernel records and back."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,24 @@ INSERT_INSTANCE = (
     + ",".join("?" * (13 + len(KEY_COLUMNS))) + ") ON CONFLICT(sop_instance_uid) DO NOTHING")
 
 
+def db_source(source: str) -> str:
+    """A source string as the store keeps it: itself, or, when it holds bytes that are not
+    UTF-8 (a file name with a Latin-1 byte, which Python carries as a surrogate), a NUL (no
+    path holds one) and the name's bytes one character each: reversible, and valid text."""
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        return "\x00" + os.fsencode(source).decode("latin-1")
+    return source
+
+
+def py_source(text: str) -> str:
+    """The source string :func:`db_source` kept as ``text``."""
+    if text and text[0] == "\x00":
+        return os.fsdecode(text[1:].encode("latin-1"))
+    return text
+
+
 def instance_row(inst: Instance, header: Dataset, digest: str, now: float) -> tuple[Any, ...]:
     """The ``instances`` row of an instance (key attributes as columns, ``attrs`` as JSON)."""
     keys = []
@@ -33,7 +52,7 @@ def instance_row(inst: Instance, header: Dataset, digest: str, now: float) -> tu
             value = "\\".join(str(v) for v in value)
         keys.append(value)
     return (inst.sop_instance_uid, inst.sop_class_uid, inst.series_instance_uid,
-            inst.study_instance_uid, inst.patient_id, inst.source, inst.size,
+            inst.study_instance_uid, inst.patient_id, db_source(inst.source), inst.size,
             inst.transfer_syntax, inst.patient_name, "ingested", digest,
             json.dumps(inst.attrs, default=str), now, *keys)
 
@@ -103,7 +122,7 @@ def instance_from_row(row: Sequence[Any]) -> Instance:
 
     return Instance(sop_instance_uid=row[0], sop_class_uid=row[1] or "",
                     series_instance_uid=row[2], study_instance_uid=row[3], patient_id=row[4],
-                    source=row[5], size=row[6] if row[6] is not None else -1,
+                    source=py_source(row[5]), size=row[6] if row[6] is not None else -1,
                     transfer_syntax=row[7] or "", patient_name=row[8] or "",
                     attrs=json.loads(row[9]))
 
@@ -128,6 +147,6 @@ def upsert_source(c: sqlite3.Connection, source: str, size: int, mtime: float | 
               "VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET size=excluded.size, "
               "mtime=excluded.mtime, outcome=excluded.outcome, "
               "sop_instance_uid=excluded.sop_instance_uid, recorded_at=excluded.recorded_at",
-              (source, size, mtime, outcome, uid, now))
+              (db_source(source), size, mtime, outcome, uid, now))
 
 

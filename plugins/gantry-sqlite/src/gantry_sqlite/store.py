@@ -43,9 +43,11 @@ from gantry_sqlite.relocation import recover
 from gantry_sqlite.rows import (
     INSERT_INSTANCE,
     INSTANCE_COLS,
+    db_source,
     hierarchy_rows,
     instance_from_row,
     instance_row,
+    py_source,
     tag_row,
     upsert_source,
 )
@@ -111,6 +113,15 @@ class SqlResult:
         return self.rows
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            pass
+
+
 class SqliteStore:
     """A :class:`gantry.protocols.Store` in a SQLite file (``sqlite:///cohort.db``)."""
 
@@ -123,6 +134,7 @@ class SqliteStore:
         self.max_delay = max_delay
         self.busy_timeout = busy_timeout
         self._closed = False
+        self._run_depth = 0
         self._open()
 
     # -- connection management ---------------------------------------------------------------
@@ -214,15 +226,19 @@ class SqliteStore:
                 conn.execute("COMMIT")
                 return
             except sqlite3.OperationalError as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)  # (SQLite rolled back itself on a full disk)
                 if _busy(exc) and time.monotonic() < deadline:
                     time.sleep(delay)
                     delay = min(delay * 2, 0.5)
                     continue
+                raise StoreError(f"{self.path}: write failed: {exc}; what was committed "
+                                 "before is kept: run the same command again to resume"
+                                 ) from None
+            except sqlite3.DatabaseError as exc:
+                _rollback(conn)
                 raise StoreError(f"{self.path}: write failed: {exc}") from None
             except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
     def _queue(self, op: Op) -> None:
@@ -390,21 +406,22 @@ class SqliteStore:
                 row = self._conn.execute(
                     "SELECT header_sha256, size, source FROM instances WHERE sop_instance_uid=?",
                     (uid,)).fetchone()
-                known = (row[0], row[1], row[2]) if row else None
+                known = (row[0], row[1], row[2]) if row else None  # (the source as kept)
             source_row = (instance.source, size, mtime, uid, now)
             self._pending_sources[instance.source] = (size, mtime)
             if known is not None:
                 if (known[0], known[1]) == (digest, instance.size):
                     self._queue(lambda c: upsert_source(c, *source_row, "duplicate"))
                     return "duplicate"
-                conflict = (uid, known[2], instance.source, digest, instance.size, now)
+                conflict = (uid, known[2], db_source(instance.source), digest, instance.size,
+                            now)
                 self._queue(lambda c: (
                     c.execute("INSERT INTO conflicts(sop_instance_uid, kept_source, "
                               "conflicting_source, header_sha256, size, recorded_at) "
                               "VALUES (?,?,?,?,?,?)", conflict),
                     upsert_source(c, *source_row, "conflict")))
                 return "conflict"
-            self._pending_uids[uid] = (digest, instance.size, instance.source)
+            self._pending_uids[uid] = (digest, instance.size, db_source(instance.source))
             new_tags = sorted(set(map(_TAG, rows)).difference(self._known_tags))
             self._known_tags.update(new_tags)
             record = instance_row(instance, header, digest, now)
@@ -440,7 +457,8 @@ class SqliteStore:
                         c.execute("INSERT INTO conflicts(sop_instance_uid, kept_source, "
                                   "conflicting_source, header_sha256, size, recorded_at) "
                                   "VALUES (?,?,?,?,?,?)",
-                                  (uid, kept[2], instance.source, digest, instance.size, now))
+                                  (uid, kept[2], db_source(instance.source), digest,
+                                   instance.size, now))
                 if new_tags:
                     c.executemany("INSERT OR IGNORE INTO tags(tag, keyword, name) "
                                   "VALUES (?,?,?)", [tag_row(t) for t in new_tags])
@@ -453,7 +471,7 @@ class SqliteStore:
         """Record an input that was skipped, with the reason (and its ingest progress)."""
         size, mtime = source_stat(rejection.source)
         now = time.time()
-        row = (rejection.source, rejection.reason, rejection.stage, now)
+        row = (db_source(rejection.source), rejection.reason, rejection.stage, now)
         with self._lock:
             self._check()
             self._pending_sources[rejection.source] = (size, mtime)
@@ -469,7 +487,7 @@ class SqliteStore:
             known = self._pending_sources.get(source)
             if known is None:
                 row = self._conn.execute("SELECT size, mtime FROM sources WHERE source=?",
-                                         (source,)).fetchone()
+                                         (db_source(source),)).fetchone()
                 known = (row[0], row[1]) if row else None
         return same_source(known, size, mtime)
 
@@ -578,13 +596,13 @@ class SqliteStore:
         from gantry.api import Rejection
 
         for r in self._pages("SELECT id, source, reason, stage FROM rejected WHERE id>?"):
-            yield Rejection(source=r[1], reason=r[2], stage=r[3])
+            yield Rejection(source=py_source(r[1]), reason=r[2], stage=r[3])
 
     def iter_conflicts(self) -> Iterator[tuple[str, str, str]]:
         """Stream ``(sop_instance_uid, kept_source, conflicting_source)``."""
         for r in self._pages("SELECT id, sop_instance_uid, kept_source, conflicting_source "
                              "FROM conflicts WHERE id>?"):
-            yield (r[1], r[2], r[3])
+            yield (r[1], py_source(r[2]), py_source(r[3]))
 
     def counts(self) -> StoreCounts:
         """Record counts."""
@@ -899,7 +917,10 @@ class SqliteStore:
             audit = self._audit
         audit.flush()
         with self._lock:
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: checkpoint failed: {exc}") from None
 
     def close(self) -> None:
         """Checkpoint and release the connection, the writer thread and the sidecar."""
@@ -919,9 +940,44 @@ class SqliteStore:
                     self._sidecar.close()
                     try:
                         self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    except sqlite3.OperationalError:
+                    except sqlite3.DatabaseError:
                         pass
                     self._conn.close()
+
+    @contextmanager
+    def run_lock(self) -> Iterator[None]:
+        """Hold the store for one run that writes it (ingest, audit, redact, export): a second
+        process that asks meanwhile is refused with a :class:`StoreError` naming the holder,
+        instead of both runs counting each other's inputs as duplicates. Re-entrant in this
+        process; released when the run ends (or its process dies: an advisory ``flock`` on
+        ``<db>.lock``)."""
+        import fcntl
+
+        if self._run_depth:
+            self._run_depth += 1
+            try:
+                yield
+            finally:
+                self._run_depth -= 1
+            return
+        path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreError(f"{self.path}: in use by another gantry run (pid {holder}); run "
+                             "this again when it has finished") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._run_depth = 1
+        try:
+            yield
+        finally:
+            self._run_depth = 0
+            os.ftruncate(fd, 0)
+            os.close(fd)  # (closing releases the lock)
 
     def __enter__(self) -> SqliteStore:
         return self
