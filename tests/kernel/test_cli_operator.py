@@ -215,6 +215,10 @@ def test_dry_run_writes_nothing(tmp_path: Path, runner: CliRunner) -> None:
                         "0 already written; nothing was written")
     assert "  PatientName: D (pseudonym) 2" in lines
     assert not out.exists() and not _runs().exists()
+    withheld = _run(runner, "deidentify", str(tmp_path / "in"), str(out), "--dry-run",
+                    "--query", "InstanceNumber == 1", "--json")
+    assert withheld.exit_code == EXIT_INCOMPLETE  # the code the run would give
+    assert json.loads(withheld.stdout)["withheld"] == 1 and not out.exists()
 
 
 def test_export_dry_run_leaves_the_store_as_it_was(tmp_path: Path, runner: CliRunner) -> None:
@@ -301,10 +305,48 @@ def test_log_file_json_lines_and_plain_progress(tmp_path: Path, runner: CliRunne
     assert all({"time", "level", "message"} <= set(r) for r in records)
 
 
-def test_every_result_command_takes_json(runner: CliRunner) -> None:
+def test_every_result_command_takes_json(tmp_path: Path, runner: CliRunner) -> None:
     listed = json.loads(_run(runner, "profiles", "list", "--json").stdout)
     assert any(p["name"] == "ps3.15/basic" for p in listed)
     assert json.loads(_run(runner, "runs", "list", "--json").stdout)["runs"] == []
+    out = tmp_path / "out"
+    assert _run(runner, "deidentify", str(_cohort(tmp_path)), str(out), "-w", "1").exit_code == 0
+    lines = _run(runner, "sql", "--db", str(out), "select sop_instance_uid from instances",
+                 "--json").stdout.splitlines()
+    assert len(lines) == 2 and all("sop_instance_uid" in json.loads(line) for line in lines)
+    for args in (["status", str(out)], ["query", "Modality == 'CT'", "--db", str(out)],
+                 ["report", "audit", "--db", str(out)], ["audit-log", "--db", str(out)],
+                 ["compact", "--db", str(out)], ["runs", "show", str(out)],
+                 ["report", "manifest", str(out), "--db", str(out)],
+                 ["purge", "--db", str(out), "--yes"]):
+        result = _run(runner, *args, "--json")
+        assert result.exit_code == EXIT_OK, (args, result.output)
+        assert json.loads(result.stdout) is not None, args
+
+
+def test_runs_lists_stores_made_before_run_records(runner: CliRunner) -> None:
+    from gantry.workstore import private_dir
+
+    old = private_dir(_runs()) / "0123456789abcdef.db"
+    old.write_bytes(b"")
+    (old.parent / "0123456789abcdef_pixels.bin").write_bytes(b"x" * 10)
+    listed = _run(runner, "runs", "list")
+    assert listed.stdout.splitlines()[1].startswith("0123456789abcdef") and \
+        listed.stdout.splitlines()[1].endswith("(unknown)")
+    assert _run(runner, "runs", "rm", "0123", "--yes").exit_code == EXIT_OK
+    assert not list(_runs().iterdir())
+
+
+def test_a_generated_secret_lives_in_owner_only_folders(tmp_path: Path, runner: CliRunner,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GANTRY_SECRET")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg" / "deep"))
+    result = _run(runner, "deidentify", str(_cohort(tmp_path)), str(tmp_path / "o"), "-w", "1")
+    assert result.exit_code == EXIT_OK, result.output
+    key = tmp_path / "cfg" / "deep" / "gantry" / "secret.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    for folder in (key.parent, key.parent.parent, key.parent.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
 
 
 # --------------------------------------------------------------------------- 7. fresh, validate
