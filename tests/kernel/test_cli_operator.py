@@ -259,6 +259,31 @@ def test_lookup_table_gives_the_site_pseudonym_on_both_paths(tmp_path: Path, run
     assert {(d.PatientID, str(d.PatientName)) for d in written} == {("SITE-001", "SITE^ONE")}
 
 
+@pytest.mark.parametrize("memo", ["1", "0"])
+@pytest.mark.parametrize("action", ["", "tags: {AccessionNumber: K}\n"])
+def test_lookup_table_maps_other_attributes_identically_on_both_paths(
+        tmp_path: Path, runner: CliRunner, memo: str, action: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GANTRY_MEMO", memo)
+    (tmp_path / "acc.csv").write_text("AccessionNumber,pseudonym\nACC0000X003693,STUDY-A\n")
+    profile = tmp_path / "acc.yaml"
+    profile.write_text("extends: ps3.15/basic\n" + action +
+                       "lookup:\n  - {file: acc.csv, key: AccessionNumber, missing: keyed}\n")
+    result = _run(runner, "deidentify", str(_cohort(tmp_path, patients=2)), str(tmp_path / "o"),
+                  "--workers", "1", "-p", str(profile))
+    assert result.exit_code == EXIT_OK, result.output
+    found = {pydicom.dcmread(p).AccessionNumber for p in (tmp_path / "o").rglob("*.dcm")}
+    (keyed,) = found - {"STUDY-A"}
+    assert "STUDY-A" in found and len(keyed) == 16 and "ACC" not in keyed
+    (tmp_path / "o2").mkdir()
+    monkeypatch.setenv("GANTRY_MEMO", "0" if memo == "1" else "1")
+    other = _run(runner, "deidentify", str(tmp_path / "in"), str(tmp_path / "o2"), "--db",
+                 "memory://", "--workers", "1", "-p", str(profile))
+    assert other.exit_code == EXIT_OK, other.output
+    first = sorted(p.read_bytes() for p in (tmp_path / "o").rglob("*.dcm"))
+    assert first == sorted(p.read_bytes() for p in (tmp_path / "o2").rglob("*.dcm"))
+
+
 def test_lookup_missing_keyed_falls_back_to_the_keyed_pseudonym(tmp_path: Path,
                                                                runner: CliRunner) -> None:
     profile = _lookup_profile(tmp_path, "MRN0007Q00000,SITE-001,SITE^ONE\n", missing="keyed")
@@ -407,3 +432,32 @@ def test_the_readme_example_runs_as_a_saved_script(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "BrokenProcessPool" not in proc.stderr
     assert len(list((tmp_path / "research").rglob("*.dcm"))) == 8
+
+
+def test_the_one_pass_export_takes_lookup_tables_itself(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The byte-level pass applies the tables (it does not hand the instances to the full
+    engine): its result is the one the equivalence test above compares."""
+    import gantry.pipeline as pipeline
+    from gantry import Session
+
+    taken: list[bool] = []
+    original = pipeline._process_memo
+
+    def spy(*args: object, **kwargs: object) -> bool:
+        taken.append(original(*args, **kwargs))
+        return taken[-1]
+
+    monkeypatch.setattr(pipeline, "_process_memo", spy)
+    (tmp_path / "acc.csv").write_text("AccessionNumber,pseudonym\nACC0000X003693,STUDY-A\n")
+    (tmp_path / "ids.csv").write_text("PatientID,pseudonym\nMRN0007Q00000,SITE-1\n")
+    profile = tmp_path / "p.yaml"
+    profile.write_text("extends: ps3.15/basic\nlookup:\n"
+                       "  - {file: acc.csv, key: AccessionNumber, missing: keyed}\n"
+                       "  - {file: ids.csv, missing: keyed}\n")
+    with Session("memory://", profile=str(profile), workers=1) as session:
+        session.deidentify(str(_cohort(tmp_path, patients=2)), str(tmp_path / "o"))
+    assert taken == [True] * 4
+    written = [pydicom.dcmread(p) for p in (tmp_path / "o").rglob("*.dcm")]
+    assert {(d.PatientID, d.AccessionNumber) for d in written if d.PatientID == "SITE-1"} == \
+        {("SITE-1", "STUDY-A")}
