@@ -461,3 +461,12 @@ def test_the_one_pass_export_takes_lookup_tables_itself(tmp_path: Path,
     written = [pydicom.dcmread(p) for p in (tmp_path / "o").rglob("*.dcm")]
     assert {(d.PatientID, d.AccessionNumber) for d in written if d.PatientID == "SITE-1"} == \
         {("SITE-1", "STUDY-A")}
+
+
+def test_a_session_on_a_file_name_suggests_the_url(tmp_path: Path) -> None:
+    from gantry import Session
+    from gantry.errors import ComponentNotFound
+
+    with pytest.raises(ComponentNotFound, match=r"did you mean sqlite:///cohort\.db\?$"):
+        Session("cohort.db")
+    assert not (tmp_path / "cohort.db").exists()
