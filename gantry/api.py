@@ -135,8 +135,8 @@ _EXPORTS: dict[str, str] = {
     "same_source": "gantry.builtins.memory_store",
     "source_stat": "gantry.builtins.memory_store",
     # the command line plugins build on (and where one-shot runs keep their working state)
-    "default_db_for": "gantry.cli",
-    "gantry_home": "gantry.cli",
+    "default_db_for": "gantry.workstore",
+    "gantry_home": "gantry.workstore",
     "__version__": "gantry",
 }
 
