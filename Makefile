@@ -54,7 +54,7 @@ demo: install
 	@src="$(SRC)"; if [ -z "$$src" ]; then src=$$($(BIN)/python -c "import os, pydicom.data; print(os.path.dirname(pydicom.data.get_testdata_file('CT_small.dcm')))"); fi; \
 	echo "gantry deidentify $$src $(OUT)"; \
 	$(BIN)/gantry deidentify "$$src" "$(OUT)"; code=$$?; \
-	echo "exit code $$code (0 ok, 3 = some inputs were not DICOM and were skipped; see gantry status)"; \
+	echo "exit code $$code (0 ok, 3 = some inputs were not DICOM and were skipped: gantry status $(OUT) --rejected)"; \
 	$(BIN)/gantry plugins; \
 	[ $$code -eq 0 ] || [ $$code -eq 3 ]
 
