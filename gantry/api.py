@@ -136,6 +136,7 @@ _EXPORTS: dict[str, str] = {
     "source_stat": "gantry.builtins.memory_store",
     # the command line plugins build on (and where one-shot runs keep their working state)
     "working_store_for": "gantry.workstore",
+    "default_db_for": "gantry.workstore",
     "gantry_home": "gantry.workstore",
     "__version__": "gantry",
 }

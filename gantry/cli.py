@@ -173,7 +173,8 @@ executor_options_option = click.option("--executor-option", "executor_options", 
                                        help="Executor setting, e.g. address=tcp://host:8786.")
 dry_run_option = click.option("--dry-run", is_flag=True,
                               help="Show what would be written, withheld and changed; write "
-                                   "nothing, leave the store as it was.")
+                                   "nothing, leave the store as it was (the exit code is the "
+                                   "run's).")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -352,8 +353,8 @@ def deidentify(state: State, src: str, dest: str, profile: str | None, db: str |
         with open_session(state, "memory://", profile, workers, executor, options,
                           secret_file, forbidden=(dest, src)) as session:
             ingested = session.ingest(src, query=query)
-            _print_dry_run(session, session.instances(), set(), ingested, as_json)
-        sys.exit(EXIT_OK)
+            code = _print_dry_run(session, session.instances(), set(), ingested, as_json)
+        sys.exit(code)
     url = _prepare_working_store(dest, db, fresh, overwrite)
     dest_was_empty = not _has_entries(dest)
     dest_existed = Path(dest.removeprefix("file://")).exists()
@@ -425,15 +426,18 @@ def _quarantine(state: State, session: Session, folder: str, as_json: bool) -> d
 
 
 def _print_dry_run(session: Session, instances: Any, done: set[str],
-                   ingested: StageSummary | None, as_json: bool) -> None:
+                   ingested: StageSummary | None, as_json: bool) -> int:
+    """Print a dry run's report; return the exit code the run itself would give."""
     from gantry.dryrun import preview
 
     report = preview(session, instances, done_uids=done, ingest=ingested)
+    code = report.exit_code()
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
-        return
-    for line in report.lines():
-        click.echo(line)
+        click.echo(json.dumps({**report.to_dict(), "exit_code": code}, indent=2))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    return code
 
 
 @cli.command()
@@ -538,8 +542,7 @@ def export(state: State, dest: str, db: str | None, profile: str | None, fmt: st
             session.hooks.exporter_for(fmt, dest)  # an unusable destination is still an error
             done = session._already_exported(target)
             selected = session.query(query) if query else session.instances()
-            _print_dry_run(session, selected, done, None, as_json)
-            sys.exit(EXIT_OK)
+            sys.exit(_print_dry_run(session, selected, done, None, as_json))
         summary = session.export(dest, format=fmt, query=query, fresh=fresh)
         code = _report(state, [summary], as_json, session.store,
                        nothing_selected=not (summary.done or summary.skipped or summary.failed))

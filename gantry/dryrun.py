@@ -1,5 +1,8 @@
 """``--dry-run``: what a run would write, withhold and change, with nothing written.
 
+The command exits with the code the run itself would give (``3`` when inputs would be
+withheld or rejected, ``4`` when nothing would be written...).
+
 Each selected instance goes through the profile's redaction stack, the encoder, the export
 gate and the auditors exactly as an export would take it, in the session's workers, but no
 sink is opened and nothing is recorded: the store is left as it was. ``deidentify --dry-run``
@@ -44,6 +47,18 @@ class DryRunReport:
                 "withheld": self.withheld, "rejected": self.rejected,
                 "changes": {k: dict(v) for k, v in sorted(self.changes.items())},
                 "findings": dict(self.findings), "problems": self.problems[:50]}
+
+    def exit_code(self) -> int:
+        """The code the run itself would exit with (see :mod:`gantry.exitcodes`)."""
+        from gantry.exitcodes import EXIT_FAILURE, EXIT_INCOMPLETE, EXIT_NOTHING, EXIT_OK
+
+        if self.would_fail:
+            return EXIT_FAILURE
+        if not (self.would_write or self.already_written or self.withheld):
+            return EXIT_NOTHING
+        if self.withheld or self.rejected:
+            return EXIT_INCOMPLETE
+        return EXIT_OK
 
     def lines(self) -> Iterator[str]:
         """The report for a terminal."""

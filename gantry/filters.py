@@ -57,9 +57,7 @@ def _row(instance: Instance, header: Any, needs_header: bool) -> dict[str, Any]:
     if needs_header and header is not None:
         from gantry.query import header_row
 
-        dataset = header.dataset() if hasattr(header, "dataset") and callable(
-            header.dataset) else header
-        row.update(header_row(dataset))
+        row.update(header_row(as_dataset(header)))
     return row
 
 
@@ -93,10 +91,40 @@ def withhold_reason(run: Run, instance: Instance, header: Any,
         return NOT_SELECTED
     from gantry.lookup import refusal
 
-    refused = refusal(run, instance)
+    refused = refusal(run, instance, header_value(header))
     if refused:
         return refused
-    return run.hooks.withhold(instance=instance, header=header, run=run)
+    if not run.hooks.pm.hook.gantry_withhold.get_hookimpls():
+        return None
+    return run.hooks.withhold(instance=instance, header=as_dataset(header), run=run)
+
+
+def as_dataset(header: Any) -> Any:
+    """A header as a pydicom ``Dataset`` (a :class:`~gantry.dicom.rawheader.RawHeader`
+    builds its own)."""
+    return header.dataset() if callable(getattr(header, "dataset", None)) else header
+
+
+def header_value(header: Any) -> Any:
+    """A reader of one attribute of a header by keyword, whatever the header's kind."""
+    if header is None:
+        return None
+    if callable(getattr(header, "plain_if_set", None)):  # a RawHeader: no dataset built
+        from pydicom.datadict import tag_for_keyword
+
+        return _RawReader(header, tag_for_keyword)
+    return header
+
+
+class _RawReader:
+    def __init__(self, header: Any, tag_for_keyword: Any) -> None:
+        self.header = header
+        self.tag_for_keyword = tag_for_keyword
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        tag = self.tag_for_keyword(keyword)
+        found = self.header.plain_if_set(int(tag), keyword) if tag is not None else None
+        return default if found is None else found
 
 
 __all__ = ["NOT_SELECTED", "FilterRule", "matches_query", "withhold_reason"]

@@ -345,8 +345,8 @@ def gantry_withhold(instance: Instance, header: Any, run: Run) -> str | None:
     """Decide whether an input is withheld from the run (a site's own filter).
 
     Called once per input right after its header is read, before it is indexed: ``instance``
-    holds its UIDs and key attributes (original values), ``header`` its header (a pydicom
-    ``Dataset`` or a :class:`~gantry.rawheader.RawHeader`; call ``.get(keyword)`` on either).
+    holds its UIDs and key attributes (original values), ``header`` its header as a pydicom
+    ``Dataset`` without pixel data.
     Return contract: **return X or None to defer; first non-None wins** — X is the reason, one
     line naming no identifying value. A withheld input is not indexed nor written, is listed
     by ``gantry status --rejected`` with the reason, is copied by ``--quarantine``, and makes

@@ -9,19 +9,21 @@
         name_column: name      # optional: the new PatientName (default: the new PatientID)
         missing: refuse        # or "keyed": the keyed pseudonym of the project secret
 
-The table gives the patient's pseudonym through the ``gantry_pseudonym`` decision hook, so the
-one-pass export (``gantry.deid.memo``) and the full engine apply it identically: both ask the
-run for the patient's pseudonym. With ``missing: refuse`` an instance whose PatientID is not in
-the table is withheld when it is read (a reason naming the table, never the value; exit code
-3). Tables are read and checked when the profile loads: an empty or duplicate original, an
-empty pseudonym, or one pseudonym given to two patients is an error naming the CSV file and
-line.
+A PatientID table gives the patient's pseudonym through the ``gantry_pseudonym`` decision
+hook, so the one-pass export (``gantry.deid.memo``) and the full engine apply it identically:
+both ask the run for the patient's pseudonym. A table keyed by another text attribute
+(``key: AccessionNumber``) is applied by the Annex E engine as it walks that element
+(:func:`lookup_value`), which is the code the one-pass export runs for each distinct
+element. With ``missing: refuse`` an instance whose value is not in the table is withheld when
+it is read (a reason naming the table, never the value; exit code 3). Tables are read and
+checked when the profile loads: an empty or duplicate original, an empty pseudonym, or one
+pseudonym given to two originals is an error naming the CSV file and line.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gantry.errors import ProfileError
 from gantry.profile_rules import LookupSpec, Table, load_table, table_errors
@@ -37,6 +39,8 @@ def pseudonym_from_tables(run: Run, patient: PatientKey) -> Pseudonym | None:
     from gantry.records import Pseudonym
 
     for spec in run.profile.lookup:
+        if not spec.patient_level:
+            continue
         found = load_table(spec).rows.get(patient.patient_id)
         if found is not None:
             return Pseudonym(patient_id=found[0], patient_name=found[1])
@@ -50,16 +54,35 @@ class LookupMissing(ProfileError):
     """An instance's value is missing from a table whose policy is ``refuse``."""
 
 
-def refusal(run: Run, instance: Instance) -> str | None:
-    """Why a table refuses an instance (its PatientID missing, policy ``refuse``), or ``None``."""
+def lookup_value(run: Run, spec: LookupSpec, original: str) -> str:
+    """The new value of an attribute (not PatientID) from its table: the table's, or with
+    ``missing: keyed`` a keyed stand-in (16 characters from the project secret's HMAC)."""
+    found = load_table(spec).rows.get(original)
+    if found is not None:
+        return found[0]
+    if spec.missing == "refuse":
+        raise LookupMissing(f"{spec.key} not in the lookup table {Path(spec.file).name} "
+                            "(missing: refuse)")
+    return run.keyed_hash(f"{spec.key}\x00{original}")[2:18].upper()
+
+
+def refusal(run: Run, instance: Instance, header: Any = None) -> str | None:
+    """Why a table refuses an instance (its value missing, policy ``refuse``), or ``None``.
+    An empty value is never refused (there is nothing to map)."""
     for spec in run.profile.lookup:
         if spec.missing != "refuse":
             continue
-        if instance.patient_id.strip() not in load_table(spec).rows:
-            return (f"PatientID not in the lookup table {Path(spec.file).name} "
+        if spec.patient_level:
+            value = instance.patient_id.strip()
+        else:
+            value = str((header.get(spec.key) if header is not None else None) or "").strip()
+            if not value:
+                continue
+        if value not in load_table(spec).rows:
+            return (f"{spec.key} not in the lookup table {Path(spec.file).name} "
                     "(missing: refuse)")
     return None
 
 
-__all__ = ["LookupMissing", "LookupSpec", "Table", "load_table", "pseudonym_from_tables",
-           "refusal", "table_errors"]
+__all__ = ["LookupMissing", "LookupSpec", "Table", "load_table", "lookup_value",
+           "pseudonym_from_tables", "refusal", "table_errors"]

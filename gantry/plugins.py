@@ -358,6 +358,13 @@ class GantryHooks:
             if scheme in rec.schemes:  # type: ignore[attr-defined]
                 return rec  # type: ignore[return-value]
         hint = " (pip install gantry-sqlite)" if scheme == "sqlite" else ""
+        if scheme == "file":  # a plain file name: the URL it probably meant
+            for rec in self._collect()["store"].values():
+                suffix = getattr(rec, "file_suffix", None)
+                if suffix and url.endswith(suffix):
+                    scheme_of = rec.schemes[0]  # type: ignore[attr-defined]
+                    hint = f": a store is named by URL, did you mean {scheme_of}:///{url}?"
+                    break
         raise ComponentNotFound(f"no store backend handles {scheme}:// URLs{hint}")
 
     def profile_paths(self) -> list[Path]:

@@ -17,8 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gantry.errors import ProfileError
 
-#: attributes a table may be keyed by (the patient's identity: the pseudonym hook)
-SUPPORTED_KEYS = ("PatientID",)
+#: the value representations of attributes a table may map (besides PatientID)
+LOOKUP_VRS = ("SH", "LO", "CS", "ST", "LT", "UC")
+#: attributes that are the patient's identity: PatientID is mapped through the pseudonym
+#: (with PatientName); the others cannot be mapped on their own
+PATIENT_IDENTITY = ("PatientName", "IssuerOfPatientID", "PatientBirthDate")
 
 
 class FilterRule(BaseModel):
@@ -84,10 +87,39 @@ class LookupSpec(BaseModel):
     @field_validator("key")
     @classmethod
     def _supported(cls, value: str) -> str:
-        if value not in SUPPORTED_KEYS:
-            raise ValueError(f"lookup key {value!r} is not supported (supported: "
-                             f"{', '.join(SUPPORTED_KEYS)})")
+        if value == "PatientID":
+            return value
+        from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+        tag = tag_for_keyword(value)
+        if tag is None:
+            raise ValueError(f"lookup key {value!r} is not an attribute keyword")
+        if value in PATIENT_IDENTITY:
+            raise ValueError(f"lookup key {value!r}: the patient's identity is mapped through "
+                             "PatientID (name_column gives the new PatientName)")
+        vr = dictionary_VR(tag)
+        if vr not in LOOKUP_VRS:
+            raise ValueError(f"lookup key {value!r} has VR {vr}: a table maps text values "
+                             f"({', '.join(LOOKUP_VRS)}); UIDs, dates and numbers are keyed")
         return value
+
+    @model_validator(mode="after")
+    def _name_for_patients(self) -> LookupSpec:
+        if self.name_column and not self.patient_level:
+            raise ValueError("name_column is for PatientID tables (the new PatientName)")
+        return self
+
+    @property
+    def patient_level(self) -> bool:
+        """Whether the table gives the patient's pseudonym (key PatientID)."""
+        return self.key == "PatientID"
+
+    @property
+    def tag(self) -> int:
+        """The tag of :attr:`key`."""
+        from pydicom.datadict import tag_for_keyword
+
+        return int(tag_for_keyword(self.key))
 
     @property
     def original_column(self) -> str:
@@ -218,5 +250,5 @@ def resolve_files(specs: list[dict[str, object]], folder: Path) -> list[dict[str
     return out
 
 
-__all__ = ["SUPPORTED_KEYS", "FilterRule", "LookupSpec", "Table", "load_table",
+__all__ = ["LOOKUP_VRS", "PATIENT_IDENTITY", "FilterRule", "LookupSpec", "Table", "load_table",
            "resolve_files", "table_errors"]

@@ -107,6 +107,14 @@ def working_store_for(dest: str, hooks: GantryHooks) -> str:
     return f"{scheme}:///{folder / destination_key(dest)}{backend.file_suffix}"
 
 
+def default_db_for(dest: str) -> str:
+    """The working store URL of a one-shot run to ``dest``, with the installed plugins (for a
+    plugin's command that writes to DEST as ``gantry deidentify`` does)."""
+    from gantry.plugins import build_plugin_manager
+
+    return working_store_for(dest, build_plugin_manager())
+
+
 def store_files(url: str) -> list[Path]:
     """The files of a working store under :func:`runs_dir` (database, journals, sidecars,
     the run record): every file named after its key."""
@@ -302,7 +310,8 @@ def _check_exists(url: str, hooks: GantryHooks) -> None:
 
 
 __all__ = [
-    "RunRecord", "UsageProblem", "destination_key", "drop_store", "file_backend",
+    "RunRecord", "UsageProblem", "default_db_for", "destination_key", "drop_store",
+    "file_backend",
     "find_record", "gantry_home", "iter_records", "note_run", "private_dir", "resolve_store",
     "runs_dir", "store_files", "store_size", "working_store_for",
 ]

@@ -163,6 +163,9 @@ class DeidEngine:
         self.full_dates = "retain-longitudinal-full-dates" in options
         self.remove_unknown = profile.unknown_attributes == "remove"
         self.has_masks = bool(self.rules.masks)
+        #: top-level attributes whose values come from the profile's lookup tables (the
+        #: patient's ID and name come from the pseudonym instead)
+        self.lookups = {spec.tag: spec for spec in profile.lookup if not spec.patient_level}
 
     # ------------------------------------------------------------------ public
     def apply(self, ds: Dataset, context: InstanceContext) -> list[Change]:
@@ -250,6 +253,9 @@ class DeidEngine:
             if action is None and has_masks:
                 action = self.rules.mask_action(tag)
             keyword = keyword_of(tag)
+            if not path and tag in self.lookups:  # before any action: the table decides
+                self._lookup(walk, ds[key], tag, keyword, path)
+                continue
             if action == "X":
                 del elements[key]
                 walk.change("X", tag, keyword, path)
@@ -428,6 +434,19 @@ class DeidEngine:
                 self._dataset(walk, item, f"{path}{name}[{i}].", inner)
         finally:
             walk.seq_path, walk.actions, walk.types = outer
+
+    def _lookup(self, walk: _Walk, elem: DataElement, tag: int, keyword: str,
+                path: str) -> None:
+        """Replace a value by its lookup table's (or its keyed stand-in, ``missing: keyed``)."""
+        from gantry.lookup import lookup_value
+
+        old = str(elem.value or "").strip()
+        if not old:
+            return
+        new = lookup_value(walk.context.run, self.lookups[tag], old)
+        if str(elem.value) != new:
+            elem.value = new
+            walk.change("D", tag, keyword, path, "lookup")
 
     def _pseudonymize(self, walk: _Walk, elem: DataElement, tag: int, keyword: str,
                       path: str) -> None:

@@ -88,7 +88,9 @@ def resolve_secret(*, secret_file: str | None = None, env: Mapping[str, str] = o
         return _parse(path.read_text(encoding="ascii", errors="replace"), str(path))
     if chosen:
         raise SecretError(f"secret file {path} does not exist")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from gantry.workstore import private_dir
+
+    private_dir(path.parent)  # every folder made for it owner-only, parents included
     value = secrets.token_bytes(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:

@@ -215,6 +215,10 @@ def test_dry_run_writes_nothing(tmp_path: Path, runner: CliRunner) -> None:
                         "0 already written; nothing was written")
     assert "  PatientName: D (pseudonym) 2" in lines
     assert not out.exists() and not _runs().exists()
+    withheld = _run(runner, "deidentify", str(tmp_path / "in"), str(out), "--dry-run",
+                    "--query", "InstanceNumber == 1", "--json")
+    assert withheld.exit_code == EXIT_INCOMPLETE  # the code the run would give
+    assert json.loads(withheld.stdout)["withheld"] == 1 and not out.exists()
 
 
 def test_export_dry_run_leaves_the_store_as_it_was(tmp_path: Path, runner: CliRunner) -> None:
@@ -253,6 +257,31 @@ def test_lookup_table_gives_the_site_pseudonym_on_both_paths(tmp_path: Path, run
     written = [pydicom.dcmread(p) for p in (tmp_path / "o").rglob("*.dcm")]
     assert len(written) == 2
     assert {(d.PatientID, str(d.PatientName)) for d in written} == {("SITE-001", "SITE^ONE")}
+
+
+@pytest.mark.parametrize("memo", ["1", "0"])
+@pytest.mark.parametrize("action", ["", "tags: {AccessionNumber: K}\n"])
+def test_lookup_table_maps_other_attributes_identically_on_both_paths(
+        tmp_path: Path, runner: CliRunner, memo: str, action: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GANTRY_MEMO", memo)
+    (tmp_path / "acc.csv").write_text("AccessionNumber,pseudonym\nACC0000X003693,STUDY-A\n")
+    profile = tmp_path / "acc.yaml"
+    profile.write_text("extends: ps3.15/basic\n" + action +
+                       "lookup:\n  - {file: acc.csv, key: AccessionNumber, missing: keyed}\n")
+    result = _run(runner, "deidentify", str(_cohort(tmp_path, patients=2)), str(tmp_path / "o"),
+                  "--workers", "1", "-p", str(profile))
+    assert result.exit_code == EXIT_OK, result.output
+    found = {pydicom.dcmread(p).AccessionNumber for p in (tmp_path / "o").rglob("*.dcm")}
+    (keyed,) = found - {"STUDY-A"}
+    assert "STUDY-A" in found and len(keyed) == 16 and "ACC" not in keyed
+    (tmp_path / "o2").mkdir()
+    monkeypatch.setenv("GANTRY_MEMO", "0" if memo == "1" else "1")
+    other = _run(runner, "deidentify", str(tmp_path / "in"), str(tmp_path / "o2"), "--db",
+                 "memory://", "--workers", "1", "-p", str(profile))
+    assert other.exit_code == EXIT_OK, other.output
+    first = sorted(p.read_bytes() for p in (tmp_path / "o").rglob("*.dcm"))
+    assert first == sorted(p.read_bytes() for p in (tmp_path / "o2").rglob("*.dcm"))
 
 
 def test_lookup_missing_keyed_falls_back_to_the_keyed_pseudonym(tmp_path: Path,
@@ -301,10 +330,48 @@ def test_log_file_json_lines_and_plain_progress(tmp_path: Path, runner: CliRunne
     assert all({"time", "level", "message"} <= set(r) for r in records)
 
 
-def test_every_result_command_takes_json(runner: CliRunner) -> None:
+def test_every_result_command_takes_json(tmp_path: Path, runner: CliRunner) -> None:
     listed = json.loads(_run(runner, "profiles", "list", "--json").stdout)
     assert any(p["name"] == "ps3.15/basic" for p in listed)
     assert json.loads(_run(runner, "runs", "list", "--json").stdout)["runs"] == []
+    out = tmp_path / "out"
+    assert _run(runner, "deidentify", str(_cohort(tmp_path)), str(out), "-w", "1").exit_code == 0
+    lines = _run(runner, "sql", "--db", str(out), "select sop_instance_uid from instances",
+                 "--json").stdout.splitlines()
+    assert len(lines) == 2 and all("sop_instance_uid" in json.loads(line) for line in lines)
+    for args in (["status", str(out)], ["query", "Modality == 'CT'", "--db", str(out)],
+                 ["report", "audit", "--db", str(out)], ["audit-log", "--db", str(out)],
+                 ["compact", "--db", str(out)], ["runs", "show", str(out)],
+                 ["report", "manifest", str(out), "--db", str(out)],
+                 ["purge", "--db", str(out), "--yes"]):
+        result = _run(runner, *args, "--json")
+        assert result.exit_code == EXIT_OK, (args, result.output)
+        assert json.loads(result.stdout) is not None, args
+
+
+def test_runs_lists_stores_made_before_run_records(runner: CliRunner) -> None:
+    from gantry.workstore import private_dir
+
+    old = private_dir(_runs()) / "0123456789abcdef.db"
+    old.write_bytes(b"")
+    (old.parent / "0123456789abcdef_pixels.bin").write_bytes(b"x" * 10)
+    listed = _run(runner, "runs", "list")
+    assert listed.stdout.splitlines()[1].startswith("0123456789abcdef") and \
+        listed.stdout.splitlines()[1].endswith("(unknown)")
+    assert _run(runner, "runs", "rm", "0123", "--yes").exit_code == EXIT_OK
+    assert not list(_runs().iterdir())
+
+
+def test_a_generated_secret_lives_in_owner_only_folders(tmp_path: Path, runner: CliRunner,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GANTRY_SECRET")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg" / "deep"))
+    result = _run(runner, "deidentify", str(_cohort(tmp_path)), str(tmp_path / "o"), "-w", "1")
+    assert result.exit_code == EXIT_OK, result.output
+    key = tmp_path / "cfg" / "deep" / "gantry" / "secret.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    for folder in (key.parent, key.parent.parent, key.parent.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
 
 
 # --------------------------------------------------------------------------- 7. fresh, validate
@@ -365,3 +432,41 @@ def test_the_readme_example_runs_as_a_saved_script(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "BrokenProcessPool" not in proc.stderr
     assert len(list((tmp_path / "research").rglob("*.dcm"))) == 8
+
+
+def test_the_one_pass_export_takes_lookup_tables_itself(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The byte-level pass applies the tables (it does not hand the instances to the full
+    engine): its result is the one the equivalence test above compares."""
+    import gantry.pipeline as pipeline
+    from gantry import Session
+
+    taken: list[bool] = []
+    original = pipeline._process_memo
+
+    def spy(*args: object, **kwargs: object) -> bool:
+        taken.append(original(*args, **kwargs))
+        return taken[-1]
+
+    monkeypatch.setattr(pipeline, "_process_memo", spy)
+    (tmp_path / "acc.csv").write_text("AccessionNumber,pseudonym\nACC0000X003693,STUDY-A\n")
+    (tmp_path / "ids.csv").write_text("PatientID,pseudonym\nMRN0007Q00000,SITE-1\n")
+    profile = tmp_path / "p.yaml"
+    profile.write_text("extends: ps3.15/basic\nlookup:\n"
+                       "  - {file: acc.csv, key: AccessionNumber, missing: keyed}\n"
+                       "  - {file: ids.csv, missing: keyed}\n")
+    with Session("memory://", profile=str(profile), workers=1) as session:
+        session.deidentify(str(_cohort(tmp_path, patients=2)), str(tmp_path / "o"))
+    assert taken == [True] * 4
+    written = [pydicom.dcmread(p) for p in (tmp_path / "o").rglob("*.dcm")]
+    assert {(d.PatientID, d.AccessionNumber) for d in written if d.PatientID == "SITE-1"} == \
+        {("SITE-1", "STUDY-A")}
+
+
+def test_a_session_on_a_file_name_suggests_the_url(tmp_path: Path) -> None:
+    from gantry import Session
+    from gantry.errors import ComponentNotFound
+
+    with pytest.raises(ComponentNotFound, match=r"did you mean sqlite:///cohort\.db\?$"):
+        Session("cohort.db")
+    assert not (tmp_path / "cohort.db").exists()

@@ -84,14 +84,18 @@ def add_query_command(cli: click.Group) -> None:
                   help="Comma-separated columns to print (default: a short summary plus the "
                        "attributes the expression reads).")
     @click.option("--limit", type=click.IntRange(0), default=None, help="Print at most N rows.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON (same as --format json).")
     def query(expression: str | None, sql: str | None, db: str, profile: str | None, fmt: str,
-              columns: str | None, limit: int | None) -> None:
+              columns: str | None, limit: int | None, as_json: bool) -> None:
         """Select instances of the working store with EXPRESSION (e.g. "Modality == 'CT' and
         SliceThickness < 1.0"), or run a read-only --sql SELECT over the instance table.
 
         The working store holds the ingested, original headers: treat the output as identifying.
         """
         from itertools import islice
+
+        if as_json:
+            fmt = "json"
 
         from gantry import Session
         from gantry.api import QueryError, parse_query, referenced_keywords

@@ -80,8 +80,9 @@ def add_report_commands(cli: click.Group) -> None:
                   help="One row per change instead of one row per instance.")
     @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
                   help="Write to this file instead of standard output.")
+    @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
     def audit(db: str, profile: str | None, fmt: str, long_format: bool,
-              out_file: str | None) -> None:
+              out_file: str | None, as_json: bool) -> None:
         """Per instance, what was removed, replaced, shifted, cleaned or redacted.
 
         Actions and attribute names only, never values; instances are named by their
@@ -90,6 +91,7 @@ def add_report_commands(cli: click.Group) -> None:
         from gantry import Session
         from gantry_reports.audit_report import LONG_FIELDS, WIDE_FIELDS, long_rows, wide_rows
 
+        fmt = "json" if as_json else fmt
         fields = LONG_FIELDS if long_format else WIDE_FIELDS
         with Session(store=_store(db), profile=profile) as session:
             rows = long_rows(session) if long_format else wide_rows(session)
@@ -108,8 +110,9 @@ def add_report_commands(cli: click.Group) -> None:
     @click.option("--rehash", is_flag=True,
                   help="Read and hash every file again, even one whose size and modification "
                        "time are those its export recorded.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON.")
     def manifest(destination: str, db: str, profile: str | None, no_thumbnails: bool,
-                 rehash: bool) -> None:
+                 rehash: bool, as_json: bool) -> None:
         """(Re)write manifest.html/.csv/.json of an export DESTINATION from the store's export
         records (exports write them automatically; this refreshes them)."""
         from gantry import Session
@@ -130,6 +133,9 @@ def add_report_commands(cli: click.Group) -> None:
             written = write_manifests(dest, session.store.iter_exports(dest),
                                       profile=session.profile.name,
                                       thumbnails=not no_thumbnails, rehash=rehash)
+        if as_json:
+            click.echo(json.dumps({"written": [str(p) for p in written]}))
+            return
         for path in written:
             click.echo(str(path))
 

@@ -73,14 +73,21 @@ def register(cli: click.Group) -> None:
     cli.add_command(verify_pixels_cmd)
 
 
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
 @click.command("compact")
 @DB_OPTION
-def compact_cmd(db_url: str) -> None:
+@JSON_OPTION
+def compact_cmd(db_url: str, as_json: bool) -> None:
     """Rewrite the pixel sidecar with live entries only and report the space reclaimed."""
     from gantry_sqlite.maintenance import compact
 
     with _store(db_url) as store:
         report = compact(store)
+        if as_json:
+            click.echo(json.dumps({"sidecar": str(store.pixels_path), **vars(report)}))
+            return
         click.echo(f"{store.pixels_path}: {report.entries} live entries, "
                    f"{_size(report.bytes_before)} -> {_size(report.bytes_after)}, "
                    f"reclaimed {_size(report.reclaimed)} ({report.reclaimed} bytes)")
@@ -91,7 +98,8 @@ def compact_cmd(db_url: str) -> None:
 @click.option("--destination", default=None,
               help="Only purge instances exported to this destination (default: any).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def purge_cmd(db_url: str, destination: str | None, yes: bool) -> None:
+@JSON_OPTION
+def purge_cmd(db_url: str, destination: str | None, yes: bool, as_json: bool) -> None:
     """Remove original header values of exported instances (keeps pseudonymous records and
     the audit log)."""
     from gantry_sqlite.maintenance import purge
@@ -101,6 +109,9 @@ def purge_cmd(db_url: str, destination: str | None, yes: bool) -> None:
                       abort=True)
     with _store(db_url) as store:
         report = purge(store, destination)
+        if as_json:
+            click.echo(json.dumps(vars(report)))
+            return
         click.echo(f"purged {report.instances} exported instances ({report.elements} header "
                    f"elements, {report.pixel_entries} pixel entries, "
                    f"{report.rejected_sources} rejected source paths); "
@@ -119,8 +130,10 @@ def _event_rows(store: SqliteStore) -> Iterator[dict[str, Any]]:
               show_default=True, help="Output format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write to this file instead of standard output.")
-def audit_log_cmd(db_url: str, fmt: str, output: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def audit_log_cmd(db_url: str, fmt: str, output: str | None, as_json: bool) -> None:
     """Export the audit log (events name instances by pseudonymous UIDs only)."""
+    fmt = "json" if as_json else fmt
     with _store(db_url) as store:
         if output:
             with open(output, "w", newline="", encoding="utf-8") as fh:
@@ -154,8 +167,10 @@ def _write_events(store: SqliteStore, fmt: str, fh: IO[str]) -> int:
 @click.option("--param", "-p", "params", multiple=True, help="A value for a '?' placeholder.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
-def sql_cmd(db_url: str, query: str, params: tuple[str, ...], fmt: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json (JSON lines).")
+def sql_cmd(db_url: str, query: str, params: tuple[str, ...], fmt: str, as_json: bool) -> None:
     """Run a read-only SQL query on the store (tables: instances, header, findings, ...)."""
+    fmt = "json" if as_json else fmt
     with _store(db_url) as store:
         result = store.sql(query, params)
         if fmt == "json":
