@@ -144,6 +144,12 @@ def check_profile(file: str, hooks: GantryHooks) -> tuple[list[ProfileError], Pr
                 if name not in known and name not in own:  # named by a parent profile
                     errors.append(ProfileError(f"no {kind} named {name!r} is installed",
                                                file=profile.source, field=kind))
+        from gantry.runbuild import validate_options
+
+        try:  # an option nobody in the stack carries out claims work nobody does
+            validate_options(profile, hooks)
+        except ProfileError as exc:
+            errors.append(exc)
         for spec in profile.lookup:
             errors.extend(table_errors(spec))
         for hook_file in profile.local_hooks:

@@ -84,8 +84,9 @@ def resolve_secret(*, secret_file: str | None = None, env: Mapping[str, str] = o
         if _inside(path, Path(folder)):
             raise SecretError("the secret file must not be inside the output folder")
     if path.is_file():
+        value = _parse(path.read_text(encoding="ascii", errors="replace"), str(path))
         check_secret_file(path)
-        return _parse(path.read_text(encoding="ascii", errors="replace"), str(path))
+        return value
     if chosen:
         raise SecretError(f"secret file {path} does not exist")
     from gantry.workstore import private_dir

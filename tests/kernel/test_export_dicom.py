@@ -122,7 +122,7 @@ def test_gate_refuses_an_instance_that_would_leak(tmp_path: Path) -> None:
         session.hooks.register(Plugin(), name="careless-plugin")
         session.ingest(tmp_path / "in")
         summary = session.export(tmp_path / "out")
-    assert summary.done == 0 and summary.failed == 2
+    assert summary.done == 0 and summary.refused == 2 and summary.failed == 0
     assert all("export gate" in e for e in summary.errors)
     assert not list((tmp_path / "out").rglob("*.dcm"))
     assert "Quillfeather" not in " ".join(summary.errors)

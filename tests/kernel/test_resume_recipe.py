@@ -17,7 +17,9 @@ from gantry.testing.factory import write_cohort
 
 
 def _methods(out: Path) -> set[str]:
-    return {str(dcmread(p).DeidentificationMethod[-1]) for p in out.rglob("*.dcm")}
+    """The profile each written file names in its De-identification Method."""
+    return {value for p in out.rglob("*.dcm") for value in dcmread(p).DeidentificationMethod
+            if str(value).startswith("profile ")}
 
 
 def test_cli_rerun_with_another_profile_stops_then_fresh_reexports(tmp_path):
@@ -28,11 +30,12 @@ def test_cli_rerun_with_another_profile_stops_then_fresh_reexports(tmp_path):
     assert _methods(tmp_path / "out") == {"profile ps3.15/basic"}
     again = runner.invoke(cli, [*args, "-p", "ps3.15/research"])
     assert again.exit_code == EXIT_FAILURE
-    assert "another profile" in again.output and "--fresh" in again.output
+    assert "another profile" in again.output and "--fresh --overwrite" in again.output
     assert _methods(tmp_path / "out") == {"profile ps3.15/basic"}  # nothing relabelled
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["profile"] == "ps3.15/basic"
-    fresh = runner.invoke(cli, [*args, "-p", "ps3.15/research", "--fresh", "--json"])
+    fresh = runner.invoke(cli, [*args, "-p", "ps3.15/research", "--fresh", "--overwrite",
+                                "--json"])
     assert fresh.exit_code == EXIT_OK, fresh.output
     export = json.loads(fresh.stdout)["summaries"][1]
     assert export["done"] == 2 and export["skipped"] == 0
