@@ -155,15 +155,15 @@ class MemoPass:
         found = _FACTS.get(key)
         if found is not None:
             return found
-        from gantry.deid.engine import _creator_text
-        from gantry.deid.identifiers import _elements
+        from gantry.deid.engine import creator_text
+        from gantry.deid.identifiers import element_items
 
         elem = raw_element(data, span, encoding)
         elements = {span.tag: elem} if cs is None or span.tag == CHARSET else \
             {CHARSET: cs, span.tag: elem}
         mini = self._mini(elements, encoding)
         items: list[Any] = []
-        _elements(mini, False, items)
+        element_items(mini, False, items)
         if cs is not None and span.tag != CHARSET:  # the character set's own item (a UN one)
             items = [item for item in items if not (item[2] == CHARSET and item is items[0])]
         keyword = _STRING_TAGS.get(span.tag)
@@ -171,7 +171,7 @@ class MemoPass:
         creator = None
         group, element = span.tag >> 16, span.tag & 0xFFFF
         if group & 1 and 0x0010 <= element <= 0x00FF:
-            creator = _creator_text(mini[span.tag].value)
+            creator = creator_text(mini[span.tag].value)
         found = _Facts(tuple(items), text, creator)
         if span.end - span.value <= _CACHE_MAX_VALUE:
             _bounded(_FACTS, _CACHE_MAX_ENTRIES)
@@ -185,7 +185,7 @@ class MemoPass:
         instance; raises :class:`Unsupported` when the full pipeline must do it."""
         from pydicom.charset import default_encoding
 
-        from gantry.deid.engine import _Walk
+        from gantry.deid.engine import Walk
         from gantry.deid.identifiers import identifiers_from_items
         from gantry.deid.iod import iod_of
         from gantry.records import PatientKey
@@ -252,7 +252,7 @@ class MemoPass:
         context = context_factory(patient, identifiers)
         context.notes["private_creators"] = creators
         iod = iod_of(texts.get(SOP_CLASS, ""))
-        walk = _Walk(engine, context, iod, identifiers)
+        walk = Walk(engine, context, iod, identifiers)
         actions = walk.actions
 
         # which instance UIDs occur where (outside large values, which are never cached)
@@ -374,9 +374,9 @@ class MemoPass:
                                                              context_key,
                                                              dummied_attributes(changes))
         out.extend(marker_elements)
-        from gantry.deid.markers import _MARKER_TAGS
+        from gantry.deid.markers import MARKER_TAGS
 
-        for keyword, tag in _MARKER_TAGS:
+        for keyword, tag in MARKER_TAGS:
             walk.change("marker", tag, keyword, "")
         hits.extend(marker_hits)
         out.sort(key=lambda pair: pair[0])
@@ -419,7 +419,7 @@ class MemoPass:
         from pydicom.filebase import DicomBytesIO
         from pydicom.filereader import _read_file_meta_info
 
-        from gantry.deid.identifiers import _elements
+        from gantry.deid.identifiers import element_items
 
         fp = DicomBytesIO(data)
         fp.is_little_endian, fp.is_implicit_VR = True, False
@@ -431,7 +431,7 @@ class MemoPass:
         if not explicit_little(tsyntax):
             raise Unsupported("transfer syntax")
         items: list[Any] = []
-        _elements(meta, False, items)
+        element_items(meta, False, items)
         where = [i for i, item in enumerate(items) if item[2] == 0x00020003]
         if len(where) != 1 or items[where[0]][1] != uid:
             raise Unsupported("file meta items")
@@ -468,7 +468,7 @@ class MemoPass:
 
             mini[SOP_INSTANCE] = DataElement(SOP_INSTANCE, "UI", stand_in)
             before = len(walk.changes)
-            self.engine._meta(walk, mini, meta)
+            self.engine.meta(walk, mini, meta)
             changes = tuple(walk.changes[before:])
             del walk.changes[before:]
             written = encode_meta(mini, meta)
@@ -714,10 +714,10 @@ def _ui_bytes(tag: int, uid: Any) -> bytes | None:
 def _own_hits(tag: int, mini: Any, identifiers: Any) -> list[Any]:
     """The auditor's text hits of ``mini`` that belong to its element ``tag`` (not to the
     character set element that may sit beside it)."""
-    from gantry.deid.audit import _text_hits
+    from gantry.deid.audit import text_hits
 
     own = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-    return [h for h in _text_hits(mini, identifiers) if h[2] or h[0] == own]
+    return [h for h in text_hits(mini, identifiers) if h[2] or h[0] == own]
 
 
 def _encodings(ds: Any) -> Any:
@@ -791,12 +791,12 @@ def _identifier_skip(tag: int, vr: str) -> bool:
     key = (tag, vr)
     found = _SKIP.get(key)
     if found is None:
-        from gantry.deid.identifiers import _CODE_VALUE_KEYWORDS, _IDENTIFYING_VRS, _KINDS
+        from gantry.deid.identifiers import CODE_VALUE_KEYWORDS, IDENTIFYING_VRS, KINDS
         from gantry.deid.vr import TEXT_VRS
 
         keyword = keyword_of(tag)
-        found = _SKIP[key] = (vr not in _IDENTIFYING_VRS and keyword not in _KINDS and
-                              keyword not in _CODE_VALUE_KEYWORDS and
+        found = _SKIP[key] = (vr not in IDENTIFYING_VRS and keyword not in KINDS and
+                              keyword not in CODE_VALUE_KEYWORDS and
                               not (tag >> 16 & 1 and vr in TEXT_VRS))
     return found
 
