@@ -91,12 +91,18 @@ class StageSummary:
             kinds = self.findings_by.setdefault(finding.severity, {})
             kinds[finding.code] = kinds.get(finding.code, 0) + 1
             self.findings += 1
+    #: instances a redactor's byte pass did, and those it handed to the full pipeline
+    byte_pass: int = 0
+    fallbacks: int = 0
+    #: why, counted by reason (never a value of a file)
+    fallback_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (errors capped at 50)."""
         out = dict(self.__dict__)
         out["errors"] = self.errors[:50]
         out["notes"] = self.notes[:200]
+        out["fallback_reasons"] = dict(self.fallback_reasons)
         return out
 
 
@@ -503,6 +509,12 @@ class Session:
 
     def _handle_result(self, stage: str, res: InstanceResult, summary: StageSummary,
                        handle: Callable[[InstanceResult, StageSummary], None]) -> None:
+        if res.byte_pass:
+            summary.byte_pass += 1
+        elif res.fallback:
+            summary.fallbacks += 1
+            reasons = summary.fallback_reasons
+            reasons[res.fallback] = reasons.get(res.fallback, 0) + 1
         if res.ok and res.skipped:  # a series sink left it out, with a reason
             summary.skipped += 1
             if res.skipped not in summary.notes:
