@@ -55,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "Run": "gantry.context",
     "RunSpec": "gantry.context",
     "InstanceContext": "gantry.context",
+    "Stash": "gantry.stash",
+    "StashKey": "gantry.stash",
     "Store": "gantry.protocols",
     "PixelMeta": "gantry.protocols",
     "StoreCounts": "gantry.protocols",

@@ -1,4 +1,6 @@
-"""The per-instance pipeline run inside workers: read → audit/redact → encode → gate → write.
+"""The per-instance work of the stages, run inside workers: ``ingest`` (read the header) and
+``audit``, ``redact`` and ``export`` (read → redact → audit → encode → gate → write; a stage
+does the part of that it needs), or ingest and export from one read (``gantry deidentify``).
 
 Work is sent as :class:`WorkUnit` (one series each) to an executor; the worker rebuilds its
 :class:`~gantry.context.Run` from the unit's :class:`~gantry.context.RunSpec` (cached per
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from gantry.components import ExportTarget
 from gantry.errors import GantryError, InputError, LeakError, WithheldError
 from gantry.records import Change, ExportRecord, Finding, PatientKey, SourceItem
+from gantry.stash import StashKey
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -25,6 +28,9 @@ if TYPE_CHECKING:
     from gantry.model import Instance
 
 Mode = Literal["audit", "redact", "export"]
+#: per run: component implementations by (kind, name), and whether an auditor reads pixels
+_IMPLS = StashKey[dict[tuple[str, str], Any]]()
+_AUDIT_NEEDS_PIXELS = StashKey[bool]()
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
@@ -133,7 +139,7 @@ def one_line(exc: BaseException) -> str:
 
 
 @dataclass
-class FusedUnit:
+class IngestExportUnit:
     """Inputs to ingest and export in one pass (``gantry deidentify``): each file is read
     once, its header indexed and the instance redacted, audited and written."""
 
@@ -146,7 +152,7 @@ class FusedUnit:
     roster: str = ""
 
 
-def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | None]]:
+def ingest_and_export(unit: IngestExportUnit) -> list[tuple[IngestResult, InstanceResult | None]]:
     """Ingest then export each input of a unit from one read of its bytes. The export result
     is ``None`` for an input that was not ingested (rejected, an index)."""
     import io
@@ -666,11 +672,10 @@ def gate(data: bytes, paths: list[str], identifiers: Any, rosters: Any = ()) -> 
 
 def _audit_needs_pixels(run: Run) -> bool:
     """Whether any of the profile's auditors reads pixels (computed once per run)."""
-    cached = run.__dict__.get("_audit_needs_pixels")
+    cached = run.stash.get(_AUDIT_NEEDS_PIXELS, None)
     if cached is None:
-        cached = any(run.hooks.component("auditor", name).needs_pixels
-                     for name in run.profile.audit)
-        run.__dict__["_audit_needs_pixels"] = cached
+        cached = run.stash[_AUDIT_NEEDS_PIXELS] = any(
+            run.hooks.component("auditor", name).needs_pixels for name in run.profile.audit)
     return cached
 
 
@@ -686,7 +691,7 @@ def _audit(ds: Dataset, context: InstanceContext, run: Run) -> list[Finding]:
 
 def _impl(run: Run, kind: str, name: str, factory: Any) -> Any:
     """Component implementations are built once per run."""
-    cache: dict[tuple[str, str], Any] = run.__dict__.setdefault("_impls", {})
+    cache = run.stash.setdefault(_IMPLS, {})
     key = (kind, name)
     if key not in cache:
         cache[key] = factory(run)
