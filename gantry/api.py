@@ -66,6 +66,8 @@ _EXPORTS: dict[str, str] = {
     "RedactorImpl": "gantry.components",
     "AuditorImpl": "gantry.components",
     "ExecutorImpl": "gantry.components",
+    "BytePass": "gantry.components",
+    "BytePassDeclined": "gantry.components",
     # object model
     "Patient": "gantry.model",
     "Study": "gantry.model",
