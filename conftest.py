@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 pytest_plugins = ["gantry.testing.plugin"]
+
+# Property tests: a CI budget by default; ``--hypothesis-profile=thorough`` for a long search.
+settings.register_profile("ci", max_examples=40, deadline=None)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)

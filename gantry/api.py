@@ -55,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "Run": "gantry.context",
     "RunSpec": "gantry.context",
     "InstanceContext": "gantry.context",
+    "Stash": "gantry.stash",
+    "StashKey": "gantry.stash",
     "Store": "gantry.protocols",
     "PixelMeta": "gantry.protocols",
     "StoreCounts": "gantry.protocols",
@@ -64,6 +66,8 @@ _EXPORTS: dict[str, str] = {
     "RedactorImpl": "gantry.components",
     "AuditorImpl": "gantry.components",
     "ExecutorImpl": "gantry.components",
+    "BytePass": "gantry.components",
+    "BytePassDeclined": "gantry.components",
     # object model
     "Patient": "gantry.model",
     "Study": "gantry.model",

@@ -37,6 +37,7 @@ from gantry.process_tuning import tune_for_batch
 from gantry.workstore import UsageProblem, gantry_home
 
 if TYPE_CHECKING:
+    from gantry.plugins import GantryHooks
     from gantry.session import Session, StageSummary
 
 __all__ = ["EXIT_FAILURE", "EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_NOTHING", "EXIT_OK",
@@ -49,17 +50,37 @@ class State:
     def __init__(self) -> None:
         self.debug = False
         self.quiet = False
+        #: the command's plugin manager (see :func:`_hooks`)
+        self.hooks: GantryHooks | None = None
 
 
 pass_state = click.make_pass_decorator(State, ensure=True)
 
 
-def _hooks() -> Any:
-    from gantry.plugins import build_plugin_manager
+def _hooks() -> GantryHooks:
+    """The plugin manager of the command being run, built once per command: the one ``main``
+    added the plugins' commands with, else a new one (outside a command: a new one each call).
+    The command's store look-ups and its session use it alike."""
+    global _COMMANDS_HOOKS
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(State) if ctx is not None else None
+    if state is not None and state.hooks is not None:
+        return state.hooks
+    if _COMMANDS_HOOKS is not None:
+        hooks, _COMMANDS_HOOKS = _COMMANDS_HOOKS, None
+    else:
+        from gantry.plugins import build_plugin_manager
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return build_plugin_manager()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            hooks = build_plugin_manager()
+    if state is not None:
+        state.hooks = hooks
+    return hooks
+
+
+#: the manager ``main`` added the plugins' commands with, until a command takes it
+_COMMANDS_HOOKS: GantryHooks | None = None
 
 
 def _has_entries(dest: str) -> bool:
@@ -109,7 +130,8 @@ def open_session(state: State, db: str | None, profile: str | None, workers: int
     callback, progress = progress_for(state.quiet)
     session = Session(db, profile=profile, workers=workers, executor=executor,
                       executor_options=executor_options, secret_file=secret_file,
-                      progress=callback, forbidden_secret_dirs=forbidden, prestart=prestart)
+                      progress=callback, forbidden_secret_dirs=forbidden, prestart=prestart,
+                      hooks=_hooks())
     try:
         from gantry.runbuild import check_components
 
@@ -335,10 +357,11 @@ def deidentify(state: State, src: str, dest: str, profile: str | None, db: str |
                query: str | None, quarantine: str | None, fresh: bool, overwrite: bool,
                dry_run: bool, secret_file: str | None, workers: int | None, executor: str,
                executor_options: tuple[str, ...], as_json: bool) -> None:
-    """De-identify SRC (folder, zip, file) into DEST: ingest → audit → redact → export.
+    """De-identify SRC (folder, zip, file) into DEST: ingest, then export (redact, audit
+    the result, gate, write).
 
-    Redaction, audit and export run in one pass per file: the audit sees what was changed
-    and checks the result; its findings are kept in the store as the ``verify`` stage.
+    Both run in one pass per file: the audit sees what was changed and checks the result;
+    its findings are kept in the store as the ``verify`` stage.
     SRC may also be a URL an ingestor plugin reads, and DEST a URL an exporter plugin writes
     to (s3://bucket/prefix with gantry-fsspec). The working store's path is printed at the
     end (and is "store" in --json).
@@ -689,7 +712,7 @@ _PLUGIN_COMMANDS_ADDED = False
 
 
 def _add_plugin_commands() -> None:
-    global _PLUGIN_COMMANDS_ADDED
+    global _PLUGIN_COMMANDS_ADDED, _COMMANDS_HOOKS
     if _PLUGIN_COMMANDS_ADDED:
         return
     _PLUGIN_COMMANDS_ADDED = True
@@ -698,7 +721,8 @@ def _add_plugin_commands() -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            build_plugin_manager().add_commands(cli)
+            _COMMANDS_HOOKS = build_plugin_manager()
+            _COMMANDS_HOOKS.add_commands(cli)
     except GantryError as exc:
         click.echo(f"gantry: warning: plugin commands unavailable: {exc}", err=True)
 

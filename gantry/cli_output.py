@@ -164,7 +164,8 @@ def print_summaries(summaries: Iterable[StageSummary], *, quiet: bool) -> None:
                              ("refused by the export gate", getattr(s, "refused", 0)),
                              ("failed", s.failed), ("plugin errors", s.plugin_errors),
                              ("rejected", s.rejected), ("duplicates", s.duplicates),
-                             ("conflicts", s.conflicts)):
+                             ("conflicts", s.conflicts),
+                             ("by the full pipeline (byte pass declined)", s.fallbacks)):
             if value:
                 parts.append(f"{value} {label}")
         line = f"{s.stage}: {', '.join(parts)} ({s.seconds:.1f}s)"
@@ -175,6 +176,8 @@ def print_summaries(summaries: Iterable[StageSummary], *, quiet: bool) -> None:
             click.echo(line, err=True)
             if s.findings:
                 click.echo(f"  findings: {findings_line(by) if by else s.findings}", err=True)
+            for reason, count in sorted(s.fallback_reasons.items(), key=lambda r: -r[1])[:5]:
+                click.echo(f"  byte pass declined {count}x: {reason}", err=True)
         for i, error in enumerate(s.errors):
             log(logging.WARNING, error, event="problem", stage=s.stage)
             if not quiet and i < 20:

@@ -22,8 +22,16 @@ if TYPE_CHECKING:
     from pydicom import Dataset
 
     from gantry.context import InstanceContext, Run
+    from gantry.model import Instance
     from gantry.protocols import Store
-    from gantry.records import Change, ExportRecord, Finding, SeriesOutcome, SourceItem
+    from gantry.records import (
+        Change,
+        ExportRecord,
+        Finding,
+        PatientKey,
+        SeriesOutcome,
+        SourceItem,
+    )
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -184,10 +192,41 @@ class ExportTarget:
 
 
 class RedactorImpl(Protocol):
-    """A redactor bound to a run."""
+    """A redactor bound to a run.
+
+    A redactor may also offer ``byte_pass(auditors) -> BytePass | None``: a pass that does
+    its work, and that of the given auditor implementations (the profile's, in order; ``[]``
+    without audit), straight from a file's bytes with the very results of the full pipeline;
+    ``None`` when it cannot reproduce that stack. The pipeline asks for it when the profile's
+    redaction stack is this redactor alone and every sink takes the pass's output
+    (``takes_byte_pass_stub``); the built-in ``ps315-tags`` offers one.
+    """
 
     def redact(self, dataset: Dataset, context: InstanceContext) -> list[Change]:
         """Change ``dataset`` in place; return what changed (never original values)."""
+
+
+class BytePassDeclined(Exception):
+    """A byte pass hands this instance to the full pipeline (the message says why; it never
+    holds a value of the file). The run summary counts these as ``fallbacks``."""
+
+
+class BytePass(Protocol):
+    """The export of one instance (redact, audit, encode) computed from its file's bytes.
+
+    Its results must be those of the full pipeline for the same instance: the same encoded
+    bytes, changes (in order) and findings. What it cannot prove equal it declines by raising
+    :class:`BytePassDeclined`.
+    """
+
+    def process(self, instance: Instance, data: bytes,
+                context_factory: Callable[[PatientKey, Any], InstanceContext],
+                with_audit: bool) -> tuple[bytes, InstanceContext, list[Change], list[Finding],
+                                           Dataset]:
+        """``(file bytes, context, changes, findings, stub)`` for ``instance`` whose file is
+        ``data``: ``context_factory(patient, identifiers)`` builds the instance's context, and
+        ``stub`` is a dataset of the redacted key elements (what ``takes_byte_pass_stub``
+        sinks read to name and record their output)."""
 
 
 class AuditorImpl(Protocol):
@@ -198,7 +237,13 @@ class AuditorImpl(Protocol):
 
 
 class InstanceSink(Protocol):
-    """An export destination receiving redacted instances one at a time."""
+    """An export destination receiving redacted instances one at a time.
+
+    A sink class that reads nothing of the dataset it is handed but the key elements
+    (patient, study, series and instance UIDs, SOP class, the file meta's) declares
+    ``takes_byte_pass_stub = True`` on its own class (not inherited: a subclass may read
+    more); it then receives a redactor's :class:`BytePass` output, a stub dataset of those.
+    """
 
     destination: str
 

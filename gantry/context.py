@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gantry.records import PatientKey, Pseudonym
+from gantry.stash import Stash
 
 if TYPE_CHECKING:
     from gantry.model import Instance
@@ -64,6 +65,8 @@ class Run:
         self.hooks = hooks
         self.store = store
         self.spec = spec
+        #: typed state components keep for the length of the run (:mod:`gantry.stash`)
+        self.stash = Stash()
         self.run_id = run_id or (spec.run_id if spec and spec.run_id else uuid.uuid4().hex[:12])
         self.map_uid = lru_cache(maxsize=8192)(self._map_uid)
         self._pseudonyms: dict[PatientKey, Pseudonym] = {}

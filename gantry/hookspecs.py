@@ -123,7 +123,8 @@ def gantry_exporters() -> Iterable[Exporter]:
     gate-checked instance. Among the exporters of a format (its name, or ``format=``), the one
     whose ``schemes`` cover the destination's URL scheme is used; none is an error. A sink
     class that reads only the key elements of the dataset it is handed may declare
-    ``takes_memo_stub = True`` (on its own class) to receive the element-memoized pass's stub.
+    ``takes_byte_pass_stub = True`` (on its own class) to receive a redactor's byte pass output
+    (a stub dataset of the key elements; see :class:`gantry.components.BytePass`).
     An exporter that needs whole series (volumes) declares ``runs_in="series"``: each unit
     is one whole series and its sink, a :class:`gantry.components.SeriesSink`, writes in
     ``finish_series()`` and says per instance which records it went into or why it was left

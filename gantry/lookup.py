@@ -10,7 +10,7 @@
         missing: refuse        # or "keyed": the keyed pseudonym of the project secret
 
 A PatientID table gives the patient's pseudonym through the ``gantry_pseudonym`` decision
-hook, so the one-pass export (``gantry.deid.memo``) and the full engine apply it identically:
+hook, so the one-pass export (``gantry.deid.byte_pass``) and the full engine apply it identically:
 both ask the run for the patient's pseudonym. A table keyed by another text attribute
 (``key: AccessionNumber``) is applied by the Annex E engine as it walks that element
 (:func:`lookup_value`), which is the code the one-pass export runs for each distinct

@@ -1,4 +1,6 @@
-"""The per-instance pipeline run inside workers: read → audit/redact → encode → gate → write.
+"""The per-instance work of the stages, run inside workers: ``ingest`` (read the header) and
+``audit``, ``redact`` and ``export`` (read → redact → audit → encode → gate → write; a stage
+does the part of that it needs), or ingest and export from one read (``gantry deidentify``).
 
 Work is sent as :class:`WorkUnit` (one series each) to an executor; the worker rebuilds its
 :class:`~gantry.context.Run` from the unit's :class:`~gantry.context.RunSpec` (cached per
@@ -16,15 +18,19 @@ from typing import TYPE_CHECKING, Any, Literal
 from gantry.components import ExportTarget
 from gantry.errors import GantryError, InputError, LeakError, WithheldError
 from gantry.records import Change, ExportRecord, Finding, PatientKey, SourceItem
+from gantry.stash import StashKey
 
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-    from gantry.components import InstanceSink
+    from gantry.components import BytePass, InstanceSink
     from gantry.context import InstanceContext, Run, RunSpec
     from gantry.model import Instance
 
 Mode = Literal["audit", "redact", "export"]
+#: per run: component implementations by (kind, name), and whether an auditor reads pixels
+_IMPLS = StashKey[dict[tuple[str, str], Any]]()
+_AUDIT_NEEDS_PIXELS = StashKey[bool]()
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
@@ -133,7 +139,7 @@ def one_line(exc: BaseException) -> str:
 
 
 @dataclass
-class FusedUnit:
+class IngestExportUnit:
     """Inputs to ingest and export in one pass (``gantry deidentify``): each file is read
     once, its header indexed and the instance redacted, audited and written."""
 
@@ -146,7 +152,7 @@ class FusedUnit:
     roster: str = ""
 
 
-def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | None]]:
+def ingest_and_export(unit: IngestExportUnit) -> list[tuple[IngestResult, InstanceResult | None]]:
     """Ingest then export each input of a unit from one read of its bytes. The export result
     is ``None`` for an input that was not ingested (rejected, an index)."""
     import io
@@ -183,7 +189,7 @@ def fused_unit(unit: FusedUnit) -> list[tuple[IngestResult, InstanceResult | Non
 
             def from_memory(source: str, data: bytes = data) -> io.BytesIO:
                 # reading it whole gives back ``data`` itself (no copy), so the export finds
-                # the split the header read made (``memo.split_cached`` keys on identity)
+                # the split the header read made (``split_cached`` keys on identity)
                 return io.BytesIO(data)
 
             ingested = _ingest_item(item, from_memory, prepare, data, prepare_raw, screen)
@@ -224,6 +230,10 @@ class InstanceResult:
     new_sop_instance_uid: str = ""
     bytes_in: int = 0
     seconds: float = 0.0
+    #: done by the redactor's byte pass (not the full pipeline)
+    byte_pass: bool = False
+    #: why the byte pass handed this instance to the full pipeline ("" when it did not)
+    fallback: str = ""
 
 
 _RUNS: dict[RunSpec, Run] = {}
@@ -233,12 +243,12 @@ def preload() -> None:
     """Import what processing an instance needs (a worker's warm-up; before forking workers,
     the parent's, so that none of them imports it again)."""
     import gantry.deid.audit
+    import gantry.deid.byte_pass
     import gantry.deid.engine
     import gantry.deid.gate
     import gantry.deid.identifiers
     import gantry.deid.keys
     import gantry.deid.markers
-    import gantry.deid.memo
     import gantry.dicom.rawheader
     import gantry.model
     import gantry.reading
@@ -386,9 +396,9 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
     started = time.perf_counter()
     result = InstanceResult(sop_instance_uid=instance.sop_instance_uid)
     instance.bind(opener or run.hooks.ingestor_for(instance.source).open)
-    memo = _memo_pass(run, unit, sinks)
-    if memo is not None:
-        done = _process_memo(memo, instance, unit, run, sinks, result)
+    byte_pass = _byte_pass(run, unit, sinks)
+    if byte_pass is not None:
+        done = _process_bytes(byte_pass, instance, unit, run, sinks, result)
         if done:
             result.seconds = time.perf_counter() - started
             return result
@@ -470,47 +480,43 @@ def redact_dataset(ds: Dataset, context: InstanceContext, run: Run) -> list[Chan
     return changes
 
 
-def _memo_pass(run: Run, unit: WorkUnit, sinks: list[InstanceSink]) -> Any:
-    """The run's :class:`~gantry.deid.memo.MemoPass` when this unit's work is exactly what it
-    reproduces (the built-in Annex E redactor and auditor, no reversible profile, sinks whose
-    class declares ``takes_memo_stub = True`` itself — not inherited — because they read only
-    the key elements of the stub dataset the pass hands them, as the DICOM folder sink does),
-    else ``None``. Set ``GANTRY_MEMO=0`` to always take the full path."""
+def _byte_pass_mode() -> str:
+    """``GANTRY_BYTE_PASS``: ``1`` (default) use a redactor's byte pass where offered, ``0``
+    never, ``strict`` use it and let an error in it fail the run instead of falling back (for
+    equivalence tests)."""
     import os
 
-    if unit.mode != "export" or unit.want_headers or not sinks or \
-            os.environ.get("GANTRY_MEMO", "1") == "0":
+    return os.environ.get("GANTRY_BYTE_PASS", "1")
+
+
+def _byte_pass(run: Run, unit: WorkUnit, sinks: list[InstanceSink]) -> BytePass | None:
+    """The byte pass the redaction stack offers for this unit's work, or ``None``: asked of
+    the profile's redactor when it is the only one (``RedactorImpl.byte_pass``, with the
+    auditor implementations when the unit audits), for exports to sinks whose class declares
+    ``takes_byte_pass_stub = True`` itself (not inherited: a subclass may read more of the
+    dataset than the stub holds)."""
+    if unit.mode != "export" or unit.want_headers or not sinks or _byte_pass_mode() == "0":
         return None
-    if not all(type(sink).__dict__.get("takes_memo_stub") is True for sink in sinks):
+    if not all(type(sink).__dict__.get("takes_byte_pass_stub") is True for sink in sinks):
         return None
-    cached = run.__dict__.get("_memo_pass", False)
-    if cached is not False:
-        return cached
-    memo = None
-    profile = run.profile
-    audits = list(profile.audit) if unit.with_audit else []
-    if list(profile.redact) == ["ps315-tags"] and audits in ([], ["ps315-audit"]) and \
-            not profile.reversible.recipient_certificate:
-        from gantry.builtins import deid as builtin
-        from gantry.deid.memo import MemoPass
-
-        redactor = run.hooks.component("redactor", "ps315-tags")
-        auditor = run.hooks.component("auditor", "ps315-audit") if audits else None
-        if redactor.factory is builtin._TagRedactor and \
-                (auditor is None or auditor.factory is builtin._make_auditor):
-            engine = _impl(run, "redactor", "ps315-tags", redactor.factory).engine
-            audit_impl = _impl(run, "auditor", "ps315-audit", auditor.factory) \
-                if auditor is not None else None
-            memo = MemoPass(run, engine, audit_impl)
-    run.__dict__["_memo_pass"] = memo
-    return memo
+    names = run.profile.redact
+    if len(names) != 1:
+        return None
+    redactor = run.hooks.component("redactor", names[0])
+    offer = getattr(_impl(run, "redactor", names[0], redactor.factory), "byte_pass", None)
+    if offer is None:
+        return None
+    auditors = [_impl(run, "auditor", name, run.hooks.component("auditor", name).factory)
+                for name in run.profile.audit] if unit.with_audit else []
+    return offer(auditors)
 
 
-def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
-                  sinks: list[InstanceSink], result: InstanceResult) -> bool:
-    """Process one instance with the element-memoized pass; ``False``: use the full path."""
+def _process_bytes(byte_pass: BytePass, instance: Instance, unit: WorkUnit, run: Run,
+                   sinks: list[InstanceSink], result: InstanceResult) -> bool:
+    """Process one instance with the byte pass; ``False``: use the full path (the reason in
+    ``result.fallback``)."""
+    from gantry.components import BytePassDeclined
     from gantry.context import InstanceContext
-    from gantry.deid.memo import Unsupported
     from gantry.dicom.errors import DicomFormatError
     from gantry.dicom.values import value_of
 
@@ -522,17 +528,23 @@ def _process_memo(memo: Any, instance: Instance, unit: WorkUnit, run: Run,
     except Exception:
         return False  # the full path reports the read error
     try:
-        encoded, context, changes, findings, stub = memo.process(
+        encoded, context, changes, findings, stub = byte_pass.process(
             instance, data,
             lambda patient, identifiers: InstanceContext(
                 instance=instance, run=run, patient=patient, identifiers=identifiers),
             unit.with_audit)
-    except (Unsupported, DicomFormatError):
+    except BytePassDeclined as exc:
+        result.fallback = str(exc) or "declined"
         return False
-    except Exception:
-        if run.__dict__.get("_memo_strict"):
+    except DicomFormatError as exc:
+        result.fallback = exc.reason
+        return False
+    except Exception as exc:
+        if _byte_pass_mode() == "strict":
             raise
+        result.fallback = f"{type(exc).__name__} in the byte pass"
         return False  # whatever the full path makes of it (an error with a reason, or not)
+    result.byte_pass = True
     result.bytes_in = max(instance.size, 0)
     result.changes = changes
     result.findings = findings
@@ -660,11 +672,10 @@ def gate(data: bytes, paths: list[str], identifiers: Any, rosters: Any = ()) -> 
 
 def _audit_needs_pixels(run: Run) -> bool:
     """Whether any of the profile's auditors reads pixels (computed once per run)."""
-    cached = run.__dict__.get("_audit_needs_pixels")
+    cached = run.stash.get(_AUDIT_NEEDS_PIXELS, None)
     if cached is None:
-        cached = any(run.hooks.component("auditor", name).needs_pixels
-                     for name in run.profile.audit)
-        run.__dict__["_audit_needs_pixels"] = cached
+        cached = run.stash[_AUDIT_NEEDS_PIXELS] = any(
+            run.hooks.component("auditor", name).needs_pixels for name in run.profile.audit)
     return cached
 
 
@@ -680,7 +691,7 @@ def _audit(ds: Dataset, context: InstanceContext, run: Run) -> list[Finding]:
 
 def _impl(run: Run, kind: str, name: str, factory: Any) -> Any:
     """Component implementations are built once per run."""
-    cache: dict[tuple[str, str], Any] = run.__dict__.setdefault("_impls", {})
+    cache = run.stash.setdefault(_IMPLS, {})
     key = (kind, name)
     if key not in cache:
         cache[key] = factory(run)

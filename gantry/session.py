@@ -32,12 +32,12 @@ from gantry.context import Run, RunSpec
 from gantry.errors import ExportError, GantryError
 from gantry.input_count import InputCount
 from gantry.pipeline import (
-    FusedUnit,
+    IngestExportUnit,
     IngestResult,
     IngestUnit,
     InstanceResult,
     WorkUnit,
-    fused_unit,
+    ingest_and_export,
     ingest_unit,
     process_unit,
 )
@@ -49,6 +49,7 @@ from gantry.sources import is_url
 if TYPE_CHECKING:
     from gantry.components import ExecutorImpl, InstanceSink
     from gantry.model import Instance, Patient
+    from gantry.plugins import GantryHooks
     from gantry.protocols import Store
 
 #: ``progress(stage, done, total, bytes_done)``; ``total`` is ``None`` while unknown.
@@ -91,12 +92,18 @@ class StageSummary:
             kinds = self.findings_by.setdefault(finding.severity, {})
             kinds[finding.code] = kinds.get(finding.code, 0) + 1
             self.findings += 1
+    #: instances a redactor's byte pass did, and those it handed to the full pipeline
+    byte_pass: int = 0
+    fallbacks: int = 0
+    #: why, counted by reason (never a value of a file)
+    fallback_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (errors capped at 50)."""
         out = dict(self.__dict__)
         out["errors"] = self.errors[:50]
         out["notes"] = self.notes[:200]
+        out["fallback_reasons"] = dict(self.fallback_reasons)
         return out
 
 
@@ -167,12 +174,14 @@ class Session:
                  block_plugins: Sequence[str] = (), allow_plugins: Sequence[str] | None = None,
                  progress: ProgressCallback | None = None,
                  forbidden_secret_dirs: Sequence[str | os.PathLike[str]] = (),
-                 prestart: bool = False) -> None:
+                 prestart: bool = False, hooks: GantryHooks | None = None) -> None:
         from gantry.profiles import DEFAULT_PROFILE
 
         self._lock = threading.RLock()
         self.progress = progress
-        self.hooks = build_plugin_manager(block=block_plugins, allow=allow_plugins)
+        if hooks is not None and (block_plugins or allow_plugins is not None):
+            raise ValueError("pass hooks or block_plugins/allow_plugins, not both")
+        self.hooks = hooks or build_plugin_manager(block=block_plugins, allow=allow_plugins)
         self.workers = workers
         self.executor_name = executor
         self.executor_options = dict(executor_options or {})
@@ -503,6 +512,12 @@ class Session:
 
     def _handle_result(self, stage: str, res: InstanceResult, summary: StageSummary,
                        handle: Callable[[InstanceResult, StageSummary], None]) -> None:
+        if res.byte_pass:
+            summary.byte_pass += 1
+        elif res.fallback:
+            summary.fallbacks += 1
+            reasons = summary.fallback_reasons
+            reasons[res.fallback] = reasons.get(res.fallback, 0) + 1
         if res.ok and res.skipped:  # a series sink left it out, with a reason
             summary.skipped += 1
             if res.skipped not in summary.notes:
@@ -880,14 +895,14 @@ class Session:
         failed: set[str] = set()  # instances this pass could not export (not retried now)
         redo: set[str] = set()  # kept instances whose output another file may have replaced
 
-        units = self._new_sources(ingestor, uri, ingested,
-                                  lambda batch: FusedUnit(self.spec, ingestor.name, batch, target,
-                                                          query,
-                                                          roster=self._roster_file()))
+        units = self._new_sources(
+            ingestor, uri, ingested,
+            lambda batch: IngestExportUnit(self.spec, ingestor.name, batch, target, query,
+                                           roster=self._roster_file()))
         inputs = InputCount.for_ingestor(ingestor, uri, self.progress is not None)
         executor = self._executor()
         try:
-            for results in executor.map_unordered(fused_unit, units):
+            for results in executor.map_unordered(ingest_and_export, units):
                 inputs.start()  # (workers run by now: see gantry.input_count)
                 for ingest_result, export_result in results:
                     outcome = self._record_ingest(ingest_result, ingested)

@@ -27,7 +27,7 @@ from bench.harness.run import DEFAULT_CACHE
 #: (label, function-name suffix as "file.py:function") of the pipeline's phases, when present.
 PHASES = (
     ("one-shot pass (ingest + export)", "session.py:deidentify"),
-    ("  per file (workers)", "pipeline.py:fused_unit"),
+    ("  per file (workers)", "pipeline.py:ingest_and_export"),
     ("    read header + index rows", "pipeline.py:_ingest_item"),
     ("      header (split or dcmread)", "reading.py:read_header"),
     ("      store rows (prepare)", "plugin.py:prepare_header"),

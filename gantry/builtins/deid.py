@@ -12,6 +12,9 @@ from gantry import hookimpl
 from gantry.components import Auditor, Redactor
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gantry.components import BytePass
     from gantry.context import InstanceContext, Run
     from gantry.records import Change, PatientKey, Pseudonym
 
@@ -22,11 +25,31 @@ class _TagRedactor:
     def __init__(self, run: Run) -> None:
         from gantry.deid.engine import DeidEngine
 
+        self.run = run
         self.engine = DeidEngine(run.profile, run)
+        self._passes: dict[tuple[int, ...], BytePass] = {}
 
     def redact(self, dataset: Any, context: InstanceContext) -> list[Change]:
         """Apply the profile's Annex E actions to ``dataset`` in place."""
         return self.engine.apply(dataset, context)
+
+    def byte_pass(self, auditors: Sequence[Any]) -> BytePass | None:
+        """The engine's byte pass (:class:`~gantry.deid.byte_pass.AnnexEBytePass`) for this
+        stack, built once: offered without auditors or with the Annex E auditor alone, and not
+        for a reversible profile (its encrypted originals are made from the full dataset)."""
+        from gantry.deid.audit import DeidAuditor
+
+        if self.run.profile.reversible.recipient_certificate or len(auditors) > 1 or \
+                any(type(auditor) is not DeidAuditor for auditor in auditors):
+            return None
+        key = tuple(id(auditor) for auditor in auditors)
+        found = self._passes.get(key)
+        if found is None:
+            from gantry.deid.byte_pass import AnnexEBytePass
+
+            found = self._passes[key] = AnnexEBytePass(self.run, self.engine,
+                                                       auditors[0] if auditors else None)
+        return found
 
 
 def _make_auditor(run: Run) -> Any:

@@ -44,9 +44,9 @@ class DicomFolderSink:
     """Writes each redacted instance as a Part 10 file under the destination folder."""
 
     #: reads only the key elements (patient ID, study, series and SOP instance UIDs) of the
-    #: dataset it is handed, so the element-memoized pass may hand it a stub; a subclass that
+    #: dataset it is handed, so a redactor's byte pass may hand it a stub; a subclass that
     #: reads more must not declare it (the pipeline looks in each class's own namespace)
-    takes_memo_stub = True
+    takes_byte_pass_stub = True
 
     def __init__(self, target: ExportTarget, run: Run | None = None) -> None:
         self.destination = target.to

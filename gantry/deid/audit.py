@@ -44,7 +44,7 @@ _DIRECT = frozenset({"PatientName", "PatientID", "OtherPatientIDs", "AccessionNu
 _SCANNED_VRS = TEXT_VRS | {"UI", "DA", "DT", "CS", "UN", "OB"}
 
 
-def _text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
+def text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
                include_direct: bool = True) -> list[tuple[str, str, str, list[str]]]:
     """Text-bearing elements holding identifying values. Elements still raw are decoded only
     when their VR is scanned, and through the shared decode cache (never into ``ds``)."""
@@ -75,7 +75,7 @@ def _text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
             vr = elem.VR
             if vr == "SQ":
                 for i, item in enumerate(elem.value or ()):
-                    out.extend(_text_hits(item, identifiers, f"{prefix}{keyword or key}[{i}].",
+                    out.extend(text_hits(item, identifiers, f"{prefix}{keyword or key}[{i}].",
                                           include_direct))
                 continue
             if vr not in _SCANNED_VRS:
@@ -143,7 +143,7 @@ class DeidAuditor:
             findings.extend(_missing_markers(dataset))
             changes = []
         else:
-            for tag, keyword, path, kinds in _text_hits(dataset, identifiers,
+            for tag, keyword, path, kinds in text_hits(dataset, identifiers,
                                                         include_direct=False):
                 findings.append(Finding(
                     "phi-in-text", f"{keyword or tag} holds {', '.join(kinds)}",
@@ -158,7 +158,7 @@ class DeidAuditor:
                       identifiers=identifiers, notes=dict(context.notes))
             changes = self.engine.apply(result, ctx)
             findings.extend(_change_findings("planned-change", changes))
-        remaining = _text_hits(result, identifiers)
+        remaining = text_hits(result, identifiers)
         for tag, keyword, path, kinds in remaining:
             findings.append(Finding(
                 "phi-remaining", f"{keyword or tag} would still hold {', '.join(kinds)}"
@@ -179,7 +179,7 @@ class DeidAuditor:
 
             creators = private_creators(dataset)
         return self.verified(changes, creators, _missing_markers(dataset),
-                             _text_hits(dataset, identifiers))
+                             text_hits(dataset, identifiers))
 
     def verified(self, changes: list[Change], creators: list[tuple[int, int, str]],
                  missing: list[Finding], remaining: list[tuple[str, str, str, list[str]]],
@@ -187,7 +187,7 @@ class DeidAuditor:
         """The findings of a just-redacted instance from what was established about it: the
         applied ``changes``, the original's private ``creators`` (``(group, element,
         creator)``), its ``missing``-marker findings and the ``remaining`` text hits (as
-        :func:`_text_hits` returns them)."""
+        :func:`text_hits` returns them)."""
         findings = [_applied_summary(changes)]
         findings.extend(self._unknown_creators(creators))
         findings.extend(missing)

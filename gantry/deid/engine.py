@@ -73,7 +73,7 @@ def _tag_str(tag: int) -> str:
 
 
 
-class _Walk:
+class Walk:
     """The state of one application to one instance."""
 
     __slots__ = (
@@ -184,7 +184,7 @@ class DeidEngine:
         original = None
         if self.profile.reversible.recipient_certificate:
             original = header_copy(ds, keep_pixels=False)
-        walk = _Walk(self, context, iod_of(str(ds.get("SOPClassUID", "") or "")), identifiers)
+        walk = Walk(self, context, iod_of(str(ds.get("SOPClassUID", "") or "")), identifiers)
         creators = private_creators(ds)
         context.notes["private_creators"] = creators  # the auditor reports unknown ones
         self._dataset(walk, ds, "", NORMAL,
@@ -196,7 +196,7 @@ class DeidEngine:
             walk.change("Z", 0, "preamble", "", "file preamble zeroed")
         meta = getattr(ds, "file_meta", None)
         if meta is not None:
-            self._meta(walk, ds, meta)
+            self.meta(walk, ds, meta)
         from gantry.deid.markers import set_markers
 
         set_markers(ds, self.profile, walk)
@@ -216,7 +216,7 @@ class DeidEngine:
         return self.apply(clone, ctx)
 
     # ------------------------------------------------------------------ walking
-    def _dataset(self, walk: _Walk, ds: Dataset, path: str, mode: str,
+    def _dataset(self, walk: Walk, ds: Dataset, path: str, mode: str,
                  private_blocks: dict[tuple[int, int], str] | None = None) -> None:
         kept_blocks: set[tuple[int, int]] = set()
         creators: list[int] = []
@@ -281,7 +281,7 @@ class DeidEngine:
         return self.remove_unknown and not tag >> 16 & 1 and vr in ("OB", "OW") and \
             keyword_of(tag) not in _KEPT_BINARY
 
-    def _raw(self, walk: _Walk, ds: Dataset, raw: Any, tag: int, action: str | None,
+    def _raw(self, walk: Walk, ds: Dataset, raw: Any, tag: int, action: str | None,
              path: str, mode: str, keyword: str) -> bool:
         """Handle a still-raw element without decoding it into ``ds`` where that is provably
         the same: removed, or kept (scrubbed text unchanged) and written back byte for byte
@@ -322,7 +322,7 @@ class DeidEngine:
                     walk.change("C", tag, keyword, path, "scrub")
         return True
 
-    def _element(self, walk: _Walk, ds: Dataset, elem: DataElement, tag: int,
+    def _element(self, walk: Walk, ds: Dataset, elem: DataElement, tag: int,
                  action: str | None, path: str, mode: str, keyword: str) -> None:
         vr = elem.VR
         if action is None:
@@ -376,7 +376,7 @@ class DeidEngine:
             return
         raise ValueError(f"unresolved action {action!r} for {_tag_str(tag)}")
 
-    def _defaulted(self, walk: _Walk, ds: Dataset, vr: str, keyword: str,
+    def _defaulted(self, walk: Walk, ds: Dataset, vr: str, keyword: str,
                    mode: str) -> str | None:
         """The default action (:meth:`_default_action`) made conformant to the IOD: a date the
         table does not name that is Type 1 here gets a dummy instead of being removed."""
@@ -411,7 +411,7 @@ class DeidEngine:
             return "X" if self.remove_unknown else "K"
         return "K" if vr in _CODED_VRS else None
 
-    def _sequence(self, walk: _Walk, ds: Dataset, elem: DataElement, tag: int, action: str,
+    def _sequence(self, walk: Walk, ds: Dataset, elem: DataElement, tag: int, action: str,
                   path: str, mode: str, keyword: str) -> None:
         if action == "Z":
             if elem.value:
@@ -435,7 +435,7 @@ class DeidEngine:
         finally:
             walk.seq_path, walk.actions, walk.types = outer
 
-    def _lookup(self, walk: _Walk, elem: DataElement, tag: int, keyword: str,
+    def _lookup(self, walk: Walk, elem: DataElement, tag: int, keyword: str,
                 path: str) -> None:
         """Replace a value by its lookup table's (or its keyed stand-in, ``missing: keyed``)."""
         from gantry.lookup import lookup_value
@@ -448,7 +448,7 @@ class DeidEngine:
             elem.value = new
             walk.change("D", tag, keyword, path, "lookup")
 
-    def _pseudonymize(self, walk: _Walk, elem: DataElement, tag: int, keyword: str,
+    def _pseudonymize(self, walk: Walk, elem: DataElement, tag: int, keyword: str,
                       path: str) -> None:
         pseudonym = walk.pseudonym
         new = pseudonym.patient_name if tag == _PATIENT_NAME else pseudonym.patient_id
@@ -456,12 +456,12 @@ class DeidEngine:
             elem.value = new
             walk.change("D", tag, keyword, path, "pseudonym")
 
-    def _scrub(self, walk: _Walk, elem: DataElement, tag: int, keyword: str, path: str) -> None:
+    def _scrub(self, walk: Walk, elem: DataElement, tag: int, keyword: str, path: str) -> None:
         func = self._scrub_func(walk, elem.VR)
         if func is not None:
             self._rewrite(walk, elem, tag, keyword, path, "scrub", func)
 
-    def _scrub_func(self, walk: _Walk, vr: str) -> Any:
+    def _scrub_func(self, walk: Walk, vr: str) -> Any:
         """The scrub of kept text of ``vr`` (``None``: no identifiers, nothing to scrub)."""
         identifiers = walk.identifiers
         if identifiers is None or not len(identifiers):
@@ -471,7 +471,7 @@ class DeidEngine:
                                                    replacement="REMOVED")
         return lambda text: self.cleaner.scrub(text, identifiers)
 
-    def _clean(self, walk: _Walk, elem: DataElement, tag: int, keyword: str, path: str,
+    def _clean(self, walk: Walk, elem: DataElement, tag: int, keyword: str, path: str,
                vr: str) -> None:
         value = elem.value
         if value is None or value == "":
@@ -505,14 +505,15 @@ class DeidEngine:
             self._rewrite(walk, elem, tag, keyword, path, "clean",
                           lambda text: self.cleaner.clean(text, walk.identifiers))
 
-    def _rewrite(self, walk: _Walk, elem: DataElement, tag: int, keyword: str, path: str,
+    def _rewrite(self, walk: Walk, elem: DataElement, tag: int, keyword: str, path: str,
                  detail: str, func: Any) -> None:
         new = _rewritten(elem.VR, elem.value, func)
         if new is not None:
             elem.value = new
             walk.change("C", tag, keyword, path, detail)
 
-    def _meta(self, walk: _Walk, ds: Dataset, meta: Dataset) -> None:
+    def meta(self, walk: Walk, ds: Dataset, meta: Dataset) -> None:
+        """Apply the profile to the file meta group ``meta`` of ``ds`` (recorded in ``walk``)."""
         for tag in list(meta.keys()):
             tag = int(tag)
             if tag in _META_REMOVE:
@@ -560,7 +561,7 @@ def _rewritten(vr: str, value: Any, func: Any) -> Any:
     return new if new != items else None
 
 
-def _drop_orphan_overlays(walk: _Walk, ds: Dataset) -> None:
+def _drop_orphan_overlays(walk: Walk, ds: Dataset) -> None:
     """Remove the rest of an overlay group (60xx) whose Overlay Data was removed: an overlay
     plane without its bitmap is invalid, and its other attributes describe nothing."""
     removed = {int(c.tag[1:5], 16) for c in walk.changes
@@ -574,7 +575,8 @@ def _drop_orphan_overlays(walk: _Walk, ds: Dataset) -> None:
             walk.change("X", int(tag), "", "", "overlay without data")
 
 
-def _creator_text(value: Any) -> str:
+def creator_text(value: Any) -> str:
+    """A private creator's value as the engine compares it (text, padding stripped)."""
     if isinstance(value, bytes):
         value = value.decode("latin-1", "replace")
     return str(value or "").strip().rstrip("\x00").strip()
@@ -591,7 +593,7 @@ def private_creators(ds: Dataset) -> list[tuple[int, int, str]]:
     for tag in ds._dict:
         group, element = tag >> 16, tag & 0xFFFF
         if group & 1 and 0x0010 <= element <= 0x00FF:
-            out.append((group, element, _creator_text(ds[tag].value)))
+            out.append((group, element, creator_text(ds[tag].value)))
     return out
 
 

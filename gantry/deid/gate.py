@@ -21,7 +21,7 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gantry.deid.identifiers import _uid_alone
+from gantry.deid.identifiers import uid_alone
 
 if TYPE_CHECKING:
     from gantry.deid.identifiers import IdentifierSet
@@ -175,7 +175,7 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
         if uids:  # one pass for every UID (ASCII: their Latin-1 text is their bytes)
             text = body[start:end].decode("latin-1")
             hits.extend((pos + start, "UID") for pos, uid in identifiers.uid_occurrences(text)
-                        if _uid_alone(body, pos + start, len(uid)))
+                        if uid_alone(body, pos + start, len(uid)))
     if hits:
         leaks.extend(_locate(data, hits, identifiers))
     leaks.extend(pixel_segment_leaks(body, span, identifiers))

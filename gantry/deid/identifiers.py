@@ -43,7 +43,7 @@ def _too_short(text: str) -> bool:
 BOUNDED_BELOW = 8
 
 # keyword → kind; kinds retained by a profile option are skipped (see _RETAINED_KINDS).
-_KINDS: dict[str, str] = {}
+KINDS: dict[str, str] = {}
 for _kind, _keywords in {
     "PatientID": ("PatientID", "OtherPatientIDs", "MedicalRecordLocator", "PatientBirthName",
                   "PatientMotherBirthName", "MilitaryRank", "BranchOfService",
@@ -69,7 +69,7 @@ for _kind, _keywords in {
     "PersonID": ("CodeValue",),
 }.items():
     for _kw in _keywords:
-        _KINDS[_kw] = _kind
+        KINDS[_kw] = _kind
 
 _RETAINED_KINDS = {
     "retain-institution-identity": {"Institution"},
@@ -271,7 +271,7 @@ class IdentifierSet:
         over ``text`` for all of them (a value is not searched once per UID: a sequence of
         100,000 references would make that quadratic)."""
         return [hit for hit in self.uid_occurrences(text)
-                if _uid_alone(text, hit[0], len(hit[1]))]
+                if uid_alone(text, hit[0], len(hit[1]))]
 
     def uid_occurrences(self, text: str) -> list[tuple[int, str]]:
         """``(offset, uid)`` of every occurrence of an original UID in ``text``, alone or
@@ -374,7 +374,7 @@ def _uid_finder(uids: list[str]) -> Callable[[str], list[tuple[int, str]]]:
     return find
 
 
-def _uid_alone(text: Any, start: int, length: int) -> bool:
+def uid_alone(text: Any, start: int, length: int) -> bool:
     """Whether the UID at ``text[start:start+length]`` is not part of a longer UID."""
     digits = "0123456789." if isinstance(text, str) else b"0123456789."
     before = text[start - 1:start] if start else text[:0]
@@ -583,15 +583,15 @@ def _walk(ds: Dataset, in_code_seq: bool = False) -> Iterator[tuple[Any, str, bo
 
 
 _BINARY_VRS = ("OB", "OW", "OF", "OD", "OL", "OV")
-_CODE_VALUE_KEYWORDS = ("CodeValue", "CodeMeaning", "LongCodeValue")
+CODE_VALUE_KEYWORDS = ("CodeValue", "CodeMeaning", "LongCodeValue")
 
 
 #: VRs whose values may be identifiers whatever the attribute (see collect_identifiers).
-_IDENTIFYING_VRS = frozenset({"PN", "DA", "DT", "UI"})
+IDENTIFYING_VRS = frozenset({"PN", "DA", "DT", "UI"})
 _Item = tuple[str, Any, int, str, bool]  # VR, value, tag, keyword, in an identifying code seq
 
 
-def _elements(ds: Dataset, in_code_seq: bool, out: list[_Item]) -> None:
+def element_items(ds: Dataset, in_code_seq: bool, out: list[_Item]) -> None:
     """:func:`_walk` into ``out`` as ``(vr, value, tag, keyword, in_code_seq)``, decoding only
     what may hold an identifier, and without decoding into ``ds`` what the engine may leave
     raw (see :mod:`gantry.dicom.values`): values come from the shared decode cache."""
@@ -605,8 +605,8 @@ def _elements(ds: Dataset, in_code_seq: bool, out: list[_Item]) -> None:
         if type(raw) is RawDataElement:
             vr = raw.VR
             if vr is not None and vr != "UN" and vr != "SQ":
-                if vr not in _IDENTIFYING_VRS and keyword not in _KINDS and \
-                        keyword not in _CODE_VALUE_KEYWORDS and \
+                if vr not in IDENTIFYING_VRS and keyword not in KINDS and \
+                        keyword not in CODE_VALUE_KEYWORDS and \
                         not (tag >> 16 & 1 and vr in TEXT_VRS):
                     continue  # cannot hold an identifier here; never decoded
                 if vr == "UI":  # differ per instance: read directly, not through the cache
@@ -623,7 +623,7 @@ def _elements(ds: Dataset, in_code_seq: bool, out: list[_Item]) -> None:
         if elem.VR == "SQ":
             inner = in_code_seq or keyword in _IDENTIFYING_CODE_SEQUENCES
             for item in elem.value or ():
-                _elements(item, inner, out)
+                element_items(item, inner, out)
             continue
         out.append((elem.VR, elem.value, tag, keyword, in_code_seq))
 
@@ -664,11 +664,11 @@ def _derived(vr: str, keyword: str, in_code_seq: bool, private: bool,
         pairs.extend((variant, "Date") for variant in date_variants(text))
     elif vr == "DT":
         pairs.extend((variant, "Date") for variant in date_variants(text[:8]))
-    elif in_code_seq and keyword in _CODE_VALUE_KEYWORDS:
+    elif in_code_seq and keyword in CODE_VALUE_KEYWORDS:
         pairs.append((text, "PersonID" if keyword != "CodeMeaning" else "PersonName"))
         pairs.extend((variant, "PersonName") for variant in text_variants(text))
-    elif keyword in _KINDS and vr not in ("SQ",):
-        kind = _KINDS[keyword]
+    elif keyword in KINDS and vr not in ("SQ",):
+        kind = KINDS[keyword]
         if kind in ("Address", "Institution"):
             pairs.extend((variant, kind) for variant in text_variants(text))
         else:
@@ -706,10 +706,10 @@ def collect_identifiers(ds: Dataset, patient: PatientKey | None = None,
     the ``patient``'s identity and ``extra`` values.
     """
     elements: list[_Item] = []
-    _elements(ds, False, elements)
+    element_items(ds, False, elements)
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
-        _elements(meta, False, elements)
+        element_items(meta, False, elements)
     return identifiers_from_items(elements, patient, extra, profile=profile)
 
 

@@ -11,7 +11,7 @@ path of it (the strongest over all the IOD's modules: an attribute present in th
 taken to be in whichever module needs it most), and :func:`conformant_action` turns a profile's
 action and a Type into the action applied. Conditions (1C, 2C) are never evaluated: an attribute
 that is present was presumably required, so it keeps a dummy (1C) or an empty value (2C). Both
-the engine and the fast pass (``gantry.deid.memo``, which runs the engine's walk) get their
+the engine and the fast pass (``gantry.deid.byte_pass``, which runs the engine's walk) get their
 actions from :class:`~gantry.deid.rules.RuleSet`, which calls these functions: one decision.
 """
 

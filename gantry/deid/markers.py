@@ -76,7 +76,7 @@ def longitudinal_state(profile: Profile) -> str:
     return "REMOVED"
 
 
-_MARKER_TAGS = (("PatientIdentityRemoved", 0x00120062),
+MARKER_TAGS = (("PatientIdentityRemoved", 0x00120062),
                 ("DeidentificationMethod", 0x00120063),
                 ("DeidentificationMethodCodeSequence", 0x00120064),
                 ("LongitudinalTemporalInformationModified", 0x00280303))
@@ -106,7 +106,7 @@ def _template(profile: Profile) -> tuple[list[tuple[int, str, Any]], list[Any]]:
             item.CodingSchemeDesignator = scheme
             item.CodeMeaning = meaning
             items.append(item)
-        found = ([(tag, dictionary_VR(tag), values[tag]) for _, tag in _MARKER_TAGS
+        found = ([(tag, dictionary_VR(tag), values[tag]) for _, tag in MARKER_TAGS
                   if tag in values], items)
         if len(_TEMPLATES) > 64:
             _TEMPLATES.clear()
@@ -190,7 +190,7 @@ def set_markers(ds: Dataset, profile: Profile, walk: Any = None,
         if tag == 0x00280303:
             _set(ds, tag, vr, value, DataElement)
     if walk is not None:
-        for keyword, tag in _MARKER_TAGS:
+        for keyword, tag in MARKER_TAGS:
             walk.change("marker", tag, keyword, "")
 
 

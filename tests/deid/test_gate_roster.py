@@ -34,7 +34,7 @@ def _cohort(root: Path) -> str:
 
 @pytest.mark.parametrize("memo", ["1", "0"])
 def test_another_patients_name_is_refused_after_ingest(tmp_path, monkeypatch, memo):
-    monkeypatch.setenv("GANTRY_MEMO", memo)
+    monkeypatch.setenv("GANTRY_BYTE_PASS", memo)
     family = _cohort(tmp_path / "in")
     _mislabelled(tmp_path / "in", family)
     with Session("memory://", profile=PROFILE, workers=1) as session:

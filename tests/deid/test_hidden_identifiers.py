@@ -26,7 +26,7 @@ CJK = [("Wang^XiaoDong=王^小東", "王小東"), ("Yamada^Taro=山田^太郎=�
 
 @pytest.fixture(params=["1", "0"], ids=["memo", "full"])
 def both_paths(request, monkeypatch):
-    monkeypatch.setenv("GANTRY_MEMO", request.param)
+    monkeypatch.setenv("GANTRY_BYTE_PASS", request.param)
 
 
 def _save(folder: Path, name: str, ds: Dataset) -> None:

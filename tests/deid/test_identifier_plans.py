@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydicom import dcmread
 
-from gantry.deid.identifiers import _elements, identifiers_from_items
+from gantry.deid.identifiers import element_items, identifiers_from_items
 from gantry.profiles import load_profile
 from gantry.records import PatientKey
 from gantry.testing.factory import bundled_test_files, write_cohort
@@ -24,7 +24,7 @@ def test_plans_give_the_same_set(tmp_path, name) -> None:
         ds = dcmread(path, force=True)
         items: list = []
         try:
-            _elements(ds, False, items)
+            element_items(ds, False, items)
         except Exception:
             continue  # (a file the walk cannot read: not this test's concern)
         patient = PatientKey(patient_id=str(ds.get("PatientID", "")),

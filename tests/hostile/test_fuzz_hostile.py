@@ -46,7 +46,7 @@ def test_a_violation_is_caught(tmp_path, monkeypatch):
         return real(self, path, data[:-10], dataset, context)
 
     monkeypatch.setattr(dicom_export.DicomFolderSink, "write", cut)
-    monkeypatch.setenv("GANTRY_MEMO", "0")
+    monkeypatch.setenv("GANTRY_BYTE_PASS", "0")
     with pytest.raises(fuzz.Violation, match="not whole"):
         fuzz.run_mutant({"seed": "explicit-le", "ops": [], "archive": None}, tmp_path)
 

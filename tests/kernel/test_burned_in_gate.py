@@ -46,7 +46,7 @@ def _cohort(folder: Path) -> None:
 
 @pytest.mark.parametrize("memo", ["1", "0"])
 def test_header_only_profile_withholds_known_burned_in_images(tmp_path, monkeypatch, memo):
-    monkeypatch.setenv("GANTRY_MEMO", memo)  # the memoized pass and the full path agree
+    monkeypatch.setenv("GANTRY_BYTE_PASS", memo)  # the memoized pass and the full path agree
     _cohort(tmp_path / "in")
     with Session("memory://", workers=1) as session:
         _, export = session.deidentify(tmp_path / "in", tmp_path / "out")

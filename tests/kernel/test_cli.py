@@ -114,3 +114,27 @@ def test_module_entry_point_runs(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "gantry", "--version"], capture_output=True,
                          text=True, env={**os.environ}, check=True)
     assert out.stdout.startswith("gantry, version")
+
+
+def test_one_plugin_manager_per_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gantry deidentify`` builds one plugin manager in this process: the one that adds the
+    plugins' commands also picks the default working store and serves the session (and the
+    inline worker, which adopts the session's run)."""
+    from gantry import cli as cli_module
+    from gantry.plugins import GantryHooks
+
+    built = []
+    real_init = GantryHooks.__init__
+
+    def counted(self, pm):
+        built.append(self)
+        real_init(self, pm)
+
+    monkeypatch.setattr(GantryHooks, "__init__", counted)
+    monkeypatch.setattr(cli_module, "_PLUGIN_COMMANDS_ADDED", False)
+    write_cohort(tmp_path / "in", patients=1, series=1, instances=2)
+    with pytest.raises(SystemExit) as done:
+        cli_module.main(["-q", "deidentify", str(tmp_path / "in"), str(tmp_path / "out"),
+                         "--workers", "1"])
+    assert done.value.code == EXIT_OK
+    assert len(built) == 1

@@ -247,7 +247,7 @@ def test_lookup_table_gives_the_site_pseudonym_on_both_paths(tmp_path: Path, run
                                                              memo: str,
                                                              monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
-    monkeypatch.setenv("GANTRY_MEMO", memo)  # the one-pass export and the full engine
+    monkeypatch.setenv("GANTRY_BYTE_PASS", memo)  # the byte pass and the full engine
     profile = _lookup_profile(tmp_path, "MRN0007Q00000,SITE-001,SITE^ONE\n")
     result = _run(runner, "deidentify", str(_cohort(tmp_path, patients=2)), str(tmp_path / "o"),
                   "--workers", "1", "-p", str(profile))
@@ -264,7 +264,7 @@ def test_lookup_table_gives_the_site_pseudonym_on_both_paths(tmp_path: Path, run
 def test_lookup_table_maps_other_attributes_identically_on_both_paths(
         tmp_path: Path, runner: CliRunner, memo: str, action: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GANTRY_MEMO", memo)
+    monkeypatch.setenv("GANTRY_BYTE_PASS", memo)
     (tmp_path / "acc.csv").write_text("AccessionNumber,pseudonym\nACC0000X003693,STUDY-A\n")
     profile = tmp_path / "acc.yaml"
     profile.write_text("extends: ps3.15/basic\n" + action +
@@ -276,7 +276,7 @@ def test_lookup_table_maps_other_attributes_identically_on_both_paths(
     (keyed,) = found - {"STUDY-A"}
     assert "STUDY-A" in found and len(keyed) == 16 and "ACC" not in keyed
     (tmp_path / "o2").mkdir()
-    monkeypatch.setenv("GANTRY_MEMO", "0" if memo == "1" else "1")
+    monkeypatch.setenv("GANTRY_BYTE_PASS", "0" if memo == "1" else "1")
     other = _run(runner, "deidentify", str(tmp_path / "in"), str(tmp_path / "o2"), "--db",
                  "memory://", "--workers", "1", "-p", str(profile))
     assert other.exit_code == EXIT_OK, other.output
@@ -442,13 +442,13 @@ def test_the_one_pass_export_takes_lookup_tables_itself(tmp_path: Path,
     from gantry import Session
 
     taken: list[bool] = []
-    original = pipeline._process_memo
+    original = pipeline._process_bytes
 
     def spy(*args: object, **kwargs: object) -> bool:
         taken.append(original(*args, **kwargs))
         return taken[-1]
 
-    monkeypatch.setattr(pipeline, "_process_memo", spy)
+    monkeypatch.setattr(pipeline, "_process_bytes", spy)
     (tmp_path / "acc.csv").write_text("AccessionNumber,pseudonym\nACC0000X003693,STUDY-A\n")
     (tmp_path / "ids.csv").write_text("PatientID,pseudonym\nMRN0007Q00000,SITE-1\n")
     profile = tmp_path / "p.yaml"

@@ -133,19 +133,13 @@ def test_deidentify_from_memory_equals_from_a_folder(root, tmp_path):
     assert _tree(tmp_path / "out-memory") == _tree(tmp_path / "out-folder")
 
 
-def test_deidentify_into_memory_writes_the_folder_layout(root, tmp_path, monkeypatch):
-    from gantry import pipeline
-
-    memo_done = pipeline._process_memo
-    fast = []
-    monkeypatch.setattr(pipeline, "_process_memo",
-                        lambda *a, **k: fast.append(memo_done(*a, **k)) or fast[-1])
+def test_deidentify_into_memory_writes_the_folder_layout(root, tmp_path):
     fs, base = root
     cohort = write_cohort(tmp_path / "in", patients=1, studies=1, series=2, instances=2,
                           rows=16, cols=16)
     with Session(f"sqlite:///{tmp_path / 'a.db'}", profile="ps3.15/basic", workers=1,
                  secret=SECRET) as s:
-        s.deidentify(cohort.root, tmp_path / "out")
+        _ingested, to_folder = s.deidentify(cohort.root, tmp_path / "out")
     with Session(f"sqlite:///{tmp_path / 'b.db'}", profile="ps3.15/basic", workers=1,
                  secret=SECRET) as s:
         _ingested, exported = s.deidentify(cohort.root, f"memory://{base}/out")
@@ -156,7 +150,9 @@ def test_deidentify_into_memory_writes_the_folder_layout(root, tmp_path, monkeyp
     # the manifests too, put through the same sink: the folder run's bytes
     assert len([k for k in local if k.endswith(".dcm")]) == 4 and remote == local
     assert sorted(r.path for r in records) == sorted(k for k in local if k.endswith(".dcm"))
-    assert fast == [True] * 8  # both runs took the element-memoized pass
+    # both runs took the byte pass, none fell back to the full pipeline
+    assert (to_folder.byte_pass, exported.byte_pass, to_folder.fallbacks, exported.fallbacks) \
+        == (4, 4, 0, 0)
 
 
 def test_the_sink_refuses_paths_outside_its_destination(root):

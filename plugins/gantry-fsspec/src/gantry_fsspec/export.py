@@ -25,7 +25,7 @@ class FsspecDicomSink(DicomFolderSink):
     """The folder exporter's files, written through fsspec under the destination URL."""
 
     #: like the folder sink, reads only the dataset's key elements (see DicomFolderSink)
-    takes_memo_stub = True
+    takes_byte_pass_stub = True
 
     def __init__(self, target: ExportTarget, run: Run | None = None) -> None:
         from gantry_fsspec.ingest import file_system

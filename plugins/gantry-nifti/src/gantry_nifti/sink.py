@@ -34,7 +34,7 @@ class NiftiSeriesSink:
 
     #: reads nothing of the dataset it is handed but the encoded bytes (the memoized pass may
     #: hand it a stub)
-    takes_memo_stub = True
+    takes_byte_pass_stub = True
     format = "nifti"
 
     def __init__(self, target: Any, run: Any = None) -> None:
@@ -192,7 +192,7 @@ class BidsSeriesSink(NiftiSeriesSink):
     by the profile's rules and the defaults; unmatched series are skipped or, with
     ``unmatched: sourcedata``, written under ``sourcedata/``."""
 
-    takes_memo_stub = True
+    takes_byte_pass_stub = True
     format = "bids"
 
     def layout(self, volume: Volume, ref: Any, group: ImageGroup | None = None

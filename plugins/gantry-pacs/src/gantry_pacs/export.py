@@ -48,7 +48,7 @@ class DimseSink(DicomFolderSink):
 
     #: reads only the key elements of the dataset (for the record's name); the bytes sent
     #: are the encoded file
-    takes_memo_stub = True
+    takes_byte_pass_stub = True
 
     def __init__(self, target: ExportTarget, run: Run | None = None) -> None:
         try:

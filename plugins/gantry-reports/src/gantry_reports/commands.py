@@ -132,7 +132,8 @@ def add_report_commands(cli: click.Group) -> None:
                 dest = match[0]
             written = write_manifests(dest, session.store.iter_exports(dest),
                                       profile=session.profile.name,
-                                      thumbnails=not no_thumbnails, rehash=rehash)
+                                      thumbnails=not no_thumbnails, rehash=rehash,
+                                      hooks=session.hooks)
         if as_json:
             click.echo(json.dumps({"written": [str(p) for p in written]}))
             return

@@ -294,8 +294,10 @@ def _file_entry(root: Path, record: ExportRecord) -> dict[str, Any]:
 def write_manifests(destination: str, records: Iterable[ExportRecord], *,
                     profile: str = "", thumbnails: bool = True,
                     thumbnail_size: int = 96, max_html_series: int = 2000,
-                    rehash: bool = False, sink: Any = None) -> list[Any]:
-    """Write ``manifest.html``, ``manifest.csv`` and ``manifest.json`` for a destination.
+                    rehash: bool = False, sink: Any = None,
+                    hooks: Any = None) -> list[Any]:
+    """Write ``manifest.html``, ``manifest.csv`` and ``manifest.json`` for a destination
+    (``hooks``: the run's plugin manager, whose plugins the manifest lists).
 
     Files are streamed (CSV rows and JSON entries are written as they are read); only one
     small record per series is kept in memory. Returns the paths written. A URL destination's
@@ -311,7 +313,7 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
     if is_url(destination):
         return _write_through_sink(destination, records, sink, profile=profile,
                                    thumbnails=thumbnails, thumbnail_size=thumbnail_size,
-                                   max_html_series=max_html_series)
+                                   max_html_series=max_html_series, hooks=hooks)
     where = manifest_location(destination, fmt)
     if where is None:
         return []
@@ -322,12 +324,13 @@ def write_manifests(destination: str, records: Iterable[ExportRecord], *,
         root = root.parent
     return _write_local(destination, records, folder, prefix, _FileReader(root, rehash=rehash),
                         lambda rel: root / rel, profile=profile, thumbnails=thumbnails,
-                        thumbnail_size=thumbnail_size, max_html_series=max_html_series)
+                        thumbnail_size=thumbnail_size, max_html_series=max_html_series,
+                        hooks=hooks)
 
 
 def _write_through_sink(destination: str, records: Iterable[ExportRecord], sink: Any, *,
                         profile: str, thumbnails: bool, thumbnail_size: int,
-                        max_html_series: int) -> list[Any]:
+                        max_html_series: int, hooks: Any = None) -> list[Any]:
     """The manifests of a URL destination, made from the files as they are there (read back
     through the destination's sink) and put through that sink beside them; ``[]`` when the
     sink cannot read and put files."""
@@ -345,7 +348,8 @@ def _write_through_sink(destination: str, records: Iterable[ExportRecord], sink:
 
         written = _write_local(destination, records, folder, "", reader, local_copy,
                                profile=profile, thumbnails=thumbnails,
-                               thumbnail_size=thumbnail_size, max_html_series=max_html_series)
+                               thumbnail_size=thumbnail_size, max_html_series=max_html_series,
+                               hooks=hooks)
         return [sink.put(path.name, path.read_bytes()) for path in written]
 
 
@@ -384,7 +388,7 @@ class _SinkReader(_FileReader):
 
 def _write_local(destination: str, records: Iterable[ExportRecord], folder: Path, prefix: str,
                  reader: _FileReader, file_path: Any, *, profile: str, thumbnails: bool,
-                 thumbnail_size: int, max_html_series: int) -> list[Path]:
+                 thumbnail_size: int, max_html_series: int, hooks: Any = None) -> list[Path]:
     """Write the three manifests into ``folder`` from ``reader``'s view of the files
     (``file_path(rel)``: a local path of one, for its thumbnail)."""
     series: dict[str, SeriesStats] = {}
@@ -482,7 +486,7 @@ def _write_local(destination: str, records: Iterable[ExportRecord], folder: Path
         # on any machine and executor, and no local path travels with the dataset.
         head = {
             "manifest_version": 1, "profile": profile,
-            "formats": sorted(formats), "summary": summary, "tools": tool_versions(),
+            "formats": sorted(formats), "summary": summary, "tools": tool_versions(hooks),
             "note": "Values are read from the exported files (pseudonymous); dates are as "
                     "exported, after any shift. Files are listed by path.",
         }

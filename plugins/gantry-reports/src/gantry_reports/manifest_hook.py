@@ -44,7 +44,7 @@ def on_export_finished(run: Run, summary: dict[str, Any]) -> None:
             destination, export_records(run, destination), profile=run.profile.name,
             thumbnails=settings.thumbnails,
             thumbnail_size=settings.thumbnail_size, max_html_series=settings.max_html_series,
-            rehash=settings.rehash, sink=sink)
+            rehash=settings.rehash, sink=sink, hooks=run.hooks)
     except OSError as exc:
         raise GantryError(f"{destination}: cannot write the export manifest ({exc})") from exc
     finally:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def tool_versions() -> dict[str, Any]:
-    """Gantry, pydicom and Python versions, and every loaded plugin with its version."""
+def tool_versions(hooks: Any = None) -> dict[str, Any]:
+    """Gantry, pydicom and Python versions, and every plugin with its version: those of
+    ``hooks``, the run's plugin manager, when given (else of a new one)."""
     import platform
 
     import pydicom
@@ -16,9 +17,11 @@ def tool_versions() -> dict[str, Any]:
 
     plugins: list[dict[str, str]] = []
     try:
-        from gantry.api import build_plugin_manager
+        if hooks is None:
+            from gantry.api import build_plugin_manager
 
-        for info in build_plugin_manager().plugins(include_builtin=False):
+            hooks = build_plugin_manager()
+        for info in hooks.plugins(include_builtin=False):
             plugins.append({"name": info.name, "version": info.version,
                             "distribution": info.distribution, "status": info.status})
     except Exception as exc:  # listing plugins must never stop a report

@@ -1,4 +1,6 @@
-"""The export pass computed once per distinct element instead of once per instance.
+"""The built-in Annex E redactor's byte pass: the export computed once per distinct element
+instead of once per instance (the redactor offers it as its
+:class:`~gantry.components.BytePass`; see ``RedactorImpl.byte_pass``).
 
 The instances of a series repeat almost every header element byte for byte (patient, study,
 series, equipment, acquisition parameters), and what the pipeline does to an element — the
@@ -9,7 +11,7 @@ identifying values, and which of the instance's UIDs occur inside the element (U
 matched by plain substring search, so a UID that does not occur in an element cannot change
 what happens to it).
 
-:class:`MemoPass` reads the file's bytes once, splits the data set into top-level elements
+:class:`AnnexEBytePass` reads the file's bytes once, splits the data set into top-level elements
 without decoding them, and looks each one up under that context. An element seen for the first
 time is processed by the very code of the full pipeline (the engine's walk, the identifier
 collection, the encoder, the auditor's text scan) on a one-element dataset parsed by pydicom's
@@ -19,10 +21,13 @@ blocks, orphan overlays, the preamble, the file meta, the markers, the audit sum
 the same way the full pipeline does it.
 
 Whatever this pass cannot prove equivalent — implicit VR or big endian files, unsorted or
-duplicate tags, undefined-length UN, a changed character set, markers already present, a
-reversible profile, redactors or auditors other than the built-in Annex E ones, exporters other
-than the DICOM folder — returns ``None`` and the instance goes through the full pipeline.
-``tests/deid/test_memo.py`` checks that both give the same bytes, changes and findings.
+duplicate tags, undefined-length UN, a changed character set, markers already present — raises
+:class:`~gantry.components.BytePassDeclined` and the instance goes through the full pipeline
+(the run summary counts it). The redactor does not offer the pass at all for a reversible
+profile or auditors other than the built-in Annex E one; the pipeline does not ask for it for
+sinks that do not declare ``takes_byte_pass_stub``. ``tests/deid/test_byte_pass.py`` and
+``tests/deid/test_byte_pass_property.py`` check that both give the same bytes, changes and
+findings.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydicom.dataelem import RawDataElement
 
+from gantry.components import BytePassDeclined
 from gantry.dicom.elements import (
     CHARSET,
     LONG_VRS,
@@ -69,10 +75,6 @@ _STRING_TAGS = {0x00100020: "PatientID", 0x00100010: "PatientName",
                 SOP_CLASS: "SOPClassUID"}
 #: Elements the DICOM folder sink reads from the redacted dataset (plus the file meta's two).
 _SINK_TAGS = (0x00100020, 0x0020000D, 0x0020000E, SOP_INSTANCE, SOP_CLASS)
-
-
-class Unsupported(Exception):
-    """The instance needs the full pipeline."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +120,10 @@ def _bounded(cache: dict[Any, Any], limit: int) -> None:
 
 
 # ------------------------------------------------------------------------------- the pass
-class MemoPass:
-    """The export pass of one run, element by element (built once per worker and run)."""
+class AnnexEBytePass:
+    """The export pass of one run, element by element (built once per worker and run): a
+    :class:`~gantry.components.BytePass` doing the work of the Annex E engine and, when given,
+    of the Annex E auditor."""
 
     def __init__(self, run: Run, engine: DeidEngine, auditor: Any | None) -> None:
         self.run = run
@@ -155,15 +159,15 @@ class MemoPass:
         found = _FACTS.get(key)
         if found is not None:
             return found
-        from gantry.deid.engine import _creator_text
-        from gantry.deid.identifiers import _elements
+        from gantry.deid.engine import creator_text
+        from gantry.deid.identifiers import element_items
 
         elem = raw_element(data, span, encoding)
         elements = {span.tag: elem} if cs is None or span.tag == CHARSET else \
             {CHARSET: cs, span.tag: elem}
         mini = self._mini(elements, encoding)
         items: list[Any] = []
-        _elements(mini, False, items)
+        element_items(mini, False, items)
         if cs is not None and span.tag != CHARSET:  # the character set's own item (a UN one)
             items = [item for item in items if not (item[2] == CHARSET and item is items[0])]
         keyword = _STRING_TAGS.get(span.tag)
@@ -171,7 +175,7 @@ class MemoPass:
         creator = None
         group, element = span.tag >> 16, span.tag & 0xFFFF
         if group & 1 and 0x0010 <= element <= 0x00FF:
-            creator = _creator_text(mini[span.tag].value)
+            creator = creator_text(mini[span.tag].value)
         found = _Facts(tuple(items), text, creator)
         if span.end - span.value <= _CACHE_MAX_VALUE:
             _bounded(_FACTS, _CACHE_MAX_ENTRIES)
@@ -182,21 +186,21 @@ class MemoPass:
     def process(self, instance: Instance, data: bytes, context_factory: Any,
                 with_audit: bool) -> tuple[bytes, InstanceContext, list[Any], list[Any], Any]:
         """``(file bytes, context, changes, findings, redacted stub dataset)`` for one
-        instance; raises :class:`Unsupported` when the full pipeline must do it."""
+        instance; raises :class:`BytePassDeclined` when the full pipeline must do it."""
         from pydicom.charset import default_encoding
 
-        from gantry.deid.engine import _Walk
+        from gantry.deid.engine import Walk
         from gantry.deid.identifiers import identifiers_from_items
         from gantry.deid.iod import iod_of
         from gantry.records import PatientKey
 
         if len(data) < 132 or data[128:132] != b"DICM":
-            raise Unsupported("no DICM prefix")
+            raise BytePassDeclined("no DICM prefix")
         meta_info, body, meta_uid = self._meta_info(data)
         tsyntax = meta_info.tsyntax
         spans = split_cached(data, body)
         if not spans or spans[0].tag >> 16 <= 2:
-            raise Unsupported("empty data set, or command or meta elements in it")
+            raise BytePassDeclined("empty data set, or command or meta elements in it")
         compressed = tsyntax.is_compressed
         own_uid = getattr(instance, "sop_instance_uid", "") or meta_uid
 
@@ -209,7 +213,7 @@ class MemoPass:
             from pydicom.dataelem import convert_raw_data_element
 
             if charset_span.length == UNDEFINED or spans[0] is not charset_span:
-                raise Unsupported("elements before the character set")
+                raise BytePassDeclined("elements before the character set")
             cs = raw_element(data, charset_span, default_encoding)
             found = _ENCODINGS.get(cs.value)
             if found is None:
@@ -252,7 +256,7 @@ class MemoPass:
         context = context_factory(patient, identifiers)
         context.notes["private_creators"] = creators
         iod = iod_of(texts.get(SOP_CLASS, ""))
-        walk = _Walk(engine, context, iod, identifiers)
+        walk = Walk(engine, context, iod, identifiers)
         actions = walk.actions
 
         # which instance UIDs occur where (outside large values, which are never cached)
@@ -310,7 +314,7 @@ class MemoPass:
                     if rules.private_action(creator, group, element & 0xFF) != "X":
                         kept_blocks.add((group, element >> 8))
             elif tag in (0x00120062, 0x00120063, 0x00120064, 0x00280303):
-                raise Unsupported("markers already present")
+                raise BytePassDeclined("markers already present")
             elif span.vr in VERBATIM_VRS and span.length != UNDEFINED and \
                     span.length % VERBATIM_VRS[span.vr] == 0 and element != 0:
                 action = actions.get(tag)
@@ -320,7 +324,7 @@ class MemoPass:
                     pass  # removed by the engine (unknown_attributes: remove), below
                 elif action is None or action == "K":
                     if tag == PIXEL_DATA and (span.length & 1 or compressed):
-                        raise Unsupported("odd-length or encapsulated defined-length pixels")
+                        raise BytePassDeclined("odd-length or encapsulated defined-length pixels")
                     out.append((tag, _rebuilt(data, span)))
                     if span.vr == "OB":
                         hits.extend((tag, h) for h in _ob_hits(data, span, identifiers))
@@ -339,7 +343,7 @@ class MemoPass:
                 result = self._result(data, span, cs, encoding, walk, blocks, found, results,
                                       creator, own_uid=own_uid, compressed=compressed)
             if tag == CHARSET and (result.changes or result.out is None):
-                raise Unsupported("the character set changes")
+                raise BytePassDeclined("the character set changes")
             if result.out is not None:
                 out.append((tag, result.out))
             if result.changes:
@@ -374,9 +378,9 @@ class MemoPass:
                                                              context_key,
                                                              dummied_attributes(changes))
         out.extend(marker_elements)
-        from gantry.deid.markers import _MARKER_TAGS
+        from gantry.deid.markers import MARKER_TAGS
 
-        for keyword, tag in _MARKER_TAGS:
+        for keyword, tag in MARKER_TAGS:
             walk.change("marker", tag, keyword, "")
         hits.extend(marker_hits)
         out.sort(key=lambda pair: pair[0])
@@ -399,16 +403,16 @@ class MemoPass:
         while pos + 8 <= end and data[pos:pos + 2] == b"\x02\x00":
             tag, vr, length, size = element_header(data, pos)
             if length == UNDEFINED:
-                raise Unsupported("undefined length in the file meta")
+                raise BytePassDeclined("undefined length in the file meta")
             if tag == 0x00020003:
                 uid_span = ElementSpan(tag, vr, pos, pos + size, length, pos + size + length)
             pos += size + length
         body = pos
         if uid_span is None or uid_span.vr != "UI" or body > end:
-            raise Unsupported("file meta without a Media Storage SOP Instance UID")
+            raise BytePassDeclined("file meta without a Media Storage SOP Instance UID")
         uid = ui_text(raw_element(data, uid_span, None))
         if not uid:
-            raise Unsupported("Media Storage SOP Instance UID")
+            raise BytePassDeclined("Media Storage SOP Instance UID")
         key = (data[132:uid_span.value], data[uid_span.end:body])
         found = self._metas.get(key)
         if found is None:
@@ -419,22 +423,22 @@ class MemoPass:
         from pydicom.filebase import DicomBytesIO
         from pydicom.filereader import _read_file_meta_info
 
-        from gantry.deid.identifiers import _elements
+        from gantry.deid.identifiers import element_items
 
         fp = DicomBytesIO(data)
         fp.is_little_endian, fp.is_implicit_VR = True, False
         fp.seek(132)
         meta = _read_file_meta_info(fp)
         if fp.tell() != body:
-            raise Unsupported("file meta")
+            raise BytePassDeclined("file meta")
         tsyntax = meta.get("TransferSyntaxUID", None)
         if not explicit_little(tsyntax):
-            raise Unsupported("transfer syntax")
+            raise BytePassDeclined("transfer syntax")
         items: list[Any] = []
-        _elements(meta, False, items)
+        element_items(meta, False, items)
         where = [i for i, item in enumerate(items) if item[2] == 0x00020003]
         if len(where) != 1 or items[where[0]][1] != uid:
-            raise Unsupported("file meta items")
+            raise BytePassDeclined("file meta items")
         found = _Meta(meta, tsyntax, tuple(items), where[0], {})
         if len(self._metas) > 1024:
             self._metas.clear()
@@ -450,10 +454,10 @@ class MemoPass:
         from gantry.dicom.encode import copy_dataset, encode_meta
 
         if SOP_INSTANCE not in stub._dict:
-            raise Unsupported("no SOP Instance UID")
+            raise BytePassDeclined("no SOP Instance UID")
         new = str(value_of(stub, SOP_INSTANCE, "SOPInstanceUID"))
         if self.engine.retain_uids and uid != new and not UID(new).is_valid:
-            raise Unsupported("a retained SOP Instance UID that is not a UID")
+            raise BytePassDeclined("a retained SOP Instance UID that is not a UID")
         sop_class = str(value_of(stub, SOP_CLASS, "SOPClassUID") or "")
         key = (sop_class, len(new), uid == new)
         found = info.outputs.get(key)
@@ -468,13 +472,13 @@ class MemoPass:
 
             mini[SOP_INSTANCE] = DataElement(SOP_INSTANCE, "UI", stand_in)
             before = len(walk.changes)
-            self.engine._meta(walk, mini, meta)
+            self.engine.meta(walk, mini, meta)
             changes = tuple(walk.changes[before:])
             del walk.changes[before:]
             written = encode_meta(mini, meta)
             marker = stand_in.encode()
             if written.count(marker) != 1:
-                raise Unsupported("file meta template")
+                raise BytePassDeclined("file meta template")
             head, tail = written.split(marker)
             found = info.outputs[key] = (head, tail, changes)
         head, tail, changes = found
@@ -598,7 +602,7 @@ class MemoPass:
                 if raw is None:
                     raw = read_back(written, encoding)
                     if raw is None:
-                        raise Unsupported("unexpected form of a UID or ID element")
+                        raise BytePassDeclined("unexpected form of a UID or ID element")
                     if tag != SOP_INSTANCE:  # (one of a kind: not worth remembering)
                         _bounded(_STUB_RAWS, _CACHE_MAX_ENTRIES)
                         _STUB_RAWS[written] = raw
@@ -714,10 +718,10 @@ def _ui_bytes(tag: int, uid: Any) -> bytes | None:
 def _own_hits(tag: int, mini: Any, identifiers: Any) -> list[Any]:
     """The auditor's text hits of ``mini`` that belong to its element ``tag`` (not to the
     character set element that may sit beside it)."""
-    from gantry.deid.audit import _text_hits
+    from gantry.deid.audit import text_hits
 
     own = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-    return [h for h in _text_hits(mini, identifiers) if h[2] or h[0] == own]
+    return [h for h in text_hits(mini, identifiers) if h[2] or h[0] == own]
 
 
 def _encodings(ds: Any) -> Any:
@@ -791,14 +795,14 @@ def _identifier_skip(tag: int, vr: str) -> bool:
     key = (tag, vr)
     found = _SKIP.get(key)
     if found is None:
-        from gantry.deid.identifiers import _CODE_VALUE_KEYWORDS, _IDENTIFYING_VRS, _KINDS
+        from gantry.deid.identifiers import CODE_VALUE_KEYWORDS, IDENTIFYING_VRS, KINDS
         from gantry.deid.vr import TEXT_VRS
 
         keyword = keyword_of(tag)
-        found = _SKIP[key] = (vr not in _IDENTIFYING_VRS and keyword not in _KINDS and
-                              keyword not in _CODE_VALUE_KEYWORDS and
+        found = _SKIP[key] = (vr not in IDENTIFYING_VRS and keyword not in KINDS and
+                              keyword not in CODE_VALUE_KEYWORDS and
                               not (tag >> 16 & 1 and vr in TEXT_VRS))
     return found
 
 
-__all__ = ["MemoPass", "Unsupported"]
+__all__ = ["AnnexEBytePass"]

@@ -1,7 +1,7 @@
-"""The element-memoized export pass (``gantry.deid.memo``) against the full pipeline.
+"""The built-in redactor's byte pass (``gantry.deid.byte_pass``) against the full pipeline.
 
 Every instance is exported twice in the same run — once by the full pipeline (pydicom dataset,
-engine, encoder), once by the memoized pass — and everything the kernel records must be the
+engine, encoder), once by the byte pass — and everything the kernel records must be the
 same: the file's bytes (sha256), its path, the changes, the findings, the errors.
 """
 
@@ -25,23 +25,21 @@ SECRET = bytes(range(32))
 
 def _compare_both_ways(monkeypatch: pytest.MonkeyPatch, src: Path, dest: Path,
                        profile: str = "ps3.15/basic") -> Counter:
-    """Export ``src`` with each instance done by both paths; return how the memo pass fared."""
+    """Export ``src`` with each instance done by both paths; return how the byte pass fared
+    (``byte pass`` / ``fallback`` counts, and each fallback reason)."""
     outcome: Counter = Counter()
     original = pipeline.process_instance
-    memo_done = pipeline._process_memo
-
-    def counted(*args, **kwargs):
-        done = memo_done(*args, **kwargs)
-        outcome["memo" if done else "fallback"] += 1
-        return done
 
     def both(instance, unit, run, sinks, opener=None):
-        run.__dict__["_memo_strict"] = True  # a memo-pass bug fails the test, not falls back
-        monkeypatch.setenv("GANTRY_MEMO", "0")
+        monkeypatch.setenv("GANTRY_BYTE_PASS", "0")
         full = original(instance, unit, run, sinks, opener)
-        monkeypatch.setenv("GANTRY_MEMO", "1")
+        monkeypatch.setenv("GANTRY_BYTE_PASS", "strict")  # a bug fails the test, not falls back
         fast = original(instance, unit, run, sinks, opener)
+        outcome["byte pass" if fast.byte_pass else "fallback"] += 1
+        if fast.fallback:
+            outcome[f"reason: {fast.fallback}"] += 1
         where = instance.source
+        assert not full.byte_pass and not full.fallback, where
         assert fast.ok == full.ok, (where, full.error, fast.error)
         assert fast.error == full.error, where
         assert fast.stage == full.stage, where
@@ -54,20 +52,20 @@ def _compare_both_ways(monkeypatch: pytest.MonkeyPatch, src: Path, dest: Path,
         return fast
 
     monkeypatch.setattr(pipeline, "process_instance", both)
-    monkeypatch.setattr(pipeline, "_process_memo", counted)
     session = Session("memory://", profile=profile, secret=SECRET, workers=1)
     try:
         session.ingest(str(src))
-        session.export(str(dest), audit=True)
+        summary = session.export(str(dest), audit=True)
     finally:
         session.close()
+    assert (summary.byte_pass, summary.fallbacks) == (outcome["byte pass"], outcome["fallback"])
     return outcome
 
 
 def test_factory_cohort_same_bytes_changes_and_findings(tmp_path, monkeypatch):
     write_cohort(tmp_path / "src", patients=2, series=2, instances=4)
     outcome = _compare_both_ways(monkeypatch, tmp_path / "src", tmp_path / "out")
-    assert outcome["memo"] == 16 and not outcome["fallback"]
+    assert outcome["byte pass"] == 16 and not outcome["fallback"]
 
 
 @pytest.mark.parametrize("profile", ["ps3.15/research", "ps3.15/retain-uids",
@@ -75,7 +73,7 @@ def test_factory_cohort_same_bytes_changes_and_findings(tmp_path, monkeypatch):
 def test_other_profiles(tmp_path, monkeypatch, profile):
     write_cohort(tmp_path / "src", patients=1, series=2, instances=3)
     outcome = _compare_both_ways(monkeypatch, tmp_path / "src", tmp_path / "out", profile)
-    assert outcome["memo"] == 6
+    assert outcome["byte pass"] == 6
 
 
 def test_variants_within_a_series(tmp_path, monkeypatch):
@@ -106,12 +104,12 @@ def test_variants_within_a_series(tmp_path, monkeypatch):
             ds.preamble = b"TIFF" + b"\x01" * 124
         ds.save_as(src / f"i{i}.dcm", enforce_file_format=True)
     outcome = _compare_both_ways(monkeypatch, src, tmp_path / "out")
-    assert outcome["memo"] == 6
+    assert outcome["byte pass"] == 6
 
 
 def test_pydicom_test_files(tmp_path, monkeypatch):
     """Files nobody here wrote: charsets, sequences, encapsulated pixels, odd encodings. Those
-    the memo pass does not support fall back; every supported one must match."""
+    the byte pass does not support fall back; every supported one must match."""
     from gantry.testing.factory import bundled_test_files as get_testdata_files
 
     src = tmp_path / "src"
@@ -121,7 +119,7 @@ def test_pydicom_test_files(tmp_path, monkeypatch):
             shutil.copy(path, src / f"{i:03d}_{Path(path).name}")
     outcome = _compare_both_ways(monkeypatch, src, tmp_path / "out")
     print(outcome)
-    assert outcome["memo"] >= 20, outcome
+    assert outcome["byte pass"] >= 20, outcome
 
 
 def test_split_rejects_what_it_cannot_prove(tmp_path):
@@ -145,9 +143,9 @@ def test_split_rejects_what_it_cannot_prove(tmp_path):
         split(data[:body] + b"\x08\x00\x20\x00??\x00\x00", body)  # unknown VR
 
 
-def test_only_sinks_that_declare_it_get_the_memo_stub(tmp_path, monkeypatch):
+def test_only_sinks_that_declare_it_get_the_byte_pass_stub(tmp_path, monkeypatch):
     """The pass hands sinks a stub dataset: a sink class takes it only by declaring
-    ``takes_memo_stub`` itself; a subclass that does not (it may read more) gets the full
+    ``takes_byte_pass_stub`` itself; a subclass that does not (it may read more) gets the full
     pipeline, and the bytes are the same either way."""
     from gantry.builtins.dicom_export import DicomFolderSink
 
@@ -156,14 +154,14 @@ def test_only_sinks_that_declare_it_get_the_memo_stub(tmp_path, monkeypatch):
 
     write_cohort(tmp_path / "src", patients=1, series=1, instances=3)
     used: Counter = Counter()
-    memo_done = pipeline._process_memo
+    bytes_done = pipeline._process_bytes
 
     def counted(*args, **kwargs):
-        done = memo_done(*args, **kwargs)
+        done = bytes_done(*args, **kwargs)
         used[type(args[4][0]).__name__] += bool(done)
         return done
 
-    monkeypatch.setattr(pipeline, "_process_memo", counted)
+    monkeypatch.setattr(pipeline, "_process_bytes", counted)
     trees = {}
     from dataclasses import replace
 
@@ -195,4 +193,32 @@ def test_every_iod_family(tmp_path, monkeypatch, profile):
             make_iod(family, instance=i).save_as(src / f"{family}-{i}.dcm",
                                                  enforce_file_format=True)
     outcome = _compare_both_ways(monkeypatch, src, tmp_path / "out", profile)
-    assert outcome["memo"] == 2 * len(FAMILIES), outcome
+    assert outcome["byte pass"] == 2 * len(FAMILIES), outcome
+
+
+def test_fallbacks_are_counted_in_the_summary_and_its_json(tmp_path):
+    """An instance the byte pass hands to the full pipeline is counted, with its reason, in
+    the run summary (``--json`` too): a divergence can no longer pass unseen."""
+    import json
+
+    from click.testing import CliRunner
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from gantry.cli import cli
+
+    write_cohort(tmp_path / "in", patients=1, series=1, instances=2)
+    ds = make_instance(patient=1, study=0, series=0, instance=0, rows=8, cols=8)
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.save_as(tmp_path / "in" / "implicit.dcm", implicit_vr=True, little_endian=True,
+               enforce_file_format=True)
+    args = ["deidentify", str(tmp_path / "in"), str(tmp_path / "out"), "--db", "memory://",
+            "--workers", "1"]
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    export = {s["stage"]: s for s in json.loads(result.stdout)["summaries"]}["export"]
+    assert (export["done"], export["byte_pass"], export["fallbacks"]) == (3, 2, 1)
+    assert export["fallback_reasons"] == {"transfer syntax": 1}
+    shutil.rmtree(tmp_path / "out")
+    text = CliRunner().invoke(cli, args)
+    assert "1 by the full pipeline (byte pass declined)" in text.output
+    assert "byte pass declined 1x: transfer syntax" in text.output
