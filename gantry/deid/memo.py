@@ -452,8 +452,6 @@ class MemoPass:
         if SOP_INSTANCE not in stub._dict:
             raise Unsupported("no SOP Instance UID")
         new = str(value_of(stub, SOP_INSTANCE, "SOPInstanceUID"))
-        if self.engine.retain_uids and uid != new and not UID(new).is_valid:
-            raise Unsupported("a retained SOP Instance UID that is not a UID")
         sop_class = str(value_of(stub, SOP_CLASS, "SOPClassUID") or "")
         key = (sop_class, len(new), uid == new)
         found = info.outputs.get(key)
