@@ -456,8 +456,6 @@ class AnnexEBytePass:
         if SOP_INSTANCE not in stub._dict:
             raise BytePassDeclined("no SOP Instance UID")
         new = str(value_of(stub, SOP_INSTANCE, "SOPInstanceUID"))
-        if self.engine.retain_uids and uid != new and not UID(new).is_valid:
-            raise BytePassDeclined("a retained SOP Instance UID that is not a UID")
         sop_class = str(value_of(stub, SOP_CLASS, "SOPClassUID") or "")
         key = (sop_class, len(new), uid == new)
         found = info.outputs.get(key)

@@ -528,22 +528,12 @@ class DeidEngine:
         meta.ImplementationVersionName = f"GANTRY_{__version__}"[:16]
         if "SOPInstanceUID" in ds and "MediaStorageSOPInstanceUID" in meta:
             new = str(ds.SOPInstanceUID)
-            if str(meta.MediaStorageSOPInstanceUID) != new and \
-                    (not self.retain_uids or _valid_uid(new)):
-                # (a retained SOP Instance UID that is no UID at all does not replace the
-                # meta's own: that would repeat its errors in the meta)
+            if str(meta.MediaStorageSOPInstanceUID) != new:
                 meta.MediaStorageSOPInstanceUID = new
                 walk.change("U", 0x00020003, "MediaStorageSOPInstanceUID", "file_meta.")
         elif "MediaStorageSOPInstanceUID" in meta and not self.retain_uids:
             meta.MediaStorageSOPInstanceUID = walk.map_uid(str(meta.MediaStorageSOPInstanceUID))
             walk.change("U", 0x00020003, "MediaStorageSOPInstanceUID", "file_meta.")
-
-
-def _valid_uid(text: str) -> bool:
-    """Whether ``text`` is a syntactically valid UID (digits and dots, at most 64)."""
-    from pydicom.uid import UID
-
-    return UID(text).is_valid
 
 
 def _rewritten(vr: str, value: Any, func: Any) -> Any:

@@ -80,10 +80,42 @@ def option_source(row: dict[str, Any], options: list[str] | tuple[str, ...]) -> 
     return row["basic"], "basic"
 
 
-def explain_tag(profile: Profile, tag: int) -> str:
-    """Why ``profile`` treats a (non-private) tag as it does, in a few words: a profile
-    override, the Table E.1-1 row and the column (option) that decided, a group rule, or no
-    row at all (the profile's treatment of unknown attributes then applies)."""
+def explain_tag(profile: Profile, tag: int, sop_class_uid: str = "") -> str:
+    """Why ``profile`` treats a (non-private) top-level tag as it does, in a few words: a
+    profile override, the Table E.1-1 row and the column (option) that decided, a group rule,
+    or no row at all (the profile's treatment of unknown attributes then applies). With the
+    instance's ``sop_class_uid``, where the IOD's Type changes the action (a compound code, or
+    a removal the IOD does not allow), that is said too: ``...; Type 1 in ct-image: D``."""
+    text = _explain_row(profile, tag)
+    if sop_class_uid:
+        from pydicom.datadict import keyword_for_tag
+
+        from gantry.deid.iod import conformant_action, iod_of, types_at
+
+        iod = iod_of(sop_class_uid)
+        keyword = keyword_for_tag(tag) or ""
+        kind = types_at(iod).get(keyword)
+        override = profile.tags.get(f"{tag:08x}")
+        action = override.action if override is not None else _row_action(profile, tag)
+        if action is not None:
+            applied = conformant_action(action, kind, explicit=override is not None)
+            if applied != action:
+                where = f"Type {kind} in {iod}" if kind else \
+                    f"Type 3 or unknown in {iod}" if iod else "IOD unknown"
+                text += f"; {where}: {applied}"
+    return text
+
+
+def _row_action(profile: Profile, tag: int) -> str | None:
+    """The action of the exact Table E.1-1 row of ``tag`` under the profile's options."""
+    for row in annex_e_table(profile.edition)["rows"]:
+        if row["tag"] != PRIVATE_ROW and "x" not in row["tag"] and \
+                int(row["tag"].strip("()").replace(",", ""), 16) == tag:
+            return option_action(row, tuple(profile.options))
+    return None
+
+
+def _explain_row(profile: Profile, tag: int) -> str:
     key = f"{tag:08x}"
     if key in profile.tags:
         return f"profile override in {profile.name}: {profile.tags[key].action}"

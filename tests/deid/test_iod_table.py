@@ -126,15 +126,15 @@ def test_no_dummies_no_list(make_engine, deidentify):
     assert not [v for v in ds.DeidentificationMethod if v.startswith("dummy values:")]
 
 
-def test_retain_uids_keeps_a_valid_meta_uid_beside_an_invalid_instance_uid(make_engine,
-                                                                            deidentify):
-    ds = make_iod("ct")
-    ds.SOPInstanceUID = "dccc9599087131742838cc1162a630fe"  # not a UID: kept, as retained
-    engine = make_engine(options=("retain-uids",))
-    deidentify(engine, ds)
-    assert ds.SOPInstanceUID == "dccc9599087131742838cc1162a630fe"
-    assert ds.file_meta.MediaStorageSOPInstanceUID == "1.2.826.0.1.3680043.10.999.8.1.1.1"
-    ds = make_iod("ct")
-    ds.SOPInstanceUID = "1.2.826.0.1.3680043.10.999.8.1.1.2"  # a valid one: the meta follows
-    deidentify(engine, ds)
-    assert ds.file_meta.MediaStorageSOPInstanceUID == "1.2.826.0.1.3680043.10.999.8.1.1.2"
+def test_explain_tag_says_what_the_iod_changed():
+    from gantry.deid.rules import explain_tag
+    from gantry.profiles import load_profile
+
+    basic = load_profile("ps3.15/basic")
+    pet, ct, private = "1.2.840.10008.5.1.4.1.1.128", "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4"
+    assert explain_tag(basic, 0x00080021, pet).endswith(
+        "; Type 1 in positron-emission-tomography-image: D")
+    assert explain_tag(basic, 0x00080021, ct).endswith("; Type 3 or unknown in ct-image: X")
+    assert explain_tag(basic, 0x00102297, ct).endswith("; Type 2C in ct-image: Z")
+    assert explain_tag(basic, 0x00080021, private).endswith("; IOD unknown: X")
+    assert explain_tag(basic, 0x00100030, ct) == explain_tag(basic, 0x00100030)  # Z stays Z

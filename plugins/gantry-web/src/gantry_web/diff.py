@@ -78,6 +78,7 @@ def header_diff(original: Dataset, redacted: Dataset | None, changes: list[Chang
         else:
             nested.append(change)
     after_ds = redacted if redacted is not None else original
+    sop_class = str(original.get("SOPClassUID", "") or "")
     tags = sorted({int(e.tag) for e in original} | {int(e.tag) for e in after_ds})
     rows: list[DiffRow] = []
     for tag in tags:
@@ -92,14 +93,15 @@ def header_diff(original: Dataset, redacted: Dataset | None, changes: list[Chang
         private = bool((tag >> 16) & 1)
         if made:
             action = "/".join(dict.fromkeys(c.action for c in made))
-            why = "; ".join(_why(c, profile, tag, private) for c in made)
+            why = "; ".join(_why(c, profile, tag, private, sop_class) for c in made)
         elif redacted is None:
             action, why = "", "the redaction failed: nothing would be written"
         elif before is not None and after is not None and show(before) != show(after):
             action, why = "changed", "changed by the redaction stack"
         elif before is not None and after is not None:
             action = "K"
-            why = explain_tag(profile, tag) if not private else "private attribute kept"
+            why = explain_tag(profile, tag, sop_class) if not private else \
+                "private attribute kept"
         elif after is not None:
             action, why = "added", "added by the export (marker or replacement)"
         else:
@@ -114,14 +116,15 @@ def header_diff(original: Dataset, redacted: Dataset | None, changes: list[Chang
     return rows
 
 
-def _why(change: Change, profile: Profile, tag: int | None, private: bool) -> str:
+def _why(change: Change, profile: Profile, tag: int | None, private: bool,
+         sop_class: str = "") -> str:
     from gantry.api import explain_tag
 
     parts = [change.component or "redactor"]
     if change.action == "marker":
         parts.append("de-identification marker (PS3.15 E.1)")
     elif change.component == "ps315-tags" and tag is not None and not private:
-        parts.append(explain_tag(profile, tag))
+        parts.append(explain_tag(profile, tag, sop_class))
     if change.detail:
         parts.append(change.detail)
     return ": ".join(parts)
