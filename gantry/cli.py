@@ -730,8 +730,12 @@ def _add_plugin_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gantry`` script."""
     tune_for_batch()
+    global _COMMANDS_HOOKS
     _add_plugin_commands()
-    cli.main(args=argv, prog_name="gantry")
+    try:
+        cli.main(args=argv, prog_name="gantry")
+    finally:  # the manager is this command's alone (a later command builds its own)
+        _COMMANDS_HOOKS = None
 
 
 if __name__ == "__main__":  # pragma: no cover
