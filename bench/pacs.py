@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "plugins" / "gantry-pacs" / "tests"))
 
 from pacs_peers import (  # noqa: E402
     CALLER,
+    SECRET_HEX,
     free_port,
     start_orthanc,
     start_process,
@@ -100,7 +101,7 @@ def bench_floor_listener(work: Path, src: Path, n: int) -> float:
 def bench_gantry_listener(work: Path, src: Path, n: int, workers: int) -> float:
     port = free_port()
     out = work / "listen-out"
-    env = {**os.environ, "GANTRY_SECRET": "ab" * 32, "GANTRY_PACS_SPOOL": str(work / "spool"),
+    env = {**os.environ, "GANTRY_SECRET": SECRET_HEX, "GANTRY_PACS_SPOOL": str(work / "spool"),
            "GANTRY_PACS_BIND_HOST": "127.0.0.1"}
     log = (work / "listen.log").open("w")
     proc = subprocess.Popen([GANTRY, "listen", str(out), "--port", str(port), "--db",
@@ -150,7 +151,7 @@ def bench_retrieval(work: Path, paths: list[Path], repeat: int, workers: int
             finally:
                 stop_process(scp)
 
-            env = {**os.environ, "GANTRY_SECRET": "ab" * 32, "GANTRY_PACS_CALLING_AET": CALLER,
+            env = {**os.environ, "GANTRY_SECRET": SECRET_HEX, "GANTRY_PACS_CALLING_AET": CALLER,
                    "GANTRY_PACS_SPOOL": str(work / f"spool-{attempt}")}
             started = time.perf_counter()
             subprocess.run([GANTRY, "-q", "ingest", orthanc.url(), "--db",

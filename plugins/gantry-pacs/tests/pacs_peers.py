@@ -29,6 +29,10 @@ needs_orthanc = pytest.mark.skipif(ORTHANC is None, reason="Orthanc is not insta
 needs_dcmtk = pytest.mark.skipif(DCMTK is None, reason="dcmtk is not installed "
                                  "(make system-deps)")
 
+#: the project secret of the tests (fixed, and not guessable: the kernel refuses those)
+SECRET_HEX = "9c2e71f04ab85d3316e0c7a24f98b15d02e6c3a17f4b8d90e125a6c37b9f0d48"
+SECRET = bytes.fromhex(SECRET_HEX)
+
 #: calling AE titles Orthanc knows, and the move destinations it can send to
 CALLER = "GANTRYTEST"
 MOVER = "GANTRYMOVE"

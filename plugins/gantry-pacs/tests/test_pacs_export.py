@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pacs_peers import CALLER, free_port, needs_dcmtk, pacs_profile, start_process, stop_process
+from pacs_peers import (
+    CALLER,
+    SECRET,
+    free_port,
+    needs_dcmtk,
+    pacs_profile,
+    start_process,
+    stop_process,
+)
 from pydicom import dcmread
 
 from gantry import Session
@@ -21,7 +29,7 @@ def _session(tmp_path: Path, **settings: object) -> Session:
     folder.mkdir(exist_ok=True)
     return Session(f"sqlite:///{tmp_path / 'work.db'}", profile=str(pacs_profile(folder,
                                                                                 **settings)),
-                   workers=1, secret=b"e" * 32)
+                   workers=1, secret=SECRET)
 
 
 @pytest.fixture

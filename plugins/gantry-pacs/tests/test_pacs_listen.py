@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from pacs_peers import (
     CALLER,
+    SECRET,
+    SECRET_HEX,
     free_port,
     needs_dcmtk,
     pacs_profile,
@@ -56,7 +58,7 @@ def listener(tmp_path: Path) -> Iterator:
         profile = pacs_profile(folder, **{"bind_host": "127.0.0.1", "spool": str(spool),
                                           "study_stable_seconds": 1, **(settings or {})})
         log = tmp_path / f"listen-{port}.log"
-        env = {**os.environ, "GANTRY_SECRET": "5a" * 32}
+        env = {**os.environ, "GANTRY_SECRET": SECRET_HEX}
         proc = subprocess.Popen([GANTRY, "listen", *args, "--aet", "GANTRY", "--port",
                                  str(port), "--db", db, "-p", str(profile), "-j", "1"],
                                 stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env)
@@ -144,7 +146,7 @@ def test_listener_receives_deidentifies_exports_refuses_and_stops_cleanly(tmp_pa
     assert "refused an association from INTRUDER@127.0.0.1" in log
     line = next(x for x in log.splitlines() if "0xC000" in x)
     assert "MODALITY@127.0.0.1" in line and "C-STORE refused" in line
-    with Session(run.db, secret=b"s" * 32) as session:
+    with Session(run.db, secret=SECRET) as session:
         kinds = [e.kind for e in session.store.iter_events()]
         assert session.store.counts().instances == 13
     for kind in ("pacs-association-accepted", "pacs-association-released",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pacs_peers import CALLER, MOVER, STRANGER, pacs_profile
+from pacs_peers import CALLER, MOVER, SECRET, STRANGER, pacs_profile
 
 from gantry import Session
 from gantry.testing.factory import iter_files, write_cohort
@@ -28,7 +28,7 @@ def _session(tmp_path: Path, orthanc, **settings: object) -> Session:
     settings.setdefault("retry_wait", 0.05)
     profile = pacs_profile(tmp_path, **settings)
     return Session(f"sqlite:///{tmp_path / 'work.db'}", profile=str(profile), workers=1,
-                   secret=b"k" * 32)
+                   secret=SECRET)
 
 
 def _leaks(folder: Path, tokens: set[str]) -> list[str]:

@@ -13,6 +13,8 @@ import pytest
 from pacs_peers import (
     CALLER,
     ORTHANC,
+    SECRET,
+    SECRET_HEX,
     free_port,
     make_certs,
     needs_dcmtk,
@@ -53,14 +55,14 @@ def test_export_to_tls_storescp(tmp_path: Path, certs) -> None:
     try:
         profile = pacs_profile(tmp_path, tls=_tls(certs), retry_wait=0.05)
         with Session(f"sqlite:///{tmp_path / 'a.db'}", profile=str(profile), workers=1,
-                     secret=b"t" * 32) as session:
+                     secret=SECRET) as session:
             _, export = session.deidentify(tmp_path / "in", f"dimses://TLSSCP@127.0.0.1:{port}")
         assert (export.done, export.failed) == (2, 0), export.errors
         assert len(list(iter_files(out))) == 2
         (tmp_path / "b").mkdir()
         bare = pacs_profile(tmp_path / "b", tls={"ca_certificates": str(certs.ca)}, retries=0)
         with Session(f"sqlite:///{tmp_path / 'b.db'}", profile=str(bare), workers=1,
-                     secret=b"t" * 32) as session:
+                     secret=SECRET) as session:
             _, export = session.deidentify(tmp_path / "in", f"dimses://TLSSCP@127.0.0.1:{port}")
         assert export.done == 0 and export.failed == 2
         assert f"TLSSCP@127.0.0.1:{port} (TLS)" in export.errors[0]
@@ -80,7 +82,7 @@ def test_listener_over_tls_from_storescu(tmp_path: Path, certs) -> None:
         [str(Path(sys.executable).parent / "gantry"), "listen", str(out), "--port", str(port),
          "--tls", "--db", f"sqlite:///{tmp_path / 'l.db'}", "-p", str(profile), "-j", "1"],
         stdout=subprocess.DEVNULL, stderr=log.open("w"),
-        env={**os.environ, "GANTRY_SECRET": "7b" * 32})
+        env={**os.environ, "GANTRY_SECRET": SECRET_HEX})
     try:
         wait_port(port, timeout=30, proc=proc)
         sent = subprocess.run(["storescu", "+tls", str(certs.client_key),
@@ -109,7 +111,7 @@ def test_retrieve_from_a_tls_orthanc(tmp_path: Path, certs) -> None:
         profile = pacs_profile(tmp_path, tls=_tls(certs), calling_aet=CALLER,
                                spool=str(tmp_path / "spool"))
         with Session(f"sqlite:///{tmp_path / 'r.db'}", profile=str(profile), workers=1,
-                     secret=b"t" * 32) as session:
+                     secret=SECRET) as session:
             ingest, export = session.deidentify(orthanc.url(scheme="dimses"), tmp_path / "out")
         assert (ingest.done, export.done) == (3, 3), ingest.errors
     finally:
