@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{max(sizes.values()) / 1e6:.1f} MB")
         secret = work / "secret.key"
         secret.write_text(os.urandom(32).hex())
+        secret.chmod(0o600)  # gantry refuses a secret others can read
         gantry_out, ref_out = work / "gantry", work / "dcm2niix"
         ref_out.mkdir()
         gantry = run([_tool("gantry"), "deidentify", str(src), str(gantry_out), "--format",

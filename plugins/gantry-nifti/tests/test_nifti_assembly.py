@@ -113,6 +113,8 @@ def test_refusals_name_the_reason():
         "single slice": _roundtrip(base[:1]),
         "localizer": _roundtrip(make_series(SeriesSpec(image_type=("ORIGINAL", "PRIMARY",
                                                                    "LOCALIZER")))),
+        "mosaic": _roundtrip(make_series(SeriesSpec(slices=1, volumes=3, image_type=(
+            "ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC")))),
     }
     mixed = _roundtrip(base)
     mixed[1].ImageOrientationPatient = [0, 1, 0, 0, 0, -1]

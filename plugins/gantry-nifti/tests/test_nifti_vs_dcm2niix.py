@@ -70,7 +70,7 @@ def converted(tmp_path_factory, dcm2niix_bin):
     out = root / "gantry"
     with Session("memory://", secret=SECRET) as session:
         _ingest, export = session.deidentify(str(src), str(out), format="nifti")
-    assert export.failed == 0, export.errors
+    assert export.failed == 0 and export.refused == 0, export.errors
     assert export.skipped == 0, export.notes
     return ref, out
 

@@ -212,6 +212,9 @@ def _check_uniform(datasets: Sequence[Any]) -> None:
         kinds = [str(v).upper() for v in (ds.get("ImageType") or [])]
         if "LOCALIZER" in kinds or "SCOUT" in kinds:
             raise Refusal("a localizer (ImageType LOCALIZER), not a volume")
+        if "MOSAIC" in kinds:
+            raise Refusal("a Siemens mosaic: its slice layout is in a private header that "
+                          "de-identification removes")
 
 
 @dataclass(frozen=True)

@@ -207,6 +207,7 @@ def _base(spec: SeriesSpec, sop_class: str, sop_uid: str) -> Dataset:
         setattr(ds, keyword, value)
     ds.PatientBirthDate = PLANTED["PatientBirthDate"]
     ds.BodyPartExamined = "BRAIN" if spec.modality == "MR" else "CHEST"
+    ds.BurnedInAnnotation = "NO"  # (true: the pixels are random numbers)
     ds.PositionReferenceIndicator = ""
     if spec.modality == "MR":
         ds.MagneticFieldStrength = "3"
