@@ -1,6 +1,7 @@
 """Paging in ``gantry web`` over one large series: a page against a scan of the series.
 
-Fills a SQLite store with ``--size`` instances of one series (headers only, written straight to
+Fills a SQLite store (or, with ``--store memory``, the built-in memory store) with ``--size``
+instances of one series (headers only, written straight to
 the store), then, through the console (no HTTP), times the first page of the series (which
 builds its list of keys), a middle page and the last page, against the baseline of the same
 run: one ``iter_instances(series_instance_uid=...)`` scan of the whole series. Ratios below 1
@@ -22,16 +23,22 @@ from pathlib import Path
 def fill(url: str, size: int, root: Path) -> None:
     """``size`` instances of one series, added to the store directly."""
     from gantry import Session
+
+    with Session(url, workers=1) as session:
+        _fill_store(session, size, root)
+
+
+def _fill_store(session: object, size: int, root: Path) -> None:
     from gantry.testing.factory import make_instance
     from gantry.testing.store_contract import instance_from_header
 
-    with Session(url, workers=1) as session:
-        for n in range(size):
-            ds = make_instance(patient=0, series=0, instance=n)
-            session.store.add_instance(instance_from_header(ds, str(root / f"i{n}")), ds)
+    store = session.store  # type: ignore[attr-defined]
+    for n in range(size):
+        ds = make_instance(patient=0, series=0, instance=n)
+        store.add_instance(instance_from_header(ds, str(root / f"i{n}")), ds)
 
 
-def measure(size: int) -> dict[str, float]:
+def measure(size: int, store: str = "sqlite") -> dict[str, float]:
     """Seconds of the baseline scan and of three pages, and their ratios."""
     from gantry import Session
 
@@ -43,9 +50,13 @@ def measure(size: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="gantry-web-paging-") as tmp:
         root = Path(tmp)
         os.environ["GANTRY_HOME"] = str(root / "home")
-        url = f"sqlite:///{root / 'big.db'}"
-        fill(url, size, root)
-        with Session(url, workers=1) as session:
+        url = f"sqlite:///{root / 'big.db'}" if store == "sqlite" else "memory://"
+        session = Session(url, workers=1)
+        if store == "sqlite":
+            fill(url, size, root)
+        else:  # the memory store lives in this session: fill it there
+            _fill_store(session, size, root)
+        with session:
             console = Console(session)
             series_uid = next(session.store.iter_series()).series_instance_uid
             handle = console.handles.of("series", series_uid)
@@ -70,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2000)
+    parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
     args = parser.parse_args(argv)
-    for key, value in measure(args.size).items():
+    for key, value in measure(args.size, args.store).items():
         print(f"{key}: {value:.4g}")
     return 0
 
