@@ -219,6 +219,7 @@ class Session:
         self._input_urls: list[str] = []
         self._closed = False
         self._roster_dir: str | None = None
+        self._roster_files: list[str] = []
         self._since: dict[str, int] = {}  # destination -> outputs count from this time (ns)
         self._roster: tuple[str, int] = ("", -1)  # (file, patients in it)
 
@@ -254,10 +255,7 @@ class Session:
                 self._closed = True
                 self._drop_executor()
                 self.store.close()
-                if self._roster_dir is not None:
-                    import shutil
-
-                    shutil.rmtree(self._roster_dir, ignore_errors=True)
+                self._drop_roster()
 
     # -- helpers ---------------------------------------------------------------------------------
     def _executor(self) -> ExecutorImpl:
@@ -295,6 +293,21 @@ class Session:
         """The pseudonymous name of an instance for the audit log (its mapped UID)."""
         return self.run.map_uid(sop_instance_uid)
 
+    def _drop_roster(self) -> None:
+        """Remove the roster snapshots (original identifiers) and their private folder."""
+        if self._roster_dir is None:
+            return
+        for name in self._roster_files:
+            try:
+                os.unlink(os.path.join(self._roster_dir, name))
+            except OSError:
+                pass
+        try:
+            os.rmdir(self._roster_dir)
+        except OSError:
+            pass
+        self._roster_dir = None
+
     def _roster_file(self) -> str:
         """The run-wide roster for the export gate (:mod:`gantry.deid.roster`): every patient
         of the store, written to a private file the workers read. A new snapshot is written
@@ -310,7 +323,9 @@ class Session:
             import tempfile
 
             self._roster_dir = tempfile.mkdtemp(prefix="gantry-roster-")
-        path = os.path.join(self._roster_dir, f"roster-{patients}.json")
+        name = f"roster-{patients}.json"
+        path = os.path.join(self._roster_dir, name)
+        self._roster_files.append(name)
         save_roster(path, ((p.patient_id, p.patient_name) for p in self.store.iter_patients()))
         self._roster = (path, patients)
         return path
