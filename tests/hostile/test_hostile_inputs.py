@@ -237,7 +237,7 @@ def test_an_unreadable_folder_is_rejected(tmp_path, monkeypatch):
         real = os.scandir
 
         def scandir(path: object = ".") -> object:
-            if os.fspath(path) == str(locked):  # type: ignore[arg-type]
+            if isinstance(path, str | os.PathLike) and os.fspath(path) == str(locked):
                 raise PermissionError(13, "Permission denied", str(path))
             return real(path)  # type: ignore[arg-type]
 
