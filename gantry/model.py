@@ -162,6 +162,8 @@ class Instance:
         from pydicom import dcmread
 
         with self._open() as fh:
+            if pixels:  # what is written must be whole: the file may have changed since
+                _check_whole(fh, self.source)
             ds = dcmread(fh, force=True, stop_before_pixels=not pixels)
         self._dataset = ds
         return ds
@@ -245,3 +247,21 @@ def _key_tags() -> tuple[tuple[str, int], ...]:
 
 
 _KEY_TAGS: list[tuple[tuple[str, int], ...]] = []  # built on first use (imports pydicom)
+
+
+def _check_whole(fh: IO[bytes], source: str) -> None:
+    """Raise :class:`~gantry.errors.InputError` (``truncated at byte N: ...``) when the open
+    file is not whole and well formed (see :mod:`gantry.dicom.structure`); a file that is not
+    Part 10 DICOM at all is left to the reader."""
+    from gantry.dicom.errors import DicomFormatError
+    from gantry.dicom.structure import check_stream, describe
+    from gantry.errors import InputError
+
+    head = fh.read(132)
+    fh.seek(0)
+    if head[128:132] != b"DICM":
+        return
+    try:
+        check_stream(fh)
+    except DicomFormatError as exc:
+        raise InputError(source, describe(exc)) from None

@@ -158,6 +158,7 @@ def ingest_and_export(unit: IngestExportUnit) -> list[tuple[IngestResult, Instan
     import io
 
     from gantry.dicom.elements import forget_split
+    from gantry.dicom.structure import forget_checked
 
     run = run_for(unit.spec)
     opener = run.hooks.component("ingestor", unit.ingestor).open
@@ -202,6 +203,7 @@ def ingest_and_export(unit: IngestExportUnit) -> list[tuple[IngestResult, Instan
                                             opener=from_memory)
                 ingested.instance.bind(None)  # do not keep the file's bytes alive
             forget_split()
+            forget_checked()
             out.append((ingested, exported))
     finally:
         for sink in sinks:
@@ -527,6 +529,8 @@ def _process_bytes(byte_pass: BytePass, instance: Instance, unit: WorkUnit, run:
             data = fh.read()
     except Exception:
         return False  # the full path reports the read error
+    if _not_whole(data, instance, result):
+        return True
     try:
         encoded, context, changes, findings, stub = byte_pass.process(
             instance, data,
@@ -559,6 +563,22 @@ def _process_bytes(byte_pass: BytePass, instance: Instance, unit: WorkUnit, run:
     except Exception as exc:
         _fail(result, unit.mode, exc)
     return True
+
+
+def _not_whole(data: bytes, instance: Instance, result: InstanceResult) -> bool:
+    """Fail ``result`` when a Part 10 file is not whole (it may have changed since it was
+    ingested): nothing is written from it."""
+    if data[128:132] != b"DICM":
+        return False
+    from gantry.dicom.errors import DicomFormatError
+    from gantry.dicom.structure import check_cached, describe
+
+    try:
+        check_cached(data)
+    except DicomFormatError as exc:
+        _fail(result, "read", InputError(instance.source, describe(exc)))
+        return True
+    return False
 
 
 def _write(sinks: list[InstanceSink], paths: list[str], data: bytes, dataset: Any,

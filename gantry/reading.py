@@ -124,11 +124,11 @@ def _check_structure(data: Any, label: str) -> None:
     stream): :class:`InputError` with ``truncated at byte N: ...`` or ``malformed at byte N:
     ...`` (see :mod:`gantry.dicom.structure`)."""
     from gantry.dicom.errors import DicomFormatError
-    from gantry.dicom.structure import charset_problem, check, check_stream, describe
+    from gantry.dicom.structure import charset_problem, check_cached, check_stream, describe
 
     try:
         if isinstance(data, bytes | bytearray | memoryview):
-            layout = check(data)  # type: ignore[arg-type]
+            layout = check_cached(data)  # type: ignore[arg-type]
         else:
             layout = check_stream(data)
     except DicomFormatError as exc:

@@ -16,6 +16,7 @@ image's size).
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -391,3 +392,22 @@ def check_stream(fh: Any) -> Layout:
         return check(fh.read())
     finally:
         fh.seek(pos)
+
+
+_LAST = threading.local()  # per thread: (the bytes last checked, their layout)
+
+
+def check_cached(data: bytes) -> Layout:
+    """:func:`check`, remembered for the last bytes object this thread checked (ingest and
+    export of the one-shot pass check the very same bytes; they are walked once)."""
+    last = getattr(_LAST, "value", None)
+    if last is not None and last[0] is data:
+        return last[1]
+    layout = check(data)
+    _LAST.value = (data, layout)
+    return layout
+
+
+def forget_checked() -> None:
+    """Drop the remembered bytes."""
+    _LAST.value = None

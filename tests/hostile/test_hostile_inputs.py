@@ -237,7 +237,7 @@ def test_an_unreadable_folder_is_rejected(tmp_path, monkeypatch):
         real = os.scandir
 
         def scandir(path: object = ".") -> object:
-            if os.fspath(path) == str(locked):  # type: ignore[arg-type]
+            if isinstance(path, str | os.PathLike) and os.fspath(path) == str(locked):
                 raise PermissionError(13, "Permission denied", str(path))
             return real(path)  # type: ignore[arg-type]
 
@@ -289,3 +289,22 @@ def test_many_member_zip_opens_the_archive_once(tmp_path, monkeypatch):
     assert run.export.done == 301
     archive_opens = [f for f in opened if str(f).endswith("many.zip")]
     assert len(archive_opens) <= 2, len(archive_opens)  # (is_zipfile's probe aside)
+
+
+@pytest.mark.parametrize("memo", ["1", "0"])
+def test_a_file_cut_after_ingest_is_not_exported(tmp_path, monkeypatch, memo):
+    monkeypatch.setenv("GANTRY_MEMO", memo)  # the byte pass, and the full pipeline
+    src = tmp_path / "in"
+    src.mkdir()
+    data = hostile.valid_file(patient=2)
+    (src / "a.dcm").write_bytes(data)
+    with Session("memory://", workers=1, secret=SECRET) as session:
+        assert session.ingest(src).done == 1
+        (src / "a.dcm").write_bytes(data[:-100])  # cut since
+        summary = session.export(tmp_path / "out")
+        assert summary.done == 0 and summary.failed == 1
+        (error,) = summary.errors
+        assert "truncated at byte " in error and "\n" not in error
+        assert list(session.store.iter_exports()) == []
+    assert not [p for p in (tmp_path / "out").rglob("*")
+                if p.is_file() and not p.name.startswith(("manifest", "."))]
