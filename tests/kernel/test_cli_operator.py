@@ -146,6 +146,7 @@ def test_click_usage_errors_are_one_line(runner: CliRunner) -> None:
 def test_class_names_only_with_debug(tmp_path: Path, runner: CliRunner) -> None:
     bad = tmp_path / "secret.key"
     bad.write_text("zz")
+    bad.chmod(0o600)
     args = ["deidentify", str(_cohort(tmp_path)), str(tmp_path / "out"), "--secret-file",
             str(bad), "--db", "memory://"]
     plain = runner.invoke(cli, args, env={"GANTRY_SECRET": ""}, prog_name="gantry")
@@ -413,6 +414,14 @@ def test_fresh_needs_an_empty_destination_or_overwrite(tmp_path: Path,
                  "--json")
     assert again.exit_code == EXIT_OK, again.output
     assert json.loads(again.stdout)["summaries"][1]["done"] == 2  # exported afresh
+    db = f"sqlite:///{tmp_path / 'mine.db'}"
+    out2 = tmp_path / "out2"
+    assert _run(runner, "deidentify", str(src), str(out2), "--db", db, "-w", "1").exit_code == 0
+    kept = _run(runner, "deidentify", str(src), str(out2), "--db", db, "-w", "1", "--fresh",
+                "--overwrite", "--json")
+    assert kept.exit_code == EXIT_OK, kept.output
+    assert json.loads(kept.stdout)["summaries"][1]["done"] == 2  # re-exported, store kept
+    assert (tmp_path / "mine.db").is_file()
 
 
 def test_validate_reports_every_error_and_missing_components(tmp_path: Path,
