@@ -315,10 +315,7 @@ def _prepare_working_store(dest: str, db: str | None, fresh: bool, overwrite: bo
     if fresh and _has_entries(dest) and not overwrite:
         raise UsageProblem(f"{dest}: --fresh needs an empty destination (or --overwrite to "
                            "write over what is there)")
-    if db is not None:
-        if fresh:
-            raise UsageProblem("--fresh discards the working store of DEST: it cannot be "
-                               "combined with --db (remove that store yourself)")
+    if db is not None:  # a store of the user's: kept (--fresh re-exports every instance)
         return _store_for(db, must_exist=False)
     url = working_store_for(dest, _hooks())
     if fresh or not _has_entries(dest):  # nothing to resume: a stale working store would
@@ -342,8 +339,8 @@ def _prepare_working_store(dest: str, db: str | None, fresh: bool, overwrite: bo
               help="Copy rejected, withheld and failed inputs here (never moved), each with a "
                    "reason file.")
 @click.option("--fresh", is_flag=True,
-              help="Start afresh: discard DEST's working store (DEST must be empty, or give "
-                   "--overwrite).")
+              help="Start afresh: discard DEST's working store (with --db: keep that store, "
+                   "re-export every instance); DEST must be empty, or give --overwrite.")
 @click.option("--overwrite", is_flag=True, help="With --fresh: write over what DEST holds.")
 @dry_run_option
 @click.option("--secret-file", default=None, help="Project secret file (default: "
@@ -383,7 +380,8 @@ def deidentify(state: State, src: str, dest: str, profile: str | None, db: str |
     dest_existed = Path(dest.removeprefix("file://")).exists()
     with open_session(state, url, profile, workers, executor, options,
                       secret_file, forbidden=(dest, src), prestart=True) as session:
-        summaries = session.deidentify(src, dest, format=fmt, keep_workers=False, query=query)
+        summaries = session.deidentify(src, dest, format=fmt, keep_workers=False, query=query,
+                                       fresh=fresh)
         extra: dict[str, Any] = {"store": session.store.url}
         if quarantine:
             extra["quarantine"] = _quarantine(state, session, quarantine, as_json)

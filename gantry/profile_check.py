@@ -109,10 +109,33 @@ def _tag_errors(doc: Any, data: dict[str, Any]) -> list[ProfileError]:
     return []
 
 
+def _register_local_hooks(doc: Any, path: Path, hooks: GantryHooks) -> list[ProfileError]:
+    """Register the file's own ``local_hooks:`` (the components they define are installed
+    for this check, as for a run); a file that is missing or fails to load is an error."""
+    errors: list[ProfileError] = []
+    entries = doc.data.get("local_hooks")
+    if not isinstance(entries, list):
+        return errors
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            continue
+        hook_file = (path.parent / entry).resolve()
+        if not hook_file.is_file():
+            errors.append(doc.error(f"local hooks file {hook_file} not found",
+                                    ("local_hooks", i)))
+            continue
+        try:
+            hooks.register_local_hooks(str(hook_file))
+        except GantryError as exc:
+            errors.append(doc.error(str(exc), ("local_hooks", i)))
+    return errors
+
+
 def check_profile(file: str, hooks: GantryHooks) -> tuple[list[ProfileError], Profile | None]:
     """Every error of a profile file (empty when valid) and, when it loads, the profile."""
     from gantry.profile_rules import table_errors
     from gantry.profiles import _find, _Located, _validate_file, load_profile
+    from gantry.runbuild import validate_options
 
     try:
         path = _find(file, hooks.profile_paths())
@@ -120,6 +143,7 @@ def check_profile(file: str, hooks: GantryHooks) -> tuple[list[ProfileError], Pr
     except ProfileError as exc:
         return [exc], None
     errors: list[ProfileError] = []
+    errors.extend(_register_local_hooks(doc, path, hooks))  # their components count
     structural = False
     try:
         _validate_file(doc)
@@ -152,10 +176,10 @@ def check_profile(file: str, hooks: GantryHooks) -> tuple[list[ProfileError], Pr
             errors.append(exc)
         for spec in profile.lookup:
             errors.extend(table_errors(spec))
-        for hook_file in profile.local_hooks:
-            if not Path(hook_file).is_file():
-                errors.append(ProfileError(f"local hooks file {hook_file} not found",
-                                           file=profile.source, field="local_hooks"))
+        try:
+            validate_options(profile, hooks)  # options whose work no configured redactor does
+        except ProfileError as exc:
+            errors.append(exc)
     unique: dict[str, ProfileError] = {}
     for error in errors:
         unique.setdefault(str(error), error)

@@ -146,6 +146,7 @@ def test_click_usage_errors_are_one_line(runner: CliRunner) -> None:
 def test_class_names_only_with_debug(tmp_path: Path, runner: CliRunner) -> None:
     bad = tmp_path / "secret.key"
     bad.write_text("zz")
+    bad.chmod(0o600)
     args = ["deidentify", str(_cohort(tmp_path)), str(tmp_path / "out"), "--secret-file",
             str(bad), "--db", "memory://"]
     plain = runner.invoke(cli, args, env={"GANTRY_SECRET": ""}, prog_name="gantry")
@@ -202,6 +203,31 @@ def test_profile_filter_rules_withhold_with_their_reason(tmp_path: Path,
     ingest = json.loads(result.stdout)["summaries"][0]
     assert ingest["withheld"] == 2 and ingest["failed"] == 0
     assert all(e.endswith(": withheld: axial CT on hold") for e in ingest["errors"])
+
+
+def test_a_site_hook_and_a_sop_class_rule_withhold(tmp_path: Path, runner: CliRunner) -> None:
+    (tmp_path / "site.py").write_text(
+        "from gantry import hookimpl\n"
+        "@hookimpl\n"
+        "def gantry_withhold(instance, header, run):\n"
+        "    if header.get('InstanceNumber') == 2:\n"
+        "        return 'second images go to manual review'\n")
+    profile = tmp_path / "p.yaml"
+    profile.write_text("extends: ps3.15/basic\nlocal_hooks: [site.py]\nfilter:\n"
+                       "  - {sop_class: 1.2.840.10008.5.1.4.1.1.7}\n")  # secondary capture
+    result = _run(runner, "deidentify", str(_cohort(tmp_path, instances=3)), str(tmp_path / "o"),
+                  "--workers", "1", "-p", str(profile))
+    assert result.exit_code == EXIT_INCOMPLETE, result.output
+    assert result.stderr.count(": withheld: second images go to manual review") == 1
+    assert len(list((tmp_path / "o").rglob("*.dcm"))) == 2
+    profile.write_text("extends: ps3.15/basic\nfilter:\n"
+                       "  - {sop_class: 1.2.840.10008.5.1.4.1.1.2}\n")  # CT image storage
+    every = _run(runner, "deidentify", str(tmp_path / "in"), str(tmp_path / "o2"),
+                 "--workers", "1", "-p", str(profile))
+    assert every.exit_code == EXIT_INCOMPLETE, every.output
+    assert "withheld: filtered by the profile: SOP class 1.2.840.10008.5.1.4.1.1.2" in \
+        every.stderr
+    assert not list((tmp_path / "o2").rglob("*.dcm"))
 
 
 # --------------------------------------------------------------------------- 4. dry run
@@ -322,6 +348,7 @@ def test_log_file_json_lines_and_plain_progress(tmp_path: Path, runner: CliRunne
     assert result.exit_code == EXIT_INCOMPLETE, result.output
     assert any(line.startswith("ingest: ") and " files, " in line and "files/s" in line
                for line in result.stderr.splitlines())  # not a terminal: plain lines
+    assert "export: 2/2 files" in result.stderr  # the export's progress has its total
     assert "  findings: " in result.stderr and " info (" in result.stderr
     records = [json.loads(line) for line in log.read_text().splitlines()]
     stages = [r for r in records if r.get("event") == "stage"]
@@ -387,6 +414,14 @@ def test_fresh_needs_an_empty_destination_or_overwrite(tmp_path: Path,
                  "--json")
     assert again.exit_code == EXIT_OK, again.output
     assert json.loads(again.stdout)["summaries"][1]["done"] == 2  # exported afresh
+    db = f"sqlite:///{tmp_path / 'mine.db'}"
+    out2 = tmp_path / "out2"
+    assert _run(runner, "deidentify", str(src), str(out2), "--db", db, "-w", "1").exit_code == 0
+    kept = _run(runner, "deidentify", str(src), str(out2), "--db", db, "-w", "1", "--fresh",
+                "--overwrite", "--json")
+    assert kept.exit_code == EXIT_OK, kept.output
+    assert json.loads(kept.stdout)["summaries"][1]["done"] == 2  # re-exported, store kept
+    assert (tmp_path / "mine.db").is_file()
 
 
 def test_validate_reports_every_error_and_missing_components(tmp_path: Path,
