@@ -212,6 +212,7 @@ def _us(ds: Dataset, patient: int) -> None:
     _pixels(ds, bits=8)
     ds.ImageType = ["ORIGINAL", "PRIMARY", "ABDOMINAL", "0001"]
     ds.LossyImageCompression = "00"
+    ds.BurnedInAnnotation = "NO"  # (absent, a US image is taken to hold burned-in text)
 
 
 def _sc(ds: Dataset, patient: int) -> None:
@@ -219,6 +220,7 @@ def _sc(ds: Dataset, patient: int) -> None:
     ds.Laterality = ""
     ds.PatientOrientation = ""
     ds.ConversionType = "WSD"
+    ds.BurnedInAnnotation = "NO"  # (absent, a secondary capture is taken to hold text)
 
 
 # ------------------------------------------------------------------------------ SR
