@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "Series": "gantry.model",
     "Instance": "gantry.model",
     "KEY_ATTRIBUTES": "gantry.model",
+    "optional_int": "gantry.model",
     # profiles and sessions
     "Profile": "gantry.profiles",
     "DEFAULT_PROFILE": "gantry.profiles",

@@ -265,3 +265,14 @@ def _check_whole(fh: IO[bytes], source: str) -> None:
         check_stream(fh)
     except DicomFormatError as exc:
         raise InputError(source, describe(exc)) from None
+
+
+def optional_int(value: Any) -> int | None:
+    """An integer attribute's value (SeriesNumber, InstanceNumber...) as ``int``, or ``None``
+    when it is absent, empty or not a number (a damaged IS value must not stop indexing)."""
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None

@@ -122,7 +122,7 @@ class MemoryStore:
     # -- ingest ------------------------------------------------------------------------------
     def add_instance(self, instance: Instance, header: Dataset) -> AddOutcome:
         """Index one instance and its header; see :meth:`gantry.protocols.Store.add_instance`."""
-        from gantry.model import Patient, Series, Study
+        from gantry.model import Patient, Series, Study, optional_int
 
         digest = instance.digest or header_digest(header)
         size, mtime = instance_stat(instance)
@@ -162,7 +162,7 @@ class MemoryStore:
                     study_instance_uid=instance.study_instance_uid,
                     modality=_s(header, "Modality"),
                     series_description=_s(header, "SeriesDescription"),
-                    series_number=int(number) if number not in (None, "") else None)
+                    series_number=optional_int(number))
                 self._studies[instance.study_instance_uid].series_count += 1
             self._series[instance.series_instance_uid].instance_count += 1
             return "added"

@@ -205,6 +205,11 @@ def _locate(data: bytes, hits: list[tuple[int, str]],
     by the byte scan stands. If the bytes cannot be parsed, every byte hit stands (fail closed).
     """
     from gantry.deid.identifiers import STRONG_KINDS
+    from gantry.deid.rules import cid7050
+
+    # the meanings of CID 7050's codes ("Clean Pixel Data Option"...) are the standard's
+    # vocabulary, written by the markers: a patient called Clean or Basic is not found there
+    method_meanings = {meaning.lower() for _code, meaning in cid7050().values()}
 
     try:
         from io import BytesIO
@@ -240,9 +245,11 @@ def _locate(data: bytes, hits: list[tuple[int, str]],
                 text = "\\".join(str(v) for v in value)
             else:
                 text = str(value)
+            in_method = elem.keyword == "CodeMeaning" and text.lower() in method_meanings \
+                and prefix.startswith("DeidentificationMethodCodeSequence[")
             for value in identifiers.matches(text):
                 kind = identifiers.kind_of(value)
-                if elem.VR in identifiers.exempt_vrs or (
+                if in_method or elem.VR in identifiers.exempt_vrs or (
                         elem.VR == "CS" and kind not in STRONG_KINDS):
                     exempted[0] += 1
                     continue

@@ -18,7 +18,7 @@ def test_plugin_is_discovered_through_its_entry_point() -> None:
 
 
 def test_redactor_runs_in_a_profile_stack(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("GANTRY_SECRET", "00" * 32)
+    monkeypatch.setenv("GANTRY_SECRET", bytes(range(32)).hex())
     write_cohort(tmp_path / "in", patients=1, series=1, instances=2)
     profile = tmp_path / "site.yaml"
     profile.write_text("extends: ps3.15/basic\n"
@@ -35,7 +35,7 @@ def test_redactor_runs_in_a_profile_stack(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_auditor_reports_undeclared_burned_in_text(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("GANTRY_SECRET", "00" * 32)
+    monkeypatch.setenv("GANTRY_SECRET", bytes(range(32)).hex())
     write_cohort(tmp_path / "in", patients=1, series=1, instances=2)
     profile = tmp_path / "site.yaml"
     profile.write_text("extends: ps3.15/basic\naudit: [{{ cookiecutter.component_name }}]\n")
@@ -51,7 +51,7 @@ def test_auditor_reports_undeclared_burned_in_text(tmp_path: Path, monkeypatch) 
 def test_exporter_writes_one_row_per_instance(tmp_path: Path, monkeypatch) -> None:
     import json
 
-    monkeypatch.setenv("GANTRY_SECRET", "00" * 32)
+    monkeypatch.setenv("GANTRY_SECRET", bytes(range(32)).hex())
     cohort = write_cohort(tmp_path / "in", patients=1, series=1, instances=3)
     out = tmp_path / "rows.jsonl"
     with Session("memory://", workers=1) as session:
@@ -65,7 +65,7 @@ def test_exporter_writes_one_row_per_instance(tmp_path: Path, monkeypatch) -> No
 
 
 def test_ingestor_reads_a_listing(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("GANTRY_SECRET", "00" * 32)
+    monkeypatch.setenv("GANTRY_SECRET", bytes(range(32)).hex())
     cohort = write_cohort(tmp_path / "in", patients=1, series=1, instances=3)
     listing = tmp_path / "files.lst"
     listing.write_text("\n".join(str(p) for p in cohort.paths[:2]) + "\n")

@@ -6,6 +6,7 @@ import io
 import shutil
 from types import SimpleNamespace
 
+import gantry_pixels.api as pixels_api
 import numpy as np
 import pydicom
 import pytest
@@ -145,7 +146,7 @@ def test_identifying_only_mode_keeps_other_text() -> None:
 
 def test_text_that_survives_blanking_fails_the_instance(monkeypatch: pytest.MonkeyPatch) -> None:
     ds = _image()
-    monkeypatch.setattr(codec, "blank_boxes", lambda decoded, boxes, value: 0)
+    monkeypatch.setattr(pixels_api, "blank_boxes", lambda decoded, boxes, value: 0)
     with pytest.raises(LeakError, match=rf"frame\(s\) 0 of instance {ds.SOPInstanceUID}") as err:
         OcrRedactor(OcrSettings()).redact(ds, _context())
     assert not any(s.lower() in str(err.value).lower() for s in SECRETS)

@@ -176,7 +176,7 @@ def test_with_originals_leaks_and_wrong_pseudonyms_fail(exported, tmp_path):
     text = (tmp_path / "r" / "compliance.json").read_text()
     assert "Quillfeather" not in text and "Harrowgate" not in text  # kinds, never values
     # another secret: the UIDs and pseudonyms are not this project's keyed mapping
-    session, originals = _originals(exported, secret=b"x" * 32)
+    session, originals = _originals(exported, secret=bytes(range(32, 64)))
     with session:
         summary = check_dataset(exported["dest"], session.profile, out_dir=tmp_path / "s",
                                 originals=originals)

@@ -92,10 +92,9 @@ _TEXT_FIELDS = (("PatientName", 0x00100010), ("IssuerOfPatientID", 0x00100021),
 
 
 def _series_number(number: Any) -> int | None:
-    try:
-        return int(number) if number not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+    from gantry.api import optional_int
+
+    return optional_int(number)
 
 
 def _text(value: Any) -> str:
