@@ -14,6 +14,7 @@ inside the functions that need them.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -224,7 +225,10 @@ class GantryHooks:
         path = Path(path)
         if not path.is_file():
             raise PluginError(f"local hooks file not found: {path}")
-        mod_name = f"gantry_local_hooks_{abs(hash(str(path.resolve())))}"
+        # a stable name (not hash(), which differs per process): every process of a run,
+        # and every run, names the same file alike
+        digest = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogatepass"))
+        mod_name = f"gantry_local_hooks_{digest.hexdigest()[:16]}"
         spec = importlib.util.spec_from_file_location(mod_name, path)
         if spec is None or spec.loader is None:
             raise PluginError(f"cannot load local hooks file: {path}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,10 +48,11 @@ def recipe_parts(run: Run) -> dict[str, str]:
         if info.status not in ("loaded", "builtin", "local"):
             continue
         entry = [info.name, info.version, info.status]
-        if info.status == "local":
+        if info.status == "local":  # the file's content, wherever the run loaded it from
+            module = sys.modules.get(info.module)
             try:
-                entry.append(hashlib.sha256(Path(info.module).read_bytes()).hexdigest())
-            except OSError:
+                entry.append(hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest())
+            except (AttributeError, TypeError, OSError):
                 entry.append(info.module)
         plugins.append(entry)
     secret = hmac.new(run.secret, b"gantry export recipe", hashlib.sha256).hexdigest()[:16]
