@@ -39,6 +39,21 @@ def _uid(*parts: int) -> str:
     return UID_ROOT + ".".join(str(p) for p in parts)
 
 
+def new_file_dataset(sop_class: str, sop_uid: str) -> Dataset:
+    """An empty explicit-VR little-endian data set with its file meta and SOP identity set
+    (ISO_IR 100): the start of every instance the testing kit builds."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = sop_uid
+    return ds
+
+
 def make_instance(*, patient: int = 0, study: int = 0, series: int = 0, instance: int = 0,
                   rows: int = 16, cols: int = 16, phi: bool = True,
                   sop_class: str = CTImageStorage) -> Dataset:
@@ -51,15 +66,7 @@ def make_instance(*, patient: int = 0, study: int = 0, series: int = 0, instance
     mrn = f"MRN{patient:03d}7Q{patient * 7919 % 100000:05d}"
     acc = f"ACC{patient:02d}{study:02d}X{(patient + 3) * 1231:06d}"
     sop_uid = _uid(patient + 1, study + 1, series + 1, instance + 1)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_uid
+    ds = new_file_dataset(sop_class, sop_uid)
     ds.StudyInstanceUID = _uid(patient + 1, study + 1)
     ds.SeriesInstanceUID = _uid(patient + 1, study + 1, series + 1)
     ds.FrameOfReferenceUID = _uid(patient + 1, study + 1, 0, 9)

@@ -12,11 +12,10 @@ checks), so any error in a de-identified copy is one de-identification introduce
 from __future__ import annotations
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
-from gantry.testing.factory import UID_ROOT
+from gantry.testing.factory import UID_ROOT, new_file_dataset
 
 #: family → SOP Class UID
 SOP_CLASSES = {
@@ -65,16 +64,8 @@ def make_iod(family: str, *, patient: int = 0, instance: int = 0) -> Dataset:
         raise ValueError(f"unknown IOD family {family!r}; known: {', '.join(FAMILIES)}")
     sop_class = SOP_CLASSES[family]
     n = FAMILIES.index(family) + 1
-    ds = Dataset()
     sop_uid = _uid(patient + 1, n, instance + 1)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_uid
+    ds = new_file_dataset(sop_class, sop_uid)
     ds.InstanceCreationDate, ds.InstanceCreationTime = _DAY, _TIME
     # patient, study
     ds.PatientName = "Quillfeather^Ermengarde"

@@ -15,13 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import (
-    PYDICOM_IMPLEMENTATION_UID,
     CTImageStorage,
     EnhancedMRImageStorage,
-    ExplicitVRLittleEndian,
     MRImageStorage,
     SecondaryCaptureImageStorage,
 )
@@ -171,15 +169,9 @@ def pixel_values(spec: SeriesSpec) -> np.ndarray:
 
 
 def _base(spec: SeriesSpec, sop_class: str, sop_uid: str) -> Dataset:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_uid
+    from gantry.testing.factory import new_file_dataset
+
+    ds = new_file_dataset(sop_class, sop_uid)
     ds.StudyInstanceUID = _uid(spec.subject + 1, spec.study + 1)
     ds.SeriesInstanceUID = _uid(spec.subject + 1, spec.study + 1, spec.series_number)
     ds.FrameOfReferenceUID = _uid(spec.subject + 1, spec.study + 1, 0, 9)
