@@ -289,6 +289,14 @@ class Session:
         self.store.log_event(AuditEvent(kind=kind, subject=subject, detail=detail,
                                         run_id=self.run.run_id, time=time.time()))
 
+    def _source_of(self, sop_instance_uid: str) -> str:
+        """The source file (or URL) an instance was ingested from, or ``""``."""
+        try:
+            instance = self.store.get_instance(sop_instance_uid)
+        except GantryError:
+            return ""
+        return instance.source if instance is not None else ""
+
     def _subject(self, sop_instance_uid: str) -> str:
         """The pseudonymous name of an instance for the audit log (its mapped UID)."""
         return self.run.map_uid(sop_instance_uid)
@@ -544,7 +552,10 @@ class Session:
             handle(res, summary)
         else:
             subject = self._subject(res.sop_instance_uid)
-            summary.errors.append(f"{subject}: {res.stage}: {res.error}")
+            # the operator's line names the source file (what to look at or fix); the audit
+            # log below keeps the pseudonymous subject
+            summary.errors.append(f"{self._source_of(res.sop_instance_uid) or subject}: "
+                                  f"{res.stage}: {res.error}")
             if res.stage != "gate":
                 summary.failed += 1
             if res.stage == "gate":
