@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import sys
 import uuid
@@ -33,6 +34,24 @@ def test_a_second_run_on_a_store_in_use_is_refused(tmp_path):
     free = _gantry("ingest", str(src), "--db", db)
     assert free.returncode == 0, free.stderr
     assert "ingest: 2 done" in free.stderr
+
+
+def _open_and_close(url: str) -> str:
+    try:
+        SqliteStore(url).close()
+    except Exception as exc:  # (the test reports what each process met)
+        return repr(exc)
+    return "ok"
+
+
+@pytest.mark.slow
+def test_processes_opening_one_new_store_at_once_all_open_it(tmp_path):
+    # the second of two runs started together once met "database is locked" (switching the
+    # new database to WAL) or a pixel sidecar shorter than its header (being written)
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        for attempt in range(12):
+            url = f"sqlite:///{tmp_path / f'store-{attempt}.db'}"
+            assert pool.map(_open_and_close, [url] * 6) == ["ok"] * 6
 
 
 @pytest.mark.slow

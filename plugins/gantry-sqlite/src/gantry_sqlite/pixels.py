@@ -139,7 +139,33 @@ def _split(blob: bytes, where: str) -> tuple[dict[str, Any], bytes]:
 
 
 def create(path: Path) -> None:
-    """Create an empty sidecar (owner-only permissions) if none exists."""
+    """Create an empty sidecar (owner-only permissions) if none exists.
+
+    The file appears at ``path`` with its header already written (made aside, then linked
+    into place), so a process opening the same store at that moment never reads a file
+    shorter than its header.
+    """
+    if path.exists():
+        return
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        try:
+            os.write(fd, file_header())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass  # another process made it first
+        except OSError:  # a file system without hard links: create in place
+            _create_in_place(path)
+    finally:
+        aside.unlink(missing_ok=True)
+
+
+def _create_in_place(path: Path) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

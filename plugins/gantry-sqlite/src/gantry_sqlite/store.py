@@ -189,17 +189,34 @@ class SqliteStore:
     def _connect(self, cache_mib: int = 64) -> sqlite3.Connection:
         """A connection in WAL mode with a busy timeout; ``cache_mib`` of page cache (the
         working set of lookups at 100,000 instances fits in the default)."""
-        try:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open as a SQLite store: {exc}") from None
-        return conn
+        # switching a new database to WAL takes an exclusive lock and SQLite answers "locked"
+        # at once, without its busy handler, while another process creates or migrates the
+        # same store: wait for it as a write would
+        deadline = time.monotonic() + 2 * self.busy_timeout
+        delay = 0.01
+        while True:
+            conn = None
+            try:
+                conn = sqlite3.connect(self.path, timeout=self.busy_timeout,
+                                       isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
+                conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+                return conn
+            except sqlite3.OperationalError as exc:
+                if conn is not None:
+                    conn.close()
+                if _busy(exc) and time.monotonic() < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                raise StoreError(f"{self.path}: cannot open as a SQLite store: {exc}") from None
+            except sqlite3.DatabaseError as exc:
+                if conn is not None:
+                    conn.close()
+                raise StoreError(f"{self.path}: cannot open as a SQLite store: {exc}") from None
 
     def _check(self) -> None:
         if self._closed:
