@@ -640,8 +640,11 @@ class Session:
         exported = bool(self.store.exported_uids(target.to))
         since = int((recorded or {}).get("since_ns", 0) or 0)
         changed = differences(recorded, parts) if recorded is not None else []
-        if fresh and exported:  # (less a margin: file times come from a coarser clock)
-            since = time.time_ns() - 20_000_000
+        if fresh and exported:
+            # every output recorded so far is older than this mark (not a clock reading: file
+            # times come from a coarser clock, and the last export may have ended a moment ago)
+            since = max((r.mtime_ns for r in self.store.iter_exports(target.to)),
+                        default=0) + 1
         elif changed and exported:
             raise ExportError(
                 f"{target.to}: its outputs were made with another {' and '.join(changed)} "
