@@ -249,12 +249,14 @@ def enclosed_tissue(coarse: np.ndarray, head: np.ndarray, threshold: float,
 
 
 def plan_face_removal(array: np.ndarray, affine: np.ndarray, modality: str,
-                      parameters: DefaceParameters | None = None) -> FacePlan:
+                      parameters: DefaceParameters | None = None, *, slope: float = 1.0,
+                      intercept: float = 0.0) -> FacePlan:
     """Plan the removal of the face of one head volume.
 
-    ``array`` is ``[i, j, k]`` in physical units (CT: Hounsfield units), ``affine`` maps
-    voxel indices to RAS millimetres, ``modality`` is ``CT`` or ``MR``. Raises
-    :class:`NotAHead` with the reason when no braincase of a head's size is found.
+    ``array`` is ``[i, j, k]``, ``array * slope + intercept`` in physical units (CT:
+    Hounsfield units); ``affine`` maps voxel indices to RAS millimetres; ``modality`` is
+    ``CT`` or ``MR``. Raises :class:`NotAHead` with the reason when no braincase of a head's
+    size is found. The plan's ``fill`` is in physical units.
     """
     from scipy import ndimage
 
@@ -262,6 +264,8 @@ def plan_face_removal(array: np.ndarray, affine: np.ndarray, modality: str,
     if array.ndim != 3 or min(array.shape) < 2:
         raise NotAHead("not a 3-D volume")
     coarse, factors, caffine = coarse_grid(array, affine)
+    if slope != 1.0 or intercept != 0.0:
+        coarse = coarse * np.float32(slope) + np.float32(intercept)
     cspacing = _spacings(caffine)
     voxel_ml = float(np.prod(cspacing)) / 1000.0
     s_axis, _ = _axis_of(caffine, 2)

@@ -52,6 +52,8 @@ class PhantomSpec:
     noise: float = 8.0
     seed: int = 0
     scale: float = 1.0
+    #: ``head`` or ``chest``
+    anatomy: str = "head"
 
 
 @dataclass
@@ -130,6 +132,20 @@ def head_labels(points: np.ndarray) -> np.ndarray:
     return out
 
 
+def chest_labels(points: np.ndarray) -> np.ndarray:
+    """A chest at each point (same frame as :func:`head_labels`): a body 340 mm wide, a closed
+    ring of ribs, two lungs and the spine — a volume that holds no head."""
+    x, y = points[..., 0], points[..., 1]
+    out = np.zeros(points.shape[:-1], dtype=np.uint8)
+    radius = np.sqrt((x / 170.0) ** 2 + (y / 110.0) ** 2)
+    out[radius <= 1] = SOFT
+    out[(radius > 0.84) & (radius <= 0.9)] = BONE
+    for side in (-1, 1):
+        out[((x - side * 70) / 55.0) ** 2 + (y / 70.0) ** 2 <= 1] = AIR
+    out[(x ** 2 + (y + 75) ** 2) <= 15.0 ** 2] = BONE
+    return out
+
+
 def _plane_axes(plane: str) -> tuple[np.ndarray, np.ndarray]:
     if plane == "axial":
         return np.array([1.0, 0, 0]), np.array([0, 1.0, 0])
@@ -161,7 +177,7 @@ def make_phantom(spec: PhantomSpec) -> Phantom:
     for k, offset in enumerate(ks):
         lps = grid + offset * normal - centre
         head = (lps @ flip) @ rot / spec.scale
-        labels[k] = head_labels(head)
+        labels[k] = (chest_labels if spec.anatomy == "chest" else head_labels)(head)
         positions.append(origin + offset * normal)
     table = INTENSITY[spec.contrast]
     lut = np.array([table[i] for i in range(len(LABELS))], dtype=np.float64)
@@ -174,6 +190,14 @@ def make_phantom(spec: PhantomSpec) -> Phantom:
     return Phantom(spec, labels, values, row, col, positions)
 
 
+def series_uid(series: int = 1, patient: int = 0) -> str:
+    """The SeriesInstanceUID :func:`phantom_series` gives a series."""
+    return f"{_ROOT}{patient + 1}.{series}"
+
+
+_ROOT = "1.2.826.0.1.3680043.10.997."
+
+
 def phantom_series(phantom: Phantom, *, series: int = 1, patient: int = 0) -> list:
     """The phantom as one series of single-frame DICOM datasets (CT Image or MR Image storage,
     Explicit VR Little Endian), each slice's stored values from ``phantom.values``."""
@@ -183,7 +207,7 @@ def phantom_series(phantom: Phantom, *, series: int = 1, patient: int = 0) -> li
 
     spec = phantom.spec
     ct = spec.contrast == "CT"
-    root = "1.2.826.0.1.3680043.10.997."
+    root = _ROOT
     out = []
     for k in range(spec.slices):
         uid = f"{root}{patient + 1}.{series}.{k + 1}"
@@ -194,7 +218,7 @@ def phantom_series(phantom: Phantom, *, series: int = 1, patient: int = 0) -> li
         ds.SeriesInstanceUID = f"{root}{patient + 1}.{series}"
         ds.FrameOfReferenceUID = f"{root}{patient + 1}.0"
         ds.Modality = "CT" if ct else "MR"
-        ds.BodyPartExamined = "HEAD"
+        ds.BodyPartExamined = "CHEST" if spec.anatomy == "chest" else "HEAD"
         ds.SeriesNumber = series
         ds.InstanceNumber = k + 1
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
@@ -220,8 +244,32 @@ def phantom_series(phantom: Phantom, *, series: int = 1, patient: int = 0) -> li
     return out
 
 
-def labels_by_instance(phantom: Phantom) -> dict[str, np.ndarray]:
+def labels_by_instance(phantom: Phantom, *, series: int = 1,
+                       patient: int = 0) -> dict[str, np.ndarray]:
     """Each slice's labels ``(rows, cols)`` by the SOP Instance UID :func:`phantom_series`
-    gives it (series 1, patient 0)."""
-    root = "1.2.826.0.1.3680043.10.997."
-    return {f"{root}1.1.{k + 1}": phantom.labels[k] for k in range(phantom.spec.slices)}
+    gives it."""
+    return {f"{series_uid(series, patient)}.{k + 1}": phantom.labels[k]
+            for k in range(phantom.spec.slices)}
+
+
+def removal_scores(phantom: Phantom, removed: dict[str, np.ndarray], *, series: int = 1,
+                   patient: int = 0) -> dict[str, float]:
+    """The metric: the fraction of face-feature voxels (eyes, nose, lips) removed
+    (``face``), of brain voxels untouched (``brain_kept``), and of each label removed (by its
+    name in :data:`LABELS`), from each
+    slice's removal mask ``(rows, cols)`` by SOP Instance UID (a slice absent: none)."""
+    labels = labels_by_instance(phantom, series=series, patient=patient)
+    counts = np.zeros((len(LABELS), 2), dtype=np.int64)  # [label] -> (voxels, removed)
+    for uid, lab in labels.items():
+        mask = removed.get(uid)
+        counts[:, 0] += np.bincount(lab.ravel(), minlength=len(LABELS))
+        if mask is not None:
+            counts[:, 1] += np.bincount(lab[mask].ravel(), minlength=len(LABELS))
+    face = counts[list(FACE_FEATURES)].sum(axis=0)
+    out = {"face": float(face[1] / face[0]) if face[0] else 1.0,
+           "brain_kept": 1.0 - float(counts[BRAIN, 1] / counts[BRAIN, 0]) if counts[BRAIN, 0]
+           else 1.0}
+    for label, name in LABELS.items():
+        if counts[label, 0]:
+            out[name] = float(counts[label, 1] / counts[label, 0])
+    return out
