@@ -91,10 +91,9 @@ def accuracy(count: int, seed: int) -> bool:
 
 
 def speed(slices: int, matrix: int) -> None:
-    from pydicom import dcmread
-
     from gantry_deface.api import apply_to_dataset, plan_series
     from gantry_deface.testing import PhantomSpec, make_phantom, phantom_series
+    from pydicom import dcmread
 
     spacing = 240.0 / matrix
     spec = PhantomSpec(contrast="CT", matrix=matrix, pixel_spacing=spacing,

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gantry.api import Change, Finding, GantryError
-
 from gantry_deface.settings import DefaceSettings, load_settings
 
 if TYPE_CHECKING:
     from pydicom import Dataset
 
     from gantry.api import Instance, InstanceContext, Run
-
     from gantry_deface.series import SeriesDefacing
 
 COMPONENT = "deface"

@@ -106,7 +106,7 @@ def apply_to_dataset(ds: Any, defacing: SeriesDefacing, uid: str) -> tuple[int, 
     """Remove the face from the frames of ``ds`` (named ``uid`` in the plan) in place:
     ``(pixels set, sha256 before, after, transfer syntax written)``; 0 pixels leaves ``ds``
     as it was. ImageType becomes DERIVED when pixels changed."""
-    from gantry_pixels import api as pixels
+    import gantry_pixels.api as pixels
 
     plan = defacing.plan
     refs = defacing.frames.get(uid, [])

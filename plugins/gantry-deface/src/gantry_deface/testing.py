@@ -107,7 +107,10 @@ def head_labels(points: np.ndarray) -> np.ndarray:
     out = np.zeros(points.shape[:-1], dtype=np.uint8)
     cerebrum = ((0, -5, 30), (66, 84, 56))
     cerebellum = ((0, -50, -18), (48, 34, 24))
-    grow = (lambda e, mm: (e[0], tuple(r + mm for r in e[1])))
+
+    def grow(ellipsoid: tuple, mm: float) -> tuple:
+        return ellipsoid[0], tuple(r + mm for r in ellipsoid[1])
+
     neck = (x ** 2 / 46.0 ** 2 + (y + 10) ** 2 / 50.0 ** 2 <= 1) & (z < -40)
     face = _inside(points, (0, 28, -42), (58, 58, 54))
     head = _inside(points, *grow(cerebrum, 14)) | _inside(points, *grow(cerebellum, 14))
