@@ -17,6 +17,8 @@ labels removed. Two chest phantoms must be left alone as not a head.
 then, side by side in one process on one core, (a) read every file and write it back, and
 (b) read every file, plan the defacing of the series, rewrite each slice's pixels and write it.
 Printed: both wall times and the ratio b / a (the target for b alone is < 10 s on one core).
+``--pipeline`` also runs ``Session.deidentify`` on the same files (one worker) with the stack
+``[ps315-tags]`` and ``[ps315-tags, deface]`` and prints the ratio.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def accuracy(count: int, seed: int) -> bool:
     return ok
 
 
-def speed(slices: int, matrix: int) -> None:
+def speed(slices: int, matrix: int, pipeline: bool = False) -> None:
     from gantry_deface.api import apply_to_dataset, plan_series
     from gantry_deface.testing import PhantomSpec, make_phantom, phantom_series
     from pydicom import dcmread
@@ -142,6 +144,38 @@ def speed(slices: int, matrix: int) -> None:
         print(f"  read+deface+write     {total:7.2f} s (of which planning the series "
               f"{plan_seconds:.2f} s); target < 10 s")
         print(f"  ratio deface / plain  {total / base:7.2f}")
+        if pipeline:
+            _pipeline(folder, files)
+
+
+def _pipeline(folder: Path, files: list[Path]) -> None:
+    """``Session.deidentify`` of the same files (one worker, memory store) with the profile's
+    stack ``[ps315-tags]`` and ``[ps315-tags, deface]``, side by side."""
+    import shutil
+
+    from gantry import Session
+
+    inputs = folder / "in"
+    inputs.mkdir()
+    for path in files:
+        path.rename(inputs / path.name)
+    stacks = {"ps315-tags": "redact: [ps315-tags]\n",
+              "ps315-tags + deface": "options: [clean-recognizable-visual-features]\n"
+                                     "redact: [ps315-tags, deface]\n"}
+    seconds = {}
+    for name, recipe in stacks.items():
+        profile = folder / "p.yaml"
+        profile.write_text("extends: ps3.15/basic\n" + recipe)
+        out = folder / "deidentified"
+        shutil.rmtree(out, ignore_errors=True)
+        started = time.perf_counter()
+        with Session("memory://", profile=str(profile), workers=1) as session:
+            summaries = session.deidentify(inputs, out)
+        seconds[name] = time.perf_counter() - started
+        assert summaries[1].done == len(files), summaries[1].errors
+        print(f"  gantry deidentify, {name:20} {seconds[name]:7.2f} s")
+    ratio = seconds["ps315-tags + deface"] / seconds["ps315-tags"]
+    print(f"  ratio with deface / without      {ratio:7.2f}")
 
 
 def main() -> int:
@@ -151,10 +185,12 @@ def main() -> int:
     parser.add_argument("--slices", type=int, default=256)
     parser.add_argument("--matrix", type=int, default=512)
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="also time gantry deidentify without and with deface")
     args = parser.parse_args()
     ok = accuracy(args.phantoms, args.seed) if args.phantoms else True
     if not args.no_speed:
-        speed(args.slices, args.matrix)
+        speed(args.slices, args.matrix, args.pipeline)
     return 0 if ok else 1
 
 
