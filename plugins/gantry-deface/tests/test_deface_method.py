@@ -80,3 +80,64 @@ def test_the_removal_reaches_every_slice_through_the_geometry() -> None:
     backward = removal_masks(plan_series(shuffled))
     assert forward.keys() == backward.keys()
     assert all(np.array_equal(forward[k], backward[k]) for k in forward)
+
+
+def _enhanced(datasets: list) -> object:
+    """The slices as one Enhanced CT Image (per-frame plane positions, shared orientation)."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import EnhancedCTImageStorage
+
+    from gantry.testing.factory import new_file_dataset
+
+    first = datasets[0]
+    ds = new_file_dataset(EnhancedCTImageStorage, first.SOPInstanceUID + ".99")
+    for keyword in ("PatientName", "PatientID", "StudyInstanceUID", "SeriesInstanceUID",
+                    "FrameOfReferenceUID", "Modality", "BodyPartExamined", "Rows", "Columns",
+                    "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated",
+                    "BitsStored", "HighBit", "PixelRepresentation", "BurnedInAnnotation"):
+        setattr(ds, keyword, first.get(keyword))
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
+    ds.NumberOfFrames = len(datasets)
+    shared = Dataset()
+    orientation, measures, scale = Dataset(), Dataset(), Dataset()
+    orientation.ImageOrientationPatient = first.ImageOrientationPatient
+    measures.PixelSpacing = first.PixelSpacing
+    measures.SliceThickness = first.SliceThickness
+    scale.RescaleIntercept, scale.RescaleSlope = first.RescaleIntercept, first.RescaleSlope
+    scale.RescaleType = "HU"
+    shared.PlaneOrientationSequence = Sequence([orientation])
+    shared.PixelMeasuresSequence = Sequence([measures])
+    shared.PixelValueTransformationSequence = Sequence([scale])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    frames = []
+    for slice_ in datasets:
+        group, plane = Dataset(), Dataset()
+        plane.ImagePositionPatient = slice_.ImagePositionPatient
+        group.PlanePositionSequence = Sequence([plane])
+        frames.append(group)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    ds.PixelData = b"".join(slice_.PixelData for slice_ in datasets)
+    return ds
+
+
+def test_an_enhanced_multiframe_volume_is_defaced_frame_by_frame() -> None:
+    from gantry_deface.api import apply_to_dataset
+
+    spec = PhantomSpec(contrast="CT", pitch=-10.0, matrix=64, pixel_spacing=4.0,
+                       slice_spacing=4.0, slices=56, seed=6)
+    datasets = phantom_series(make_phantom(spec))
+    single = removal_masks(plan_series(datasets))
+    enhanced = _enhanced(datasets)
+    defacing = plan_series([enhanced])
+    assert defacing.defaced, defacing.reason
+    uid = str(enhanced.SOPInstanceUID)
+    before = enhanced.pixel_array.copy()
+    count, _, _, _ = apply_to_dataset(enhanced, defacing, uid)
+    after = enhanced.pixel_array
+    assert count > 0
+    for frame, ds in enumerate(datasets):
+        expected = single[str(ds.SOPInstanceUID)]
+        changed = before[frame] != after[frame]
+        assert not (changed & ~expected).any()  # only where the single-frame plan removes
+        assert np.all(after[frame][expected] == 24)  # -1000 HU

@@ -47,10 +47,26 @@ def header_says_head(ds: Any) -> bool:
     return part in HEAD_PARTS
 
 
+def _rescale(ds: Any) -> tuple[float, float]:
+    """``(slope, intercept)`` of ``ds``: its own, else the functional groups' (enhanced
+    objects keep them in the shared group, or per frame: the first frame's)."""
+    holder = ds if "RescaleSlope" in ds or "RescaleIntercept" in ds else None
+    for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        if holder is not None:
+            break
+        groups = ds.get(keyword)
+        if groups:
+            items = groups[0].get("PixelValueTransformationSequence")
+            holder = items[0] if items else None
+    if holder is None:
+        return 1.0, 0.0
+    return (float(holder.get("RescaleSlope", 1) or 1),
+            float(holder.get("RescaleIntercept", 0) or 0))
+
+
 def _stored(ds: Any, physical: float) -> float:
     """``physical`` in the stored units of ``ds`` (its rescale), clipped to what it holds."""
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    slope, intercept = _rescale(ds)
     value = (physical - intercept) / slope
     bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16)
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
