@@ -97,11 +97,19 @@ class Redactor(Component):
     nothing to do (``None`` when configured): such a redactor does not count as performing.
     A redactor that carries out a per-instance option on an instance records it in
     ``context.notes["performed_options"]`` (a set), so its code is written for that instance.
+
+    ``runs_in="series"``: the redactor needs each instance's whole series (a volume). Every
+    unit of work of a stage whose stack holds it is then one whole series (``gantry
+    deidentify`` ingests first and exports after, as for a series exporter), and before the
+    first instance of a unit is redacted the pipeline calls the implementation's optional
+    ``begin_series(instances)`` with the unit's :class:`~gantry.model.Instance` records
+    (bound to their sources, original headers).
     """
 
     factory: Callable[[Run], RedactorImpl] = field(kw_only=True)
     performs: tuple[str, ...] = field(default=(), kw_only=True)
     unconfigured: Callable[[Any], str | None] | None = field(default=None, kw_only=True)
+    runs_in: Literal["instance", "series"] = field(default="instance", kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ class WorkUnit:
     #: ``(patient ID, name)`` of patients this worker met since the roster was written (a
     #: one-shot pass: earlier inputs of the same unit), matched by the gate as well
     seen: list[tuple[str, str]] = field(default_factory=list)
+    #: the unit is one whole series: redactors with ``runs_in="series"`` get ``begin_series``
+    whole_series: bool = False
 
 
 @dataclass
@@ -350,6 +352,8 @@ def process_unit(unit: WorkUnit) -> list[InstanceResult]:
             exporter = run.hooks.exporter_for(target.format, target.to)
             sinks.append(exporter.factory(target, run))
     try:
+        if unit.whole_series and (unit.mode != "audit" or unit.audit_after_redaction):
+            begin_series(unit.instances, run)
         results = [process_instance(inst, unit, run, sinks) for inst in unit.instances]
         for sink in sinks:
             if hasattr(sink, "finish_series"):
@@ -358,6 +362,30 @@ def process_unit(unit: WorkUnit) -> list[InstanceResult]:
     finally:
         for sink in sinks:
             sink.close()
+
+
+def series_redactors(run: Run) -> list[str]:
+    """The redactors of the profile's stack that need whole series (``runs_in="series"``)."""
+    return [name for name in run.profile.redact
+            if getattr(run.hooks.component("redactor", name), "runs_in", "") == "series"]
+
+
+def begin_series(instances: list[Instance], run: Run) -> None:
+    """Hand a whole series to each series redactor of the stack that takes it
+    (``begin_series``), before its first instance is redacted. The instances are bound to
+    their ingestors' openers. A redactor that raises here fails when it redacts instead
+    (its ``redact`` finds no series prepared): the error is its own to report."""
+    for name in series_redactors(run):
+        redactor = run.hooks.component("redactor", name)
+        begin = getattr(_impl(run, "redactor", name, redactor.factory), "begin_series", None)
+        if begin is None:
+            continue
+        for inst in instances:
+            inst.bind(run.hooks.ingestor_for(inst.source).open)
+        try:
+            begin(list(instances))
+        except Exception:  # no plan: the redactor fails closed on each instance instead
+            pass
 
 
 def _finish_series(sink: Any, results: list[InstanceResult]) -> None:

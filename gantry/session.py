@@ -368,6 +368,20 @@ class Session:
         for series in self.store.iter_series():
             yield from self.instances(series_instance_uid=series.series_instance_uid)
 
+    def _series_stack(self) -> bool:
+        """Whether a redactor of the profile's stack needs whole series (``runs_in="series"``)."""
+        from gantry.pipeline import series_redactors
+
+        return bool(series_redactors(self.run))
+
+    def _stack_units(self, make: Callable[[list[Instance]], WorkUnit], whole: bool
+                     ) -> Iterator[WorkUnit]:
+        """Units over the whole store: one whole series each when ``whole``."""
+        if whole:
+            return self._units(self._by_series(self.instances(), all_of_store=True), make,
+                               max_unit=0)
+        return self._units(self.instances(), make)
+
     def _units(self, instances: Iterable[Instance], make: Callable[[list[Instance]], WorkUnit],
                max_unit: int = 64) -> Iterator[WorkUnit]:
         """Group instances into units of one series (split past ``max_unit`` instances, unless
@@ -578,8 +592,11 @@ class Session:
         stage = "verify" if after_redaction else "audit"
         total = self.store.counts().instances
 
+        whole = after_redaction and self._series_stack()
+
         def make(batch: list[Instance]) -> WorkUnit:
-            return WorkUnit(self.spec, "audit", batch, audit_after_redaction=after_redaction)
+            return WorkUnit(self.spec, "audit", batch, audit_after_redaction=after_redaction,
+                            whole_series=whole)
 
         def handle(res: InstanceResult, summary: StageSummary) -> None:
             self.store.add_findings(res.sop_instance_uid, stage, res.findings)
@@ -594,7 +611,7 @@ class Session:
             summary.count_findings(res.findings)
             summary.done += 1
 
-        return self._run_stage(stage, self._units(self.instances(), make), total, handle,
+        return self._run_stage(stage, self._stack_units(make, whole), total, handle,
                                StageSummary(stage))
 
     @_exclusive
@@ -607,8 +624,10 @@ class Session:
         """
         total = self.store.counts().instances
 
+        whole = self._series_stack()
+
         def make(batch: list[Instance]) -> WorkUnit:
-            return WorkUnit(self.spec, "redact", batch)
+            return WorkUnit(self.spec, "redact", batch, whole_series=whole)
 
         def handle(res: InstanceResult, summary: StageSummary) -> None:
             self.store.add_changes(res.sop_instance_uid, res.changes)
@@ -622,7 +641,7 @@ class Session:
             self._event("redacted", res.new_sop_instance_uid, changes=len(res.changes))
             summary.done += 1
 
-        return self._run_stage("redact", self._units(self.instances(), make), total, handle,
+        return self._run_stage("redact", self._stack_units(make, whole), total, handle,
                                StageSummary("redact"))
 
     anonymize = redact
@@ -751,7 +770,7 @@ class Session:
         summary = StageSummary("export", destination=target.to)
         selected = self.query(query) if query else self.instances()
         withheld = self._withheld()
-        whole_series = exporter.runs_in == "series"
+        whole_series = exporter.runs_in == "series" or self._series_stack()
         if whole_series:  # the store streams in ingest order; a series sink needs each whole
             selected = self._by_series(selected, all_of_store=not query)
         parent_sink: InstanceSink | None = None
@@ -776,7 +795,7 @@ class Session:
             worker_targets = [] if parent_sink is not None else [target]
             return WorkUnit(self.spec, "export", batch, targets=worker_targets,
                             want_headers=parent_sink is not None, with_audit=audit,
-                            roster=self._roster_file())
+                            roster=self._roster_file(), whole_series=whole_series)
 
         handle = self._export_handle(parent_sink, audit)
         total = self.store.counts().instances
@@ -907,7 +926,8 @@ class Session:
         uri = str(uri)
         target = ExportTarget(to=str(dest), format=format, options=dict(options or {}))
         exporter = self.hooks.exporter_for(format, target.to)
-        if exporter.runs_in in ("parent", "series"):  # (a series sink needs whole series)
+        if exporter.runs_in in ("parent", "series") or self._series_stack():
+            # (a series sink, or a series redactor, needs whole series)
             return [self.ingest(uri, query=query),
                     self.export(dest, format=format, options=options, audit=True,
                                 fresh=fresh)]

@@ -339,12 +339,15 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
-def mark_cleaned(ds: Dataset, *, burned_in_annotation: str | None = "NO") -> list[str]:
+def mark_cleaned(ds: Dataset, *, burned_in_annotation: str | None = "NO",
+                 code: tuple[str, str, str] | None = CLEAN_PIXEL_CODE) -> list[str]:
     """Update the markers of an image whose pixels were cleaned; returns the keywords changed.
 
-    ImageType value 1 becomes ``DERIVED``; BurnedInAnnotation is set (unless ``None``); the
-    Clean Pixel Data code (113101, DCM) is appended to DeidentificationMethodCodeSequence only
-    when no item with that code is there yet (the tag engine may have added it).
+    ImageType value 1 becomes ``DERIVED``; BurnedInAnnotation is set (unless ``None``);
+    ``code`` (by default Clean Pixel Data, 113101, DCM) is appended to
+    DeidentificationMethodCodeSequence only when no item with that code is there yet (the tag
+    engine may have added it); ``None`` adds none (a redactor whose option's code the kernel
+    writes, such as gantry-deface's).
     """
     from pydicom.dataset import Dataset as PyDataset
     from pydicom.sequence import Sequence
@@ -359,17 +362,19 @@ def mark_cleaned(ds: Dataset, *, burned_in_annotation: str | None = "NO") -> lis
     if burned_in_annotation and ds.get("BurnedInAnnotation") != burned_in_annotation:
         ds.BurnedInAnnotation = burned_in_annotation
         changed.append("BurnedInAnnotation")
+    if code is None:
+        return changed
     seq = ds.get("DeidentificationMethodCodeSequence")
     items = list(seq) if seq is not None else []
     present = any(
-        str(item.get("CodeValue", "")) == CLEAN_PIXEL_CODE[0]
-        and str(item.get("CodingSchemeDesignator", "")) == CLEAN_PIXEL_CODE[1]
+        str(item.get("CodeValue", "")) == code[0]
+        and str(item.get("CodingSchemeDesignator", "")) == code[1]
         for item in items
     )
     if not present:
-        code = PyDataset()
-        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = CLEAN_PIXEL_CODE
-        items.append(code)
+        entry = PyDataset()
+        entry.CodeValue, entry.CodingSchemeDesignator, entry.CodeMeaning = code
+        items.append(entry)
         ds.DeidentificationMethodCodeSequence = Sequence(items)
         changed.append("DeidentificationMethodCodeSequence")
     return changed
