@@ -4,6 +4,7 @@ and other plugins' declared contracts, and no package has an import circle."""
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,6 +140,43 @@ def test_private_name_finder_sees_both_forms(tmp_path: Path) -> None:
                     "import pkg.home as h\nh._other()\nhome._third\nhome.fine\n")
     found = sorted(_private_uses(user, "pkg", {"pkg", "pkg.home", "pkg.user"}))
     assert found == [("pkg.home._hidden", 1), ("pkg.home._other", 4), ("pkg.home._third", 5)]
+
+
+def _plugin_names() -> set[str]:
+    """Every name a plugin goes by: its distribution and its entry-point names."""
+    names: set[str] = set()
+    for project in sorted((ROOT / "plugins").glob("*/pyproject.toml")):
+        data = tomllib.loads(project.read_text(encoding="utf-8"))["project"]
+        names.add(data["name"])
+        names.update(data.get("entry-points", {}).get("gantry", {}))
+    return names
+
+
+def _string_literals(path: Path) -> Iterator[tuple[str, int]]:
+    """The string constants of a file's code (docstrings left out: they may give examples)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                       ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in docstrings:
+            yield node.value, node.lineno
+
+
+def test_the_kernel_code_never_names_a_plugin() -> None:
+    """No ``get_plugin("parquet")``, no ``scheme == "sqlite"``: what the kernel needs of a
+    plugin is a hook or a declared capability. (Help and error texts may mention a plugin
+    inside a sentence; the testing kit's data is not kernel code.)"""
+    names = _plugin_names()
+    assert {"parquet", "gantry-sqlite"} <= names
+    problems = [f"{path.relative_to(ROOT)}:{line}: {text!r}"
+                for path in sorted(KERNEL.rglob("*.py"))
+                if "testing" not in path.relative_to(KERNEL).parts
+                for text, line in _string_literals(path) if text in names]
+    assert not problems, "\n".join(problems)
 
 
 def _graph(src_root: Path, package: str) -> dict[str, set[str]]:
