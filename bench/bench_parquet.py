@@ -96,10 +96,11 @@ def main() -> int:
     import pyarrow.compute as pc
     import pyarrow.dataset as pds
     import pyarrow.parquet as pq
+    from gantry_parquet.api import to_arrow, to_duckdb
     from gantry_parquet.sink import ParquetSink
 
     from gantry.components import ExportTarget
-    from gantry.query import header_row, parse_query, to_arrow, to_duckdb, to_predicate
+    from gantry.query import header_row, parse_query, to_predicate
 
     rows_out: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,8 +7,9 @@ A corpus of the bench harness (``bench.harness.corpus``) is de-identified once i
 temporary folder (manifests switched off), then, on the same exported files and the same
 export records:
 
-1. **manifests**: ``write_manifests`` of the previous implementation
-   (``plugins/gantry-reports/tests/manifest_reference.py``, kept verbatim) against the current
+1. **manifests**: ``write_manifests`` of the previous implementation (every file through
+   ``dcmread``: ``gantry_reports/manifest.py`` as of commit ``cfe7b89``, read from git) against
+   the current
    ``gantry_reports.manifest.write_manifests``, run alternately ``--repeat`` times; best and
    median wall time of each, and the ratio old / new. The three files must be byte-identical
    on every run (checked; a difference fails the run).
@@ -34,15 +35,23 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT / "plugins" / "gantry-reports" / "tests" / "manifest_reference.py"
+#: The previous implementation: the manifest writer before the per-file fast path.
+REFERENCE = "cfe7b89:plugins/gantry-reports/src/gantry_reports/manifest.py"
 
 
 def load_reference():
-    """The previous ``gantry_reports.manifest`` module (verbatim copy kept with the tests)."""
-    spec = importlib.util.spec_from_file_location("gantry_reports_manifest_reference", REFERENCE)
+    """The previous ``gantry_reports.manifest`` module, read from git history."""
+    import subprocess
+
+    try:
+        source = subprocess.run(["git", "-C", str(ROOT), "show", REFERENCE], check=True,
+                                capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"bench_reports needs the git history ({REFERENCE}): {exc}") from None
+    spec = importlib.util.spec_from_loader("gantry_reports_manifest_reference", loader=None)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    exec(compile(source, REFERENCE, "exec"), module.__dict__)
     return module
 
 

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from gantry.deid.engine import DeidEngine
-    from gantry.deid.gate import _body, _pixel_span
+    from gantry.deid.gate import dataset_body, pixel_span
     from gantry.deid.identifiers import _compile_bytes
     from gantry.deid.roster import build_roster
     from gantry.deid.standalone import instance_context, standalone_run
@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             for data, identifiers in work:
                 gate(data, ["GP-X/2.25.1/2.25.2/2.25.3.dcm"], identifiers, rosters)
                 if regex:
-                    body = _body(data)
-                    span = _pixel_span(body)
+                    body = dataset_body(data)
+                    span = pixel_span(body)
                     header = body[:span[0]] if span else body
                     for _match in pattern.finditer(header.lower()):
                         break

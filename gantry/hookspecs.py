@@ -363,3 +363,28 @@ def gantry_withhold(instance: Instance, header: Any, run: Run) -> str | None:
             return None
     """
 
+
+
+@hookspec(firstresult=True)
+def gantry_instance_table(session: Any, form: str, query: str | None,
+                          columns: list[str] | None) -> Any | None:
+    """Make the working store's instance table: ``Session.to_arrow()`` asks for
+    ``form="arrow"`` (a ``pyarrow.Table``), ``Session.to_pandas()`` for ``form="pandas"`` (a
+    ``pandas.DataFrame``).
+
+    One row per stored instance of ``session.store``, a column per attribute. These are the
+    ingested headers (original, identifying values), for curating inside the secure area.
+    ``query`` (the query language) keeps matching instances; ``columns`` selects columns.
+    Return contract: **return X or None to defer; first non-None wins** — return ``None`` for
+    a ``form`` the plugin does not make. When no plugin makes it, the session raises a
+    ``GantryError`` saying so. ``gantry-parquet`` implements both forms.
+
+    Example::
+
+        @hookimpl
+        def gantry_instance_table(session, form, query, columns):
+            if form != "arrow":
+                return None
+            rows = [{"SOPInstanceUID": i.sop_instance_uid} for i in session.instances()]
+            return pyarrow.Table.from_pylist(rows)
+    """

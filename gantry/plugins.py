@@ -361,7 +361,10 @@ class GantryHooks:
         for rec in self._collect()["store"].values():
             if scheme in rec.schemes:  # type: ignore[attr-defined]
                 return rec  # type: ignore[return-value]
-        hint = " (pip install gantry-sqlite)" if scheme == "sqlite" else ""
+        backends: list[StoreBackend] = list(self._collect()["store"].values())  # type: ignore[arg-type]
+        installed = ", ".join(sorted(f"{s}://" for rec in backends for s in rec.schemes))
+        hint = (f" (installed: {installed}; store plugins add others, e.g. pip install "
+                "gantry-sqlite for sqlite://)")
         if scheme == "file":  # a plain file name: the URL it probably meant
             for rec in self._collect()["store"].values():
                 suffix = getattr(rec, "file_suffix", None)
@@ -450,6 +453,13 @@ class GantryHooks:
         if not caller.get_hookimpls():
             return None
         return caller(instance=instance, header=header, run=run)
+
+    def instance_table(self, session: Any, form: str, query: str | None,
+                       columns: list[str] | None) -> Any | None:
+        """First non-None ``gantry_instance_table``: the working store's instances as a table
+        of ``form`` (``arrow``, ``pandas``), or ``None`` when no plugin makes one."""
+        return self.pm.hook.gantry_instance_table(session=session, form=form, query=query,
+                                                  columns=columns)
 
 
 def uri_scheme(uri: str) -> str:

@@ -97,13 +97,13 @@ def _settings_errors(doc: Any, data: dict[str, Any], hooks: GantryHooks) -> list
 def _tag_errors(doc: Any, data: dict[str, Any]) -> list[ProfileError]:
     """The ``tags:``/``private:`` overrides checked on their own (so that they are reported
     even when another part of the file is invalid)."""
-    from gantry.profiles import ProfileFile, _tag_overrides
+    from gantry.profiles import ProfileFile, tag_overrides
 
     tags = data.get("tags") if isinstance(data.get("tags"), dict) else {}
     private = data.get("private") if isinstance(data.get("private"), dict) else {}
     private = {c: e for c, e in private.items() if isinstance(e, dict)}
     try:
-        _tag_overrides(doc, ProfileFile.model_construct(tags=tags, private=private))
+        tag_overrides(doc, ProfileFile.model_construct(tags=tags, private=private))
     except ProfileError as exc:
         return _flatten(exc)
     return []
@@ -134,19 +134,19 @@ def _register_local_hooks(doc: Any, path: Path, hooks: GantryHooks) -> list[Prof
 def check_profile(file: str, hooks: GantryHooks) -> tuple[list[ProfileError], Profile | None]:
     """Every error of a profile file (empty when valid) and, when it loads, the profile."""
     from gantry.profile_rules import table_errors
-    from gantry.profiles import _find, _Located, _validate_file, load_profile
+    from gantry.profiles import LocatedYaml, find_profile_file, load_profile, validate_profile_file
     from gantry.runbuild import validate_options
 
     try:
-        path = _find(file, hooks.profile_paths())
-        doc = _Located(path)
+        path = find_profile_file(file, hooks.profile_paths())
+        doc = LocatedYaml(path)
     except ProfileError as exc:
         return [exc], None
     errors: list[ProfileError] = []
     errors.extend(_register_local_hooks(doc, path, hooks))  # their components count
     structural = False
     try:
-        _validate_file(doc)
+        validate_profile_file(doc)
     except ProfileError as exc:
         errors.extend(_flatten(exc))
         structural = True

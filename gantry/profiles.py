@@ -202,7 +202,7 @@ def _private_element_key(key: str) -> str:
 
 
 # --------------------------------------------------------------------------- YAML with lines
-class _Located:
+class LocatedYaml:
     """A YAML document as plain data plus the line of every key path."""
 
     def __init__(self, path: Path) -> None:
@@ -265,7 +265,7 @@ def line_of(path: str | os.PathLike[str] | None, loc: Sequence[Any]) -> int | No
     if not path:
         return None
     try:
-        located = _Located(Path(path))
+        located = LocatedYaml(Path(path))
     except ProfileError:
         return None
     return located.line(loc) if tuple(loc[:1]) in located.lines else None
@@ -285,8 +285,10 @@ def shipped_profiles_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "profiles"
 
 
-def _find(ref: str | os.PathLike[str], search_paths: Sequence[Path],
-          relative_to: Path | None = None) -> Path:
+def find_profile_file(ref: str | os.PathLike[str], search_paths: Sequence[Path],
+                      relative_to: Path | None = None) -> Path:
+    """The file a profile reference names: a path (tried beside ``relative_to`` first), or a
+    name looked up in the shipped profiles and ``search_paths``."""
     text = os.fspath(ref)
     candidates: list[Path] = []
     as_path = Path(text).expanduser()
@@ -326,7 +328,8 @@ def list_profiles(search_paths: Sequence[Path] = ()) -> list[tuple[str, Path, st
 
 
 # --------------------------------------------------------------------------- loading
-def _validate_file(doc: _Located) -> ProfileFile:
+def validate_profile_file(doc: LocatedYaml) -> ProfileFile:
+    """``doc`` checked against the profile file schema; every error names its line."""
     try:
         parsed = ProfileFile.model_validate(doc.data)
     except ValidationError as exc:
@@ -350,7 +353,7 @@ def _one_or_all(errors: list[ProfileError]) -> ProfileError:
     return errors[0] if len(errors) == 1 else ProfileErrors(errors)
 
 
-def _rule(doc: _Located, value: Any, loc: tuple[Any, ...]) -> TagRule:
+def _rule(doc: LocatedYaml, value: Any, loc: tuple[Any, ...]) -> TagRule:
     """A :class:`TagRule` from ``K`` or ``{action: K, value: ...}``; errors name the line."""
     if isinstance(value, str):
         value = {"action": value.strip()}
@@ -371,8 +374,10 @@ def _rule(doc: _Located, value: Any, loc: tuple[Any, ...]) -> TagRule:
         raise doc.error(message, (*loc, *err["loc"])) from None
 
 
-def _tag_overrides(doc: _Located, parsed: ProfileFile) -> tuple[dict[str, TagRule],
-                                                                 dict[str, dict[str, TagRule]]]:
+def tag_overrides(doc: LocatedYaml, parsed: ProfileFile) -> tuple[dict[str, TagRule],
+                                                                dict[str, dict[str, TagRule]]]:
+    """``(tags, private)``: a file's ``tags:`` and ``private:`` rules, parsed (all errors at
+    once, each naming its line)."""
     tags: dict[str, TagRule] = {}
     private: dict[str, dict[str, TagRule]] = {}
     errors: list[ProfileError] = []
@@ -412,8 +417,8 @@ def _resolve(path: Path, search_paths: Sequence[Path], stack: tuple[Path, ...]) 
     if path in stack:
         chain = " -> ".join(p.name for p in (*stack, path))
         raise ProfileError(f"extends cycle: {chain}", file=str(path), field="extends")
-    doc = _Located(path)
-    parsed = _validate_file(doc)
+    doc = LocatedYaml(path)
+    parsed = validate_profile_file(doc)
     parents = parsed.extends
     parents = [parents] if isinstance(parents, str) else list(parents or [])
     merged: dict[str, Any] = {"extends": [], "options": [], "tags": {}, "private": {},
@@ -421,7 +426,7 @@ def _resolve(path: Path, search_paths: Sequence[Path], stack: tuple[Path, ...]) 
     for i, parent in enumerate(parents):
         where = ("extends", i) if isinstance(parsed.extends, list) else ("extends",)
         try:
-            parent_path = _find(parent, search_paths, relative_to=path.parent)
+            parent_path = find_profile_file(parent, search_paths, relative_to=path.parent)
         except ProfileError as exc:
             raise doc.error(str(exc), where) from None
         if parent_path in (*stack, path):
@@ -431,7 +436,7 @@ def _resolve(path: Path, search_paths: Sequence[Path], stack: tuple[Path, ...]) 
         base.pop("name", None)
         merged = _merge(merged, base)
         merged["extends"] = [*merged["extends"], parent]
-    tags, private = _tag_overrides(doc, parsed)
+    tags, private = tag_overrides(doc, parsed)
     own: dict[str, Any] = parsed.model_dump(exclude_unset=True, exclude={"extends", "tags",
                                                                          "private"})
     own["tags"] = tags
@@ -448,7 +453,7 @@ def _resolve(path: Path, search_paths: Sequence[Path], stack: tuple[Path, ...]) 
     return merged
 
 
-def _certificate_path(doc: _Located, ref: str) -> str:
+def _certificate_path(doc: LocatedYaml, ref: str) -> str:
     """A recipient certificate named by a profile, resolved from the profile's folder (not
     the working directory); an error naming the line when there is no such file."""
     path = Path(ref).expanduser()
@@ -493,7 +498,7 @@ def load_profile(ref: str | os.PathLike[str], search_paths: Sequence[Path] = (),
     (:class:`~gantry.errors.ProfileErrors` when a file has several). ``check_tables``: read
     and check the ``lookup:`` tables too.
     """
-    path = _find(ref, search_paths)
+    path = find_profile_file(ref, search_paths)
     merged = _resolve(path, search_paths, ())
     merged.setdefault("name", _display_name(ref, path))
     merged["source"] = str(path)
@@ -530,7 +535,7 @@ def locate(profile: Profile, key: str, item: str | None = None,
             return None
         seen.add(path)
         try:
-            doc = _Located(path)
+            doc = LocatedYaml(path)
         except ProfileError:
             return None
         value = doc.data.get(key)
@@ -541,7 +546,7 @@ def locate(profile: Profile, key: str, item: str | None = None,
         parents = doc.data.get("extends") or []
         for parent in [parents] if isinstance(parents, str) else list(parents):
             try:
-                found = search(_find(parent, search_paths, relative_to=path.parent))
+                found = search(find_profile_file(parent, search_paths, relative_to=path.parent))
             except ProfileError:
                 continue
             if found is not None:
@@ -566,7 +571,8 @@ def _display_name(ref: str | os.PathLike[str], path: Path) -> str:
 
 
 __all__ = [
-    "ACTIONS", "DEFAULT_PROFILE", "OPTIONS", "CleanSettings", "ExportTargetModel", "Profile",
-    "ProfileFile", "ReversibleSettings", "TagRule", "line_of", "list_profiles", "load_profile",
-    "parse_tag_key", "shipped_profiles_dir",
+    "ACTIONS", "DEFAULT_PROFILE", "OPTIONS", "CleanSettings", "ExportTargetModel", "LocatedYaml",
+    "Profile", "ProfileFile", "ReversibleSettings", "TagRule", "find_profile_file", "line_of",
+    "list_profiles", "load_profile", "parse_tag_key", "shipped_profiles_dir", "tag_overrides",
+    "validate_profile_file",
 ]

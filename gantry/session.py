@@ -1044,18 +1044,22 @@ class Session:
                 yield inst
 
     def to_arrow(self, query: str | None = None, columns: Sequence[str] | None = None) -> Any:
-        """The stored headers as a pyarrow Table (needs the ``gantry-parquet`` plugin)."""
-        return self._table_plugin().session_to_arrow(self, query=query, columns=columns)
+        """The stored headers as a pyarrow Table, one row per instance (original values),
+        made by a plugin implementing ``gantry_instance_table`` (``gantry-parquet``)."""
+        return self._table("arrow", query, columns)
 
     def to_pandas(self, query: str | None = None, columns: Sequence[str] | None = None) -> Any:
-        """The stored headers as a pandas DataFrame (needs ``gantry-parquet`` and pandas)."""
-        return self._table_plugin().session_to_pandas(self, query=query, columns=columns)
+        """The same table as :meth:`to_arrow`, as a pandas DataFrame."""
+        return self._table("pandas", query, columns)
 
-    def _table_plugin(self) -> Any:
-        module = self.hooks.pm.get_plugin("parquet")
-        if module is None or not hasattr(module, "session_to_arrow"):
-            raise GantryError("tables need the gantry-parquet plugin (pip install gantry-parquet)")
-        return module
+    def _table(self, form: str, query: str | None, columns: Sequence[str] | None) -> Any:
+        table = self.hooks.instance_table(self, form, query,
+                                          list(columns) if columns is not None else None)
+        if table is None:
+            raise GantryError(f"no installed plugin makes {form} tables of the working store "
+                              "(a gantry_instance_table hook; gantry-parquet has one: "
+                              "pip install gantry-parquet)")
+        return table
 
     @_locked
     def status(self) -> dict[str, Any]:

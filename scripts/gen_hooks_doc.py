@@ -23,7 +23,8 @@ KINDS = [
                              "gantry_stage_failed", "gantry_instance_ingested",
                              "gantry_instance_redacted", "gantry_exported"]),
     ("Decisions (first result wins)", ["gantry_map_uid", "gantry_pseudonym",
-                                       "gantry_date_offset", "gantry_withhold"]),
+                                       "gantry_date_offset", "gantry_withhold",
+                                       "gantry_instance_table"]),
 ]
 
 INTRO = """# Hooks

@@ -94,15 +94,15 @@ def kept_graphics(ds: Any = None, data: bytes | None = None) -> str | None:
         global _GRAPHICS_RE
         import re
 
-        from gantry.deid.gate import _body, _pixel_span
+        from gantry.deid.gate import dataset_body, pixel_span
 
         if _GRAPHICS_RE is None:  # explicit VR LE/BE tags with their VR, implicit VR LE tags
             _GRAPHICS_RE = re.compile(rb"(\x88\x00\x00\x02(?:SQ|\x00\x00|\xff\xff))|"
                                       rb"(\x00\x88\x02\x00SQ)|"
                                       rb"([\x00-\x1e]\x60\x00\x30(?:OB|OW|[\x00-\xff]{2}\x00\x00))|"
                                       rb"(\x60[\x00-\x1e]\x30\x00O[BW])")
-        body = _body(data)
-        span = _pixel_span(body)
+        body = dataset_body(data)
+        span = pixel_span(body)
         header = body[:span[0]] if span else body
         for match in _GRAPHICS_RE.finditer(header, 132 if header[128:132] == b"DICM" else 0):
             if match.group(1) or match.group(2):

@@ -50,7 +50,7 @@ class Leak:
         return f"{self.kind} found in {place}"
 
 
-def _pixel_span(data: bytes) -> tuple[int, int] | None:
+def pixel_span(data: bytes) -> tuple[int, int] | None:
     """The byte span of the top-level Pixel Data value, if it can be located: in a large
     file, by walking the top-level elements of an explicit VR little endian Part 10 file
     (cheaper than searching most of the pixel bytes); else by searching for its tag from the
@@ -131,7 +131,7 @@ def _value_span(data: bytes, pos: int, big: bool) -> tuple[int, int] | None:
     return None
 
 
-def _body(data: bytes) -> bytes:
+def dataset_body(data: bytes) -> bytes:
     """The dataset bytes, inflated when the transfer syntax is deflated."""
     if data[128:132] != b"DICM" or _DEFLATED not in data[132:1024]:
         return data
@@ -151,8 +151,8 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
     if relpath:
         for value in identifiers.matches(relpath.replace("_", " ")):
             leaks.append(Leak(kind=identifiers.kind_of(value), where="path"))
-    body = _body(data)
-    span = _pixel_span(body)
+    body = dataset_body(data)
+    span = pixel_span(body)
     regions = [(0, len(body))] if span is None else [(0, span[0]), (span[1], len(body))]
     hits: list[tuple[int, str]] = []
     # one case-sensitive scan of the lower-cased header bytes: the same matches as the
@@ -177,7 +177,7 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
             hits.extend((pos + start, "UID") for pos, uid in identifiers.uid_occurrences(text)
                         if uid_alone(body, pos + start, len(uid)))
     if hits:
-        leaks.extend(_locate(data, hits, identifiers))
+        leaks.extend(locate_hits(data, hits, identifiers))
     leaks.extend(pixel_segment_leaks(body, span, identifiers))
     return leaks
 
@@ -196,8 +196,8 @@ def pixel_segment_leaks(body: bytes, span: tuple[int, int] | None,
             for value in identifiers.matches(text)] if text else []
 
 
-def _locate(data: bytes, hits: list[tuple[int, str]],
-            identifiers: IdentifierSet) -> list[Leak]:
+def locate_hits(data: bytes, hits: list[tuple[int, str]],
+                identifiers: IdentifierSet) -> list[Leak]:
     """Slow path, only when the byte scan hit: parse the output and name the elements.
 
     A name, institution, address or device word inside a coded string (CS: ImageType,

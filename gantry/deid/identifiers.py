@@ -628,7 +628,7 @@ def element_items(ds: Dataset, in_code_seq: bool, out: list[_Item]) -> None:
         out.append((elem.VR, elem.value, tag, keyword, in_code_seq))
 
 
-def _accepted(value: Any, kind: str) -> tuple[str, str] | None:
+def accepted_value(value: Any, kind: str) -> tuple[str, str] | None:
     """:meth:`IdentifierSet.add`'s filter: the lower-cased value to store, or ``None``."""
     text = str(value).strip().strip("\x00").strip()
     if _too_short(text):
@@ -644,7 +644,7 @@ def _accepted(value: Any, kind: str) -> tuple[str, str] | None:
 def _accept_all(pairs: Iterable[tuple[Any, str]]) -> tuple[tuple[str, str], ...]:
     out = []
     for value, kind in pairs:
-        found = _accepted(value, kind)
+        found = accepted_value(value, kind)
         if found is not None:
             out.append(found)
     return tuple(out)
@@ -793,7 +793,7 @@ def _item_plan(item: _Item, kept_tags: frozenset[int], skip: set[str]
         if vr == "UI":
             if not keeps_uid(keyword) and not is_well_known(text):
                 stripped = text.strip("\x00 ")
-                accepted = _accepted(stripped, "UID")
+                accepted = accepted_value(stripped, "UID")
                 if accepted is not None:
                     uids.append((stripped, accepted))
             continue

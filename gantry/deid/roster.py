@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from gantry.deid.identifiers import BOUNDED_BELOW, BYTE_ENCODINGS, _accepted
+from gantry.deid.identifiers import BOUNDED_BELOW, BYTE_ENCODINGS, accepted_value
 
 #: VRs in which a roster value is not a leak (numbers, dates, times; UIDs are never in it).
 ROSTER_EXEMPT_VRS = frozenset({"IS", "DS", "TM", "DA", "DT", "AS", "US", "UL", "SS", "SL",
@@ -32,7 +32,7 @@ def patient_values(patient_id: str, name: str) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
 
     def add(value: str, kind: str) -> None:
-        found = _accepted(value, kind)
+        found = accepted_value(value, kind)
         if found is not None:
             pairs.append(found)
 
@@ -119,7 +119,13 @@ def roster_leaks(data: bytes, relpath: str, roster: RosterSet) -> list[Any]:
     """The export gate's scan for roster values: ``data``'s header bytes (Pixel Data skipped
     and deflated data inflated, as for the instance's own values) and ``relpath``; hits are
     named by element (and CS vocabulary, numbers and dates exempted) as the gate does."""
-    from gantry.deid.gate import Leak, _body, _locate, _pixel_span, pixel_segment_leaks
+    from gantry.deid.gate import (
+        Leak,
+        dataset_body,
+        locate_hits,
+        pixel_segment_leaks,
+        pixel_span,
+    )
 
     leaks: list[Any] = []
     if relpath:
@@ -127,8 +133,8 @@ def roster_leaks(data: bytes, relpath: str, roster: RosterSet) -> list[Any]:
             leaks.append(Leak(kind=roster.kind_of(value), where="path"))
     if not data:
         return leaks
-    body = _body(data)
-    span = _pixel_span(body)
+    body = dataset_body(data)
+    span = pixel_span(body)
     regions = [(0, len(body))] if span is None else [(0, span[0]), (span[1], len(body))]
     found: list[tuple[int, str]] = []
     for start, end in regions:
@@ -138,7 +144,7 @@ def roster_leaks(data: bytes, relpath: str, roster: RosterSet) -> list[Any]:
         for offset, value in roster.hits(text, 0 if start == 0 else 1):
             found.append((offset + base, roster.kind_of(value)))
     if found:
-        leaks.extend(_locate(data, found, roster))
+        leaks.extend(locate_hits(data, found, roster))
     leaks.extend(pixel_segment_leaks(body, span, roster))
     return leaks
 

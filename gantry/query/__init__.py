@@ -1,15 +1,13 @@
 """A small, safe query language over DICOM headers.
 
 ``Modality == 'CT' and SliceThickness < 1.0 and Manufacturer contains 'GE'`` is tokenized and
-parsed by hand into a typed syntax tree (never ``eval``), then compiled to a Python predicate,
-a DuckDB ``WHERE`` clause with parameters, or a ``pyarrow.compute.Expression``. See
-``docs/query.md``.
+parsed by hand into a typed syntax tree (never ``eval``), then compiled to a Python predicate.
+The tree (:mod:`gantry.query.syntax`) is public, so plugins compile it for other engines (a
+DuckDB ``WHERE`` clause, a ``pyarrow.compute.Expression``). See ``docs/query.md``.
 """
 
 from __future__ import annotations
 
-from gantry.query.arrow_expr import arrow_type, to_arrow
-from gantry.query.duckdb_sql import quote_identifier, to_duckdb
 from gantry.query.errors import QueryError
 from gantry.query.names import name_for_column, spec_for_tag
 from gantry.query.parser import parse_query
@@ -24,7 +22,6 @@ def referenced_keywords(tree: Node) -> set[str]:
 
 
 __all__ = [
-    "INVALID_COLUMN", "Name", "Node", "QueryError", "arrow_type", "coerce", "header_row",
-    "name_for_column", "parse_query", "quote_identifier", "referenced_keywords",
-    "spec_for_tag", "to_arrow", "to_duckdb", "to_predicate",
+    "INVALID_COLUMN", "Name", "Node", "QueryError", "coerce", "header_row", "name_for_column",
+    "parse_query", "referenced_keywords", "spec_for_tag", "to_predicate",
 ]

@@ -127,7 +127,7 @@ def test_walked_pixel_span_is_the_searched_one_on_well_formed_files():
 def test_walked_pixel_span_is_not_fooled_by_a_tag_inside_the_pixels():
     import numpy as np
 
-    from gantry.deid.gate import _pixel_span
+    from gantry.deid.gate import pixel_span
     from gantry.testing.factory import make_instance
 
     ds = make_instance(rows=256, cols=256)
@@ -138,8 +138,8 @@ def test_walked_pixel_span_is_not_fooled_by_a_tag_inside_the_pixels():
     data = _encoded(ds)
     assert len(data) > 65536
     true_start = data.index(pixels)
-    assert _pixel_span(data) == (true_start, true_start + len(pixels))
-    assert _searched_span(data) != _pixel_span(data)  # the search alone is fooled
+    assert pixel_span(data) == (true_start, true_start + len(pixels))
+    assert _searched_span(data) != pixel_span(data)  # the search alone is fooled
 
 
 def _encoded(ds: Dataset) -> bytes:

@@ -4,6 +4,7 @@ and other plugins' declared contracts, and no package has an import circle."""
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,15 +28,21 @@ def _imports(path: Path, package: str | None = None) -> Iterator[tuple[str, int]
             for alias in node.names:
                 yield alias.name, node.lineno
         elif isinstance(node, ast.ImportFrom):
-            if node.level and package:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                module = ".".join([*base, node.module] if node.module else base)
-            else:
-                module = node.module or ""
-            yield module, node.lineno
-            for alias in node.names:  # ``from pkg import module`` imports pkg.module
-                yield f"{module}.{alias.name}", node.lineno
+            yield from _imports_of(node, package)
+
+
+def _imports_of(node: ast.ImportFrom, package: str | None) -> Iterator[tuple[str, int]]:
+    """The module a ``from ... import`` reads (first, relative level resolved), then each
+    ``module.name`` it names (``from pkg import module`` imports pkg.module)."""
+    if node.level and package:
+        base = package.split(".")
+        base = base[: len(base) - node.level + 1]
+        module = ".".join([*base, node.module] if node.module else base)
+    else:
+        module = node.module or ""
+    yield module, node.lineno
+    for alias in node.names:
+        yield f"{module}.{alias.name}", node.lineno
 
 
 def _module_name(path: Path, src_root: Path) -> str:
@@ -87,6 +94,88 @@ def test_the_kernel_never_names_a_plugin_package() -> None:
                 for path in sorted(KERNEL.rglob("*.py"))
                 for module, line in _imports(path, _package_of(path, ROOT))
                 if module.partition(".")[0] in plugin_packages]
+    assert not problems, "\n".join(problems)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _private_uses(path: Path, package: str, modules: set[str]) -> Iterator[tuple[str, int]]:
+    """Private names (``_x``) a file takes from another module of ``modules``: imported
+    (``from gantry.m import _x``) or read off an imported module (``m._x``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    bound: dict[str, str] = {}  # local name -> module it stands for
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in modules:
+                    bound[alias.asname or alias.name] = alias.name
+        elif isinstance(node, ast.ImportFrom):
+            source = next(m for m, _ in _imports_of(node, package))
+            for alias in node.names:
+                if f"{source}.{alias.name}" in modules:
+                    bound[alias.asname or alias.name] = f"{source}.{alias.name}"
+                elif source in modules and _private(alias.name):
+                    yield f"{source}.{alias.name}", node.lineno
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id in bound and _private(node.attr):
+            yield f"{bound[node.value.id]}.{node.attr}", node.lineno
+
+
+def test_kernel_modules_take_no_private_names_of_each_other() -> None:
+    """A name another module needs is public in its home module (or the code moves)."""
+    modules = {_module_name(p, ROOT) for p in KERNEL.rglob("*.py")}
+    problems = [f"{path.relative_to(ROOT)}:{line}: uses {name}"
+                for path in sorted(KERNEL.rglob("*.py"))
+                for name, line in _private_uses(path, _package_of(path, ROOT), modules)]
+    assert not problems, "\n".join(problems)
+
+
+def test_private_name_finder_sees_both_forms(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    user = tmp_path / "pkg" / "user.py"
+    user.write_text("from pkg.home import _hidden, shown\nfrom . import home\n"
+                    "import pkg.home as h\nh._other()\nhome._third\nhome.fine\n")
+    found = sorted(_private_uses(user, "pkg", {"pkg", "pkg.home", "pkg.user"}))
+    assert found == [("pkg.home._hidden", 1), ("pkg.home._other", 4), ("pkg.home._third", 5)]
+
+
+def _plugin_names() -> set[str]:
+    """Every name a plugin goes by: its distribution and its entry-point names."""
+    names: set[str] = set()
+    for project in sorted((ROOT / "plugins").glob("*/pyproject.toml")):
+        data = tomllib.loads(project.read_text(encoding="utf-8"))["project"]
+        names.add(data["name"])
+        names.update(data.get("entry-points", {}).get("gantry", {}))
+    return names
+
+
+def _string_literals(path: Path) -> Iterator[tuple[str, int]]:
+    """The string constants of a file's code (docstrings left out: they may give examples)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                       ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in docstrings:
+            yield node.value, node.lineno
+
+
+def test_the_kernel_code_never_names_a_plugin() -> None:
+    """No ``get_plugin("parquet")``, no ``scheme == "sqlite"``: what the kernel needs of a
+    plugin is a hook or a declared capability. (Help and error texts may mention a plugin
+    inside a sentence; the testing kit's data is not kernel code.)"""
+    names = _plugin_names()
+    assert {"parquet", "gantry-sqlite"} <= names
+    problems = [f"{path.relative_to(ROOT)}:{line}: {text!r}"
+                for path in sorted(KERNEL.rglob("*.py"))
+                if "testing" not in path.relative_to(KERNEL).parts
+                for text, line in _string_literals(path) if text in names]
     assert not problems, "\n".join(problems)
 
 

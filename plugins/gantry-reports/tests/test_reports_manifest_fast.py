@@ -1,14 +1,24 @@
 """The manifest's per-file fast path (``headerscan.HeaderReader``, folder resolution once per
-folder, no spooling with a store) writes exactly what the previous implementation wrote.
+folder, files read ahead on threads, no spooling with a store) writes exactly what the
+implementation before it (every file through ``dcmread``) wrote.
 
-``manifest_reference.py`` is that implementation, verbatim; every test here compares bytes.
+The header reader is compared with ``dcmread`` itself. The manifests are compared, byte for
+byte, with the files under ``manifest_expected/``: a release of files of every layout (and a
+missing one, a changed one, symlinks, duplicates) with its export records, and the manifests
+the ``dcmread`` implementation wrote for it, for several options. They were checked against
+that implementation when it was retired. After an intended change of the output, rewrite them
+with ``python plugins/gantry-reports/tests/test_reports_manifest_fast.py --write-expected``
+and review the diff.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import dataclasses
 import io
+import json
 import os
+import random
+import shutil
 import struct
 import sys
 from pathlib import Path
@@ -29,24 +39,36 @@ SECRET = bytes(range(32))
 NAMES = ("manifest.html", "manifest.csv", "manifest.json")
 
 
-def _reference():
-    name = "gantry_reports_manifest_reference"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("manifest_reference.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+EXPECTED = Path(__file__).with_name("manifest_expected")
+#: Option sets with expected manifests: folder name -> write_manifests options.
+CASES = {
+    "default": {},
+    "no-thumbnails": {"thumbnails": False},
+    "small": {"thumbnail_size": 32, "max_html_series": 2, "profile": "ps3.15/basic"},
+}
+#: The tool versions the expected manifests name (the real ones differ between machines).
+TOOLS = {"gantry": "0.0.0", "gantry-reports": "0.0.0", "pydicom": "0.0.0",
+         "python": "0.0.0", "plugins": [{"name": "reports", "version": "0.0.0",
+                                         "distribution": "gantry-reports", "status": "loaded"}]}
+DEST = "@DEST@"
 
 
-def _both(destination: str, records: list[ExportRecord], **options) -> tuple[list, list]:
-    """The manifest files of the reference, then of the current implementation."""
-    out = []
-    for writer in (_reference().write_manifests, manifest.write_manifests):
-        paths = writer(destination, list(records), **options)
-        out.append([(p.name, p.read_bytes()) for p in paths])
-    return out[0], out[1]
+@pytest.fixture(autouse=True)
+def _fixed_versions(monkeypatch):
+    from gantry_reports import versions
+
+    monkeypatch.setattr(versions, "tool_versions", lambda hooks=None: TOOLS)
+
+
+def _written(destination: str, records: list[ExportRecord], **options) -> list:
+    """``[(name, bytes)]`` of the manifests the current implementation writes."""
+    paths = manifest.write_manifests(destination, list(records), **options)
+    return [(p.name, p.read_bytes()) for p in paths]
+
+
+def _expected(case: str) -> list:
+    folder = EXPECTED / "manifests" / case
+    return [(name, (folder / name).read_bytes()) for name in NAMES]
 
 
 def _expected_fields(data: bytes) -> dict[str, str] | None:
@@ -147,7 +169,7 @@ def _variants() -> dict[str, tuple[bytes, bool]]:
     pixels = _bytes(make_instance(instance=19))
     out["no preamble"] = (pixels[128:], False)
     out["truncated"] = (pixels[:700], False)
-    out["garbage"] = (b"\0" * 128 + b"DICM" + os.urandom(300), False)
+    out["garbage"] = (b"\0" * 128 + b"DICM" + random.Random(7).randbytes(300), False)
     out["not dicom"] = (b"hello, world\n" * 20, False)
     out["broken deflate"] = (  # dcmread raises: "unreadable"
         b"\0" * 128 + b"DICM" + _element(0x00020010, "UI", b"1.2.840.10008.1.2.1.99\0")
@@ -215,12 +237,16 @@ def test_header_reader_steps_aside_for_customised_pydicom():
     assert HeaderReader(manifest.KEY_FIELDS).read(_bytes(make_instance())) is not None
 
 
-@pytest.fixture(scope="module")
-def release(tmp_path_factory, export_cohort):
-    """A factory cohort exported (memory store) plus files of every layout, a missing one,
-    a changed one, symlinks and duplicates among its records."""
-    root = tmp_path_factory.mktemp("fast")
-    cohort, dest, records = export_cohort(root, patients=3, series=2, instances=3, rows=24, cols=20)
+def _build_release(root: Path) -> tuple[Path, list[ExportRecord]]:
+    """A factory cohort exported (memory store) under ``root/out``, plus files of every
+    layout, a missing one, a changed one, symlinks and duplicates among its records (what
+    ``manifest_expected/`` holds, made afresh by ``--write-expected``)."""
+    cohort = write_cohort(root / "in", patients=3, series=2, instances=3, rows=24, cols=20)
+    dest = root / "out"
+    with Session(store="memory://", secret=SECRET) as session:
+        session.ingest(str(cohort.root))
+        assert session.export(str(dest)).failed == 0
+        records = list(session.store.iter_exports(str(dest)))
     assert len(records) == 18
 
     def add(rel: str, data: bytes | None, *, sha: str = "") -> None:
@@ -236,46 +262,68 @@ def release(tmp_path_factory, export_cohort):
     changed = records[0]
     with open(dest / changed.path, "ab") as fh:
         fh.write(b"\0\0")  # changed since export: sha256 and size differ from the record
-    os.symlink(dest / records[1].path, dest / "layouts" / "link-inside.dcm")
+    (root / "outside.dcm").write_bytes(_bytes(make_instance(instance=30)))
     add("layouts/link-inside.dcm", None)
-    outside = root / "outside.dcm"
-    outside.write_bytes(_bytes(make_instance(instance=30)))
-    os.symlink(outside, dest / "layouts" / "link-outside.dcm")
     add("layouts/link-outside.dcm", None)
-    os.symlink(root / "in", dest / "linked-folder")
     add(f"linked-folder/{cohort.paths[0].relative_to(cohort.root)}", None)
     add("../outside.dcm", None)
     add("layouts/../layouts/link-inside.dcm", None)
     add("layouts", None)  # a folder, not a file
     records.append(records[3])  # the same file twice
+    for path in (root / "in").rglob("*"):  # the linked folder needs only its one file
+        if path.is_file() and path != cohort.paths[0]:
+            path.unlink()
+    for name in NAMES:  # the export's own manifests: made again by every test
+        (dest / name).unlink()
+    return dest, records
+
+
+def _link(root: Path, records: list[ExportRecord]) -> None:
+    """The release's symlinks (made here: git keeps no links that leave a folder)."""
+    dest = root / "out"
+    os.symlink(dest / records[1].path, dest / "layouts" / "link-inside.dcm")
+    os.symlink(root / "outside.dcm", dest / "layouts" / "link-outside.dcm")
+    os.symlink(root / "in", dest / "linked-folder")
+
+
+def _save_records(records: list[ExportRecord], dest: Path, path: Path) -> None:
+    rows = [{**dataclasses.asdict(r), "destination": DEST} for r in records]
+    assert all(r.destination == str(dest) for r in records)
+    path.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def _load_records(path: Path, dest: Path) -> list[ExportRecord]:
+    return [ExportRecord(**{**row, "destination": str(dest),
+                            "fields": tuple(tuple(pair) for pair in row["fields"])})
+            for row in json.loads(path.read_text())]
+
+
+def _copy_release(name: str, root: Path) -> tuple[Path, list[ExportRecord]]:
+    """A committed release under ``root``: its files (with their recorded modification times,
+    so that unchanged files are trusted as the export left them), links and records."""
+    shutil.copytree(EXPECTED / name, root, symlinks=False)
+    records_file = root / "records.json"
+    dest = root / "out"
+    records = _load_records(records_file, dest)
+    records_file.unlink()
+    for record in records:
+        if record.mtime_ns and (dest / record.path).is_file():
+            os.utime(dest / record.path, ns=(record.mtime_ns, record.mtime_ns))
+    return dest, records
+
+
+@pytest.fixture
+def release(tmp_path):
+    dest, records = _copy_release("release", tmp_path / "release")
+    _link(tmp_path / "release", records)
     return {"dest": dest, "records": records}
 
 
-def test_export_hook_writes_what_the_reference_writes(tmp_path):
-    """The manifests written by the export itself (the hook) equal the reference's output
-    for the same records."""
-    cohort = write_cohort(tmp_path / "in", patients=2, series=2, instances=2)
-    dest = tmp_path / "out"
-    with Session(store="memory://", secret=SECRET) as session:
-        session.ingest(str(cohort.root))
-        session.export(str(dest))
-        records = list(session.store.iter_exports(str(dest)))
-        profile = session.run.profile.name
-    hook = {n: (dest / n).read_bytes() for n in NAMES}
-    reference, current = _both(str(dest), records, profile=profile)
-    assert dict(reference) == hook
-    assert current == reference
-
-
-@pytest.mark.parametrize("options", [
-    {},
-    {"thumbnails": False},
-    {"thumbnail_size": 32, "max_html_series": 2, "profile": "ps3.15/basic"},
-])
-def test_manifests_are_byte_identical_to_the_reference(release, options):
-    reference, current = _both(str(release["dest"]), release["records"], **options)
+@pytest.mark.parametrize("case", list(CASES))
+def test_manifests_are_byte_identical_to_the_expected_files(release, case):
+    current = _written(str(release["dest"]), release["records"], **CASES[case])
     assert [name for name, _ in current] == list(NAMES)
-    for (name, old), (_, new) in zip(reference, current, strict=True):
+    for (name, new), (_, old) in zip(current, _expected(case), strict=True):
         assert new == old, name
     csv_text = dict(current)["manifest.csv"].decode()
     for status in ("missing", "changed since export", "unreadable"):
@@ -287,11 +335,30 @@ def test_files_read_ahead_on_threads_give_the_same_bytes(release, monkeypatch):
     monkeypatch.setattr(manifest, "_THREADED_SIZE", 0)
     monkeypatch.setattr(manifest, "_AHEAD_BYTES", 4096)
     monkeypatch.setattr(manifest.os, "cpu_count", lambda: 3)
-    reference, current = _both(str(release["dest"]), release["records"])
-    assert current == reference
+    assert _written(str(release["dest"]), release["records"]) == _expected("default")
 
 
-def test_large_images_are_byte_identical_to_the_reference(tmp_path):
+def test_trusted_and_rehashed_files_give_the_same_bytes(release):
+    """``rehash`` reads every file again instead of trusting an unchanged one's record."""
+    assert _written(str(release["dest"]), release["records"], rehash=True) \
+        == _expected("default")
+
+
+def test_export_hook_writes_what_the_writer_writes(tmp_path):
+    """The manifests written by the export itself (the hook) equal the writer's output for
+    the same records."""
+    cohort = write_cohort(tmp_path / "in", patients=2, series=2, instances=2)
+    dest = tmp_path / "out"
+    with Session(store="memory://", secret=SECRET) as session:
+        session.ingest(str(cohort.root))
+        session.export(str(dest))
+        records = list(session.store.iter_exports(str(dest)))
+        profile = session.run.profile.name
+    hook = {n: (dest / n).read_bytes() for n in NAMES}
+    assert dict(_written(str(dest), records, profile=profile)) == hook
+
+
+def test_large_images_read_on_threads_give_the_same_bytes(tmp_path, monkeypatch):
     cohort = write_cohort(tmp_path / "in", patients=1, series=2, instances=3, rows=400,
                           cols=400)  # 320 kB files: read ahead on threads
     dest = tmp_path / "out"
@@ -300,20 +367,34 @@ def test_large_images_are_byte_identical_to_the_reference(tmp_path):
         session.export(str(dest))
         records = list(session.store.iter_exports(str(dest)))
     assert min(r.size for r in records) >= manifest._THREADED_SIZE
-    reference, current = _both(str(dest), records)
-    assert current == reference
+    threaded = _written(str(dest), records, rehash=True)
+    monkeypatch.setattr(manifest, "_THREADED_SIZE", 1 << 40)
+    assert _written(str(dest), records, rehash=True) == threaded
 
 
-def test_table_export_manifest_is_byte_identical_to_the_reference(tmp_path):
-    pytest.importorskip("pyarrow")
-    cohort = write_cohort(tmp_path / "in", patients=2, series=1, instances=2)
-    dest = tmp_path / "table.parquet"
+def _build_table(root: Path) -> tuple[Path, list[ExportRecord]]:
+    cohort = write_cohort(root / "in", patients=2, series=1, instances=2)
+    dest = root / "out" / "table.parquet"
     with Session(store="memory://", secret=SECRET) as session:
         session.ingest(str(cohort.root))
         assert session.export(str(dest), format="parquet").failed == 0
         records = list(session.store.iter_exports(str(dest)))
-    reference, current = _both(str(dest), records)
-    assert current == reference
+    shutil.rmtree(root / "in")
+    for path in (root / "out").iterdir():
+        if path.name != "table.parquet":
+            path.unlink()
+    return dest, records
+
+
+def test_table_export_manifest_is_byte_identical_to_the_expected_files(tmp_path):
+    pytest.importorskip("pyarrow")
+    root = tmp_path / "table"
+    shutil.copytree(EXPECTED / "table", root)
+    records = _load_records(root / "records.json", root / "out" / "table.parquet")
+    (root / "records.json").unlink()
+    current = _written(str(root / "out" / "table.parquet"), records)
+    folder = EXPECTED / "manifests" / "table"
+    assert current == [(name, (folder / name).read_bytes()) for name, _ in current]
 
 
 def test_no_spooling_with_a_store(tmp_path):
@@ -334,3 +415,43 @@ def test_no_spooling_with_a_store(tmp_path):
     plugin.gantry_exported(record=record, run=Run())
     plugin.gantry_exported(record=record, run=Run())
     assert list(spool.take("r1", str(tmp_path))) == [record, record]
+
+
+def _write_expected() -> None:
+    """Rewrite ``manifest_expected/`` from the current code: the releases, then the
+    manifests the current writer makes of them (with :data:`TOOLS` for the versions)."""
+    import tempfile
+
+    from gantry_reports import versions
+
+    versions.tool_versions = lambda hooks=None: TOOLS
+    shutil.rmtree(EXPECTED, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        dest, records = _build_release(Path(tmp) / "release")
+        shutil.copytree(Path(tmp) / "release", EXPECTED / "release")
+        _save_records(records, dest, EXPECTED / "release" / "records.json")
+        dest, records = _build_table(Path(tmp) / "table")
+        shutil.copytree(Path(tmp) / "table", EXPECTED / "table")
+        _save_records(records, dest, EXPECTED / "table" / "records.json")
+        for case, options in CASES.items():
+            root = Path(tmp) / case
+            dest, records = _copy_release("release", root)
+            _link(root, records)
+            _keep(_written(str(dest), records, **options), EXPECTED / "manifests" / case)
+        shutil.copytree(EXPECTED / "table", Path(tmp) / "table-copy")
+        records = _load_records(Path(tmp) / "table-copy" / "records.json",
+                                Path(tmp) / "table-copy" / "out" / "table.parquet")
+        _keep(_written(str(Path(tmp) / "table-copy" / "out" / "table.parquet"), records),
+              EXPECTED / "manifests" / "table")
+
+
+def _keep(files: list, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files:
+        (folder / name).write_bytes(data)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write-expected"]:
+        raise SystemExit(f"usage: python {sys.argv[0]} --write-expected")
+    _write_expected()

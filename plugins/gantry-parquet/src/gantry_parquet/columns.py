@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from gantry.api import INVALID_COLUMN, arrow_type, name_for_column
+from gantry.api import INVALID_COLUMN, name_for_column
+from gantry_parquet.arrow_expr import arrow_type
 
 if TYPE_CHECKING:
     import pyarrow as pa

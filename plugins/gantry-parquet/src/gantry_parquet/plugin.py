@@ -44,17 +44,17 @@ def gantry_commands(cli: click.Group) -> None:
     add_query_command(cli)
 
 
-def session_to_arrow(session: Any, query: str | None = None,
-                     columns: list[str] | None = None) -> Any:
-    """The session's stored headers as a ``pyarrow.Table`` (``Session.to_arrow`` calls this)."""
-    from gantry_parquet.tables import to_arrow
+@hookimpl
+def gantry_instance_table(session: Any, form: str, query: str | None,
+                          columns: list[str] | None) -> Any:
+    """Make ``Session.to_arrow()``'s ``pyarrow.Table`` and ``Session.to_pandas()``'s
+    DataFrame (``None`` for any other form)."""
+    if form == "arrow":
+        from gantry_parquet.tables import to_arrow
 
-    return to_arrow(session, query, columns)
+        return to_arrow(session, query, columns)
+    if form == "pandas":
+        from gantry_parquet.tables import to_pandas
 
-
-def session_to_pandas(session: Any, query: str | None = None,
-                      columns: list[str] | None = None) -> Any:
-    """The session's stored headers as a pandas DataFrame (``Session.to_pandas`` calls this)."""
-    from gantry_parquet.tables import to_pandas
-
-    return to_pandas(session, query, columns)
+        return to_pandas(session, query, columns)
+    return None

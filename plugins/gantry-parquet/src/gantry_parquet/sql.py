@@ -60,9 +60,10 @@ def run_select(table: pa.Table, sql: str, params: list[Any] | None = None) -> pa
 
 def filter_table(table: pa.Table, query: str) -> pa.Table:
     """Rows of ``table`` matching a Gantry query, through DuckDB with parameters."""
-    from gantry.api import parse_query, referenced_keywords, to_duckdb
+    from gantry.api import parse_query, referenced_keywords
     from gantry_parquet.batches import conform, unify
     from gantry_parquet.columns import column_type
+    from gantry_parquet.duckdb_sql import to_duckdb
 
     tree = parse_query(query)
     import pyarrow as pa

@@ -1,4 +1,5 @@
-"""Compile a syntax tree to a DuckDB ``WHERE`` clause with ``?`` parameters.
+"""Compile a query's syntax tree (``gantry.api.parse_query``) to a DuckDB ``WHERE`` clause
+with ``?`` parameters.
 
 Column names come from the tree (already checked against the DICOM dictionary) and are quoted;
 every literal is a parameter, never text pasted into the SQL.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gantry.query.syntax import (
+from gantry.api import (
     And,
     Between,
     Compare,

@@ -1,4 +1,5 @@
-"""Compile a syntax tree to a ``pyarrow.compute.Expression`` (pyarrow imported when called).
+"""Compile a query's syntax tree (``gantry.api.parse_query``) to a ``pyarrow.compute.Expression``
+(pyarrow imported when called).
 
 Arrow expressions have no "any element" operation over lists, so queries on multi-valued
 attributes compile only to a predicate or to DuckDB; :func:`to_arrow` says so plainly.
@@ -8,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gantry.query.errors import QueryError
-from gantry.query.syntax import (
+from gantry.api import (
     And,
     Between,
     Compare,
@@ -20,6 +20,7 @@ from gantry.query.syntax import (
     Node,
     Not,
     Or,
+    QueryError,
     StartsWith,
 )
 
