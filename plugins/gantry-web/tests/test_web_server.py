@@ -3,6 +3,7 @@ nothing identifying in addresses or titles; originals only on an audited request
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 import time
 from collections.abc import Iterator
@@ -229,22 +230,41 @@ def test_paging_reads_one_page(demo: DemoStore, tmp_path: Path) -> None:
         patient = _links(client.get("/patients").text, "patients")[0]
         study = _links(client.get(patient).text, "studies")[0]
         series = _links(client.get(study).text, "series")[0]
-        first = client.get(series).text
-        assert f"{total} in all · page 1 of 3" in first
-        assert len(_links(first, "instances")) == PAGE_SIZE
-        calls: list[int] = []
+        read: list[int] = []
         store = console.store
         original = store.iter_instances
 
-        def counting(**kwargs: Any) -> Any:
-            calls.append(len(list(kwargs.get("sop_instance_uids") or [])) or -1)
-            return original(**kwargs)
+        def counting(**kwargs: Any) -> Any:  # how many instances each request reads
+            for inst in original(**kwargs):
+                read[-1] += 1
+                yield inst
 
         store.iter_instances = counting  # type: ignore[method-assign]
-        last = client.get(f"{series}?page=3").text
+
+        def get(url: str) -> str:
+            read.append(0)
+            text = client.get(url).text
+            assert read[-1] <= PAGE_SIZE + 1, (url, read[-1])  # a page, not the whole series
+            return text
+
+        def link(html: str, label: str) -> str:
+            return html_lib.unescape(re.search(rf'href="([^"]+)"[^>]*>{label}<', html)[1])
+
+        first = get(series)
+        assert f"{total} in all · page 1 of 3" in first
+        assert len(_links(first, "instances")) == PAGE_SIZE
+        second = get(link(first, "next"))
+        assert "page 2 of 3" in second and "after=" in link(first, "next")
+        seen = set(_links(first, "instances")) | set(_links(second, "instances"))
+        assert len(seen) == 2 * PAGE_SIZE
+        last = get(link(second, "last"))
         assert len(_links(last, "instances")) == 7
         assert "page 3 of 3" in last and 'rel="next"' not in last
-        assert -1 not in calls[:1] and calls[0] == 7  # the page, not the whole series
+        assert not seen & set(_links(last, "instances"))
+        back = get(link(last, "previous"))
+        assert "page 2 of 3" in back and _links(back, "instances") == _links(second, "instances")
+        again = get(link(back, "previous"))
+        assert "page 1 of 3" in again and _links(again, "instances") == _links(first, "instances")
     finally:
         console.session.close()
 

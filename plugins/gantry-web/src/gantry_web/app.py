@@ -93,8 +93,11 @@ def create_app(console: Console, token: str, hosts: set[str]) -> Starlette:
                     title="Series of a study")
 
     async def instances(request: Request) -> Response:
-        series_info, listing = console.instances(request.path_params["handle"],
-                                                 _int(request.query_params.get("page"), 1, 1))
+        params = request.query_params
+        series_info, listing = console.instances(
+            request.path_params["handle"], _int(params.get("page"), 1, 1),
+            after=params.get("after") or None, before=params.get("before") or None,
+            last=params.get("at") == "last")
         return page(request, "instances.html", series=series_info, listing=listing,
                     title="Instances of a series")
 

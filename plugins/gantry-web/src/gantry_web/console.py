@@ -2,9 +2,10 @@
 
 Everything shown is what the profile will write (the redaction stack run on the stored header,
 or on the file for the viewer); original values appear only through :meth:`Console.reveal`,
-which is audited. Listings keep the ordered keys of what they page over in memory (rebuilt
-when the store's counts change), so that a page of a 100,000-instance listing reads one page
-of instances from the store.
+which is audited. The instances of a series are paged by key (``iter_instances(after=...)``:
+a page of a 100,000-instance series reads that page from the store, through an index in
+gantry-sqlite); the shorter listings (patients, studies, series, a search result) keep the
+ordered keys they page over in memory (rebuilt when the store's counts change).
 """
 
 from __future__ import annotations
@@ -34,12 +35,17 @@ class NotFound(LookupError):
 
 @dataclass
 class Page:
-    """One page of a listing."""
+    """One page of a listing (``first``/``last``: the handles of its first and last rows when
+    it is paged by key — the next page starts after ``last``, the previous one before
+    ``first``)."""
 
     rows: list[dict[str, Any]]
     page: int
     pages: int
     total: int
+    keyset: bool = False
+    first: str = ""
+    last: str = ""
 
 
 @dataclass
@@ -274,31 +280,63 @@ class Console:
         return self.handles.of("patient", inst.patient_id) if inst else ""
 
     def _series_uids(self, series_uid: str) -> list[str]:
-        return self._keys("instances", series_uid, lambda: (
-            i.sop_instance_uid for i in self.store.iter_instances(
-                series_instance_uid=series_uid)))
+        return [i.sop_instance_uid for i in self.store.iter_instances(
+            series_instance_uid=series_uid)]
 
-    def instances(self, series_handle: str, page: int = 1) -> tuple[dict[str, Any], Page]:
-        """Instances of one series, one page read from the store."""
+    def instances(self, series_handle: str, page: int = 1, *, after: str | None = None,
+                  before: str | None = None, last: bool = False
+                  ) -> tuple[dict[str, Any], Page]:
+        """Instances of one series, paged by key: the first page, the page ``after`` (or
+        ``before``) an instance handle the previous page showed, or the ``last`` page. Each
+        reads one page of instances from the store (``iter_instances(after=...)``), never the
+        whole series; ``page`` is the number shown."""
+        from itertools import islice
+
         series_uid = self.resolve("series", series_handle)
-        keys = self._series_uids(series_uid)
-        part, page, pages = self._slice(keys, page)
-        rows = self.instance_rows(part)
-        first = keys[0] if keys else None
-        ds = self.redacted_header(first) if first else None
-        inst = self.store.get_instance(first) if first else None
+        first_uid = self._first_instance_of_series(series_uid)
+        inst = self.store.get_instance(first_uid) if first_uid else None
+        total = 0
+        if inst is not None:
+            total = next((s.instance_count for s in self.store.iter_series(
+                inst.study_instance_uid) if s.series_instance_uid == series_uid), 0)
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        key = {"series_instance_uid": series_uid}
+        if last:
+            count = total - (pages - 1) * PAGE_SIZE or PAGE_SIZE
+            found = list(islice(self.store.iter_instances(**key, reverse=True), count))[::-1]
+            page = pages
+        elif before:
+            found = list(islice(self.store.iter_instances(
+                **key, after=self.resolve("instance", before), reverse=True), PAGE_SIZE))[::-1]
+            page = max(1, page)
+            if len(found) < PAGE_SIZE:  # reached the start: the first page as it is now
+                found, page = list(islice(self.store.iter_instances(**key), PAGE_SIZE)), 1
+        else:
+            start = self.resolve("instance", after) if after else None
+            found = list(islice(self.store.iter_instances(**key, after=start), PAGE_SIZE))
+            page = max(1, page) if after else 1
+        rows = self.instance_rows([i.sop_instance_uid for i in found], found)
+        pages = max(pages, page)
+        ds = self.redacted_header(first_uid) if first_uid else None
         series = {"handle": series_handle, "uid": _text(ds, "SeriesInstanceUID"),
                   "modality": _text(ds, "Modality"),
                   "description": _text(ds, "SeriesDescription"),
                   "study": self.handles.of("study", inst.study_instance_uid) if inst else ""}
-        return series, Page(rows, page, pages, len(keys))
+        listing = Page(rows, page, pages, total, keyset=True,
+                       first=rows[0]["handle"] if rows else "",
+                       last=rows[-1]["handle"] if rows else "")
+        return series, listing
 
-    def instance_rows(self, uids: list[str]) -> list[dict[str, Any]]:
-        """Rows of a page of instances: number, new UID, size, frames, status, decision."""
+    def instance_rows(self, uids: list[str], instances: Iterable[Instance] | None = None
+                      ) -> list[dict[str, Any]]:
+        """Rows of a page of instances: number, new UID, size, frames, status, decision
+        (``instances``: those of ``uids`` already read, else read from the store)."""
         decisions = self.decisions()
         findings: dict[str, int] = {}
         rows = []
-        for inst in self.store.iter_instances(sop_instance_uids=uids):
+        if instances is None:
+            instances = self.store.iter_instances(sop_instance_uids=uids)
+        for inst in instances:
             uid = inst.sop_instance_uid
             for _ in self.store.iter_findings(uid):
                 findings[uid] = findings.get(uid, 0) + 1
