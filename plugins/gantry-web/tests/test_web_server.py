@@ -443,6 +443,63 @@ def test_accepting_an_ocr_finding_makes_a_zone_rule_the_preview_uses(
         console.session.close()
 
 
+def _export_cli(db: str, dest: Path, profile: str) -> Any:
+    """``gantry export DEST --db URL -p PROFILE`` in its own process (no console around); the
+    written ultrasound, or ``None`` when the gate kept it back."""
+    import subprocess
+    import sys
+
+    import pydicom
+
+    done = subprocess.run([sys.executable, "-m", "gantry", "export", str(dest), "--db", db,
+                           "-p", profile, "-w", "1"], capture_output=True, text=True,
+                          check=False, timeout=300)
+    assert done.returncode in (0, 3), done.stderr
+    for path in sorted(dest.rglob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        if ds.Modality == "US":
+            return ds
+    return None
+
+
+def test_a_zone_rule_accepted_in_the_console_is_blanked_by_a_plain_cli_export(
+        demo: DemoStore, tmp_path: Path) -> None:
+    """Accept the OCR finding in the console, close it, then ``gantry export`` on the command
+    line: the store's zone rule is in the profile of that run (``gantry_store_profile``), the
+    box is blank in the written pixels, and the gate releases what it kept back before."""
+    import shutil
+
+    from gantry_web_kit import ID_BOX
+
+    root = tmp_path / "copy"
+    shutil.copytree(Path(demo.url.removeprefix("sqlite:///")).parent, root)
+    copy = DemoStore(url=f"sqlite:///{root / 'cohort.db'}", profile=str(root / "review.yaml"),
+                     inputs=root / "in", us_uid=demo.us_uid)
+    x, y, w, h = ID_BOX
+
+    def id_box(ds: Any) -> Any:
+        return ds.pixel_array[:, y:y + h, x:x + w]
+
+    before = _export_cli(copy.url, tmp_path / "before", copy.profile)
+    assert before is not None and id_box(before).any()  # the record number is still there
+    assert _export_cli(copy.url, tmp_path / "basic-before", "ps3.15/basic") is None  # the gate
+    client, console = _client(copy, profile="ps3.15/basic")
+    try:
+        client.cookies.set("gantry_web", TOKEN)
+        handle = console.handles.of("instance", copy.us_uid)
+        page = client.get(f"/instances/{handle}").text
+        r = client.post(f"/instances/{handle}/zone", data={"csrf": _csrf(page), "index": "0"},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+    finally:
+        console.session.close()
+    after = _export_cli(copy.url, tmp_path / "after", copy.profile)
+    assert after is not None and not id_box(after).any()  # blank on every frame
+    assert not after.pixel_array[:, :30, :].any()  # the profile's own rule still applies
+    basic = _export_cli(copy.url, tmp_path / "basic-after", "ps3.15/basic")
+    assert basic is not None and not id_box(basic).any()  # pixel-zones joined the stack
+
+
 def test_a_missing_source_shows_the_store_header_and_its_pixels(tmp_path: Path) -> None:
     own = demo_store(tmp_path / "own")
     (own.inputs / "us.dcm").unlink()

@@ -83,7 +83,7 @@ class Console:
         self._searches: OrderedDict[str, SearchResult] = OrderedDict()
         self._grants: dict[str, Grant] = {}
         self._decisions: tuple[float, dict[str, Decision]] | None = None
-        self.base_profile = session.spec.profile
+        self.base_profile = session.base_profile
         self.export_job: Any = None
         #: why an instance's source could not be read for its preview (by original UID)
         self.source_errors: dict[str, str] = {}
@@ -494,13 +494,14 @@ class Console:
     # -- zone rules ---------------------------------------------------------------------------
     def zone_rules(self) -> list[dict[str, Any]]:
         """Zone rules reviewers accepted, from the store's audit log (oldest first)."""
-        return [dict(e.detail) for e in self.store.iter_events() if e.kind == ZONE_EVENT]
+        return [dict(e.detail) for e in self.store.iter_events(kind=ZONE_EVENT)]
 
     def accept_zone(self, handle: str, index: int, padding: int = 4) -> dict[str, Any]:
         """Turn one OCR finding's box into a zone rule for the instance's device
         (Manufacturer, model, Rows x Columns) — the ``gantry ocr discover`` proposal for one
-        sighting. Recorded in the store's audit log with who and when; the console's profile
-        gains it at once (for its previews and exports)."""
+        sighting. Recorded in the store's audit log with who and when; every session over
+        the store runs it from then on (:func:`store_zone_rules`, the
+        ``gantry_store_profile`` hook) — this console's previews and exports at once."""
         if self.read_only:
             raise PermissionError("this console is read-only")
         found = self.findings(handle)
@@ -533,21 +534,13 @@ class Console:
         self.apply_zone_rules()
         return rule
 
-    def apply_zone_rules(self, workdir: str | None = None) -> str | None:
-        """Make the session's profile the console's profile plus every accepted zone rule
-        (a profile file in a private temporary folder that ``extends`` the base one); return
-        its path, or ``None`` when no rule was accepted."""
-        rules = [entry["rule"] for entry in self.zone_rules()]
-        if not rules:
-            return None
-        from gantry_web.profile import overlay_profile
-
-        path = overlay_profile(self.session, self.base_profile, rules, workdir)
-        self.session.use_profile(path)
+    def apply_zone_rules(self) -> None:
+        """Open the session's profile again, so that it takes in every zone rule the store
+        holds (the kernel extends the profile with them), and drop what was previewed."""
+        self.session.use_profile(self.base_profile)
         with self._lock:
             self._previews.clear()
             self._headers.clear()
-        return path
 
     def zones_yaml(self) -> str:
         """The accepted rules as YAML for ``plugins: {gantry-pixels: {zones: ...}}``."""
@@ -559,6 +552,15 @@ class Console:
             return ""
         return yaml.safe_dump({"plugins": {"gantry-pixels": {"zones": rules}}},
                               sort_keys=False, default_flow_style=None)
+
+
+def store_zone_rules(store: Any) -> Iterator[dict[str, Any]]:
+    """The profile additions the zone rules accepted in a console make (``pixel-zones`` in
+    the stack, the rules appended to ``gantry-pixels`` zones), for ``gantry_store_profile``."""
+    rules = [e.detail["rule"] for e in store.iter_events(kind=ZONE_EVENT)
+             if isinstance(e.detail, dict) and e.detail.get("rule")]
+    if rules:
+        yield {"redact": ["pixel-zones"], "plugins": {"gantry-pixels": {"zones": rules}}}
 
 
 def _text(ds: Any, keyword: str) -> str:
