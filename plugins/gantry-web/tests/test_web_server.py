@@ -308,7 +308,10 @@ def test_viewer_renders_frames_and_hides_originals_until_asked(
     page = client.get(f"/instances/{handle}").text
     assert 'id="before"' not in page and 'id="reveal"' in page
     assert "TEST^ADL" not in page and "MRN4471" not in page
-    assert "of 3" in page  # three frames
+    assert "of 3" in page and 'value="1"> of 3' in page  # three frames, counted from 1
+    third = client.get(f"/instances/{handle}?frame=3&wc=100&ww=50").text
+    assert 'value="3"> of 3' in third and "frame.png?side=after&frame=2&amp;wc=100" in third
+    assert f'href="/instances/{handle}?frame=2&amp;wc=100.0&amp;ww=50.0"' in third  # kept
     assert 'class="blanked"' in page and 'class="found"' in page
     after = client.get(f"/instances/{handle}/frame.png?side=after&frame=2&wc=2048&ww=4096")
     assert after.status_code == 200 and after.content.startswith(b"\x89PNG")
@@ -429,6 +432,7 @@ def test_accepting_an_ocr_finding_makes_a_zone_rule_the_preview_uses(
         handle = console.handles.of("instance", copy.us_uid)
         page = client.get(f"/instances/{handle}").text
         assert page.count('class="blanked"') == 1
+        assert 'id="ocr-uncovered"' in page  # the record number would be written
         r = client.post(f"/instances/{handle}/zone", data={"csrf": _csrf(page), "index": "0"},
                         follow_redirects=False)
         assert r.headers["location"] == "/zones"
@@ -438,6 +442,7 @@ def test_accepting_an_ocr_finding_makes_a_zone_rule_the_preview_uses(
         assert rule["who"] == "tester"
         page = client.get(f"/instances/{handle}").text
         assert page.count('class="blanked"') == 2  # the preview blanks the new box too
+        assert 'id="ocr-uncovered"' not in page
         assert "console-1" in page
     finally:
         console.session.close()
