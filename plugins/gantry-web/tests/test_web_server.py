@@ -438,6 +438,7 @@ def test_accepting_an_ocr_finding_makes_a_zone_rule_the_preview_uses(
         assert r.headers["location"] == "/zones"
         zones = client.get("/zones").text
         assert "ManufacturerModelName: SONO 9" in zones and "[4, 84, 92, 26]" in zones
+        assert re.search(r"<td>tester</td><td>20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC</td>", zones)
         (rule,) = console.zone_rules()
         assert rule["who"] == "tester"
         page = client.get(f"/instances/{handle}").text
@@ -493,9 +494,12 @@ def test_a_zone_rule_accepted_in_the_console_is_blanked_by_a_plain_cli_export(
         client.cookies.set("gantry_web", TOKEN)
         handle = console.handles.of("instance", copy.us_uid)
         page = client.get(f"/instances/{handle}").text
+        assert 'id="gate-error"' in page and "burned-in text" in page  # as the export says
         r = client.post(f"/instances/{handle}/zone", data={"csrf": _csrf(page), "index": "0"},
                         follow_redirects=False)
         assert r.status_code == 303, r.text
+        page = client.get(f"/instances/{handle}").text
+        assert 'id="gate-ok"' in page and 'id="gate-error"' not in page
     finally:
         console.session.close()
     after = _export_cli(copy.url, tmp_path / "after", copy.profile)

@@ -494,7 +494,16 @@ class Console:
     # -- zone rules ---------------------------------------------------------------------------
     def zone_rules(self) -> list[dict[str, Any]]:
         """Zone rules reviewers accepted, from the store's audit log (oldest first)."""
-        return [dict(e.detail) for e in self.store.iter_events(kind=ZONE_EVENT)]
+        import datetime as dt
+
+        found = []
+        for event in self.store.iter_events(kind=ZONE_EVENT):
+            entry = dict(event.detail)
+            at = float(entry.get("time") or event.time or 0)
+            entry["when"] = dt.datetime.fromtimestamp(at, dt.UTC).strftime(
+                "%Y-%m-%d %H:%M:%S UTC") if at else ""
+            found.append(entry)
+        return found
 
     def accept_zone(self, handle: str, index: int, padding: int = 4) -> dict[str, Any]:
         """Turn one OCR finding's box into a zone rule for the instance's device
