@@ -55,7 +55,9 @@ def store_profile(ref: str, profile: Profile, additions: list[dict[str, Any]],
                 dict((profile.plugins or {}).get(section) or {})))
             for key, items in (settings or {}).items():
                 found = list(merged.get(key) or [])  # type: ignore[call-overload]
-                found += [item for item in items if item not in found]
+                for item in items:
+                    if item not in found:
+                        found.append(item)
                 merged[key] = found
     document = {"extends": [ref], "name": f"{profile.name}+store",
                 "description": f"{profile.name} with what the store records (gantry_store_profile)",
