@@ -170,6 +170,29 @@ def gantry_profile_paths() -> Iterable[Path]:
 
 
 @hookspec
+def gantry_store_profile(store: Any) -> Iterable[dict[str, Any]]:
+    """Add to the profile what a store records for every run over it — e.g. the zone rules a
+    reviewer accepted in ``gantry web``, honoured by the next ``gantry export`` whatever
+    command runs it.
+
+    Called when a session opens its store and when it changes profile. Return contract:
+    **yield records** — mappings with ``redact`` (component names the stack must include:
+    added right after ``ps315-tags`` when missing) and ``plugins`` (``{section: {key:
+    [items]}}``: items appended to that list of the profile's settings, those already there
+    not again). The session then runs a profile that ``extends`` the one it was given (a file
+    in a private temporary folder, removed when it closes); no identifying value may be in it.
+
+    Example::
+
+        @hookimpl
+        def gantry_store_profile(store):
+            rules = [e.detail["rule"] for e in store.iter_events(kind="zone-rule-accepted")]
+            if rules:
+                yield {"redact": ["pixel-zones"], "plugins": {"gantry-pixels": {"zones": rules}}}
+    """
+
+
+@hookspec
 def gantry_config_keys() -> Iterable[ConfigKey]:
     """Declare typed settings sections read from the profile's ``plugins:`` mapping.
 

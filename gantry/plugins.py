@@ -381,6 +381,13 @@ class GantryHooks:
             out.extend(Path(p) for p in (result or ()))
         return out
 
+    def store_profile(self, store: Any) -> list[dict[str, Any]]:
+        """What ``gantry_store_profile`` adds to the profile for runs over ``store``."""
+        out: list[dict[str, Any]] = []
+        for result in self.pm.hook.gantry_store_profile(store=store):
+            out.extend(dict(r) for r in (result or ()) if r)
+        return out
+
     def add_commands(self, cli: click.Group) -> None:
         """Let plugins add sub-commands to the CLI; a plugin that fails there only warns."""
         for impl in self.pm.hook.gantry_commands.get_hookimpls():

@@ -77,8 +77,11 @@ class Store(Protocol):
         sequences included, VRs preserved), or ``None``."""
 
     def iter_instances(self, *, series_instance_uid: str | None = None,
-                       sop_instance_uids: Iterable[str] | None = None) -> Iterator[Instance]:
-        """Stream instances, optionally of one series or of the given UIDs, in a stable order."""
+                       sop_instance_uids: Iterable[str] | None = None,
+                       after: str | None = None, reverse: bool = False) -> Iterator[Instance]:
+        """Stream instances, optionally of one series or of the given UIDs, in a stable order
+        (``reverse``: that order backwards). ``after`` (a SOP Instance UID) starts right after
+        that instance in the order streamed — keyset paging; nothing when it is not stored."""
 
     def iter_patients(self) -> Iterator[Patient]:
         """Stream patients."""
@@ -137,8 +140,8 @@ class Store(Protocol):
     def log_event(self, event: AuditEvent) -> None:
         """Append to the audit log (must not block the caller for long)."""
 
-    def iter_events(self) -> Iterator[AuditEvent]:
-        """Stream the audit log in order."""
+    def iter_events(self, kind: str | None = None) -> Iterator[AuditEvent]:
+        """Stream the audit log in order, optionally only the events of one ``kind``."""
 
     def put_pixels(self, key: str, array: np.ndarray, meta: PixelMeta) -> None:
         """Keep modified pixel data under ``key`` (replacing an older entry)."""

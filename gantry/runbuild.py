@@ -6,7 +6,7 @@ the other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gantry.context import Run, RunSpec
 from gantry.errors import ProfileError
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from gantry.profiles import Profile
     from gantry.protocols import Store
 
-__all__ = ["build_run", "check_components", "load_run_profile", "validate_options",
-           "validate_plugin_settings"]
+__all__ = ["build_run", "check_components", "load_run_profile", "store_profile",
+           "validate_options", "validate_plugin_settings"]
 
 
 def load_run_profile(ref: str, hooks: GantryHooks) -> Profile:
@@ -31,6 +31,42 @@ def load_run_profile(ref: str, hooks: GantryHooks) -> Profile:
     validate_plugin_settings(profile, hooks)
     validate_options(profile, hooks)
     return profile
+
+
+def store_profile(ref: str, profile: Profile, additions: list[dict[str, Any]],
+                  folder: str) -> str:
+    """Write ``folder/store-profile.yaml``: a profile that ``extends`` ``ref`` with
+    ``additions`` (what the plugins' ``gantry_store_profile`` hooks say a store records:
+    components added to ``redact:``, items appended to lists of ``plugins:`` settings, each
+    once); return its path."""
+    import copy
+    from pathlib import Path
+
+    import yaml
+    redact = list(profile.redact)
+    plugins: dict[str, dict[str, object]] = {}
+    for addition in additions:
+        for name in addition.get("redact", ()) or ():
+            if name not in redact:
+                at = redact.index("ps315-tags") + 1 if "ps315-tags" in redact else len(redact)
+                redact.insert(at, name)
+        for section, settings in (addition.get("plugins", {}) or {}).items():
+            merged = plugins.setdefault(section, copy.deepcopy(
+                dict((profile.plugins or {}).get(section) or {})))
+            for key, items in (settings or {}).items():
+                found = list(merged.get(key) or [])  # type: ignore[call-overload]
+                for item in items:
+                    if item not in found:
+                        found.append(item)
+                merged[key] = found
+    document = {"extends": [ref], "name": f"{profile.name}+store",
+                "description": f"{profile.name} with what the store records (gantry_store_profile)",
+                "redact": redact, "plugins": plugins}
+    path = Path(folder) / "store-profile.yaml"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
+    return str(path)
 
 
 def check_components(profile: Profile, hooks: GantryHooks) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import shutil
 import sys
 import threading
 import time
@@ -43,13 +44,14 @@ from gantry.pipeline import (
 )
 from gantry.plugins import build_plugin_manager
 from gantry.records import AuditEvent, Rejection, SourceItem
-from gantry.runbuild import load_run_profile
+from gantry.runbuild import load_run_profile, store_profile
 from gantry.sources import is_url
 
 if TYPE_CHECKING:
     from gantry.components import ExecutorImpl, InstanceSink
     from gantry.model import Instance, Patient
     from gantry.plugins import GantryHooks
+    from gantry.profiles import Profile
     from gantry.protocols import Store
 
 #: ``progress(stage, done, total, bytes_done)``; ``total`` is ``None`` while unknown.
@@ -207,6 +209,15 @@ class Session:
                             else None, block_plugins=tuple(block_plugins))
         backend = self.hooks.store_backend_for(store_url)
         self.store: Store = backend.open(store_url)
+        #: the profile asked for; ``spec.profile`` may extend it with what the store records
+        self.base_profile = profile_ref
+        self._profile_dir: str | None = None
+        try:
+            ref, self.profile = self._store_profile(profile_ref, self.profile)
+        except BaseException:
+            self.store.close()
+            raise
+        self.spec = RunSpec(**{**self.spec.__dict__, "profile": ref})
         self.run = Run(profile=self.profile, secret=secret, hooks=self.hooks, store=self.store,
                        spec=self.spec)
         self.spec = RunSpec(**{**self.spec.__dict__, "run_id": self.run.run_id})
@@ -231,7 +242,9 @@ class Session:
         ref = str(profile)
         if Path(ref).is_file():
             ref = str(Path(ref).resolve())
-        loaded = load_run_profile(ref, self.hooks)
+        base = ref
+        ref, loaded = self._store_profile(ref, load_run_profile(ref, self.hooks))
+        self.base_profile = base
         self._drop_executor()
         self.profile = loaded
         self.spec = RunSpec(**{**self.spec.__dict__, "profile": ref})
@@ -240,6 +253,19 @@ class Session:
         from gantry.pipeline import adopt_run
 
         adopt_run(self.spec, self.run)
+
+    def _store_profile(self, ref: str, profile: Profile) -> tuple[str, Profile]:
+        """``(ref, profile)`` extended by what the store records for every run over it (the
+        ``gantry_store_profile`` hooks: e.g. zone rules accepted in ``gantry web``)."""
+        additions = self.hooks.store_profile(self.store)
+        if not additions:
+            return ref, profile
+        if self._profile_dir is None:
+            import tempfile
+
+            self._profile_dir = tempfile.mkdtemp(prefix="gantry-profile-")
+        path = store_profile(ref, profile, additions, self._profile_dir)
+        return path, load_run_profile(path, self.hooks)
 
     # -- context manager -------------------------------------------------------------------------
     def __enter__(self) -> Session:
@@ -256,6 +282,8 @@ class Session:
                 self._drop_executor()
                 self.store.close()
                 self._drop_roster()
+                if self._profile_dir is not None:
+                    shutil.rmtree(self._profile_dir, ignore_errors=True)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _executor(self) -> ExecutorImpl:

@@ -195,11 +195,19 @@ class MemoryStore:
             return copy.deepcopy(found) if found is not None else None
 
     def iter_instances(self, *, series_instance_uid: str | None = None,
-                       sop_instance_uids: Iterable[str] | None = None) -> Iterator[Instance]:
-        """Instances in ingest order, optionally of one series or of the given UIDs."""
+                       sop_instance_uids: Iterable[str] | None = None,
+                       after: str | None = None, reverse: bool = False) -> Iterator[Instance]:
+        """Instances in ingest order (``reverse``: backwards), optionally of one series or of
+        the given UIDs, optionally from right after the instance ``after``."""
         wanted = set(sop_instance_uids) if sop_instance_uids is not None else None
         with self._lock:
+            if after is not None and after not in self._instances:
+                return
             items = list(self._instances.values())
+        if reverse:
+            items.reverse()
+        if after is not None:
+            items = items[[i.sop_instance_uid for i in items].index(after) + 1:]
         for inst in items:
             if series_instance_uid is not None and inst.series_instance_uid != series_instance_uid:
                 continue
@@ -338,10 +346,10 @@ class MemoryStore:
             self._check_open()
             self._events.append(event)
 
-    def iter_events(self) -> Iterator[AuditEvent]:
-        """The audit log in order."""
+    def iter_events(self, kind: str | None = None) -> Iterator[AuditEvent]:
+        """The audit log in order (optionally the events of one ``kind``)."""
         with self._lock:
-            items = list(self._events)
+            items = [e for e in self._events if kind is None or e.kind == kind]
         yield from items
 
     # -- pixels --------------------------------------------------------------------------------

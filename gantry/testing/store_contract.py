@@ -343,6 +343,30 @@ class StoreContract:
         assert sorted(got) == sorted({uids[1], uids[4]})
         assert list(store.iter_instances(sop_instance_uids=[])) == []
 
+    def test_keyset_paging_after_an_instance_and_backwards(self, store: Store,
+                                                            files: Any) -> None:
+        added = self._cohort(store, files)
+        series = added[0].series_instance_uid
+        order = [i.sop_instance_uid for i in store.iter_instances(series_instance_uid=series)]
+        assert len(order) >= 3
+        after = [i.sop_instance_uid for i in store.iter_instances(
+            series_instance_uid=series, after=order[0])]
+        assert after == order[1:]
+        backwards = [i.sop_instance_uid for i in store.iter_instances(
+            series_instance_uid=series, reverse=True)]
+        assert backwards == order[::-1]
+        before_last = [i.sop_instance_uid for i in store.iter_instances(
+            series_instance_uid=series, after=order[-1], reverse=True)]
+        assert before_last == order[-2::-1]
+        every = [i.sop_instance_uid for i in store.iter_instances()]
+        assert [i.sop_instance_uid for i in store.iter_instances(after=every[1])] == every[2:]
+        some = [order[0], order[2]]
+        assert [i.sop_instance_uid for i in store.iter_instances(
+            sop_instance_uids=some, after=order[0])] == [order[2]]
+        assert [i.sop_instance_uid for i in store.iter_instances(
+            sop_instance_uids=some, reverse=True)] == [order[2], order[0]]
+        assert list(store.iter_instances(after="1.2.3.not.there")) == []
+
     def test_iteration_by_many_uids(self, store: Store, files: Any) -> None:
         added = self._cohort(store, files, patients=1, series=1, instances=3)
         wanted = [f"1.2.3.{n}" for n in range(2500)] + [i.sop_instance_uid for i in added]
@@ -504,6 +528,15 @@ class StoreContract:
             store.log_event(e)
         store.checkpoint()
         assert list(store.iter_events()) == events
+
+    def test_events_of_one_kind(self, store: Store) -> None:
+        for n in range(6):
+            store.log_event(AuditEvent("ingested" if n % 3 else "withheld", f"2.25.{n}",
+                                       {"n": n}, time=1000.0 + n))
+        store.checkpoint()
+        assert [e.detail["n"] for e in store.iter_events(kind="withheld")] == [0, 3]
+        assert len(list(store.iter_events())) == 6
+        assert list(store.iter_events(kind="nothing")) == []
 
     def test_events_get_a_time(self, store: Store) -> None:
         store.log_event(AuditEvent("exported", "2.25.1"))

@@ -126,6 +126,34 @@ def test_key_attributes_are_indexed_columns(store: SqliteStore) -> None:
     assert "USING INDEX" in plan
 
 
+def test_keyset_pages_and_kind_filters_read_through_an_index(store: SqliteStore,
+                                                            tmp_path: Path) -> None:
+    """What ``gantry web`` pages with: the statements the store runs for a page after a key
+    (forwards and backwards) and for one kind of audit event search an index (no scan of the
+    table, no sort of the whole series)."""
+    import itertools
+
+    uids = [_add(store, tmp_path, patient=0, series=0, instance=n) for n in range(6)]
+    series = store.get_instance(uids[0]).series_instance_uid
+    seen: list[str] = []
+    store._conn.set_trace_callback(seen.append)
+    try:
+        forwards = [i.sop_instance_uid for i in itertools.islice(store.iter_instances(
+            series_instance_uid=series, after=uids[1]), 2)]
+        backwards = [i.sop_instance_uid for i in itertools.islice(store.iter_instances(
+            series_instance_uid=series, after=uids[4], reverse=True), 2)]
+        list(store.iter_events(kind="zone-rule-accepted"))
+    finally:
+        store._conn.set_trace_callback(None)
+    assert forwards == uids[2:4] and backwards == [uids[3], uids[2]]
+    pages = [sql for sql in seen if sql.startswith("SELECT id,") and " LIMIT " in sql]
+    assert len(pages) == 3, seen
+    for sql in pages:
+        plan = " ".join(str(r[-1]) for r in store.sql(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "SEARCH" in plan and "SCAN" not in plan and "TEMP B-TREE" not in plan, (sql, plan)
+        assert ("instances_series" in plan and "rowid" in plan) or "events_kind" in plan, plan
+
+
 # -- SQL ----------------------------------------------------------------------------------------
 def test_any_attribute_is_queryable_in_sql(store: SqliteStore, tmp_path: Path) -> None:
     uids = [_add(store, tmp_path, patient=p, series=se) for p in range(3) for se in range(2)]

@@ -3,6 +3,7 @@ nothing identifying in addresses or titles; originals only on an audited request
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 import time
 from collections.abc import Iterator
@@ -229,22 +230,41 @@ def test_paging_reads_one_page(demo: DemoStore, tmp_path: Path) -> None:
         patient = _links(client.get("/patients").text, "patients")[0]
         study = _links(client.get(patient).text, "studies")[0]
         series = _links(client.get(study).text, "series")[0]
-        first = client.get(series).text
-        assert f"{total} in all · page 1 of 3" in first
-        assert len(_links(first, "instances")) == PAGE_SIZE
-        calls: list[int] = []
+        read: list[int] = []
         store = console.store
         original = store.iter_instances
 
-        def counting(**kwargs: Any) -> Any:
-            calls.append(len(list(kwargs.get("sop_instance_uids") or [])) or -1)
-            return original(**kwargs)
+        def counting(**kwargs: Any) -> Any:  # how many instances each request reads
+            for inst in original(**kwargs):
+                read[-1] += 1
+                yield inst
 
         store.iter_instances = counting  # type: ignore[method-assign]
-        last = client.get(f"{series}?page=3").text
+
+        def get(url: str) -> str:
+            read.append(0)
+            text = client.get(url).text
+            assert read[-1] <= PAGE_SIZE + 1, (url, read[-1])  # a page, not the whole series
+            return text
+
+        def link(html: str, label: str) -> str:
+            return html_lib.unescape(re.search(rf'href="([^"]+)"[^>]*>{label}<', html)[1])
+
+        first = get(series)
+        assert f"{total} in all · page 1 of 3" in first
+        assert len(_links(first, "instances")) == PAGE_SIZE
+        second = get(link(first, "next"))
+        assert "page 2 of 3" in second and "after=" in link(first, "next")
+        seen = set(_links(first, "instances")) | set(_links(second, "instances"))
+        assert len(seen) == 2 * PAGE_SIZE
+        last = get(link(second, "last"))
         assert len(_links(last, "instances")) == 7
         assert "page 3 of 3" in last and 'rel="next"' not in last
-        assert -1 not in calls[:1] and calls[0] == 7  # the page, not the whole series
+        assert not seen & set(_links(last, "instances"))
+        back = get(link(last, "previous"))
+        assert "page 2 of 3" in back and _links(back, "instances") == _links(second, "instances")
+        again = get(link(back, "previous"))
+        assert "page 1 of 3" in again and _links(again, "instances") == _links(first, "instances")
     finally:
         console.session.close()
 
@@ -288,7 +308,10 @@ def test_viewer_renders_frames_and_hides_originals_until_asked(
     page = client.get(f"/instances/{handle}").text
     assert 'id="before"' not in page and 'id="reveal"' in page
     assert "TEST^ADL" not in page and "MRN4471" not in page
-    assert "of 3" in page  # three frames
+    assert "of 3" in page and 'value="1"> of 3' in page  # three frames, counted from 1
+    third = client.get(f"/instances/{handle}?frame=3&wc=100&ww=50").text
+    assert 'value="3"> of 3' in third and "frame.png?side=after&frame=2&amp;wc=100" in third
+    assert f'href="/instances/{handle}?frame=2&amp;wc=100.0&amp;ww=50.0"' in third  # kept
     assert 'class="blanked"' in page and 'class="found"' in page
     after = client.get(f"/instances/{handle}/frame.png?side=after&frame=2&wc=2048&ww=4096")
     assert after.status_code == 200 and after.content.startswith(b"\x89PNG")
@@ -409,18 +432,81 @@ def test_accepting_an_ocr_finding_makes_a_zone_rule_the_preview_uses(
         handle = console.handles.of("instance", copy.us_uid)
         page = client.get(f"/instances/{handle}").text
         assert page.count('class="blanked"') == 1
+        assert 'id="ocr-uncovered"' in page  # the record number would be written
         r = client.post(f"/instances/{handle}/zone", data={"csrf": _csrf(page), "index": "0"},
                         follow_redirects=False)
         assert r.headers["location"] == "/zones"
         zones = client.get("/zones").text
         assert "ManufacturerModelName: SONO 9" in zones and "[4, 84, 92, 26]" in zones
+        assert re.search(r"<td>tester</td><td>20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC</td>", zones)
         (rule,) = console.zone_rules()
         assert rule["who"] == "tester"
         page = client.get(f"/instances/{handle}").text
         assert page.count('class="blanked"') == 2  # the preview blanks the new box too
+        assert 'id="ocr-uncovered"' not in page
         assert "console-1" in page
     finally:
         console.session.close()
+
+
+def _export_cli(db: str, dest: Path, profile: str) -> Any:
+    """``gantry export DEST --db URL -p PROFILE`` in its own process (no console around); the
+    written ultrasound, or ``None`` when the gate kept it back."""
+    import subprocess
+    import sys
+
+    import pydicom
+
+    done = subprocess.run([sys.executable, "-m", "gantry", "export", str(dest), "--db", db,
+                           "-p", profile, "-w", "1"], capture_output=True, text=True,
+                          check=False, timeout=300)
+    assert done.returncode in (0, 3), done.stderr
+    for path in sorted(dest.rglob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        if ds.Modality == "US":
+            return ds
+    return None
+
+
+def test_a_zone_rule_accepted_in_the_console_is_blanked_by_a_plain_cli_export(
+        demo: DemoStore, tmp_path: Path) -> None:
+    """Accept the OCR finding in the console, close it, then ``gantry export`` on the command
+    line: the store's zone rule is in the profile of that run (``gantry_store_profile``), the
+    box is blank in the written pixels, and the gate releases what it kept back before."""
+    import shutil
+
+    from gantry_web_kit import ID_BOX
+
+    root = tmp_path / "copy"
+    shutil.copytree(Path(demo.url.removeprefix("sqlite:///")).parent, root)
+    copy = DemoStore(url=f"sqlite:///{root / 'cohort.db'}", profile=str(root / "review.yaml"),
+                     inputs=root / "in", us_uid=demo.us_uid)
+    x, y, w, h = ID_BOX
+
+    def id_box(ds: Any) -> Any:
+        return ds.pixel_array[:, y:y + h, x:x + w]
+
+    before = _export_cli(copy.url, tmp_path / "before", copy.profile)
+    assert before is not None and id_box(before).any()  # the record number is still there
+    assert _export_cli(copy.url, tmp_path / "basic-before", "ps3.15/basic") is None  # the gate
+    client, console = _client(copy, profile="ps3.15/basic")
+    try:
+        client.cookies.set("gantry_web", TOKEN)
+        handle = console.handles.of("instance", copy.us_uid)
+        page = client.get(f"/instances/{handle}").text
+        assert 'id="gate-error"' in page and "burned-in text" in page  # as the export says
+        r = client.post(f"/instances/{handle}/zone", data={"csrf": _csrf(page), "index": "0"},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+        page = client.get(f"/instances/{handle}").text
+        assert 'id="gate-ok"' in page and 'id="gate-error"' not in page
+    finally:
+        console.session.close()
+    after = _export_cli(copy.url, tmp_path / "after", copy.profile)
+    assert after is not None and not id_box(after).any()  # blank on every frame
+    assert not after.pixel_array[:, :30, :].any()  # the profile's own rule still applies
+    basic = _export_cli(copy.url, tmp_path / "basic-after", "ps3.15/basic")
+    assert basic is not None and not id_box(basic).any()  # pixel-zones joined the stack
 
 
 def test_a_missing_source_shows_the_store_header_and_its_pixels(tmp_path: Path) -> None:

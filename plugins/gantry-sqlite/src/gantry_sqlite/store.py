@@ -387,13 +387,17 @@ class SqliteStore:
             self._flush()
             yield self._conn
 
-    def _pages(self, sql: str, params: Sequence[Any] = ()) -> Iterator[sqlite3.Row | tuple]:
-        """Stream ``sql`` (which selects ``id`` first and has ``id > ?`` as its last parameter
-        placeholder, ordered by id) page by page, holding the lock only per page."""
-        last = -1
+    def _pages(self, sql: str, params: Sequence[Any] = (), *, start: int = -1,
+               descending: bool = False) -> Iterator[sqlite3.Row | tuple]:
+        """Stream ``sql`` (which selects ``id`` first and has ``id > ?`` — ``id < ?`` when
+        ``descending`` — as its last parameter placeholder) page by page from ``start``
+        (keyset paging over the rowid), holding the lock only per page."""
+        last = start if start >= 0 or not descending else 2 ** 63 - 1
+        order = "DESC" if descending else ""
         while True:
             with self._reading() as conn:
-                rows = conn.execute(sql + f" ORDER BY id LIMIT {PAGE}", (*params, last)).fetchall()
+                rows = conn.execute(sql + f" ORDER BY id {order} LIMIT {PAGE}",
+                                    (*params, last)).fetchall()
             if not rows:
                 return
             yield from rows
@@ -530,19 +534,32 @@ class SqliteStore:
         return rows_to_dataset(rows)
 
     def iter_instances(self, *, series_instance_uid: str | None = None,
-                       sop_instance_uids: Iterable[str] | None = None) -> Iterator[Instance]:
-        """Stream instances in ingest order, optionally of one series or of the given UIDs."""
+                       sop_instance_uids: Iterable[str] | None = None,
+                       after: str | None = None, reverse: bool = False) -> Iterator[Instance]:
+        """Stream instances in ingest order (``reverse``: backwards), optionally of one series
+        or of the given UIDs, optionally from right after the instance ``after`` (one page
+        of an indexed range per read: ``instances_series`` holds the rowid)."""
+        start = -1
+        if after is not None:
+            with self._reading() as conn:
+                row = conn.execute("SELECT id FROM instances WHERE sop_instance_uid=?",
+                                   (after,)).fetchone()
+            if row is None:
+                return
+            start = row[0]
         if sop_instance_uids is not None:
-            yield from self._iter_by_uids(sop_instance_uids, series_instance_uid)
+            yield from self._iter_by_uids(sop_instance_uids, series_instance_uid, start,
+                                          reverse)
             return
         where, params = "", []
         if series_instance_uid is not None:
             where, params = "series_instance_uid=? AND ", [series_instance_uid]
-        for row in self._pages(f"SELECT id, {INSTANCE_COLS} FROM instances WHERE {where}id>?",
-                               params):
+        sql = f"SELECT id, {INSTANCE_COLS} FROM instances WHERE {where}id{'<' if reverse else '>'}?"
+        for row in self._pages(sql, params, start=start, descending=reverse):
             yield instance_from_row(row[1:])
 
-    def _iter_by_uids(self, uids: Iterable[str], series: str | None) -> Iterator[Instance]:
+    def _iter_by_uids(self, uids: Iterable[str], series: str | None, start: int = -1,
+                      reverse: bool = False) -> Iterator[Instance]:
         ids: list[int] = []
         chunk: list[str] = []
 
@@ -559,15 +576,18 @@ class SqliteStore:
                 resolve()
         if chunk:
             resolve()
-        ids.sort()
-        for start in range(0, len(ids), _CHUNK):
-            part = ids[start:start + _CHUNK]
+        ids.sort(reverse=reverse)
+        if start >= 0:
+            ids = [i for i in ids if (i < start if reverse else i > start)]
+        for at in range(0, len(ids), _CHUNK):
+            part = ids[at:at + _CHUNK]
             marks = ",".join("?" * len(part))
             extra, params = ("", []) if series is None else (" AND series_instance_uid=?",
                                                              [series])
             with self._reading() as conn:
                 rows = conn.execute(f"SELECT {INSTANCE_COLS} FROM instances WHERE id IN "
-                                    f"({marks}){extra} ORDER BY id", (*part, *params)).fetchall()
+                                    f"({marks}){extra} ORDER BY id {'DESC' if reverse else ''}",
+                                    (*part, *params)).fetchall()
             for row in rows:
                 yield instance_from_row(row)
 
@@ -810,16 +830,18 @@ class SqliteStore:
             audit = self._audit
         audit.put(event)
 
-    def iter_events(self) -> Iterator[AuditEvent]:
-        """Stream the audit log in order (after flushing queued events)."""
+    def iter_events(self, kind: str | None = None) -> Iterator[AuditEvent]:
+        """Stream the audit log in order (after flushing queued events), optionally the events
+        of one ``kind`` (through ``events_kind``)."""
         from gantry.api import AuditEvent
 
         with self._lock:
             self._check()
             audit = self._audit
         audit.flush()
+        where, params = ("kind=? AND ", [kind]) if kind is not None else ("", [])
         for r in self._pages("SELECT id, time, run_id, kind, subject, detail FROM events "
-                             "WHERE id>?"):
+                             f"WHERE {where}id>?", params):
             yield AuditEvent(kind=r[3], subject=r[4] or "",
                              detail=json.loads(r[5]) if r[5] else {}, run_id=r[2] or "",
                              time=r[1])

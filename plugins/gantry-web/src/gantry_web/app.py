@@ -93,8 +93,11 @@ def create_app(console: Console, token: str, hosts: set[str]) -> Starlette:
                     title="Series of a study")
 
     async def instances(request: Request) -> Response:
-        series_info, listing = console.instances(request.path_params["handle"],
-                                                 _int(request.query_params.get("page"), 1, 1))
+        params = request.query_params
+        series_info, listing = console.instances(
+            request.path_params["handle"], _int(params.get("page"), 1, 1),
+            after=params.get("after") or None, before=params.get("before") or None,
+            last=params.get("at") == "last")
         return page(request, "instances.html", series=series_info, listing=listing,
                     title="Instances of a series")
 
@@ -128,7 +131,8 @@ def create_app(console: Console, token: str, hosts: set[str]) -> Starlette:
 
         handle = request.path_params["handle"]
         grant = request.query_params.get("grant")
-        model = view_model(console, handle, frame=_int(request.query_params.get("frame"), 0, 0),
+        model = view_model(console, handle,  # frames count from 1 on the page
+                           frame=_int(request.query_params.get("frame"), 1, 1) - 1,
                            center=_float(request.query_params.get("wc")),
                            width=_float(request.query_params.get("ww")),
                            grant=grant if console.granted(handle, grant) else None)

@@ -2,9 +2,10 @@
 
 Everything shown is what the profile will write (the redaction stack run on the stored header,
 or on the file for the viewer); original values appear only through :meth:`Console.reveal`,
-which is audited. Listings keep the ordered keys of what they page over in memory (rebuilt
-when the store's counts change), so that a page of a 100,000-instance listing reads one page
-of instances from the store.
+which is audited. The instances of a series are paged by key (``iter_instances(after=...)``:
+a page of a 100,000-instance series reads that page from the store, through an index in
+gantry-sqlite); the shorter listings (patients, studies, series, a search result) keep the
+ordered keys they page over in memory (rebuilt when the store's counts change).
 """
 
 from __future__ import annotations
@@ -34,12 +35,17 @@ class NotFound(LookupError):
 
 @dataclass
 class Page:
-    """One page of a listing."""
+    """One page of a listing (``first``/``last``: the handles of its first and last rows when
+    it is paged by key — the next page starts after ``last``, the previous one before
+    ``first``)."""
 
     rows: list[dict[str, Any]]
     page: int
     pages: int
     total: int
+    keyset: bool = False
+    first: str = ""
+    last: str = ""
 
 
 @dataclass
@@ -77,7 +83,7 @@ class Console:
         self._searches: OrderedDict[str, SearchResult] = OrderedDict()
         self._grants: dict[str, Grant] = {}
         self._decisions: tuple[float, dict[str, Decision]] | None = None
-        self.base_profile = session.spec.profile
+        self.base_profile = session.base_profile
         self.export_job: Any = None
         #: why an instance's source could not be read for its preview (by original UID)
         self.source_errors: dict[str, str] = {}
@@ -274,31 +280,63 @@ class Console:
         return self.handles.of("patient", inst.patient_id) if inst else ""
 
     def _series_uids(self, series_uid: str) -> list[str]:
-        return self._keys("instances", series_uid, lambda: (
-            i.sop_instance_uid for i in self.store.iter_instances(
-                series_instance_uid=series_uid)))
+        return [i.sop_instance_uid for i in self.store.iter_instances(
+            series_instance_uid=series_uid)]
 
-    def instances(self, series_handle: str, page: int = 1) -> tuple[dict[str, Any], Page]:
-        """Instances of one series, one page read from the store."""
+    def instances(self, series_handle: str, page: int = 1, *, after: str | None = None,
+                  before: str | None = None, last: bool = False
+                  ) -> tuple[dict[str, Any], Page]:
+        """Instances of one series, paged by key: the first page, the page ``after`` (or
+        ``before``) an instance handle the previous page showed, or the ``last`` page. Each
+        reads one page of instances from the store (``iter_instances(after=...)``), never the
+        whole series; ``page`` is the number shown."""
+        from itertools import islice
+
         series_uid = self.resolve("series", series_handle)
-        keys = self._series_uids(series_uid)
-        part, page, pages = self._slice(keys, page)
-        rows = self.instance_rows(part)
-        first = keys[0] if keys else None
-        ds = self.redacted_header(first) if first else None
-        inst = self.store.get_instance(first) if first else None
+        first_uid = self._first_instance_of_series(series_uid)
+        inst = self.store.get_instance(first_uid) if first_uid else None
+        total = 0
+        if inst is not None:
+            total = next((s.instance_count for s in self.store.iter_series(
+                inst.study_instance_uid) if s.series_instance_uid == series_uid), 0)
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        key = {"series_instance_uid": series_uid}
+        if last:
+            count = total - (pages - 1) * PAGE_SIZE or PAGE_SIZE
+            found = list(islice(self.store.iter_instances(**key, reverse=True), count))[::-1]
+            page = pages
+        elif before:
+            found = list(islice(self.store.iter_instances(
+                **key, after=self.resolve("instance", before), reverse=True), PAGE_SIZE))[::-1]
+            page = max(1, page)
+            if len(found) < PAGE_SIZE:  # reached the start: the first page as it is now
+                found, page = list(islice(self.store.iter_instances(**key), PAGE_SIZE)), 1
+        else:
+            start = self.resolve("instance", after) if after else None
+            found = list(islice(self.store.iter_instances(**key, after=start), PAGE_SIZE))
+            page = max(1, page) if after else 1
+        rows = self.instance_rows([i.sop_instance_uid for i in found], found)
+        pages = max(pages, page)
+        ds = self.redacted_header(first_uid) if first_uid else None
         series = {"handle": series_handle, "uid": _text(ds, "SeriesInstanceUID"),
                   "modality": _text(ds, "Modality"),
                   "description": _text(ds, "SeriesDescription"),
                   "study": self.handles.of("study", inst.study_instance_uid) if inst else ""}
-        return series, Page(rows, page, pages, len(keys))
+        listing = Page(rows, page, pages, total, keyset=True,
+                       first=rows[0]["handle"] if rows else "",
+                       last=rows[-1]["handle"] if rows else "")
+        return series, listing
 
-    def instance_rows(self, uids: list[str]) -> list[dict[str, Any]]:
-        """Rows of a page of instances: number, new UID, size, frames, status, decision."""
+    def instance_rows(self, uids: list[str], instances: Iterable[Instance] | None = None
+                      ) -> list[dict[str, Any]]:
+        """Rows of a page of instances: number, new UID, size, frames, status, decision
+        (``instances``: those of ``uids`` already read, else read from the store)."""
         decisions = self.decisions()
         findings: dict[str, int] = {}
         rows = []
-        for inst in self.store.iter_instances(sop_instance_uids=uids):
+        if instances is None:
+            instances = self.store.iter_instances(sop_instance_uids=uids)
+        for inst in instances:
             uid = inst.sop_instance_uid
             for _ in self.store.iter_findings(uid):
                 findings[uid] = findings.get(uid, 0) + 1
@@ -456,13 +494,23 @@ class Console:
     # -- zone rules ---------------------------------------------------------------------------
     def zone_rules(self) -> list[dict[str, Any]]:
         """Zone rules reviewers accepted, from the store's audit log (oldest first)."""
-        return [dict(e.detail) for e in self.store.iter_events() if e.kind == ZONE_EVENT]
+        import datetime as dt
+
+        found = []
+        for event in self.store.iter_events(kind=ZONE_EVENT):
+            entry = dict(event.detail)
+            at = float(entry.get("time") or event.time or 0)
+            entry["when"] = dt.datetime.fromtimestamp(at, dt.UTC).strftime(
+                "%Y-%m-%d %H:%M:%S UTC") if at else ""
+            found.append(entry)
+        return found
 
     def accept_zone(self, handle: str, index: int, padding: int = 4) -> dict[str, Any]:
         """Turn one OCR finding's box into a zone rule for the instance's device
         (Manufacturer, model, Rows x Columns) — the ``gantry ocr discover`` proposal for one
-        sighting. Recorded in the store's audit log with who and when; the console's profile
-        gains it at once (for its previews and exports)."""
+        sighting. Recorded in the store's audit log with who and when; every session over
+        the store runs it from then on (:func:`store_zone_rules`, the
+        ``gantry_store_profile`` hook) — this console's previews and exports at once."""
         if self.read_only:
             raise PermissionError("this console is read-only")
         found = self.findings(handle)
@@ -495,21 +543,13 @@ class Console:
         self.apply_zone_rules()
         return rule
 
-    def apply_zone_rules(self, workdir: str | None = None) -> str | None:
-        """Make the session's profile the console's profile plus every accepted zone rule
-        (a profile file in a private temporary folder that ``extends`` the base one); return
-        its path, or ``None`` when no rule was accepted."""
-        rules = [entry["rule"] for entry in self.zone_rules()]
-        if not rules:
-            return None
-        from gantry_web.profile import overlay_profile
-
-        path = overlay_profile(self.session, self.base_profile, rules, workdir)
-        self.session.use_profile(path)
+    def apply_zone_rules(self) -> None:
+        """Open the session's profile again, so that it takes in every zone rule the store
+        holds (the kernel extends the profile with them), and drop what was previewed."""
+        self.session.use_profile(self.base_profile)
         with self._lock:
             self._previews.clear()
             self._headers.clear()
-        return path
 
     def zones_yaml(self) -> str:
         """The accepted rules as YAML for ``plugins: {gantry-pixels: {zones: ...}}``."""
@@ -521,6 +561,15 @@ class Console:
             return ""
         return yaml.safe_dump({"plugins": {"gantry-pixels": {"zones": rules}}},
                               sort_keys=False, default_flow_style=None)
+
+
+def store_zone_rules(store: Any) -> Iterator[dict[str, Any]]:
+    """The profile additions the zone rules accepted in a console make (``pixel-zones`` in
+    the stack, the rules appended to ``gantry-pixels`` zones), for ``gantry_store_profile``."""
+    rules = [e.detail["rule"] for e in store.iter_events(kind=ZONE_EVENT)
+             if isinstance(e.detail, dict) and e.detail.get("rule")]
+    if rules:
+        yield {"redact": ["pixel-zones"], "plugins": {"gantry-pixels": {"zones": rules}}}
 
 
 def _text(ds: Any, keyword: str) -> str:

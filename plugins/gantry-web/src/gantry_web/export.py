@@ -114,7 +114,7 @@ def _compliance(console: Console, job: ExportJob) -> None:
         return
     console.store.checkpoint()
     command = [sys.executable, "-m", "gantry", "report", "compliance", job.destination,
-               "--profile", console.session.spec.profile, "--json"]
+               "--profile", console.session.base_profile, "--json"]
     if not console.store.url.startswith("memory://"):
         command += ["--db", console.store.url]
     env = dict(os.environ)

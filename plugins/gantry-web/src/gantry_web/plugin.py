@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from gantry import hookimpl
 
@@ -16,3 +17,12 @@ def gantry_commands(cli: click.Group) -> None:
     from gantry_web.command import web
 
     cli.add_command(web)
+
+
+@hookimpl
+def gantry_store_profile(store: Any) -> Iterator[dict[str, Any]]:
+    """The zone rules reviewers accepted in the console (recorded in the store): every run over
+    the store blanks them, whatever command runs it."""
+    from gantry_web.console import store_zone_rules
+
+    yield from store_zone_rules(store)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import socket
 import sys
 
@@ -19,12 +17,10 @@ def serve(store_url: str, sock: socket.socket, *, profile: str | None, read_only
     from gantry import Session
     from gantry_web.app import create_app
     from gantry_web.console import Console
-    from gantry_web.profile import _DIRS
     from gantry_web.security import new_token
 
     session = Session(store_url, profile=profile)
     console = Console(session, read_only=read_only, user=user, default_dest=default_dest)
-    console.apply_zone_rules()
     token = new_token()
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -50,7 +46,4 @@ def serve(store_url: str, sock: socket.socket, *, profile: str | None, read_only
         pass
     finally:
         session.close()
-        folder = _DIRS.pop(os.getpid(), None)
-        if folder:
-            shutil.rmtree(folder, ignore_errors=True)
         click.echo("gantry web: stopped")

@@ -114,7 +114,9 @@ def view_model(console: Console, handle: str, *, frame: int, center: float | Non
                          "component": finding.component,
                          "box": {"x": box[1], "y": box[2], "w": box[3], "h": box[4]}
                          if box else None,
-                         "on_frame": box is not None and box[0] in (-1, frame)})
+                         "on_frame": box is not None and box[0] in (-1, frame),
+                         "uncovered": box is not None and not _covered(box,
+                                                                      preview.pixel_boxes)})
     diff = header_diff(preview.original, preview.redacted, preview.changes,
                        console.session.profile)
     decision = console.decisions().get(uid)
@@ -122,7 +124,10 @@ def view_model(console: Console, handle: str, *, frame: int, center: float | Non
     return {
         "handle": handle, "new_uid": str(preview.redacted.get("SOPInstanceUID", ""))
         if preview.redacted is not None else "",
-        "series": series_handle, "status": console.store.get_status(uid) or "ingested",
+        "series": series_handle,
+        "study": console.handles.of("study", inst.study_instance_uid),
+        "uncovered": sum(1 for f in findings if f["uncovered"]),
+        "status": console.store.get_status(uid) or "ingested",
         "decision": decision, "history": [_decision(d) for d in console.history(handle)],
         "frame": frame, "frames": count, "rows": rows_px, "columns": cols_px,
         "window": window, "after_from": after_from, "before_from": before_from,
@@ -132,6 +137,14 @@ def view_model(console: Console, handle: str, *, frame: int, center: float | Non
         "pixel_changes": [c for c in preview.changes if c.action == "pixels"],
         "modality": inst.modality, "source_error": console.source_errors.get(uid, ""),
     }
+
+
+def _covered(box: tuple[int, ...], blanked: list[tuple[int, ...]]) -> bool:
+    """Whether a found box (frame, x, y, w, h) lies inside one box the redaction blanks on
+    its frame (or on every frame)."""
+    frame, x, y, w, h = box
+    return any(b[0] in (-1, frame) and b[1] <= x and b[2] <= y and x + w <= b[1] + b[3]
+               and y + h <= b[2] + b[4] for b in blanked)
 
 
 def _decision(d: Any) -> dict[str, Any]:
