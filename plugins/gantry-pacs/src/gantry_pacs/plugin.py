@@ -55,6 +55,23 @@ def gantry_exporters() -> Iterator[Exporter]:
 
 
 @hookimpl
+def gantry_exported(record: Any, run: Any) -> None:
+    """Audit each instance a peer committed (``pacs-committed``, with the Transaction UID)."""
+    transaction = getattr(record, "transaction_uid", "")
+    store = getattr(run, "store", None)
+    if not transaction or store is None:
+        return
+    import time
+
+    from gantry.api import AuditEvent
+
+    store.log_event(AuditEvent(kind="pacs-committed", subject=record.new_sop_instance_uid,
+                               detail={"destination": record.destination,
+                                       "transaction_uid": transaction},
+                               run_id=run.run_id, time=time.time()))
+
+
+@hookimpl
 def gantry_config_keys() -> Iterator[ConfigKey]:
     """Declare the ``pacs`` settings section (also read from ``GANTRY_PACS_*``)."""
     from gantry_pacs.settings import SECTION, PacsSettings
