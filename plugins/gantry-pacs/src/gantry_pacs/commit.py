@@ -101,7 +101,10 @@ def report_listener(settings: PacsSettings, peer: Peer, reports: Reports,
     if port is None:
         yield
         return
+    import socketserver
+
     from pynetdicom import evt
+    from pynetdicom.transport import ThreadedAssociationServer
 
     from gantry_pacs.net import make_ae
 
@@ -111,18 +114,25 @@ def report_listener(settings: PacsSettings, peer: Peer, reports: Reports,
         ae = make_ae(settings)
         ae.add_supported_context(PUSH_MODEL, scu_role=True, scp_role=True)
         try:
-            server = ae.start_server(
-                (settings.bind_host, port), block=False,
+            server = ae.make_server(
+                (settings.bind_host, port), server_class=ThreadedAssociationServer,
                 evt_handlers=[(evt.EVT_N_EVENT_REPORT, reports.handler)],
                 ssl_context=server_tls(settings) if peer.tls else None)
         except OSError as exc:
             raise PeerError(f"{peer}: cannot listen for its storage commitment report on "
                             f"{settings.bind_host}:{port} (plugins.pacs.commitment_port): "
                             f"{exc.strerror or exc}") from None
+        # our own loop, polling often: stopping it after each unit must not cost the
+        # half second pynetdicom's own serve_forever would
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                                  name=f"gantry-commitment-{port}", daemon=True)
+        thread.start()
         try:
             yield
         finally:
-            server.shutdown()
+            socketserver.BaseServer.shutdown(server)
+            server.server_close()
+            thread.join(5)
 
 
 def request(assoc: Any, peer: Peer, instances: Sequence[tuple[str, str]], reports: Reports,
