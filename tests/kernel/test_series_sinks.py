@@ -130,14 +130,15 @@ class ConfirmingSink:
 
 @hookimpl
 def gantry_exporters():
-    yield Exporter("confirm", factory=ConfirmingSink)
+    yield Exporter("confirm", factory=ConfirmingSink, finish=lambda target, run: ["confirmed"])
 '''
 
 
 def test_a_worker_sink_settles_its_unit_in_finish_series(tmp_path: Path) -> None:
     """A worker sink (not ``runs_in="series"``) that offers ``finish_series``: it is called
     at the end of each unit, by ``deidentify``'s single pass too, and its ``failed``
-    instances fail with its reason (not exported), its records are recorded."""
+    instances fail with its reason (not exported), its records are recorded; the
+    exporter's ``finish`` runs after that pass too."""
     (tmp_path / "unit_hooks.py").write_text(UNIT_HOOKS)
     profile = tmp_path / "p.yaml"
     profile.write_text("extends: ps3.15/basic\nlocal_hooks: [unit_hooks.py]\n")
@@ -149,6 +150,7 @@ def test_a_worker_sink_settles_its_unit_in_finish_series(tmp_path: Path) -> None
     with Session("memory://", profile=str(profile), secret=SECRET, workers=1) as session:
         _ingest, export = session.deidentify(str(src), out, format="confirm")
         assert (export.done, export.failed) == (3, 3), export.errors
+        assert export.notes == ["confirmed"]  # finish: run by the single pass as by export
         assert len(session.store.exported_uids(out)) == 3
         assert sorted(e.rsplit(": ", 2)[-2] for e in export.errors) == \
             ["instance 2", "instance 4", "instance 6"]

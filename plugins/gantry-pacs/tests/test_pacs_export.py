@@ -22,14 +22,14 @@ from gantry.testing.factory import iter_files, make_instance, write_cohort
 pytestmark = [pytest.mark.component]
 
 
-def _session(tmp_path: Path, **settings: object) -> Session:
+def _session(tmp_path: Path, workers: int = 1, **settings: object) -> Session:
     settings.setdefault("calling_aet", CALLER)
     settings.setdefault("retry_wait", 0.05)
     folder = tmp_path / "profile"
     folder.mkdir(exist_ok=True)
     return Session(f"sqlite:///{tmp_path / 'work.db'}", profile=str(pacs_profile(folder,
                                                                                 **settings)),
-                   workers=1, secret=SECRET)
+                   workers=workers, secret=SECRET)
 
 
 @pytest.fixture
@@ -74,23 +74,43 @@ def test_push_to_orthanc_then_resume_sends_nothing(tmp_path: Path, orthanc) -> N
     assert planted.tokens
 
 
+def test_workers_take_turns_at_the_commitment_port(tmp_path: Path, orthanc) -> None:
+    """Two worker processes export series at once; each unit's report comes to the one
+    commitment_port (a lock lets one worker listen at a time): every instance committed."""
+    orthanc.clear()
+    write_cohort(tmp_path / "in", patients=2, series=2, instances=2)
+    with _session(tmp_path, workers=2, commitment_port=orthanc.caller_port) as session:
+        session.ingest(tmp_path / "in")
+        export = session.export(orthanc.url())
+        assert (export.done, export.failed) == (8, 0), export.errors
+        committed = [e for e in session.store.iter_events() if e.kind == "pacs-committed"]
+    assert len(committed) == 8
+    assert len({e.detail["transaction_uid"] for e in committed}) == 4  # a unit per series
+    assert orthanc.instance_count() == 8
+
+
 def test_a_commitment_report_that_never_comes_fails_the_instances(tmp_path: Path,
                                                                   orthanc) -> None:
-    """Orthanc reports on a new association: with no commitment_port nothing hears it,
-    the wait runs out and nothing is marked exported (the error says what to set);
-    ``commitment: off`` exports the same instances on the C-STORE responses alone."""
+    """Orthanc reports on a new association: ``required`` with no commitment_port hears
+    nothing, the wait runs out and nothing is marked exported (the error says what to set);
+    ``if-supported`` without a commitment_port does not ask (the report says so), and
+    exports on the C-STORE responses alone, as ``off`` does."""
     orthanc.clear()
     write_cohort(tmp_path / "in", patients=1, series=1, instances=2)
-    with _session(tmp_path, commitment_timeout=1) as session:
+    with _session(tmp_path, commitment="required", commitment_timeout=1) as session:
         _, export = session.deidentify(tmp_path / "in", orthanc.url())
         assert (export.done, export.failed) == (0, 2)
         assert session.store.exported_uids(orthanc.url()) == set()
     assert all("no storage commitment report within 1 s" in e and "commitment_port" in e
                for e in export.errors), export.errors
-    with _session(tmp_path, commitment="off") as session:
-        export = session.export(orthanc.url())
-        assert (export.done, export.failed) == (2, 0), export.errors
-        assert not [e for e in session.store.iter_events() if e.kind == "pacs-committed"]
+    for mode in ("if-supported", "off"):
+        (tmp_path / mode).mkdir()
+        with _session(tmp_path / mode, commitment=mode) as session:
+            _, export = session.deidentify(tmp_path / "in", orthanc.url())
+            assert (export.done, export.failed) == (2, 0), export.errors
+            assert not [e for e in session.store.iter_events() if e.kind == "pacs-committed"]
+        asked = [n for n in export.notes if "storage commitment not asked" in n]
+        assert len(asked) == (mode == "if-supported"), export.notes
 
 
 @needs_dcmtk
@@ -187,13 +207,14 @@ def commit_scp():
 
 
 def test_commitment_failures_are_failed_instances(tmp_path: Path, commit_scp) -> None:
-    """A peer that reports some instances failed (and leaves one out of its report): those
+    """``required``, a peer that reports on the same association (no commitment_port
+    needed) and reports some instances failed (and leaves one out of its report): those
     fail with the peer's reason, only the committed ones are exported, and a resume
     sends again exactly the ones that were not committed."""
     write_cohort(tmp_path / "in", patients=1, series=1, instances=4)
     url = commit_scp.url()
 
-    with _session(tmp_path) as session:
+    with _session(tmp_path, commitment="required") as session:
         session.ingest(tmp_path / "in")
         first = session.export(url)
         assert (first.done, first.failed) == (4, 0), first.errors
@@ -201,7 +222,7 @@ def test_commitment_failures_are_failed_instances(tmp_path: Path, commit_scp) ->
     commit_scp.fail = {originals[0]}
     commit_scp.forget = {originals[1]}
     (tmp_path / "again").mkdir()
-    with _session(tmp_path / "again") as session:
+    with _session(tmp_path / "again", commitment="required") as session:
         session.ingest(tmp_path / "in")
         export = session.export(url)
         assert (export.done, export.failed) == (2, 2), export.errors
@@ -216,7 +237,7 @@ def test_commitment_failures_are_failed_instances(tmp_path: Path, commit_scp) ->
     assert "not in the peer's report" in text
     commit_scp.fail = commit_scp.forget = set()
     commit_scp.stored.clear()
-    with _session(tmp_path / "again") as session:
+    with _session(tmp_path / "again", commitment="required") as session:
         resumed = session.export(url)
     assert (resumed.done, resumed.skipped, resumed.failed) == (2, 2, 0), resumed.errors
     assert commit_scp.stored == set(originals[:2])  # only those not committed, sent again

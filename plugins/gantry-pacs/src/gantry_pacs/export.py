@@ -14,8 +14,9 @@ connection that fails or drops is retried (``retries``); a refusal status is not
 said no) and fails that instance with the status. A peer that cannot be reached after the
 retries fails the rest of the unit at once, each instance with the same one-line error.
 
-Storage Commitment (``commitment``, default ``if-supported``; see :mod:`gantry_pacs.commit`):
-every association also proposes the Push Model; when the peer accepts it, instances it stored
+Storage Commitment (``commitment``; see :mod:`gantry_pacs.commit`): when it asks (``required``,
+or ``if-supported`` with a ``commitment_port``), every association also proposes the Push
+Model; when the peer accepts it, instances it stored
 are held (``write`` returns ``None``) and, after the unit's last instance,
 :meth:`DimseSink.finish_series` asks the peer to commit them all and waits for its report:
 only those it committed are recorded as exported, the others fail with the peer's reason
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from pydicom import Dataset
 
     from gantry.api import ExportTarget, InstanceContext, Run
+    from gantry_pacs.settings import PacsSettings
 
 #: C-STORE warning statuses that still mean "stored" (PS3.4 B.2.3)
 WARNINGS = {0xB000: "coercion of data elements", 0xB006: "elements discarded",
@@ -93,7 +95,7 @@ class DimseSink(DicomFolderSink):
             for ts in sorted(syntaxes):
                 out.append((sop_class, [ts]))
             out.append((sop_class, [UNCOMPRESSED[0], UNCOMPRESSED[1]]))
-        if self.settings.commitment == "off":
+        if not asks_commitment(self.settings):
             return out[:_MAX_CONTEXTS]
         return [*out[:_MAX_CONTEXTS - 1], (commit.PUSH_MODEL, list(UNCOMPRESSED[:2]))]
 
@@ -169,7 +171,7 @@ class DimseSink(DicomFolderSink):
         before sending when the settings require commitment and the peer cannot, or when
         the peer let an earlier wait run out."""
         mode = self.settings.commitment
-        if mode == "off":
+        if not asks_commitment(self.settings):
             return False
         if not commit.supports(assoc):
             if mode == "required":
@@ -265,6 +267,24 @@ class DimseSink(DicomFolderSink):
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = ""
+
+
+def asks_commitment(settings: PacsSettings) -> bool:
+    """Whether exports ask for Storage Commitment: ``required``, or ``if-supported`` with a
+    ``commitment_port`` to hear the report on (without one, most peers' reports, sent on a
+    new association, would have nowhere to go)."""
+    return settings.commitment == "required" or (
+        settings.commitment == "if-supported" and settings.commitment_port is not None)
+
+
+def finish_export(target: ExportTarget, run: Run) -> list[str]:
+    """The export report's line when ``if-supported`` did not ask (no ``commitment_port``)."""
+    settings = load_settings(run)
+    if settings.commitment == "if-supported" and settings.commitment_port is None:
+        return [f"{target.to}: storage commitment not asked (commitment: if-supported needs "
+                "plugins.pacs.commitment_port, the port the peer sends its report to): "
+                "exported means the peer's C-STORE response said stored"]
+    return []
 
 
 def _sleep(seconds: float) -> None:

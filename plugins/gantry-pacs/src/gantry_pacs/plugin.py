@@ -47,10 +47,17 @@ def _make_sink(target: Any, run: Any) -> Any:
     return DimseSink(target, run)
 
 
+def _finish_export(target: Any, run: Any) -> list[str]:
+    from gantry_pacs.export import finish_export
+
+    return finish_export(target, run)
+
+
 @hookimpl
 def gantry_exporters() -> Iterator[Exporter]:
     """Register ``dicom-dimse``: the ``dicom`` format sent by C-STORE to a ``dimse://`` peer."""
     yield Exporter("dicom-dimse", format="dicom", factory=_make_sink, schemes=SCHEMES,
+                   finish=_finish_export,
                    description="C-STORE to a PACS: dimse://AET@host:port (dimses:// for TLS)")
 
 
