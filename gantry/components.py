@@ -268,7 +268,12 @@ class InstanceSink(Protocol):
 
         A sink writing to a URL may also offer ``present()``: the relative paths of the files
         already at its destination (one listing). A resumed export redoes the instances whose
-        recorded output is not among them, as it does for local files that are gone."""
+        recorded output is not among them, as it does for local files that are gone.
+
+        A sink that confirms delivery per unit (a PACS's storage commitment) may also offer
+        ``finish_series()`` as a :class:`SeriesSink` does: it is called after the last
+        instance of each unit, and the instances its ``write`` returned ``None`` for get
+        their records, or their failure, from its :class:`SeriesOutcome`."""
 
 
 class SeriesSink(InstanceSink, Protocol):

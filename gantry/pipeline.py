@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from gantry.components import ExportTarget
-from gantry.errors import GantryError, InputError, LeakError, WithheldError
+from gantry.errors import ExportError, GantryError, InputError, LeakError, WithheldError
 from gantry.records import Change, ExportRecord, Finding, PatientKey, SourceItem
 from gantry.stash import StashKey
 
@@ -207,6 +207,9 @@ def ingest_and_export(unit: IngestExportUnit) -> list[tuple[IngestResult, Instan
             forget_split()
             forget_checked()
             out.append((ingested, exported))
+        for sink in sinks:  # (a sink that delivers per unit: see InstanceSink)
+            if hasattr(sink, "finish_series"):
+                _finish_series(sink, [res for _, res in out if res is not None])
     finally:
         for sink in sinks:
             sink.close()
@@ -402,6 +405,9 @@ def _finish_series(sink: Any, results: list[InstanceResult]) -> None:
         if not result.ok:
             continue
         uid = result.sop_instance_uid
+        if uid in outcome.failed:
+            _fail(result, "export", ExportError(outcome.failed[uid]))
+            continue
         result.exports.extend(outcome.records.get(uid, ()))
         if uid in outcome.skipped:
             result.skipped = outcome.skipped[uid]

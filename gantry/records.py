@@ -21,10 +21,13 @@ class SeriesOutcome:
     Instance UID (``context.instance.sop_instance_uid``) of each instance they were made from
     (one file may be listed under many instances). ``skipped``: the instances left out, each
     with the reason (a refused series: one reason, the same for all its instances).
+    ``failed``: the instances the sink could not deliver after all, each with the error
+    (they count as failed, as if ``write`` had raised).
     """
 
     records: dict[str, list[ExportRecord]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

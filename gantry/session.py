@@ -1029,6 +1029,8 @@ class Session:
         exported.seconds = time.perf_counter() - started
         if not keep_workers:
             self._drop_executor()
+        if exporter.finish is not None:  # (as export() does, before the stage's observers)
+            exported.notes.extend(exporter.finish(target, self.run) or ())
         self._finish("export", exported)
         return [ingested, exported]
 

@@ -92,3 +92,67 @@ def test_whole_series_one_sink_each_with_notes_prepare_and_finish(tmp_path: Path
         # resumed: nothing is redone, the refused series is tried (and refused) again
         again = session.export(str(out), format="count")
         assert again.done == 0 and again.skipped == 75 + 3
+
+
+UNIT_HOOKS = '''
+from gantry import hookimpl
+from gantry.api import Exporter, ExportRecord, SeriesOutcome
+
+
+class ConfirmingSink:
+    """Holds every instance until the unit ends; then confirms odd instance numbers and
+    fails even ones (as a PACS's storage commitment report might)."""
+
+    def __init__(self, target, run):
+        self.destination = target.to
+        self.held = []
+
+    def target_path(self, dataset, context):
+        return ""
+
+    def write(self, relpath, data, dataset, context):
+        self.held.append((context.instance.sop_instance_uid, int(dataset.InstanceNumber)))
+
+    def finish_series(self):
+        out = SeriesOutcome()
+        for uid, number in self.held:
+            if number % 2:
+                out.records[uid] = [ExportRecord(uid, uid, self.destination, "", 0, "0",
+                                                 format="confirm")]
+            else:
+                out.failed[uid] = f"instance {number}: not confirmed (test)"
+        self.held = []
+        return out
+
+    def close(self):
+        pass
+
+
+@hookimpl
+def gantry_exporters():
+    yield Exporter("confirm", factory=ConfirmingSink, finish=lambda target, run: ["confirmed"])
+'''
+
+
+def test_a_worker_sink_settles_its_unit_in_finish_series(tmp_path: Path) -> None:
+    """A worker sink (not ``runs_in="series"``) that offers ``finish_series``: it is called
+    at the end of each unit, by ``deidentify``'s single pass too, and its ``failed``
+    instances fail with its reason (not exported), its records are recorded; the
+    exporter's ``finish`` runs after that pass too."""
+    (tmp_path / "unit_hooks.py").write_text(UNIT_HOOKS)
+    profile = tmp_path / "p.yaml"
+    profile.write_text("extends: ps3.15/basic\nlocal_hooks: [unit_hooks.py]\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(1, 7):
+        make_instance(instance=i, phi=False).save_as(src / f"{i}.dcm", enforce_file_format=True)
+    out = str(tmp_path / "out")
+    with Session("memory://", profile=str(profile), secret=SECRET, workers=1) as session:
+        _ingest, export = session.deidentify(str(src), out, format="confirm")
+        assert (export.done, export.failed) == (3, 3), export.errors
+        assert export.notes == ["confirmed"]  # finish: run by the single pass as by export
+        assert len(session.store.exported_uids(out)) == 3
+        assert sorted(e.rsplit(": ", 2)[-2] for e in export.errors) == \
+            ["instance 2", "instance 4", "instance 6"]
+        again = session.export(out, format="confirm")
+        assert (again.done, again.failed, again.skipped) == (0, 3, 3)

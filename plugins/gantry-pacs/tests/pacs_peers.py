@@ -80,6 +80,8 @@ class OrthancPeer:
     http: int
     move_port: int
     proc: subprocess.Popen
+    #: the port Orthanc has for CALLER: where it sends storage commitment reports
+    caller_port: int = 0
 
     def url(self, query: str = "", scheme: str = "dimse") -> str:
         return f"{scheme}://{self.aet}@127.0.0.1:{self.port}" + (f"?{query}" if query else "")
@@ -116,6 +118,7 @@ def start_orthanc(folder: Path, *, extra_modalities: dict[str, list] | None = No
         "mover": [MOVER, "127.0.0.1", move_port],
         **(extra_modalities or {}),
     }
+    caller_port = int(modalities["caller"][2])
     config = {
         "Name": "gantry-test", "DicomAet": "ORTHANC", "DicomPort": port, "HttpPort": http,
         "StorageDirectory": str(folder / "storage"), "IndexDirectory": str(folder / "storage"),
@@ -145,7 +148,7 @@ def start_orthanc(folder: Path, *, extra_modalities: dict[str, list] | None = No
     except BaseException:
         stop_process(proc)
         raise
-    return OrthancPeer("ORTHANC", port, http, move_port, proc)
+    return OrthancPeer("ORTHANC", port, http, move_port, proc, caller_port)
 
 
 

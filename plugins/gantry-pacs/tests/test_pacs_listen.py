@@ -203,9 +203,9 @@ def test_study_grouping_and_forward_to_orthanc(tmp_path: Path, listener, orthanc
     (C-STORE to Orthanc) in one batch; Orthanc gets no planted value."""
     orthanc.clear()
     planted = write_cohort(tmp_path / "in", patients=2, series=1, instances=2)
-    run = listener("--forward", orthanc.url(), settings={"calling_aet": CALLER,
-                                                         "group": "study"},
-                   db=f"sqlite:///{tmp_path / 'fwd.db'}")
+    run = listener("--forward", orthanc.url(), settings={
+        "calling_aet": CALLER, "group": "study", "commitment_port": orthanc.caller_port},
+        db=f"sqlite:///{tmp_path / 'fwd.db'}")
     assert _storescu(run.port, tmp_path / "in").returncode == 0
     deadline = time.monotonic() + 30
     while orthanc.instance_count() < 4 and time.monotonic() < deadline:
@@ -216,3 +216,6 @@ def test_study_grouping_and_forward_to_orthanc(tmp_path: Path, listener, orthanc
     assert len(batches) == 2, run.text()  # one batch per study
     tags = orthanc.rest("/instances?expand")
     assert not any(t in str(tags) for t in planted.tokens)
+    with Session(f"sqlite:///{tmp_path / 'fwd.db'}", secret=SECRET) as session:
+        committed = [e for e in session.store.iter_events() if e.kind == "pacs-committed"]
+    assert len(committed) == 4  # Orthanc confirmed each forwarded instance

@@ -35,6 +35,16 @@ def test_invalid_values_name_the_field_and_the_variable() -> None:
         load_settings(_Run({"calling_aet": "A" * 17}), {})
     with pytest.raises(ProfileError, match=r"plugins\.pacs\.tls\.nonsense"):
         load_settings(_Run({"tls": {"nonsense": 1}}), {})
+    with pytest.raises(ProfileError, match=r"plugins\.pacs\.commitment\b.*'required', "
+                       r"'if-supported' or 'off'"):
+        load_settings(_Run({"commitment": "always"}), {})
+    with pytest.raises(ProfileError, match=r"plugins\.pacs\.commitment_timeout"):
+        load_settings(None, {"GANTRY_PACS_COMMITMENT_TIMEOUT": "0"})
+    with pytest.raises(ProfileError, match=r"plugins\.pacs\.commitment_port"):
+        load_settings(_Run({"commitment_port": 70000}), {})
+    assert load_settings(None, {}).commitment == "if-supported"
+    assert load_settings(None, {"GANTRY_PACS_COMMITMENT": "off",
+                                "GANTRY_PACS_COMMITMENT_PORT": "11114"}).commitment_port == 11114
 
 
 def test_urls() -> None:

@@ -140,6 +140,7 @@ def associate(ae: AE, peer: Peer, settings: PacsSettings, *, ext_neg: Sequence[A
     tls_args = None
     if peer.tls:
         tls_args = (client_tls(settings), peer.host if settings.tls.check_hostname else None)
+    started = time.monotonic()
     try:
         assoc = ae.associate(peer.host, peer.port, ae_title=peer.aet, ext_neg=list(ext_neg) or
                              None, evt_handlers=[(evt.EVT_ACSE_RECV, on_acse),
@@ -160,6 +161,9 @@ def associate(ae: AE, peer: Peer, settings: PacsSettings, *, ext_neg: Sequence[A
                 why += f" (is {ae.ae_title} known to the peer?)"
         raise PeerError(f"{peer}: association rejected: {why or 'no reason given'}")
     if not seen.get("connected"):
+        if time.monotonic() - started < settings.connect_timeout * 0.9:
+            raise PeerError(f"{peer}: cannot connect (connection refused at {peer.host}:"
+                            f"{peer.port}: is the peer running, on this port?)")
         raise PeerError(f"{peer}: cannot connect (nothing accepted a connection at "
                         f"{peer.host}:{peer.port} within {settings.connect_timeout:g} s)")
     if assoc.is_aborted:

@@ -47,11 +47,35 @@ def _make_sink(target: Any, run: Any) -> Any:
     return DimseSink(target, run)
 
 
+def _finish_export(target: Any, run: Any) -> list[str]:
+    from gantry_pacs.export import finish_export
+
+    return finish_export(target, run)
+
+
 @hookimpl
 def gantry_exporters() -> Iterator[Exporter]:
     """Register ``dicom-dimse``: the ``dicom`` format sent by C-STORE to a ``dimse://`` peer."""
     yield Exporter("dicom-dimse", format="dicom", factory=_make_sink, schemes=SCHEMES,
+                   finish=_finish_export,
                    description="C-STORE to a PACS: dimse://AET@host:port (dimses:// for TLS)")
+
+
+@hookimpl
+def gantry_exported(record: Any, run: Any) -> None:
+    """Audit each instance a peer committed (``pacs-committed``, with the Transaction UID)."""
+    transaction = getattr(record, "transaction_uid", "")
+    store = getattr(run, "store", None)
+    if not transaction or store is None:
+        return
+    import time
+
+    from gantry.api import AuditEvent
+
+    store.log_event(AuditEvent(kind="pacs-committed", subject=record.new_sop_instance_uid,
+                               detail={"destination": record.destination,
+                                       "transaction_uid": transaction},
+                               run_id=run.run_id, time=time.time()))
 
 
 @hookimpl

@@ -91,6 +91,17 @@ class PacsSettings(BaseModel):
     retry_failed_every: float = Field(default=60.0, gt=0)
     #: export: count C-STORE warnings (0xB000, 0xB006, 0xB007) as stored
     accept_warnings: bool = True
+    #: export: Storage Commitment (PS3.4 J): ``if-supported`` asks, when ``commitment_port``
+    #: is set, every peer that accepts the Push Model and counts an instance exported only
+    #: once committed; ``required`` always asks, and fails every instance to a peer that
+    #: does not support it; ``off`` never asks
+    commitment: Literal["required", "if-supported", "off"] = "if-supported"
+    #: seconds to wait for the peer's N-EVENT-REPORT after each N-ACTION
+    commitment_timeout: float = Field(default=30.0, gt=0)
+    #: the port our AE (``calling_aet``) listens on while it waits for a report the peer
+    #: sends on a new association (Orthanc does: it must know this port); unset: reports
+    #: are taken only on the association that asked
+    commitment_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("calling_aet", "move_aet")
     @classmethod
