@@ -85,9 +85,42 @@ def ingest_unit(unit: IngestUnit) -> list[IngestResult]:
     """Read the headers of a unit's inputs; bad inputs become results with a reason."""
     run = run_for(unit.spec)
     opener = run.hooks.component("ingestor", unit.ingestor).open
-    prepare = run.hooks.store_backend_for(unit.spec.store_url).prepare
+    backend = run.hooks.store_backend_for(unit.spec.store_url)
+    prepare, prepare_raw = backend.prepare, backend.prepare_raw
     screen = _screen(run, unit.select)
-    return [_ingest_item(item, opener, prepare, screen=screen) for item in unit.items]
+    if prepare is None or prepare_raw is None:
+        return [_ingest_item(item, opener, prepare, screen=screen) for item in unit.items]
+    out = []
+    for item in unit.items:
+        data = _small_file(item, opener)
+        if data is None:
+            out.append(_ingest_item(item, opener, prepare, screen=screen))
+            continue
+
+        def from_memory(source: str, data: bytes = data) -> Any:
+            import io
+
+            return io.BytesIO(data)
+
+        out.append(_ingest_item(item, from_memory, prepare, data, prepare_raw, screen))
+    return out
+
+
+#: inputs up to this size are read whole at ingest, so that the raw header reader takes them
+#: (as the one-shot pass does); larger ones have only their header read
+_WHOLE_READ_MAX = 1 << 24
+
+
+def _small_file(item: SourceItem, opener: Any) -> bytes | None:
+    """The bytes of a small input (``None``: larger, refused, or not readable here: the
+    header reader then opens it and says why)."""
+    if item.refused or not 0 < item.size <= _WHOLE_READ_MAX:
+        return None
+    try:
+        with opener(item.source) as fh:
+            return fh.read(_WHOLE_READ_MAX + 1)
+    except (OSError, InputError):
+        return None
 
 
 def _screen(run: Run, select: str | None) -> Any:

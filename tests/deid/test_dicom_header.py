@@ -116,3 +116,43 @@ def _outcome(item, opener, data, raw=False):
         return read_header(item, opener, data, raw=raw)
     except InputError as exc:
         return f"{type(exc).__name__}: {exc}"
+
+
+def _ingested(tmp_path: Path, name: str, src: Path) -> tuple[list, list]:
+    from gantry.session import Session
+
+    session = Session(f"sqlite:///{tmp_path / name}", profile="ps3.15/basic",
+                      secret=bytes(range(32)), workers=1)
+    try:
+        summary = session.ingest(src)
+        assert summary.done == 4 and summary.failed == 0
+        store = session.store
+        instances = sorted(store.iter_instances(), key=lambda i: i.sop_instance_uid)
+        headers = [sorted((e.keyword, repr(e.value)) for e in
+                          store.get_header(i.sop_instance_uid) if e.keyword != "PixelData")
+                   for i in instances]
+        return instances, headers
+    finally:
+        session.close()
+
+
+def test_two_step_ingest_reads_small_files_through_raw_header(tmp_path, monkeypatch):
+    """``gantry ingest`` (and the ingest half of a series export's ``deidentify``) reads a
+    small Part 10 file whole and indexes it through :class:`RawHeader`, as the one-shot pass
+    does: the store holds the same instances and headers as through the dataset reader."""
+    import gantry.pipeline as pipeline
+    from gantry.dicom.rawheader import RawHeader
+
+    src = tmp_path / "cohort"
+    write_cohort(src, patients=1, series=2, instances=2)
+    parsed = []
+    real_parse = RawHeader.parse.__func__
+    monkeypatch.setattr(RawHeader, "parse",
+                        classmethod(lambda cls, data: parsed.append(1) or real_parse(cls, data)))
+    raw = _ingested(tmp_path, "raw.db", src)
+    assert len(parsed) == 4
+    monkeypatch.setattr(pipeline, "_WHOLE_READ_MAX", 0)  # every file: header only
+    parsed.clear()
+    dataset = _ingested(tmp_path, "dataset.db", src)
+    assert not parsed
+    assert raw == dataset

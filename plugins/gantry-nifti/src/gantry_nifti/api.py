@@ -363,7 +363,8 @@ def _pixels(datasets: Sequence[Any], frames: list[_Frame], groups: list[list[int
     if dtype == np.uint16 and all(int(ds.get("BitsStored", 16) or 16) < 16 for ds in datasets):
         dtype = np.dtype(np.int16)  # every value fits: dcm2niix's choice, for the same files
     shape = (cols, rows, len(groups)) + ((volumes,) if volumes > 1 else ())
-    out = np.empty(shape + ((3,) if rgb else ()), dtype=dtype)
+    # Fortran order (``i`` fastest), as NIfTI stores voxels: written out without a copy
+    out = np.empty(shape + ((3,) if rgb else ()), dtype=dtype, order="C" if rgb else "F")
     for k, group in enumerate(groups):
         for t, idx in enumerate(group):
             f = frames[idx]

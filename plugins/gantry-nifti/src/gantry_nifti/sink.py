@@ -105,6 +105,9 @@ class NiftiSeriesSink:
             outcome.skipped.update(dict.fromkeys([i.uid for i in items],
                                                  f"{what}: not converted: {refusal.reason}"))
             return
+        for ds in datasets:  # the volume holds the voxels now: the series is not held twice
+            if "PixelData" in ds:
+                del ds.PixelData
         ref = datasets[volume.reference]
         files = self.layout(volume, ref, group)
         if not files:
