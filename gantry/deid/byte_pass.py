@@ -358,9 +358,9 @@ class AnnexEBytePass:
                             for h in self._hits_of(span.tag, raw, cs, encoding, identifiers))
 
         # 3. orphan overlays, preamble, file meta, markers
-        removed = {int(c.tag[1:5], 16) for c in changes
-                   if c.action == "X" and not c.path and c.tag.endswith(",3000)")
-                   and c.tag.startswith("(60")}
+        from gantry.deid.engine import orphan_overlay_groups
+
+        removed = orphan_overlay_groups(changes, [t for t, _ in out])
         if removed:
             dropped = sorted(t for t, _ in out if t >> 16 in removed)
             out = [(t, b) for t, b in out if t >> 16 not in removed]

@@ -39,6 +39,10 @@ _DEFLATED = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1"})
 #: Attributes read at the top level (the character set, the image's size): tag -> name.
 _IMAGE_TAGS = {0x00080005: "charset", 0x00280002: "samples", 0x00280004: "photometric",
                0x00280008: "frames", 0x00280010: "rows", 0x00280011: "columns", 0x00280100: "bits"}
+#: The image attributes read as numbers, and the VRs they may be written with (a text VR would
+#: be rewritten as text, changing the number the pixel data is checked against).
+_US_IMAGE_TAGS = frozenset({0x00280002, 0x00280010, 0x00280011, 0x00280100})
+_US_VRS = frozenset({"US", "SS", "UN", "OW"})
 
 _DATASET, _SEQUENCE, _FRAGMENTS = 0, 1, 2
 #: VRs of fixed-size binary values: a value length that is not a multiple cannot be decoded.
@@ -312,6 +316,9 @@ def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int,
             if tag in _PIXEL_TAGS:
                 pixels = (tag, value, length)
             elif tag in _IMAGE_TAGS:
+                if tag in _US_IMAGE_TAGS and not frame_implicit and vr not in _US_VRS:
+                    raise DicomFormatError(pos, f"{_tag_text(tag)} has VR {vr}, not US: the "
+                                                "image cannot be read as it is described")
                 image[_IMAGE_TAGS[tag]] = _image_value(data, tag, value, length, us)
         pos = value + length
     if pixels is not None and pixels[0] == _PIXEL_DATA and pixels[2] != _UNDEFINED:
