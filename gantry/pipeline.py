@@ -383,8 +383,9 @@ def _fail(result: InstanceResult, stage: str, exc: BaseException, plugin: str = 
     result.ok = False
     result.stage = stage
     result.plugin = plugin
-    if isinstance(exc, GantryError | OSError):
-        result.error = str(exc)
+    if isinstance(exc, GantryError | OSError):  # (one line: a message may quote an element)
+        text = str(exc).strip()
+        result.error = text.splitlines()[0] if text else type(exc).__name__
     else:
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""

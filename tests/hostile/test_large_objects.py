@@ -49,3 +49,27 @@ def test_a_large_pixel_value_is_held_once(tmp_path, big_file, how):
     assert check(written).pixels[2] == check(big_file.read_bytes()).pixels[2]
     assert len(written) == record.size
     assert peak < size + FIXED, f"peak {peak / MB:.0f} MB for a {size / MB:.0f} MB file"
+
+
+def test_a_sink_that_does_not_take_streamed_files_gets_them_joined():
+    from gantry.dicom.streamed import Streamed, sha256_hex
+    from gantry.pipeline import InstanceResult, _write
+
+    source = bytes(range(256)) * 8
+    streamed = Streamed(b"head" + b"\x00\x08\x00\x00", memoryview(source)[:2048], b"tail")
+    given = []
+
+    class Joined:
+        def write(self, path, data, dataset, context):  # type: ignore[no-untyped-def]
+            given.append(data)
+
+    class Pieces(Joined):
+        takes_streamed = True
+
+    assert _write([Joined(), Pieces(), Joined()], ["a", "b", "c"], streamed, None, None,
+                  InstanceResult("1.2"))
+    whole = b"head\x00\x08\x00\x00" + source + b"tail"
+    assert given[0] == whole and given[2] is given[0]  # (joined once)
+    assert given[1] is streamed and len(streamed) == len(whole)
+    assert sha256_hex(streamed) == sha256_hex(whole)
+    assert streamed.scanned() == b"head\x00\x00\x00\x00tail"
