@@ -68,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "ExecutorImpl": "gantry.components",
     "BytePass": "gantry.components",
     "BytePassDeclined": "gantry.components",
+    "Streamed": "gantry.dicom.streamed",
     # object model
     "Patient": "gantry.model",
     "Study": "gantry.model",

@@ -234,7 +234,9 @@ class BytePass(Protocol):
         """``(file bytes, context, changes, findings, stub)`` for ``instance`` whose file is
         ``data``: ``context_factory(patient, identifiers)`` builds the instance's context, and
         ``stub`` is a dataset of the redacted key elements (what ``takes_byte_pass_stub``
-        sinks read to name and record their output)."""
+        sinks read to name and record their output). The file may be a
+        :class:`~gantry.dicom.streamed.Streamed` instead of bytes: a large pixel value kept as
+        read, not copied."""
 
 
 class AuditorImpl(Protocol):
@@ -251,6 +253,9 @@ class InstanceSink(Protocol):
     (patient, study, series and instance UIDs, SOP class, the file meta's) declares
     ``takes_byte_pass_stub = True`` on its own class (not inherited: a subclass may read
     more); it then receives a redactor's :class:`BytePass` output, a stub dataset of those.
+    A sink class that writes and hashes a :class:`~gantry.dicom.streamed.Streamed` file
+    piece by piece declares ``takes_streamed = True`` (the same way); any other is handed the
+    file joined into one bytes object.
     """
 
     destination: str

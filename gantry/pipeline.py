@@ -450,8 +450,9 @@ def _fail(result: InstanceResult, stage: str, exc: BaseException, plugin: str = 
     result.ok = False
     result.stage = stage
     result.plugin = plugin
-    if isinstance(exc, GantryError | OSError):
-        result.error = str(exc)
+    if isinstance(exc, GantryError | OSError):  # (one line: a message may quote an element)
+        text = str(exc).strip()
+        result.error = text.splitlines()[0] if text else type(exc).__name__
     else:
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""
@@ -584,13 +585,26 @@ def _process_bytes(byte_pass: BytePass, instance: Instance, unit: WorkUnit, run:
                    sinks: list[InstanceSink], result: InstanceResult) -> bool:
     """Process one instance with the byte pass; ``False``: use the full path (the reason in
     ``result.fallback``)."""
+    if run.profile.burned_in == "allow":
+        return False  # what is released as it is gets a marker saying so: the full path
+    from gantry.dicom.elements import forget_split
+    from gantry.dicom.structure import forget_checked
+
+    try:
+        return _bytes_of(byte_pass, instance, unit, run, sinks, result)
+    finally:  # the file's bytes are not kept (by the split and check memos) past it
+        forget_split()
+        forget_checked()
+
+
+def _bytes_of(byte_pass: BytePass, instance: Instance, unit: WorkUnit, run: Run,
+              sinks: list[InstanceSink], result: InstanceResult) -> bool:
     from gantry.components import BytePassDeclined
     from gantry.context import InstanceContext
     from gantry.dicom.errors import DicomFormatError
+    from gantry.dicom.streamed import Streamed
     from gantry.dicom.values import value_of
 
-    if run.profile.burned_in == "allow":
-        return False  # what is released as it is gets a marker saying so: the full path
     try:
         with instance._open() as fh:
             data = fh.read()
@@ -621,7 +635,8 @@ def _process_bytes(byte_pass: BytePass, instance: Instance, unit: WorkUnit, run:
     result.findings = findings
     result.new_sop_instance_uid = str(value_of(stub, 0x00080018, "SOPInstanceUID") or "")
     try:
-        withhold(instance, context, findings, run, None, encoded)
+        withhold(instance, context, findings, run, None,
+                 encoded.scanned() if isinstance(encoded, Streamed) else encoded)
         paths = [sink.target_path(stub, context) for sink in sinks]
         gate(encoded, paths, context.identifiers, _roster(unit))
         _write(sinks, paths, encoded, stub, context, result)
@@ -648,13 +663,22 @@ def _not_whole(data: bytes, instance: Instance, result: InstanceResult) -> bool:
     return False
 
 
-def _write(sinks: list[InstanceSink], paths: list[str], data: bytes, dataset: Any,
+def _write(sinks: list[InstanceSink], paths: list[str], data: Any, dataset: Any,
            context: InstanceContext, result: InstanceResult) -> bool:
-    """Hand the encoded instance to each sink; ``False`` (and ``result`` failed) when one
-    cannot write it."""
+    """Hand the encoded instance to each sink (a :class:`~gantry.dicom.streamed.Streamed`
+    file as it is to sinks declaring ``takes_streamed``, joined once for the others);
+    ``False`` (and ``result`` failed) when one cannot write it."""
+    from gantry.dicom.streamed import Streamed
+
+    joined = None
     for sink, path in zip(sinks, paths[:len(sinks)], strict=True):
+        given = data
+        if isinstance(data, Streamed) and type(sink).__dict__.get("takes_streamed") is not True:
+            if joined is None:
+                joined = bytes(data)
+            given = joined
         try:
-            record = sink.write(path, data, dataset, context)
+            record = sink.write(path, given, dataset, context)
         except Exception as exc:
             _fail(result, "export", exc)
             return False
@@ -730,15 +754,22 @@ def _roster(unit: WorkUnit) -> list[Any]:
     return rosters
 
 
-def gate(data: bytes, paths: list[str], identifiers: Any, rosters: Any = ()) -> None:
+def gate(data: Any, paths: list[str], identifiers: Any, rosters: Any = ()) -> None:
     """The export gate: raise :class:`LeakError` when the encoded file or one of its output
     paths holds an identifying value of this instance or, with ``rosters``, of any patient
-    the run has seen (the bytes are scanned once per set, then each path)."""
+    the run has seen (the bytes are scanned once per set, then each path). A
+    :class:`~gantry.dicom.streamed.Streamed` file is scanned without its pixel value (which
+    the gate does not read), offsets given in the file as written."""
     from dataclasses import replace
 
     from gantry.deid.gate import find_leaks
     from gantry.deid.roster import roster_leaks
+    from gantry.dicom.streamed import Streamed
 
+    at = skipped = 0
+    if isinstance(data, Streamed):
+        at, skipped = len(data.head), len(data.value)
+        data = data.scanned()
     leaks = find_leaks(data, "", identifiers)
     for path in paths:
         if path:
@@ -751,6 +782,9 @@ def gate(data: bytes, paths: list[str], identifiers: Any, rosters: Any = ()) -> 
         leaks = [replace(leak, kind=f"{leak.kind} of another patient") for leak in found]
         if leaks:
             break
+    if skipped:  # where the bytes after the pixel value are in the file as written
+        leaks = [replace(leak, offset=leak.offset + skipped) if leak.offset >= at else leak
+                 for leak in leaks]
     if leaks:
         detail = "; ".join(str(leak) for leak in leaks[:5])
         more = f" (+{len(leaks) - 5} more)" if len(leaks) > 5 else ""

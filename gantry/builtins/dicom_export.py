@@ -9,13 +9,13 @@ all (written unnamed, then linked in; or a temporary file renamed over an older 
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gantry.components import Exporter
+from gantry.dicom.streamed import Streamed, sha256_hex
 from gantry.errors import ExportError
 from gantry.hookspecs import hookimpl
 from gantry.records import ExportRecord
@@ -47,6 +47,8 @@ class DicomFolderSink:
     #: dataset it is handed, so a redactor's byte pass may hand it a stub; a subclass that
     #: reads more must not declare it (the pipeline looks in each class's own namespace)
     takes_byte_pass_stub = True
+    #: writes and hashes a :class:`~gantry.dicom.streamed.Streamed` file piece by piece
+    takes_streamed = True
 
     def __init__(self, target: ExportTarget, run: Run | None = None) -> None:
         self.destination = target.to
@@ -90,7 +92,7 @@ class DicomFolderSink:
             self._folders.add(path)
         return path
 
-    def write(self, relpath: str, data: bytes, dataset: Dataset,
+    def write(self, relpath: str, data: bytes | Streamed, dataset: Dataset,
               context: InstanceContext) -> ExportRecord:
         """Write atomically, fsync-free: an unnamed file in the folder linked in under its
         name, or (name taken, or unnamed files unsupported) a temporary file renamed."""
@@ -126,15 +128,15 @@ class DicomFolderSink:
             raise
         return self._record(relpath, data, dataset, context, mtime_ns)
 
-    def _record(self, relpath: str, data: bytes, dataset: Dataset, context: InstanceContext,
-                mtime_ns: int) -> ExportRecord:
+    def _record(self, relpath: str, data: bytes | Streamed, dataset: Dataset,
+                context: InstanceContext, mtime_ns: int) -> ExportRecord:
         from gantry.dicom.values import value_of
 
         return ExportRecord(
             sop_instance_uid=context.instance.sop_instance_uid,
             new_sop_instance_uid=str(value_of(dataset, 0x00080018, "SOPInstanceUID") or ""),
             destination=self.destination, path=relpath, size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(), format="dicom", mtime_ns=mtime_ns,
+            sha256=sha256_hex(data), format="dicom", mtime_ns=mtime_ns,
             fields=tuple(getattr(context, "notes", {}).get("output_fields", ())),
         )
 
@@ -150,7 +152,7 @@ _NO_UNNAMED = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT, errno
                errno.EPERM, errno.ENOSYS)
 
 
-def _write_linked(folder: str, path: str, data: bytes) -> int | None:
+def _write_linked(folder: str, path: str, data: bytes | Streamed) -> int | None:
     """Write ``data`` to a new unnamed file in ``folder`` and link it in as ``path``: the
     file appears whole or not at all, with one change to the folder instead of the two of a
     temporary file and a rename (parallel writers into one folder mostly wait on those).
@@ -178,7 +180,7 @@ def _write_linked(folder: str, path: str, data: bytes) -> int | None:
         os.close(fd)  # an unlinked file is gone with its descriptor
 
 
-def _write_new(path: str, data: bytes) -> int:
+def _write_new(path: str, data: bytes | Streamed) -> int:
     """Create ``path`` (replacing a stale one) and write ``data`` to it (no Python file
     object: creating many small files is the cost that matters here); its modification time
     (ns), which renaming it keeps."""
@@ -191,11 +193,12 @@ def _write_new(path: str, data: bytes) -> int:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+def _write_all(fd: int, data: bytes | Streamed) -> None:
+    for piece in data.pieces() if isinstance(data, Streamed) else (data,):
+        view = memoryview(piece)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
 
 
 @hookimpl

@@ -57,6 +57,7 @@ from gantry.dicom.elements import (
     split_cached,
 )
 from gantry.dicom.encode import element_bytes
+from gantry.dicom.streamed import STREAM_ABOVE, Streamed
 from gantry.dicom.values import VERBATIM_VRS, keyword_of, value_of
 
 if TYPE_CHECKING:
@@ -183,10 +184,12 @@ class AnnexEBytePass:
         return found
 
     # -- per instance ----------------------------------------------------------------------
-    def process(self, instance: Instance, data: bytes, context_factory: Any,
-                with_audit: bool) -> tuple[bytes, InstanceContext, list[Any], list[Any], Any]:
+    def process(self, instance: Instance, data: bytes, context_factory: Any, with_audit: bool
+                ) -> tuple[bytes | Streamed, InstanceContext, list[Any], list[Any], Any]:
         """``(file bytes, context, changes, findings, redacted stub dataset)`` for one
-        instance; raises :class:`BytePassDeclined` when the full pipeline must do it."""
+        instance; raises :class:`BytePassDeclined` when the full pipeline must do it. A large
+        native pixel value kept as read is not copied: the file is then a
+        :class:`~gantry.dicom.streamed.Streamed` (its pixel value a view of ``data``)."""
         from pydicom.charset import default_encoding
 
         from gantry.deid.engine import Walk
@@ -301,6 +304,7 @@ class AnnexEBytePass:
         kept_blocks: set[tuple[int, int]] = set()
         creator_spans: list[ElementSpan] = []
         has_masks = engine.has_masks
+        pixel_value: memoryview | None = None  # a large pixel value kept, as read
         for i, span in enumerate(spans):
             tag = span.tag
             group = tag >> 16
@@ -325,7 +329,11 @@ class AnnexEBytePass:
                 elif action is None or action == "K":
                     if tag == PIXEL_DATA and (span.length & 1 or compressed):
                         raise BytePassDeclined("odd-length or encapsulated defined-length pixels")
-                    out.append((tag, _rebuilt(data, span)))
+                    if tag == PIXEL_DATA and span.length >= STREAM_ABOVE:  # not copied
+                        pixel_value = memoryview(data)[span.value:span.end]
+                        out.append((tag, _header(span)))
+                    else:
+                        out.append((tag, _rebuilt(data, span)))
                     if span.vr == "OB":
                         hits.extend((tag, h) for h in _ob_hits(data, span, identifiers))
                     continue
@@ -358,9 +366,9 @@ class AnnexEBytePass:
                             for h in self._hits_of(span.tag, raw, cs, encoding, identifiers))
 
         # 3. orphan overlays, preamble, file meta, markers
-        removed = {int(c.tag[1:5], 16) for c in changes
-                   if c.action == "X" and not c.path and c.tag.endswith(",3000)")
-                   and c.tag.startswith("(60")}
+        from gantry.deid.engine import orphan_overlay_groups
+
+        removed = orphan_overlay_groups(changes, [t for t, _ in out])
         if removed:
             dropped = sorted(t for t, _ in out if t >> 16 in removed)
             out = [(t, b) for t, b in out if t >> 16 not in removed]
@@ -386,7 +394,14 @@ class AnnexEBytePass:
         out.sort(key=lambda pair: pair[0])
         hits.sort(key=lambda pair: pair[0])  # stable: an element's own hits keep their order
         context.notes["output_fields"] = self._output_fields(out, cs, encoding, tsyntax)
-        encoded = b"".join((b"\x00" * 128, b"DICM", meta_bytes, *(b for _, b in out)))
+        encoded: bytes | Streamed
+        if pixel_value is None:
+            encoded = b"".join((b"\x00" * 128, b"DICM", meta_bytes, *(b for _, b in out)))
+        else:  # the pixel value handed on as read (see gantry.dicom.streamed)
+            at = [t for t, _ in out].index(PIXEL_DATA) + 1
+            encoded = Streamed(b"".join((b"\x00" * 128, b"DICM", meta_bytes,
+                                         *(b for _, b in out[:at]))),
+                               pixel_value, b"".join(b for _, b in out[at:]))
         findings: list[Any] = []
         if with_audit and self.auditor is not None:
             findings = self.auditor.verified(list(changes), creators, [], [h for _, h in hits])
@@ -743,15 +758,19 @@ def _encodings(ds: Any) -> Any:
 _CHARSET_VALUES: dict[Any, Any] = {}
 
 
-def _rebuilt(data: bytes, span: ElementSpan) -> bytes:
-    """A kept binary element as the encoder writes it: its header rebuilt, its value as read."""
+def _header(span: ElementSpan) -> bytes:
+    """A kept binary element's header as the encoder writes it."""
     tag = span.tag
     vr = span.vr
     head = TAG.pack(tag >> 16, tag & 0xFFFF) + vr.encode()
     if vr in LONG_VRS:
-        head += b"\x00\x00" + UL.pack(span.length)
-    else:
-        head += US.pack(span.length)
+        return head + b"\x00\x00" + UL.pack(span.length)
+    return head + US.pack(span.length)
+
+
+def _rebuilt(data: bytes, span: ElementSpan) -> bytes:
+    """A kept binary element as the encoder writes it: its header rebuilt, its value as read."""
+    head = _header(span)
     if span.start + len(head) == span.value and data[span.start:span.value] == head:
         return memoryview(data)[span.start:span.end]  # type: ignore[return-value]
     return head + data[span.value:span.end]
@@ -761,6 +780,8 @@ def _ob_hits(data: bytes, span: ElementSpan, identifiers: Any) -> list[Any]:
     """The auditor's hits on a kept raw OB value (it scans OB as Latin-1 text)."""
     if not len(identifiers):
         return []
+    if span.tag == PIXEL_DATA and data[span.value:span.value + 4] != b"\xfe\xff\x00\xe0":
+        return []  # native pixels: no text segments (bytes_text finds none), and no copy
     from gantry.deid.audit import bytes_text
 
     kinds = identifiers.find(bytes_text(span.tag, data[span.value:span.end], True))

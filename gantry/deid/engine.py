@@ -551,12 +551,26 @@ def _rewritten(vr: str, value: Any, func: Any) -> Any:
     return new if new != items else None
 
 
-def _drop_orphan_overlays(walk: Walk, ds: Dataset) -> None:
-    """Remove the rest of an overlay group (60xx) whose Overlay Data was removed: an overlay
-    plane without its bitmap is invalid, and its other attributes describe nothing."""
-    removed = {int(c.tag[1:5], 16) for c in walk.changes
+def orphan_overlay_groups(changes: list[Any], tags: Any) -> set[int]:
+    """The overlay groups (60xx) to remove whole: those whose Overlay Data was removed
+    (``changes``), and the overlay groups among the top-level ``tags`` written with no
+    Overlay Data at all. An overlay plane without its bitmap is invalid, and its other
+    attributes (a description, a label) describe nothing."""
+    removed = {int(c.tag[1:5], 16) for c in changes
                if c.action == "X" and not c.path and c.tag.endswith(",3000)")
                and c.tag.startswith("(60")}
+    groups = {int(t) >> 16 for t in tags if 0x6000 <= int(t) >> 16 <= 0x601E
+              and not int(t) >> 16 & 1}
+    if groups:
+        have = {int(t) >> 16 for t in tags if int(t) & 0xFFFF == 0x3000}
+        removed |= groups - have
+    return removed
+
+
+def _drop_orphan_overlays(walk: Walk, ds: Dataset) -> None:
+    """Remove the rest of an overlay group whose Overlay Data was removed or was never there
+    (:func:`orphan_overlay_groups`)."""
+    removed = orphan_overlay_groups(walk.changes, list(ds.keys()))
     if not removed:
         return
     for tag in list(ds.keys()):

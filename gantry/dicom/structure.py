@@ -33,12 +33,19 @@ _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = 0x7FE00010
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, _PIXEL_DATA})
+#: The VRs each pixel data element may be written with (UN: as some writers keep it).
+_PIXEL_VRS = {0x7FE00008: frozenset({"OF", "UN"}), 0x7FE00009: frozenset({"OD", "UN"}),
+              _PIXEL_DATA: frozenset({"OB", "OW", "UN"})}
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
 _DEFLATED = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1"})
 #: Attributes read at the top level (the character set, the image's size): tag -> name.
 _IMAGE_TAGS = {0x00080005: "charset", 0x00280002: "samples", 0x00280004: "photometric",
                0x00280008: "frames", 0x00280010: "rows", 0x00280011: "columns", 0x00280100: "bits"}
+#: The image attributes read as numbers, and the VRs they may be written with (a text VR would
+#: be rewritten as text, changing the number the pixel data is checked against).
+_US_IMAGE_TAGS = frozenset({0x00280002, 0x00280010, 0x00280011, 0x00280100})
+_US_VRS = frozenset({"US", "SS", "UN", "OW"})
 
 _DATASET, _SEQUENCE, _FRAGMENTS = 0, 1, 2
 #: VRs of fixed-size binary values: a value length that is not a multiple cannot be decoded.
@@ -295,13 +302,17 @@ def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int,
         if value + length > limit:
             raise TruncatedData(value, f"{_tag_text(tag)} declares {length} bytes, "
                                        f"{max(limit - value, 0)} left")
-        if vr == "SQ":
+        # a UN of a sequence's tag is read as the sequence it holds (implicit VR little
+        # endian, PS3.5 6.2.2): its nesting counts as the reader will see it
+        un_sequence = vr == "UN" and not frame_implicit and length and \
+            _dictionary_vr(tag) == "SQ"
+        if vr == "SQ" or un_sequence:
             if depth + 1 > max_depth:
                 raise DicomFormatError(pos, f"sequences nested deeper than {max_depth} "
                                             f"levels at {_tag_text(tag)}")
             deepest = max(deepest, depth + 1)
-            stack.append([_SEQUENCE, value + length, value + length, frame_implicit, tag,
-                          depth + 1])
+            stack.append([_SEQUENCE, value + length, value + length,
+                          True if un_sequence else frame_implicit, tag, depth + 1])
             pos = value
             continue
         size = _FIXED.get(vr)
@@ -310,8 +321,15 @@ def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int,
                                         f"not a multiple of {size}")
         if top:
             if tag in _PIXEL_TAGS:
+                if not frame_implicit and vr not in _PIXEL_VRS[tag]:
+                    raise DicomFormatError(pos, f"{_tag_text(tag)} has VR {vr}, not "
+                                                f"{' or '.join(sorted(_PIXEL_VRS[tag]))}: "
+                                                "the pixel data cannot be read")
                 pixels = (tag, value, length)
             elif tag in _IMAGE_TAGS:
+                if tag in _US_IMAGE_TAGS and not frame_implicit and vr not in _US_VRS:
+                    raise DicomFormatError(pos, f"{_tag_text(tag)} has VR {vr}, not US: the "
+                                                "image cannot be read as it is described")
                 image[_IMAGE_TAGS[tag]] = _image_value(data, tag, value, length, us)
         pos = value + length
     if pixels is not None and pixels[0] == _PIXEL_DATA and pixels[2] != _UNDEFINED:

@@ -160,6 +160,38 @@ def test_a_wrong_vr_is_one_reason_at_ingest(tmp_path):
     _only_good_written(run)
 
 
+def test_an_image_attribute_of_a_text_vr_is_rejected(tmp_path):
+    """Found by the fuzzer: BitsAllocated rewritten as PN was written back as text, so the
+    output described an image 16 times larger than its pixel data; now refused at ingest."""
+    data = hostile.valid_file()
+    pos = hostile.element_offset(data, 0x00280100)
+    run = Run(tmp_path, {"pn.dcm": data[:pos + 4] + b"PN" + data[pos + 6:]})
+    assert run.reason_of("pn.dcm") == (f"malformed at byte {pos}: (0028,0100) has VR PN, not "
+                                       "US: the image cannot be read as it is described")
+    _only_good_written(run)
+
+
+@pytest.mark.parametrize("memo", ["1", "0"])
+def test_an_overlay_group_without_data_is_removed(tmp_path, monkeypatch, memo):
+    """Found by the fuzzer: an overlay group whose Overlay Data was never there kept its
+    description (a name in it) where one whose data is removed goes whole; both go whole, on
+    the byte pass and on the full pipeline alike."""
+    from pydicom import dcmread
+
+    from gantry.testing.factory import make_instance
+
+    monkeypatch.setenv("GANTRY_BYTE_PASS", memo)
+    ds = make_instance(patient=3)  # (its overlay group says "Overlay by <surname>")
+    description = ds[0x60000022].value.encode()
+    del ds[0x60003000]
+    run = Run(tmp_path, {"overlay.dcm": hostile.encode(ds)})
+    assert run.rejected == {} and run.export.done == 2
+    for record in run.exports:
+        written = dcmread(run.out / record.path)
+        assert not [elem for elem in written if elem.tag >> 16 == 0x6000]
+        assert description not in (run.out / record.path).read_bytes()
+
+
 @pytest.mark.parametrize("value", ["ISO 2022 IR 87", "ISO 2022 IR 159", "NO SUCH CHARSET"])
 def test_odd_character_sets_never_abort_the_run(tmp_path, value):
     run = Run(tmp_path, {"cs.dcm": hostile.charset(value)})
@@ -293,7 +325,7 @@ def test_many_member_zip_opens_the_archive_once(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("memo", ["1", "0"])
 def test_a_file_cut_after_ingest_is_not_exported(tmp_path, monkeypatch, memo):
-    monkeypatch.setenv("GANTRY_MEMO", memo)  # the byte pass, and the full pipeline
+    monkeypatch.setenv("GANTRY_BYTE_PASS", memo)  # the byte pass, and the full pipeline
     src = tmp_path / "in"
     src.mkdir()
     data = hostile.valid_file(patient=2)

@@ -8,14 +8,19 @@ from pathlib import Path
 
 
 def thumbnail_data_uri(path: Path, size: int = 96) -> tuple[str | None, str]:
-    """``(data URI, "")`` of a PNG thumbnail of the middle frame, or ``(None, reason)``."""
+    """``(data URI, "")`` of a PNG thumbnail of the middle frame, or ``(None, reason)``.
+    Only that frame is read and decoded (the header is read without the pixel value):
+    memory is one frame's, whatever the size of the file."""
     try:
         from pydicom import dcmread
+        from pydicom.pixels import pixel_array
 
-        ds = dcmread(path, force=True)
+        ds = dcmread(path, force=True, defer_size=4096)  # (large values left unread)
         if "PixelData" not in ds:
             return None, "no pixel data"
-        pixels = ds.pixel_array
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        with open(path, "rb") as fh:
+            pixels = pixel_array(fh, index=frames // 2 if frames > 1 else None)
     except Exception as exc:  # a codec missing, a broken file: say so, do not fail the manifest
         return None, f"cannot decode pixels ({type(exc).__name__})"
     try:
@@ -29,14 +34,11 @@ def thumbnail_data_uri(path: Path, size: int = 96) -> tuple[str | None, str]:
 
 
 def _image(ds: object, pixels: object) -> object:
-    """A Pillow image of the middle frame, windowed to 8 bits."""
+    """A Pillow image of one frame (``pixels``), windowed to 8 bits."""
     import numpy as np
     from PIL import Image
 
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    if frames > 1:
-        pixels = pixels[frames // 2]
     if samples == 1:
         inverted = str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1"
         image = Image.fromarray(_windowed(np.asarray(pixels), inverted), mode="L")
