@@ -222,6 +222,9 @@ class Session:
         self._roster_files: list[str] = []
         self._since: dict[str, int] = {}  # destination -> outputs count from this time (ns)
         self._roster: tuple[str, int] = ("", -1)  # (file, patients in it)
+        #: patient IDs in the roster snapshot, and whether an ingest since added another
+        self._roster_ids: set[str] = set()
+        self._roster_new = True
 
     @_locked
     def use_profile(self, profile: str | os.PathLike[str]) -> None:
@@ -320,10 +323,15 @@ class Session:
         """The run-wide roster for the export gate (:mod:`gantry.deid.roster`): every patient
         of the store, written to a private file the workers read. A new snapshot is written
         when the store holds new patients — each time while it is small, then once it grew
-        by a tenth — so the gate matches every patient seen so far."""
+        by a tenth — so the gate matches every patient seen so far. The store is counted only
+        once this session added an instance of a patient ID the snapshot does not hold
+        (counting flushes the store's pending writes: once a unit, it cost 5% of a run)."""
         from gantry.deid.roster import save_roster
 
         path, known = self._roster
+        if path and not self._roster_new:
+            return path
+        self._roster_new = False
         patients = self.store.counts().patients
         if path and (patients == known or (known >= 1000 and patients < known * 1.1)):
             return path
@@ -334,8 +342,16 @@ class Session:
         name = f"roster-{patients}.json"
         path = os.path.join(self._roster_dir, name)
         self._roster_files.append(name)
-        save_roster(path, ((p.patient_id, p.patient_name) for p in self.store.iter_patients()))
+        ids: set[str] = set()
+
+        def rows() -> Iterator[tuple[str, str]]:
+            for p in self.store.iter_patients():
+                ids.add(p.patient_id)
+                yield p.patient_id, p.patient_name
+
+        save_roster(path, rows())
         self._roster = (path, patients)
+        self._roster_ids = ids
         return path
 
     def instances(self, *, series_instance_uid: str | None = None) -> Iterator[Instance]:
@@ -488,6 +504,8 @@ class Session:
         else:
             outcome = self.store.add_instance(instance, res.header)
         if outcome == "added":
+            if not self._roster_new and instance.patient_id not in self._roster_ids:
+                self._roster_new = True  # the next unit looks at the store's patients again
             summary.done += 1
             summary.bytes += max(item.size, 0)
             self.hooks.instance_ingested(instance, self.run)
