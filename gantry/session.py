@@ -222,8 +222,9 @@ class Session:
         self._roster_files: list[str] = []
         self._since: dict[str, int] = {}  # destination -> outputs count from this time (ns)
         self._roster: tuple[str, int] = ("", -1)  # (file, patients in it)
-        #: patient IDs in the roster snapshot, and whether an ingest since added another
-        self._roster_ids: set[str] = set()
+        #: every ``(patient ID, name)`` of the store, read once, then kept up to date from the
+        #: instances this session adds (``None``: not read yet); whether the snapshot lacks one
+        self._people: dict[tuple[str, str], None] | None = None
         self._roster_new = True
 
     @_locked
@@ -321,20 +322,23 @@ class Session:
 
     def _roster_file(self) -> str:
         """The run-wide roster for the export gate (:mod:`gantry.deid.roster`): every patient
-        of the store, written to a private file the workers read. A new snapshot is written
-        when the store holds new patients — each time while it is small, then once it grew
-        by a tenth — so the gate matches every patient seen so far. The store is counted only
-        once this session added an instance of a patient ID the snapshot does not hold
-        (counting flushes the store's pending writes: once a unit, it cost 5% of a run)."""
+        of the store, written to a private file the workers read. The store's patients are
+        read once; the instances this session adds keep that list current without asking the
+        store again (counting it flushed the store's pending writes, once a unit: 5% of a
+        run). A new snapshot is written when the list grew — each time while it is small,
+        then once it grew by a tenth — so the gate matches every patient seen so far."""
         from gantry.deid.roster import save_roster
 
         path, known = self._roster
         if path and not self._roster_new:
             return path
-        self._roster_new = False
-        patients = self.store.counts().patients
+        if self._people is None:
+            self._people = dict.fromkeys((p.patient_id, p.patient_name)
+                                         for p in self.store.iter_patients())
+        patients = len(self._people)
         if path and (patients == known or (known >= 1000 and patients < known * 1.1)):
             return path
+        self._roster_new = False
         if self._roster_dir is None:
             import tempfile
 
@@ -342,16 +346,8 @@ class Session:
         name = f"roster-{patients}.json"
         path = os.path.join(self._roster_dir, name)
         self._roster_files.append(name)
-        ids: set[str] = set()
-
-        def rows() -> Iterator[tuple[str, str]]:
-            for p in self.store.iter_patients():
-                ids.add(p.patient_id)
-                yield p.patient_id, p.patient_name
-
-        save_roster(path, rows())
+        save_roster(path, self._people)
         self._roster = (path, patients)
-        self._roster_ids = ids
         return path
 
     def instances(self, *, series_instance_uid: str | None = None) -> Iterator[Instance]:
@@ -504,8 +500,10 @@ class Session:
         else:
             outcome = self.store.add_instance(instance, res.header)
         if outcome == "added":
-            if not self._roster_new and instance.patient_id not in self._roster_ids:
-                self._roster_new = True  # the next unit looks at the store's patients again
+            person = (instance.patient_id, instance.patient_name)
+            if self._people is not None and person not in self._people:
+                self._people[person] = None
+                self._roster_new = True  # the next unit gets a new snapshot
             summary.done += 1
             summary.bytes += max(item.size, 0)
             self.hooks.instance_ingested(instance, self.run)
