@@ -233,6 +233,10 @@ class Session:
         self._roster_files: list[str] = []
         self._since: dict[str, int] = {}  # destination -> outputs count from this time (ns)
         self._roster: tuple[str, int] = ("", -1)  # (file, patients in it)
+        #: every ``(patient ID, name)`` of the store, read once, then kept up to date from the
+        #: instances this session adds (``None``: not read yet); whether the snapshot lacks one
+        self._people: dict[tuple[str, str], None] | None = None
+        self._roster_new = True
 
     @_locked
     def use_profile(self, profile: str | os.PathLike[str]) -> None:
@@ -346,15 +350,23 @@ class Session:
 
     def _roster_file(self) -> str:
         """The run-wide roster for the export gate (:mod:`gantry.deid.roster`): every patient
-        of the store, written to a private file the workers read. A new snapshot is written
-        when the store holds new patients — each time while it is small, then once it grew
-        by a tenth — so the gate matches every patient seen so far."""
+        of the store, written to a private file the workers read. The store's patients are
+        read once; the instances this session adds keep that list current without asking the
+        store again (counting it flushed the store's pending writes, once a unit: 5% of a
+        run). A new snapshot is written when the list grew — each time while it is small,
+        then once it grew by a tenth — so the gate matches every patient seen so far."""
         from gantry.deid.roster import save_roster
 
         path, known = self._roster
-        patients = self.store.counts().patients
+        if path and not self._roster_new:
+            return path
+        if self._people is None:
+            self._people = dict.fromkeys((p.patient_id, p.patient_name)
+                                         for p in self.store.iter_patients())
+        patients = len(self._people)
         if path and (patients == known or (known >= 1000 and patients < known * 1.1)):
             return path
+        self._roster_new = False
         if self._roster_dir is None:
             import tempfile
 
@@ -362,7 +374,7 @@ class Session:
         name = f"roster-{patients}.json"
         path = os.path.join(self._roster_dir, name)
         self._roster_files.append(name)
-        save_roster(path, ((p.patient_id, p.patient_name) for p in self.store.iter_patients()))
+        save_roster(path, self._people)
         self._roster = (path, patients)
         return path
 
@@ -530,6 +542,10 @@ class Session:
         else:
             outcome = self.store.add_instance(instance, res.header)
         if outcome == "added":
+            person = (instance.patient_id, instance.patient_name)
+            if self._people is not None and person not in self._people:
+                self._people[person] = None
+                self._roster_new = True  # the next unit gets a new snapshot
             summary.done += 1
             summary.bytes += max(item.size, 0)
             self.hooks.instance_ingested(instance, self.run)

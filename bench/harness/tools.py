@@ -1,5 +1,5 @@
 """The tools the harness runs: gantry, the floors (``cp -r``, a pydicom loop on one process and on
-every core) and the peers.
+every core, a plain-Python byte rewriter on every core) and the peers.
 
 Each peer is installed once into its own venv under the bench cache (``venvs/<name>``) from the
 package index, or from Debian (``gdcmanon``); a peer that cannot be installed is reported as
@@ -19,7 +19,7 @@ DRIVERS = Path(__file__).parent / "drivers"
 
 #: Peers in the order they are reported.
 PEERS = ("dicognito", "dicom-anonymizer", "deid", "idiscore", "dcmanon", "gdcmanon")
-FLOORS = ("cp", "pydicom", "pydicom-cores")
+FLOORS = ("cp", "pydicom", "pydicom-cores", "byte-floor")
 
 
 @dataclass
@@ -135,8 +135,9 @@ def _python_peer(cache: Path, name: str, install: bool, log=print) -> Tool:
 
 
 def floors() -> list[Tool]:
-    """``cp -r`` and a pydicom read+write loop in the harness's own interpreter, on one process
-    and on every core (the same loop, files dealt to processes forked after the import)."""
+    """``cp -r``, a pydicom read+write loop in the harness's own interpreter, on one process
+    and on every core (the same loop, files dealt to processes forked after the import), and
+    the byte floor on every core (``drivers/byte_floor_loop.py``)."""
     import os
 
     import pydicom
@@ -154,7 +155,14 @@ def floors() -> list[Tool]:
                   command=lambda src, dst: [sys.executable,
                                             str(DRIVERS / "pydicom_parallel_loop.py"),
                                             str(src), str(dst), str(cores)])
-    return [cp, loop, spread]
+    byte_floor = Tool("byte-floor", "floor", version="python",
+                      notes=f"plain-Python byte rewriter on {cores} processes: removes a fixed "
+                            "list of top-level tags and private elements, no pydicom (a floor, "
+                            "not a de-identifier)",
+                      command=lambda src, dst: [sys.executable,
+                                                str(DRIVERS / "byte_floor_loop.py"),
+                                                str(src), str(dst), str(cores)])
+    return [cp, loop, spread, byte_floor]
 
 
 def gantry(profile: str, workers: int | None, extra: list[str], home: Path, *,

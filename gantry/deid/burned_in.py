@@ -77,6 +77,21 @@ _ICON = 0x00880200
 _GRAPHICS_RE: Any = None
 
 
+def _graphics_patterns() -> tuple[Any, Any, Any, Any]:
+    """The element headers of an Icon Image Sequence and of overlay data: explicit VR LE
+    (SQ) or implicit VR LE (a 4-byte length) and explicit VR BE; overlay data (60xx,3000)
+    as explicit VR LE (OB/OW, or a 4-byte length: implicit), whose group's low byte (00-1E)
+    is checked before the match, and explicit VR BE. Each starts with a literal, which the
+    regular expression engine searches fast (one pattern with a leading character class
+    tried every byte of the header: 110 us a file)."""
+    import re
+
+    return (re.compile(rb"\x88\x00\x00\x02(?:SQ|\x00\x00|\xff\xff)"),
+            re.compile(rb"\x00\x88\x02\x00SQ"),
+            re.compile(rb"\x60\x00\x30(?=OB|OW|[\x00-\xff]{2}\x00\x00)"),
+            re.compile(rb"\x60[\x00-\x1e]\x30\x00O[BW]"))
+
+
 def kept_graphics(ds: Any = None, data: bytes | None = None) -> str | None:
     """Why the output keeps pixels nothing inspected besides the image itself — an Icon
     Image Sequence (a thumbnail of the image, burned-in text included) or overlay bitmaps
@@ -92,23 +107,19 @@ def kept_graphics(ds: Any = None, data: bytes | None = None) -> str | None:
                 overlay = True
     elif data:
         global _GRAPHICS_RE
-        import re
-
         from gantry.deid.gate import dataset_body, pixel_span
 
-        if _GRAPHICS_RE is None:  # explicit VR LE/BE tags with their VR, implicit VR LE tags
-            _GRAPHICS_RE = re.compile(rb"(\x88\x00\x00\x02(?:SQ|\x00\x00|\xff\xff))|"
-                                      rb"(\x00\x88\x02\x00SQ)|"
-                                      rb"([\x00-\x1e]\x60\x00\x30(?:OB|OW|[\x00-\xff]{2}\x00\x00))|"
-                                      rb"(\x60[\x00-\x1e]\x30\x00O[BW])")
+        if _GRAPHICS_RE is None:
+            _GRAPHICS_RE = _graphics_patterns()
+        icon_le, icon_be, overlay_le, overlay_be = _GRAPHICS_RE
         body = dataset_body(data)
         span = pixel_span(body)
-        header = body[:span[0]] if span else body
-        for match in _GRAPHICS_RE.finditer(header, 132 if header[128:132] == b"DICM" else 0):
-            if match.group(1) or match.group(2):
-                icon = True
-            else:
-                overlay = True
+        end = span[0] if span else len(body)
+        start = 132 if body[128:132] == b"DICM" else 0
+        icon = bool(icon_le.search(body, start, end) or icon_be.search(body, start, end))
+        overlay = bool(overlay_be.search(body, start, end)) or any(
+            m.start() > start and body[m.start() - 1] <= 0x1E
+            for m in overlay_le.finditer(body, start, end))
     if icon:
         return "an Icon Image Sequence (a thumbnail that may show burned-in text) is kept"
     if overlay:

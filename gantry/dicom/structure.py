@@ -48,6 +48,10 @@ _US_IMAGE_TAGS = frozenset({0x00280002, 0x00280010, 0x00280011, 0x00280100})
 _US_VRS = frozenset({"US", "SS", "UN", "OW"})
 
 _DATASET, _SEQUENCE, _FRAGMENTS = 0, 1, 2
+#: (tag pair, 32-bit, 16-bit) unpackers by little endian or not
+_STRUCTS = {little: (struct.Struct(f"{o}HH"), struct.Struct(f"{o}L"), struct.Struct(f"{o}H"))
+            for little, o in ((True, "<"), (False, ">"))}
+_US = _STRUCTS[True][2]
 #: VRs of fixed-size binary values: a value length that is not a multiple cannot be decoded.
 _FIXED = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8, "UV": 8,
           "OF": 4, "OD": 8, "OL": 4, "OV": 8}
@@ -78,6 +82,8 @@ class Layout:
     depth: int
     #: the top-level SpecificCharacterSet as written (``None``: absent)
     charset: str | None = None
+    #: where the walk ended
+    end: int = 0
 
 
 def _known_vrs() -> frozenset[bytes]:
@@ -149,9 +155,63 @@ def check(data: bytes, *, max_depth: int = MAX_DEPTH,
         implicit, little = _guess(data, start)
     if len(data) >= start + 6:  # as pydicom's reader: the first element's VR decides
         implicit = data[start + 4:start + 6] not in _KNOWN_VRS
-    layout = _walk(data, start, implicit, little, max_depth, visit)
+    layout = None
+    if not implicit and little and visit is None and type(data) is bytes and \
+            data[128:132] == b"DICM":
+        layout = _from_split(data, start, max_depth)
+    if layout is None:
+        layout = _walk(data, start, implicit, little, max_depth, visit)
     layout.transfer_syntax = syntax
     return layout
+
+
+def _from_split(data: bytes, start: int, max_depth: int) -> Layout | None:
+    """:func:`check`'s walk of an explicit VR little endian data set from the top-level
+    element spans the byte layer splits the file into (remembered for the file:
+    :func:`gantry.dicom.elements.split_cached`, which the header reader and the
+    de-identification pass use too), so that the top level is walked once per file; only
+    sequences are entered, by the same walk. ``None`` where the spans cannot stand in for
+    the walk (the split refuses the file, encapsulated pixel data, an element the walk
+    would refuse): the whole walk then runs and says why."""
+    from gantry.dicom.elements import split_cached
+
+    try:
+        spans = split_cached(data, 132)
+    except DicomFormatError:
+        return None
+    n = len(data)
+    image: dict[str, Any] = {}
+    pixels: tuple[int, int, int] | None = None
+    deepest = 0
+    at_start = False
+    for tag, vr, pos, value, length, end in spans:
+        if pos < start:
+            continue
+        if pos == start:
+            at_start = True
+        if vr == "SQ" and not (length == _UNDEFINED and tag == _PIXEL_DATA):
+            if max_depth < 1:
+                return None
+            limit = n if length == _UNDEFINED else end
+            inner = _walk(data, value, False, True, max_depth, None,
+                          [_SEQUENCE, None if length == _UNDEFINED else end, limit, False, tag,
+                           1])
+            if inner.end != end:
+                return None
+            deepest = max(deepest, inner.depth, 1)
+            continue
+        if length == _UNDEFINED:
+            return None  # encapsulated pixel data (its fragments), or what the walk refuses
+        size = _FIXED.get(vr)
+        if size is not None and length % size:
+            return None
+        if tag in _PIXEL_TAGS:
+            pixels = (tag, value, length)
+        elif tag in _IMAGE_TAGS:
+            image[_IMAGE_TAGS[tag]] = _image_value(data, tag, value, length, _US)
+    if not at_start:
+        return None
+    return _finish(start, pixels, image, deepest)
 
 
 def _file_meta(data: bytes) -> tuple[int, str]:
@@ -202,14 +262,13 @@ def _guess(data: bytes, pos: int) -> tuple[bool, bool]:
 
 
 def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int,
-          visit: list[tuple[int, int]] | None) -> Layout:
-    """The iterative walk of a data set from ``start`` to the end of ``data``."""
+          visit: list[tuple[int, int]] | None, first: list[Any] | None = None) -> Layout:
+    """The iterative walk of a data set from ``start`` to the end of ``data`` (or of the one
+    value ``first`` describes, a frame as below: then only until that value ends)."""
     n = len(data)
-    tags = struct.Struct("<HH" if little else ">HH")
-    ul = struct.Struct("<L" if little else ">L")
-    us = struct.Struct("<H" if little else ">H")
+    tags, ul, us = _STRUCTS[little]
     # frames: [kind, end (None: undefined length), limit, implicit, tag, depth]
-    stack: list[list[Any]] = [[_DATASET, n, n, implicit, 0, 0]]
+    stack: list[list[Any]] = [first if first is not None else [_DATASET, n, n, implicit, 0, 0]]
     image: dict[str, Any] = {}
     pixels: tuple[int, int, int] | None = None
     deepest = 0
@@ -236,6 +295,8 @@ def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int,
             pos += 8
             if tag == _SEQ_END and end is None:
                 stack.pop()
+                if not stack:  # (the end of the value ``first`` describes)
+                    break
                 continue
             if tag != _ITEM:
                 raise DicomFormatError(pos - 8, f"{_tag_text(tag)} where an item of "
@@ -332,6 +393,14 @@ def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int,
                                                 "image cannot be read as it is described")
                 image[_IMAGE_TAGS[tag]] = _image_value(data, tag, value, length, us)
         pos = value + length
+    layout = _finish(start, pixels, image, deepest)
+    layout.end = pos
+    return layout
+
+
+def _finish(start: int, pixels: tuple[int, int, int] | None, image: dict[str, Any],
+            deepest: int) -> Layout:
+    """The layout of a walked data set, once its native pixel data is known long enough."""
     if pixels is not None and pixels[0] == _PIXEL_DATA and pixels[2] != _UNDEFINED:
         needed = _needed(image)
         if needed is not None and pixels[2] < needed:

@@ -62,3 +62,21 @@ def test_a_lone_given_name_or_a_number_is_not_a_patient():
     assert "li" not in values and "gx-77" in values
     assert {v for v, _ in patient_values("", "")} == set()
     assert "IS" in roster.exempt_vrs and "DS" in roster.exempt_vrs
+
+
+def test_the_roster_is_written_again_after_a_new_patient_is_ingested(tmp_path):
+    """The snapshot is reused while no new patient came in (counting the store flushes it),
+    and rewritten once one did: a later export checks the new patient's values too."""
+    (tmp_path / "a").mkdir()
+    make_instance(patient=0).save_as(tmp_path / "a" / "a.dcm", enforce_file_format=True)
+    (tmp_path / "b").mkdir()
+    make_instance(patient=1).save_as(tmp_path / "b" / "b.dcm", enforce_file_format=True)
+    family = str(make_instance(patient=1).PatientName).split("^")[0]
+    _mislabelled(tmp_path / "b", family)
+    with Session("memory://", profile=PROFILE, workers=1) as session:
+        session.ingest(tmp_path / "a")
+        first = session.export(tmp_path / "out1")
+        session.ingest(tmp_path / "b")
+        second = session.export(tmp_path / "out2")
+    assert first.done == 1 and first.refused == 0, first.errors
+    assert second.done == 2 and second.refused == 1, second.errors
