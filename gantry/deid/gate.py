@@ -12,7 +12,9 @@ problem (rendered glyphs, not bytes), handled by the pixel redactors and OCR aud
 *is* text inside encapsulated pixel data — JPEG COM/APPn segments, JPEG 2000 comments — is
 scanned (:mod:`gantry.deid.pixeltext`). Everything else — file meta, every header element,
 sequences, private data, overlay bitmaps, trailing padding — is scanned, each value in UTF-8,
-Latin-1 and UTF-16 (LE and BE). Deflated transfer syntaxes are inflated first.
+Latin-1 and UTF-16 (LE and BE); when a non-ASCII value may be written in another form (the
+data set's own multi-byte or escape-sequence character set, another letter case), the decoded
+text of every element too. Deflated transfer syntaxes are inflated first.
 """
 
 from __future__ import annotations
@@ -176,10 +178,23 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
             text = body[start:end].decode("latin-1")
             hits.extend((pos + start, "UID") for pos, uid in identifiers.uid_occurrences(text)
                         if uid_alone(body, pos + start, len(uid)))
-    if hits:
+    if hits or (identifiers.has_non_ascii() and non_ascii_text(body, regions)):
         leaks.extend(_locate(data, hits, identifiers))
     leaks.extend(pixel_segment_leaks(body, span, identifiers))
     return leaks
+
+
+def non_ascii_text(body: bytes, regions: list[tuple[int, int]]) -> bool:
+    """Whether the scanned regions of ``body`` may hold non-ASCII text: a byte above 0x7F or
+    an escape (ISO 2022 sets such as JIS X 0208 are written in 7-bit bytes after one). A
+    non-ASCII identifier may be written there in a form no byte literal covers (GB18030,
+    GBK, ISO 2022 IR 58/87/149/159, a single-byte set such as ISO_IR 144, another case of a
+    non-ASCII letter): the gate then also matches the decoded text of every element."""
+    for start, end in regions:
+        chunk = body[start:end]
+        if not chunk.isascii() or b"\x1b" in chunk:
+            return True
+    return False
 
 
 def pixel_segment_leaks(body: bytes, span: tuple[int, int] | None,
@@ -198,7 +213,9 @@ def pixel_segment_leaks(body: bytes, span: tuple[int, int] | None,
 
 def _locate(data: bytes, hits: list[tuple[int, str]],
             identifiers: IdentifierSet) -> list[Leak]:
-    """Slow path, only when the byte scan hit: parse the output and name the elements.
+    """Slow path, when the byte scan hit (or non-ASCII values may be written in a form the
+    byte literals miss): parse the output, match each element's decoded text (binary values
+    in the data set's character set too) and name the elements.
 
     A name, institution, address or device word inside a coded string (CS: ImageType,
     BodyPartExamined...) is vocabulary, not identity, and is not a leak; anything else found
@@ -240,7 +257,7 @@ def _locate(data: bytes, hits: list[tuple[int, str]],
             if isinstance(value, bytes):
                 from gantry.deid.vr import binary_text
 
-                text = binary_text(value)
+                text = binary_text(value, getattr(dataset, "_character_set", None))
             elif isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
                 text = "\\".join(str(v) for v in value)
             else:
