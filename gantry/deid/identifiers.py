@@ -78,7 +78,6 @@ for _kind, _keywords in {
     "Device": ("StationName", "DeviceSerialNumber", "DetectorID", "DeviceUID",
                "GantryID", "PlateID", "CassetteID", "GeneratorID", "SourceSerialNumber",
                "TreatmentMachineName", "DeviceLabel"),
-    "PersonID": ("CodeValue",),
 }.items():
     for _kw in _keywords:
         KINDS[_kw] = _kind
