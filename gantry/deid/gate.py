@@ -184,17 +184,44 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
     return leaks
 
 
+#: Character sets whose text the byte literals cover (UTF-8 and Latin-1: ASCII, ISO_IR 100,
+#: ISO_IR 192; a non-ASCII letter in upper case, lower case or capitalized).
+_LITERAL_CHARSETS = frozenset({b"", b"ISO_IR 6", b"ISO 2022 IR 6", b"ISO_IR 100",
+                               b"ISO 2022 IR 100", b"ISO_IR 192"})
+_CHARSET_TAGS = (b"\x08\x00\x05\x00", b"\x00\x08\x00\x05")
+
+
 def non_ascii_text(body: bytes, regions: list[tuple[int, int]]) -> bool:
-    """Whether the scanned regions of ``body`` may hold non-ASCII text: a byte above 0x7F or
-    an escape (ISO 2022 sets such as JIS X 0208 are written in 7-bit bytes after one). A
-    non-ASCII identifier may be written there in a form no byte literal covers (GB18030,
-    GBK, ISO 2022 IR 58/87/149/159, a single-byte set such as ISO_IR 144, another case of a
-    non-ASCII letter): the gate then also matches the decoded text of every element."""
+    """Whether a non-ASCII identifier may be written in the scanned regions of ``body`` in a
+    form no byte literal covers: an escape sequence (ISO 2022 sets such as JIS X 0208 are
+    written in 7-bit bytes after one), or a Specific Character Set (0008,0005) naming a set
+    other than ASCII, ISO_IR 100 and ISO_IR 192 (GB18030, GBK, ISO 2022 IR 58/87/149/159,
+    ISO_IR 144...). The gate then also matches the decoded text of every element."""
     for start, end in regions:
         chunk = body[start:end]
-        if not chunk.isascii() or b"\x1b" in chunk:
+        if b"\x1b" in chunk:
             return True
+        for marker in _CHARSET_TAGS:
+            pos = chunk.find(marker)
+            while pos >= 0:
+                if _foreign_charset(chunk, pos, marker is _CHARSET_TAGS[1]):
+                    return True
+                pos = chunk.find(marker, pos + 4)
     return False
+
+
+def _foreign_charset(chunk: bytes, pos: int, big: bool) -> bool:
+    """Whether the (0008,0005) element at ``pos`` names a set :data:`_LITERAL_CHARSETS` does
+    not hold (explicit or implicit VR; a value that does not parse counts as foreign)."""
+    order = "big" if big else "little"
+    if chunk[pos + 4:pos + 6] == b"CS":
+        length, start = int.from_bytes(chunk[pos + 6:pos + 8], order), pos + 8
+    else:
+        length, start = int.from_bytes(chunk[pos + 4:pos + 8], order), pos + 8
+    if length > 256 or start + length > len(chunk):
+        return True
+    terms = chunk[start:start + length].split(b"\\")
+    return any(term.strip(b" \x00") not in _LITERAL_CHARSETS for term in terms)
 
 
 def pixel_segment_leaks(body: bytes, span: tuple[int, int] | None,
