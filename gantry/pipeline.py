@@ -187,6 +187,37 @@ class IngestExportUnit:
     roster: str = ""
 
 
+@dataclass
+class IdentityUnit:
+    """Inputs whose patient identity the one-shot pass needs before it writes anything
+    (:func:`patient_identities`)."""
+
+    spec: RunSpec
+    ingestor: str
+    items: list[SourceItem]
+
+
+def patient_identities(unit: IdentityUnit) -> list[tuple[str, str]]:
+    """``(patient ID, patient name)`` of the inputs of a unit, each read as ingest reads its
+    header (an input that cannot be read is left out: the pass itself rejects it, with the
+    reason). ``gantry deidentify`` gathers them before its pass, so the export gate of every
+    instance knows every patient of the run, those met later in the pass included."""
+    from gantry.reading import read_header
+
+    run = run_for(unit.spec)
+    opener = run.hooks.component("ingestor", unit.ingestor).open
+    found: set[tuple[str, str]] = set()
+    for item in unit.items:
+        if item.refused:
+            continue
+        try:
+            instance, _header = read_header(item, opener)
+        except Exception:  # (rejected by the pass, with its reason)
+            continue
+        found.add((instance.patient_id or "", instance.patient_name or ""))
+    return sorted(found)
+
+
 def ingest_and_export(unit: IngestExportUnit) -> list[tuple[IngestResult, InstanceResult | None]]:
     """Ingest then export each input of a unit from one read of its bytes. The export result
     is ``None`` for an input that was not ingested (rejected, an index)."""

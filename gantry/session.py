@@ -348,35 +348,51 @@ class Session:
             pass
         self._roster_dir = None
 
-    def _roster_file(self) -> str:
+    def _roster_file(self, also: list[tuple[str, str]] | None = None) -> str:
         """The run-wide roster for the export gate (:mod:`gantry.deid.roster`): every patient
         of the store, written to a private file the workers read. The store's patients are
         read once; the instances this session adds keep that list current without asking the
         store again (counting it flushed the store's pending writes, once a unit: 5% of a
         run). A new snapshot is written when the list grew — each time while it is small,
-        then once it grew by a tenth — so the gate matches every patient seen so far."""
+        then once it grew by a tenth — so the gate matches every patient seen so far. ``also``:
+        patients not in the store yet (a one-shot pass's inputs), written with them into a new
+        snapshot."""
         from gantry.deid.roster import save_roster
 
         path, known = self._roster
-        if path and not self._roster_new:
+        if also is None and path and not self._roster_new:
             return path
         if self._people is None:
             self._people = dict.fromkeys((p.patient_id, p.patient_name)
                                          for p in self.store.iter_patients())
         patients = len(self._people)
-        if path and (patients == known or (known >= 1000 and patients < known * 1.1)):
+        if also is None and path and (
+                patients == known or (known >= 1000 and patients < known * 1.1)):
             return path
         self._roster_new = False
         if self._roster_dir is None:
             import tempfile
 
             self._roster_dir = tempfile.mkdtemp(prefix="gantry-roster-")
-        name = f"roster-{patients}.json"
+        name = f"roster-{len(self._roster_files)}-{patients}.json"  # (workers cache by path)
         path = os.path.join(self._roster_dir, name)
         self._roster_files.append(name)
-        save_roster(path, self._people)
+        save_roster(path, list(dict.fromkeys([*self._people, *(also or ())])))
         self._roster = (path, patients)
         return path
+
+    def _pass_roster(self, ingestor: Any, batches: list[list[SourceItem]],
+                     executor: Any) -> str:
+        """The roster of a one-shot pass: the store's patients and those of every input of
+        the pass, read by the workers before anything is written (so an instance written
+        early is checked against a patient met late)."""
+        from gantry.pipeline import IdentityUnit, patient_identities
+
+        units = [IdentityUnit(self.spec, ingestor.name, batch) for batch in batches]
+        found: set[tuple[str, str]] = set()
+        for pairs in executor.map_unordered(patient_identities, units):
+            found.update(pairs)
+        return self._roster_file(sorted(found))
 
     def instances(self, *, series_instance_uid: str | None = None) -> Iterator[Instance]:
         """Every ingested instance (or those of one series), streamed."""
@@ -988,13 +1004,14 @@ class Session:
         failed: set[str] = set()  # instances this pass could not export (not retried now)
         redo: set[str] = set()  # kept instances whose output another file may have replaced
 
-        units = self._new_sources(
-            ingestor, uri, ingested,
-            lambda batch: IngestExportUnit(self.spec, ingestor.name, batch, target, query,
-                                           roster=self._roster_file()))
         inputs = InputCount.for_ingestor(ingestor, uri, self.progress is not None)
         executor = self._executor()
         try:
+            # every patient of the pass is known to the gate before the first write
+            batches = list(self._new_sources(ingestor, uri, ingested, lambda batch: batch))
+            roster = self._pass_roster(ingestor, batches, executor) if batches else ""
+            units = (IngestExportUnit(self.spec, ingestor.name, batch, target, query,
+                                      roster=roster) for batch in batches)
             for results in executor.map_unordered(ingest_and_export, units):
                 inputs.start()  # (workers run by now: see gantry.input_count)
                 for ingest_result, export_result in results:

@@ -85,7 +85,8 @@ def text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
             continue
         if value is None:
             continue
-        text = bytes_text(tag, value, not prefix) if isinstance(value, bytes) else str(value)
+        text = bytes_text(tag, value, not prefix, ds._character_set) \
+            if isinstance(value, bytes) else str(value)
         kinds = identifiers.find(text)
         if kinds:
             out.append((f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword, prefix,
@@ -96,15 +97,17 @@ def text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
 _UNREAD = object()
 
 
-def bytes_text(tag: int, value: bytes, top: bool) -> str:
+def bytes_text(tag: int, value: bytes, top: bool,
+               encodings: list[str] | str | None = None) -> str:
     """The text the audit reads in a binary value: for the top-level Pixel Data, only the
-    text segments of compressed frames (native pixels are numbers); else the bytes as
-    Latin-1, UTF-8 and UTF-16 text (:func:`gantry.deid.vr.binary_text`)."""
+    text segments of compressed frames (native pixels are numbers); else the bytes in the
+    data set's character set (``encodings``), as Latin-1, UTF-8 and UTF-16 text
+    (:func:`gantry.deid.vr.binary_text`)."""
     if top and tag == 0x7FE00010:
         from gantry.deid.pixeltext import pixel_text
 
         return pixel_text(value)
-    return binary_text(value)
+    return binary_text(value, encodings)
 
 
 class DeidAuditor:

@@ -12,7 +12,9 @@ problem (rendered glyphs, not bytes), handled by the pixel redactors and OCR aud
 *is* text inside encapsulated pixel data — JPEG COM/APPn segments, JPEG 2000 comments — is
 scanned (:mod:`gantry.deid.pixeltext`). Everything else — file meta, every header element,
 sequences, private data, overlay bitmaps, trailing padding — is scanned, each value in UTF-8,
-Latin-1 and UTF-16 (LE and BE). Deflated transfer syntaxes are inflated first.
+Latin-1 and UTF-16 (LE and BE); when a non-ASCII value may be written in another form (the
+data set's own multi-byte or escape-sequence character set, another letter case), the decoded
+text of every element too. Deflated transfer syntaxes are inflated first.
 """
 
 from __future__ import annotations
@@ -176,10 +178,50 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
             text = body[start:end].decode("latin-1")
             hits.extend((pos + start, "UID") for pos, uid in identifiers.uid_occurrences(text)
                         if uid_alone(body, pos + start, len(uid)))
-    if hits:
+    if hits or (identifiers.has_non_ascii() and non_ascii_text(body, regions)):
         leaks.extend(locate_hits(data, hits, identifiers))
     leaks.extend(pixel_segment_leaks(body, span, identifiers))
     return leaks
+
+
+#: Character sets whose text the byte literals cover (UTF-8 and Latin-1: ASCII, ISO_IR 100,
+#: ISO_IR 192; a non-ASCII letter in upper case, lower case or capitalized).
+_LITERAL_CHARSETS = frozenset({b"", b"ISO_IR 6", b"ISO 2022 IR 6", b"ISO_IR 100",
+                               b"ISO 2022 IR 100", b"ISO_IR 192"})
+_CHARSET_TAGS = (b"\x08\x00\x05\x00", b"\x00\x08\x00\x05")
+
+
+def non_ascii_text(body: bytes, regions: list[tuple[int, int]]) -> bool:
+    """Whether a non-ASCII identifier may be written in the scanned regions of ``body`` in a
+    form no byte literal covers: an escape sequence (ISO 2022 sets such as JIS X 0208 are
+    written in 7-bit bytes after one), or a Specific Character Set (0008,0005) naming a set
+    other than ASCII, ISO_IR 100 and ISO_IR 192 (GB18030, GBK, ISO 2022 IR 58/87/149/159,
+    ISO_IR 144...). The gate then also matches the decoded text of every element."""
+    for start, end in regions:
+        chunk = body[start:end]
+        if b"\x1b" in chunk:
+            return True
+        for marker in _CHARSET_TAGS:
+            pos = chunk.find(marker)
+            while pos >= 0:
+                if _foreign_charset(chunk, pos, marker is _CHARSET_TAGS[1]):
+                    return True
+                pos = chunk.find(marker, pos + 4)
+    return False
+
+
+def _foreign_charset(chunk: bytes, pos: int, big: bool) -> bool:
+    """Whether the (0008,0005) element at ``pos`` names a set :data:`_LITERAL_CHARSETS` does
+    not hold (explicit or implicit VR; a value that does not parse counts as foreign)."""
+    order = "big" if big else "little"
+    if chunk[pos + 4:pos + 6] == b"CS":
+        length, start = int.from_bytes(chunk[pos + 6:pos + 8], order), pos + 8
+    else:
+        length, start = int.from_bytes(chunk[pos + 4:pos + 8], order), pos + 8
+    if length > 256 or start + length > len(chunk):
+        return True
+    terms = chunk[start:start + length].split(b"\\")
+    return any(term.strip(b" \x00") not in _LITERAL_CHARSETS for term in terms)
 
 
 def pixel_segment_leaks(body: bytes, span: tuple[int, int] | None,
@@ -198,7 +240,9 @@ def pixel_segment_leaks(body: bytes, span: tuple[int, int] | None,
 
 def locate_hits(data: bytes, hits: list[tuple[int, str]],
                 identifiers: IdentifierSet) -> list[Leak]:
-    """Slow path, only when the byte scan hit: parse the output and name the elements.
+    """Slow path, when the byte scan hit (or non-ASCII values may be written in a form the
+    byte literals miss): parse the output, match each element's decoded text (binary values
+    in the data set's character set too) and name the elements.
 
     A name, institution, address or device word inside a coded string (CS: ImageType,
     BodyPartExamined...) is vocabulary, not identity, and is not a leak; anything else found
@@ -240,7 +284,7 @@ def locate_hits(data: bytes, hits: list[tuple[int, str]],
             if isinstance(value, bytes):
                 from gantry.deid.vr import binary_text
 
-                text = binary_text(value)
+                text = binary_text(value, getattr(dataset, "_character_set", None))
             elif isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
                 text = "\\".join(str(v) for v in value)
             else:

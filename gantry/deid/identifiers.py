@@ -28,7 +28,7 @@ MIN_TOKEN = 3
 MIN_TOKEN_CJK = 2
 
 
-def _unspaced_script(text: str) -> bool:
+def unspaced_script(text: str) -> bool:
     """Whether ``text`` is written in a script without spaces between words (every
     character Han, Hiragana, Katakana or Hangul)."""
     return bool(text) and all(
@@ -38,9 +38,21 @@ def _unspaced_script(text: str) -> bool:
 
 
 def _too_short(text: str) -> bool:
-    return len(text) < (MIN_TOKEN_CJK if _unspaced_script(text) else MIN_TOKEN)
+    return len(text) < (MIN_TOKEN_CJK if unspaced_script(text) else MIN_TOKEN)
 #: Tokens shorter than this must stand alone (not inside a longer alphanumeric run) to match.
 BOUNDED_BELOW = 8
+
+
+def boundary_group(value: str) -> int:
+    """How a value must be bounded to match: ``0`` standing alone (shorter than
+    :data:`BOUNDED_BELOW`), ``1`` not inside a longer number (a long numeric value), ``2``
+    anywhere (a long value, or a name in a script written without spaces: 王小東 is matched
+    inside 所見王小東様, and after the designation an ISO 2022 decoder may leave)."""
+    if unspaced_script(value):
+        return 2
+    if len(value) < BOUNDED_BELOW:
+        return 0
+    return 1 if value[:1].isdigit() and value[-1:].isdigit() else 2
 
 # keyword → kind; kinds retained by a profile option are skipped (see _RETAINED_KINDS).
 KINDS: dict[str, str] = {}
@@ -66,7 +78,6 @@ for _kind, _keywords in {
     "Device": ("StationName", "DeviceSerialNumber", "DetectorID", "DeviceUID",
                "GantryID", "PlateID", "CassetteID", "GeneratorID", "SourceSerialNumber",
                "TreatmentMachineName", "DeviceLabel"),
-    "PersonID": ("CodeValue",),
 }.items():
     for _kw in _keywords:
         KINDS[_kw] = _kind
@@ -165,10 +176,7 @@ class IdentifierSet:
             for value, kind in self.values.items():
                 if kind == "UID":
                     continue
-                if len(value) < BOUNDED_BELOW:
-                    group = 0
-                else:
-                    group = 1 if value[:1].isdigit() and value[-1:].isdigit() else 2
+                group = boundary_group(value)
                 every[group].append(value)
                 if kind in STRONG_KINDS:
                     strong[group].append(value)
@@ -181,8 +189,7 @@ class IdentifierSet:
         for value, kind in self.values.items():
             if kind == "UID" or kind not in kinds:
                 continue
-            numeric = value[:1].isdigit() and value[-1:].isdigit()
-            groups[0 if len(value) < BOUNDED_BELOW else (1 if numeric else 2)].append(value)
+            groups[boundary_group(value)].append(value)
         return tuple(tuple(sorted(g, key=lambda v: (-len(v), v))) for g in groups.values())
 
     def text_pattern(self) -> re.Pattern[str] | None:
@@ -215,6 +222,13 @@ class IdentifierSet:
         pattern has nothing to find. ``None`` without values, or without ``pyahocorasick``."""
         key = self._key(None)
         return _scanner(key) if any(key) else None
+
+    def has_non_ascii(self) -> bool:
+        """Whether any value (UIDs aside) holds a non-ASCII character: such a value may be
+        written in a form the byte literals do not cover (another case of a non-ASCII letter,
+        a multi-byte or escape-sequence character set), so the gate also reads the decoded
+        text (:func:`gantry.deid.gate.find_leaks`)."""
+        return not _all_ascii(self._key(None))
 
     def has_text_values(self) -> bool:
         """Whether the set holds any value besides UIDs (what the patterns match)."""
@@ -476,15 +490,31 @@ BYTE_ENCODINGS = ("utf-8", "latin-1", "utf-16-le", "utf-16-be")
 
 def _encoded(values: Iterable[str]) -> dict[bytes, None]:
     """Each value in every encoding of :data:`BYTE_ENCODINGS` it can be written in, once, in
-    order: the byte literals the gate looks for."""
+    order: the byte literals the gate looks for (:func:`byte_forms`)."""
     encoded: dict[bytes, None] = {}
     for value in values:
+        for literal in byte_forms(value):
+            encoded[literal] = None
+    return encoded
+
+
+def byte_forms(value: str) -> list[bytes]:
+    """The lower-cased byte literals of one lower-case value: the value in every encoding of
+    :data:`BYTE_ENCODINGS` it can be written in and, for a non-ASCII value, the same of its
+    upper-case and capitalized forms (``bytes.lower()`` folds ASCII letters only: ``MÜLLER``
+    in Latin-1 is not ``müller`` lower-cased)."""
+    forms = [value] if value.isascii() else list(dict.fromkeys(
+        (value, value.upper(), value.capitalize(), value.title())))
+    out: list[bytes] = []
+    for form in forms:
         for encoding in BYTE_ENCODINGS:
             try:
-                encoded[value.encode(encoding)] = None
+                literal = form.encode(encoding).lower()
             except UnicodeEncodeError:
                 continue
-    return encoded
+            if literal not in out:
+                out.append(literal)
+    return out
 
 
 @lru_cache(maxsize=32)
@@ -533,10 +563,10 @@ def name_variants(value: str) -> Iterator[str]:
             yield f"{given}^{family}"
             if len(parts) > 2 and parts[2]:
                 yield f"{given} {parts[2]} {family}"
-            if _unspaced_script(family + given):
+            if unspaced_script(family + given):
                 yield f"{family}{given}"
                 yield f"{given}{family}"
-                if len(parts) > 2 and _unspaced_script(parts[2]):
+                if len(parts) > 2 and unspaced_script(parts[2]):
                     yield f"{family}{given}{parts[2]}"
 
 

@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from gantry.deid.identifiers import BOUNDED_BELOW, BYTE_ENCODINGS, accepted_value
+from gantry.deid.identifiers import accepted_value, boundary_group, byte_forms, unspaced_script
 
 #: VRs in which a roster value is not a leak (numbers, dates, times; UIDs are never in it).
 ROSTER_EXEMPT_VRS = frozenset({"IS", "DS", "TM", "DA", "DT", "AS", "US", "UL", "SS", "SL",
@@ -49,6 +49,9 @@ def patient_values(patient_id: str, name: str) -> list[tuple[str, str]]:
             for variant in (f"{given} {family}", f"{family} {given}", f"{family}, {given}",
                             f"{family},{given}", f"{given}^{family}"):
                 add(variant, "PatientName")
+            if unspaced_script(family + given):  # 王小東: written without a space
+                add(family + given, "PatientName")
+                add(given + family, "PatientName")
     return pairs
 
 
@@ -59,7 +62,7 @@ _DIGITS = frozenset("0123456789")
 class RosterSet:
     """The roster's values and one Aho-Corasick automaton over them (each value in UTF-8 and
     Latin-1, searched as Latin-1 text of lower-cased bytes), with the gate's boundary rules
-    checked per hit: values shorter than :data:`~gantry.deid.identifiers.BOUNDED_BELOW` must
+    checked per hit (:func:`~gantry.deid.identifiers.boundary_group`): short values must
     stand alone, long numeric ones must not sit inside a longer number. No regular
     expression: compiling an alternation of 10,000 patients' values takes seconds."""
 
@@ -68,16 +71,13 @@ class RosterSet:
 
         self.values = values
         self.exempt_vrs = exempt_vrs
+        #: whether a value holds a non-ASCII character (the gate then also reads decoded text)
+        self.non_ascii = not all(value.isascii() for value in values)
         self.automaton = ahocorasick.Automaton()
         for value in values:
-            group = 0 if len(value) < BOUNDED_BELOW else (
-                1 if value[:1].isdigit() and value[-1:].isdigit() else 2)
+            group = boundary_group(value)
             literals = {value}  # decoded text (the located slow path), and the encoded bytes
-            for encoding in BYTE_ENCODINGS:
-                try:
-                    literals.add(value.encode(encoding).decode("latin-1"))
-                except UnicodeEncodeError:
-                    continue
+            literals.update(form.decode("latin-1") for form in byte_forms(value))
             for literal in literals:
                 self.automaton.add_word(literal, (len(literal), group, value))
         if len(self.automaton):
@@ -123,6 +123,7 @@ def roster_leaks(data: bytes, relpath: str, roster: RosterSet) -> list[Any]:
         Leak,
         dataset_body,
         locate_hits,
+        non_ascii_text,
         pixel_segment_leaks,
         pixel_span,
     )
@@ -143,7 +144,7 @@ def roster_leaks(data: bytes, relpath: str, roster: RosterSet) -> list[Any]:
         base = 0 if start == 0 else start - 1
         for offset, value in roster.hits(text, 0 if start == 0 else 1):
             found.append((offset + base, roster.kind_of(value)))
-    if found:
+    if found or (roster.non_ascii and non_ascii_text(body, regions)):
         leaks.extend(locate_hits(data, found, roster))
     leaks.extend(pixel_segment_leaks(body, span, roster))
     return leaks

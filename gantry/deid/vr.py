@@ -27,16 +27,32 @@ _DUMMY: dict[str, Any] = {
 }
 
 
-def binary_text(value: bytes) -> str:
-    """The text a binary value (OB, UN) may hold, for matching: its bytes read as Latin-1,
-    UTF-8, UTF-16 LE and UTF-16 BE (undecodable bytes dropped), joined by newlines."""
+def binary_text(value: bytes, encodings: list[str] | str | None = None) -> str:
+    """The text a binary value (OB, UN) may hold, for matching: its bytes read in the data
+    set's own character set (``encodings``: Python codec names as pydicom lists them, escape
+    sequences of ISO 2022 sets honoured), as Latin-1, UTF-8, UTF-16 LE and UTF-16 BE
+    (undecodable bytes dropped), joined by newlines."""
     texts = [value.decode("latin-1")]
+    if isinstance(encodings, str):  # (a file meta's: one codec)
+        encodings = [encodings]
+    if encodings and any(enc not in _PLAIN_CODECS for enc in encodings):
+        from pydicom.charset import decode_bytes
+
+        try:
+            texts.append(decode_bytes(value, list(encodings), set()))
+        except Exception:  # (a value no codec of the set reads: the others still apply)
+            pass
     for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
         try:
             texts.append(value.decode(encoding, "ignore"))
         except (UnicodeError, ValueError):
             continue
     return "\n".join(texts)
+
+
+#: Codecs whose text :func:`binary_text` reads anyway (ASCII is a subset of both).
+_PLAIN_CODECS = frozenset({"iso8859", "latin_1", "iso_ir_100", "utf_8", "UTF8", "utf-8",
+                           "ascii", "iso-8859-1", "latin-1"})
 
 
 #: Dummies of attributes whose VR's dummy would not do: a coding scheme of Gantry's own
