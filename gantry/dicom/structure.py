@@ -205,9 +205,15 @@ def _from_split(data: bytes, start: int, max_depth: int) -> Layout | None:
         size = _FIXED.get(vr)
         if size is not None and length % size:
             return None
+        if vr == "UN" and length and _dictionary_vr(tag) == "SQ":
+            return None  # a sequence the reader makes of a UN: the walk counts its nesting
         if tag in _PIXEL_TAGS:
+            if vr not in _PIXEL_VRS[tag]:
+                return None  # the walk refuses it
             pixels = (tag, value, length)
         elif tag in _IMAGE_TAGS:
+            if tag in _US_IMAGE_TAGS and vr not in _US_VRS:
+                return None  # the walk refuses it
             image[_IMAGE_TAGS[tag]] = _image_value(data, tag, value, length, _US)
     if not at_start:
         return None

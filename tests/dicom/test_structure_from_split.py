@@ -10,7 +10,7 @@ import pytest
 
 from gantry.dicom import structure
 from gantry.dicom.elements import forget_split
-from gantry.testing import hostile
+from gantry.testing import fuzz, hostile
 from gantry.testing.factory import make_instance
 
 
@@ -30,6 +30,11 @@ def _cases() -> list[bytes]:
              hostile.nested(70), hostile.unclosed_sequence(), hostile.unknown_vr(),
              hostile.short_pixel_data(), hostile.cut_into_pixel_header(), hostile.long_sequence(3),
              hostile.lying_ut_length()]
+    for seed in ("explicit-le", "nested", "utf8"):  # every element given a VR not its own
+        for at in range(21):
+            for vr in ("UT", "UN", "SQ", "OB", "SS"):
+                cases.append(fuzz.build({"seed": seed, "ops": [["vr", at / 20, vr]],
+                                         "archive": None})[1])
     rng = random.Random(25)
     for _ in range(150):
         cut = rng.randrange(len(good) + 1)
