@@ -324,8 +324,8 @@ class AnnexEBytePass:
                 action = actions.get(tag)
                 if action is None and has_masks:
                     action = rules.mask_action(tag)
-                if action is None and self.engine.drops_unknown_binary(tag, span.vr):
-                    pass  # removed by the engine (unknown_attributes: remove), below
+                if action is None and self.engine.drops_unknown(tag, span.vr):
+                    pass  # removed by the engine (a tag the standard does not define...), below
                 elif action is None or action == "K":
                     if tag == PIXEL_DATA and (span.length & 1 or compressed):
                         raise BytePassDeclined("odd-length or encapsulated defined-length pixels")

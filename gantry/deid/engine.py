@@ -23,7 +23,14 @@ from gantry.deid.rules import RuleSet, build_rules
 from gantry.deid.uids import is_well_known, keeps_uid
 from gantry.deid.vr import DATE_VRS, TEXT_VRS, dummy_value, fit
 from gantry.dicom.encode import copy_dataset
-from gantry.dicom.values import RawDataElement, decoded, keyword_of, ui_text, verbatim
+from gantry.dicom.values import (
+    RawDataElement,
+    decoded,
+    is_standard_tag,
+    keyword_of,
+    ui_text,
+    verbatim,
+)
 from gantry.records import Change
 
 if TYPE_CHECKING:
@@ -261,8 +268,8 @@ class DeidEngine:
                 walk.change("X", tag, keyword, path)
                 continue
             raw = elements[key]
-            if action is None and self.drops_unknown_binary(tag, raw.VR):
-                del elements[key]  # a binary value the table does not name may hold anything
+            if action is None and self.drops_unknown(tag, raw.VR):
+                del elements[key]  # nothing says what it holds
                 walk.change("X", tag, keyword, path)
                 continue
             if type(raw) is RawDataElement:
@@ -275,11 +282,17 @@ class DeidEngine:
             if (tag >> 16, tag & 0xFF) not in kept_blocks:
                 del ds[tag]
 
-    def drops_unknown_binary(self, tag: int, vr: str | None) -> bool:
-        """Whether a public OB/OW attribute the table does not name is removed: under
-        ``unknown_attributes: remove``, unless an image needs it (:data:`_KEPT_BINARY`)."""
-        return self.remove_unknown and not tag >> 16 & 1 and vr in ("OB", "OW") and \
-            keyword_of(tag) not in _KEPT_BINARY
+    def drops_unknown(self, tag: int, vr: str | None) -> bool:
+        """Whether a public attribute the table (and the profile) does not name is removed
+        whatever its VR: a tag the standard does not define (not in the data dictionary: it is
+        neither a standard attribute nor a private one, and nothing says what it holds), and,
+        under ``unknown_attributes: remove``, an OB/OW value an image does not need
+        (:data:`_KEPT_BINARY`), which may hold any text."""
+        if tag >> 16 & 1:
+            return False
+        if not is_standard_tag(tag):
+            return True
+        return self.remove_unknown and vr in ("OB", "OW") and keyword_of(tag) not in _KEPT_BINARY
 
     def _raw(self, walk: Walk, ds: Dataset, raw: Any, tag: int, action: str | None,
              path: str, mode: str, keyword: str) -> bool:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydicom.datadict import DicomDictionary
+from pydicom.datadict import DicomDictionary, RepeatersDictionary, mask_match
 from pydicom.dataelem import RawDataElement
 
 _KEYWORDS: dict[int, str] = {}
+_STANDARD: dict[int, bool] = {}
 
 
 def keyword_of(tag: int) -> str:
@@ -24,6 +25,16 @@ def keyword_of(tag: int) -> str:
     if found is None:
         entry = DicomDictionary.get(tag)
         found = _KEYWORDS[int(tag)] = entry[4] if entry else ""
+    return found
+
+
+def is_standard_tag(tag: int) -> bool:
+    """Whether the data dictionary defines ``tag`` (repeating groups such as ``(60xx,0022)``
+    included): a public tag it does not know is no standard attribute; cached."""
+    found = _STANDARD.get(tag)
+    if found is None:
+        found = _STANDARD[int(tag)] = tag in DicomDictionary or \
+            mask_match(tag) in RepeatersDictionary
     return found
 
 

@@ -95,6 +95,38 @@ def test_text_in_an_unknown_binary_value_is_found_or_removed(tmp_path, both_path
     assert 0x00143080 not in written and "PixelData" in written  # an image keeps its pixels
 
 
+def test_a_public_tag_the_standard_does_not_define_is_removed(tmp_path, both_paths):
+    """(0004,1010) and (0020,9999) are in no edition of the data dictionary: neither
+    standard nor private attributes, nothing says what they hold (a byte flipped in a
+    private tag's group makes one, which kept another person's name under ``keep``)."""
+    from pydicom.datadict import dictionary_has_tag
+
+    assert not dictionary_has_tag(0x00041010) and not dictionary_has_tag(0x00209999)
+    ds = make_instance(patient=6)
+    ds.add_new(0x00041010, "LO", "Harrowgate^Philomena")  # nobody's identifier in this set
+    ds.add_new(0x00209999, "US", 7)
+    region = Dataset()  # a sequence the basic profile keeps
+    region.CodeValue, region.CodingSchemeDesignator, region.CodeMeaning = "T-D3000", "SRT", "Chest"
+    region.add_new(0x00041010, "LO", "Harrowgate")
+    ds.AnatomicRegionSequence = Sequence([region])
+    _save(tmp_path / "in", "a.dcm", ds)
+    export, refused = _run(tmp_path)
+    assert export.done == 1, (export.errors, refused)
+    path = next((tmp_path / "out").rglob("*.dcm"))
+    assert b"Harrowgate" not in path.read_bytes()
+    written = dcmread(path)
+    assert 0x00041010 not in written and 0x00209999 not in written
+    assert 0x00041010 not in written.AnatomicRegionSequence[0]
+    assert written.AnatomicRegionSequence[0].CodeValue == "T-D3000"
+
+
+def test_repeating_groups_are_standard_attributes():
+    from gantry.dicom.values import is_standard_tag
+
+    assert is_standard_tag(0x60020022) and is_standard_tag(0x50040010)  # (60xx,0022)...
+    assert is_standard_tag(0x00100010) and not is_standard_tag(0x00041010)
+
+
 def _jpeg_frame(comment: bytes, marker: bytes = b"\xff\xfe") -> bytes:
     import io
 
