@@ -15,6 +15,7 @@ image's size).
 
 from __future__ import annotations
 
+import re
 import struct
 import threading
 import zlib
@@ -55,6 +56,36 @@ _US = _STRUCTS[True][2]
 #: VRs of fixed-size binary values: a value length that is not a multiple cannot be decoded.
 _FIXED = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8, "UV": 8,
           "OF": 4, "OD": 8, "OL": 4, "OV": 8}
+#: The longest single value of the string VRs whose repertoire has no control characters
+#: (PS3.5 Table 6.2-1; PN: three component groups of 64): a value longer than this is a
+#: multi-value — or a length field that runs into the elements after it.
+_LONGEST = {"AE": 16, "AS": 4, "CS": 16, "DA": 18, "DS": 16, "DT": 26, "IS": 12, "LO": 64,
+            "PN": 194, "SH": 16, "TM": 16, "UI": 64}
+#: Bytes none of those values may hold (TAB, LF, VT, FF, CR and ESC are let through: text
+#: written by careless writers, ISO 2022 escapes); NUL only as padding at the end...
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+#: ... except in a UI value, where some writers pad each of several values with NUL.
+_UI_CONTROL = re.compile(rb"[\x01-\x1f]")
+
+
+def overrun(data: bytes, tag: int, vr: str, value: int, length: int) -> str | None:
+    """Why the string value at ``value`` cannot be what its length says (``None`` if it can):
+    longer than one value of its VR and holding control bytes, which element headers are
+    made of — its length field runs into the elements after it, which a reader would take
+    for part of the value (and an identifier among them would never be seen as one)."""
+    if length <= _LONGEST.get(vr, 1 << 32):
+        return None
+    end = value + length
+    if vr == "UI":
+        found = _UI_CONTROL.search(data, value, end)
+    else:
+        while end > value and data[end - 1] in (0, 32):
+            end -= 1
+        found = _CONTROL.search(data, value, end)
+    if found is None:
+        return None
+    return (f"{_tag_text(tag)} {vr} value of {length} bytes holds a control byte at byte "
+            f"{found.start()}: its length runs into the elements after it")
 
 
 class TruncatedData(DicomFormatError):
@@ -207,6 +238,8 @@ def _from_split(data: bytes, start: int, max_depth: int) -> Layout | None:
             return None
         if vr == "UN" and length and _dictionary_vr(tag) == "SQ":
             return None  # a sequence the reader makes of a UN: the walk counts its nesting
+        if length > 4 and vr in _LONGEST and overrun(data, tag, vr, value, length):
+            return None  # the walk refuses it
         if tag in _PIXEL_TAGS:
             if vr not in _PIXEL_VRS[tag]:
                 return None  # the walk refuses it
@@ -386,6 +419,10 @@ def _walk(data: bytes, start: int, implicit: bool, little: bool, max_depth: int,
         if size is not None and length % size and not frame_implicit:
             raise DicomFormatError(pos, f"{_tag_text(tag)} {vr} value of {length} bytes is "
                                         f"not a multiple of {size}")
+        if length > 4 and vr in _LONGEST:
+            reason = overrun(data, tag, vr, value, length)
+            if reason is not None:
+                raise DicomFormatError(pos, reason)
         if top:
             if tag in _PIXEL_TAGS:
                 if not frame_implicit and vr not in _PIXEL_VRS[tag]:

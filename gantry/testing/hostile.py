@@ -73,6 +73,16 @@ def lying_ut_length(declared: int = 2 * 1024**3) -> bytes:
     return data[:pos] + head + value + data[pos + 8 + length:]
 
 
+def swallowing_length(tag: int = 0x00080023, extra: int = 310) -> bytes:
+    """A file whose string element ``tag`` (ContentDate, a 2-byte length) declares ``extra``
+    bytes more than its value: it swallows the elements after it (the referring physician's
+    name among them), and a reader takes up again inside the next ones."""
+    data = encode(make_instance(rows=16, cols=16))
+    pos = element_offset(data, tag)
+    length = struct.unpack_from("<H", data, pos + 6)[0]
+    return data[:pos + 6] + struct.pack("<H", length + extra) + data[pos + 8:]
+
+
 def short_pixel_data(keep: float = 0.5) -> bytes:
     """A file whose pixel data element is consistent with the file's end but shorter than
     Rows x Columns x samples x bits needs (only ``keep`` of it)."""

@@ -29,7 +29,8 @@ def _cases() -> list[bytes]:
     cases = [good, hostile.nested(8, undefined=True), hostile.nested(8, undefined=False),
              hostile.nested(70), hostile.unclosed_sequence(), hostile.unknown_vr(),
              hostile.short_pixel_data(), hostile.cut_into_pixel_header(), hostile.long_sequence(3),
-             hostile.lying_ut_length()]
+             hostile.lying_ut_length(), hostile.swallowing_length(),
+             hostile.swallowing_length(0x00100010, 40)]
     for seed in ("explicit-le", "nested", "utf8"):  # every element given a VR not its own
         for at in range(21):
             for vr in ("UT", "UN", "SQ", "OB", "SS"):

@@ -109,6 +109,16 @@ def test_a_length_past_the_end_of_the_file_is_rejected(tmp_path):
     _only_good_written(run)
 
 
+def test_a_length_running_into_the_next_elements_is_rejected(tmp_path):
+    # found by the fuzzer: the swallowed ReferringPhysicianName was never an identifier,
+    # and the reader took up again at a CodeMeaning of the physician's code sequence
+    run = Run(tmp_path, {"swallow.dcm": hostile.swallowing_length()})
+    reason = run.reason_of("swallow.dcm")
+    assert "(0008,0023) DA value of 318 bytes holds a control byte" in reason, reason
+    assert "runs into the elements after it" in reason
+    _only_good_written(run)
+
+
 def test_pixel_data_shorter_than_the_image_is_rejected(tmp_path):
     run = Run(tmp_path, {"short.dcm": hostile.short_pixel_data(0.5)})
     reason = run.reason_of("short.dcm")
