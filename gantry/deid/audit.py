@@ -83,11 +83,13 @@ def text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
             value = elem.value
         if not include_direct and keyword in _DIRECT:
             continue
-        if value is None:
-            continue
+        if value is None or vr in identifiers.exempt_vrs:
+            continue  # (UI under Retain UIDs: kept verbatim on purpose, as the gate has it)
         text = bytes_text(tag, value, not prefix, ds._character_set) \
             if isinstance(value, bytes) else str(value)
-        kinds = identifiers.find(text)
+        # a name, institution, address or device word in a coded string is vocabulary
+        # (ImageType PERFUSION, BodyPartExamined BRAIN): the engine keeps it, the gate passes it
+        kinds = identifiers.find(text, coded=vr == "CS")
         if kinds:
             out.append((f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword, prefix,
                         sorted(set(kinds))))
