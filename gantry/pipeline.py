@@ -391,6 +391,11 @@ def header_only(ds: Dataset) -> Dataset:
             out.add(elem)
     if hasattr(ds, "file_meta"):
         out.file_meta = ds.file_meta
+    # the encoding it was read in: what a file without a Transfer Syntax UID (no file meta)
+    # is written in, the header as the instance itself (pydicom refuses to guess)
+    implicit, little = ds.original_encoding
+    if implicit is not None and little is not None:
+        out.set_original_encoding(implicit, little, ds.original_character_set)
     return out
 
 
