@@ -71,3 +71,20 @@ def test_retained_uids_embedding_a_date_are_not_phi_remaining(tmp_path: Path, pa
     assert refused == [] and export.done == 1, refused
     out = dcmread(next((tmp_path / "out").rglob("*.dcm")))
     assert out.SeriesInstanceUID == series
+
+
+def test_retained_uids_naming_another_patients_number_are_not_refused(tmp_path: Path,
+                                                                       path_kind: str):
+    """A numeric patient ID of one patient is a UID component of another's series (vendors
+    put serial numbers in UIDs): the roster does not count hits in UI values, nor in the
+    UID segments of the output path they name under Retain UIDs."""
+    src = tmp_path / "in"
+    src.mkdir()
+    first = make_instance(patient=1)
+    first.PatientID = "4166018"
+    first.save_as(src / "a.dcm", enforce_file_format=True)
+    second = make_instance(patient=2)
+    second.SeriesInstanceUID = "1.3.12.2.1107.5.2.43.4166018.30000019011112345"
+    second.save_as(src / "b.dcm", enforce_file_format=True)
+    export, refused = _deidentify(src, tmp_path / "out", "ps3.15/retain-uids")
+    assert refused == [] and export.done == 2, refused
