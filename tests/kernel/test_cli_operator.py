@@ -101,6 +101,24 @@ def test_a_resumed_run_exits_as_the_first(tmp_path: Path, runner: CliRunner) -> 
     assert json.loads(again.stdout)["outcome"]["rejected"] == 1
 
 
+def test_an_input_lost_to_a_uid_conflict_is_not_success(tmp_path: Path,
+                                                        runner: CliRunner) -> None:
+    """Two files with one SOP Instance UID and different contents: the second is not
+    written (the first is kept), so the run did not write everything it was given."""
+    src, out = _cohort(tmp_path), tmp_path / "out"
+    first = sorted(p for p in src.rglob("*") if p.is_file())[0]
+    ds = pydicom.dcmread(first)
+    ds.SeriesDescription = "the same instance, edited"
+    ds.save_as(src / "edited-copy.dcm", enforce_file_format=True)
+    result = _run(runner, "deidentify", str(src), str(out), "--workers", "1", "--json")
+    assert result.exit_code == EXIT_INCOMPLETE, result.output
+    assert json.loads(result.stdout)["outcome"]["conflicts"] == 1
+    again = _run(runner, "deidentify", str(src), str(out), "--workers", "1")
+    assert again.exit_code == EXIT_INCOMPLETE, again.output
+    status = _run(runner, "status", str(out))
+    assert "1 UID conflicts" in status.stdout
+
+
 def test_no_dicom_found_is_exit_4_and_leaves_nothing(tmp_path: Path, runner: CliRunner) -> None:
     (tmp_path / "empty").mkdir()
     result = _run(runner, "deidentify", str(tmp_path / "empty"), str(tmp_path / "out"))
