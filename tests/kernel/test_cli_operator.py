@@ -255,14 +255,45 @@ def test_dry_run_writes_nothing(tmp_path: Path, runner: CliRunner) -> None:
                   "--workers", "1")
     assert result.exit_code == EXIT_OK, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == ("dry run: 2 would be written, 0 would fail, 0 withheld, 0 rejected, "
-                        "0 already written; nothing was written")
+    assert lines[0] == ("dry run: 2 would be written, 0 would fail, 0 refused, 0 withheld, "
+                        "0 rejected, 0 already written; nothing was written")
     assert "  PatientName: D (pseudonym) 2" in lines
     assert not out.exists() and not _runs().exists()
     withheld = _run(runner, "deidentify", str(tmp_path / "in"), str(out), "--dry-run",
                     "--query", "InstanceNumber == 1", "--json")
     assert withheld.exit_code == EXIT_INCOMPLETE  # the code the run would give
     assert json.loads(withheld.stdout)["withheld"] == 1 and not out.exists()
+
+
+def test_dry_run_refuses_what_the_run_refuses(tmp_path: Path, runner: CliRunner) -> None:
+    """The export gate's withholding (an image known to carry burned-in text under a
+    header-only profile) and another patient's name (the roster) are part of the dry run:
+    it counts what the run would refuse and exits as the run does."""
+    from pydicom.uid import UltrasoundImageStorage
+
+    from gantry.testing.factory import make_instance
+
+    src = _cohort(tmp_path)
+    us = make_instance(patient=4, sop_class=UltrasoundImageStorage)
+    us.Modality = "US"
+    us.save_as(src / "echo.dcm", enforce_file_format=True)
+    other = make_instance(patient=0, instance=5)
+    named = make_instance(patient=1, instance=7)
+    named.SeriesDescription = f"compared with {str(other.PatientName).split('^')[0]}"
+    named.save_as(src / "compare.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    dry = _run(runner, "deidentify", str(src), str(out), "--dry-run", "--workers", "1",
+               "-p", "ps3.15/research", "--json")
+    report = json.loads(dry.stdout)
+    assert not out.exists()
+    real = _run(runner, "deidentify", str(src), str(out), "--workers", "1",
+                "-p", "ps3.15/research", "--json")
+    written = json.loads(real.stdout)["summaries"][-1]
+    assert (written["done"], written["refused"]) == (2, 2), real.output
+    assert (report["would_write"], report["refused"], report["would_fail"]) == (2, 2, 0), \
+        dry.output
+    assert dry.exit_code == real.exit_code == EXIT_INCOMPLETE
+    assert any("burned-in" in line for line in report["problems"])
 
 
 def test_export_dry_run_leaves_the_store_as_it_was(tmp_path: Path, runner: CliRunner) -> None:
