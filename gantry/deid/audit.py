@@ -53,6 +53,7 @@ def text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
     ``others_only``: ``identifiers`` were collected from ``ds`` itself (an instance already
     de-identified, checked as it is), so an element's own value (its pseudonym, its UID, its
     date) is not counted in it; a value found in another element still is."""
+    from gantry.deid.engine import standard_code_text
     from gantry.dicom.values import RawDataElement, decoded, keyword_of
 
     out: list[tuple[str, str, str, list[str]]] = []
@@ -92,16 +93,18 @@ def text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
             continue  # (UI under Retain UIDs: kept verbatim on purpose, as the gate has it)
         text = bytes_text(tag, value, not prefix, ds._character_set) \
             if isinstance(value, bytes) else str(value)
-        # a name, institution, address or device word in a coded string is vocabulary
-        # (ImageType PERFUSION, BodyPartExamined BRAIN): the engine keeps it, the gate passes it
+        # a name, institution, address or device word in a coded string or a standard code is
+        # vocabulary (ImageType PERFUSION, BodyPartExamined BRAIN, the SR concept Long Axis):
+        # the engine keeps it, the gate passes it
+        coded = vr == "CS" or standard_code_text(ds, keyword)
         if others_only:
-            found = identifiers.matches(text, coded=vr == "CS")
+            found = identifiers.matches(text, coded=coded)
             if found:
                 own = _own_values(tag, vr, value)
                 found = [v for v in found if v not in own]
             kinds = [identifiers.kind_of(v) for v in found]
         else:
-            kinds = identifiers.find(text, coded=vr == "CS")
+            kinds = identifiers.find(text, coded=coded)
         if kinds:
             out.append((f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword, prefix,
                         sorted(set(kinds))))

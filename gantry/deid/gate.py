@@ -262,9 +262,11 @@ def locate_hits(data: bytes, hits: list[tuple[int, str]],
     in the data set's character set too) and name the elements.
 
     A name, institution, address or device word inside a coded string (CS: ImageType,
-    BodyPartExamined...) is vocabulary, not identity, and is not a leak; anything else found
+    BodyPartExamined...) or in a code of a public scheme (an SR concept "Long Axis") is
+    vocabulary, not identity, and is not a leak; anything else found
     by the byte scan stands. If the bytes cannot be parsed, every byte hit stands (fail closed).
     """
+    from gantry.deid.engine import standard_code_text
     from gantry.deid.identifiers import STRONG_KINDS
     from gantry.deid.rules import cid7050
 
@@ -308,10 +310,11 @@ def locate_hits(data: bytes, hits: list[tuple[int, str]],
                 text = str(value)
             in_method = elem.keyword == "CodeMeaning" and text.lower() in method_meanings \
                 and prefix.startswith("DeidentificationMethodCodeSequence[")
+            vocabulary = elem.VR == "CS" or standard_code_text(dataset, elem.keyword)
             for value in identifiers.matches(text):
                 kind = identifiers.kind_of(value)
                 if in_method or elem.VR in identifiers.exempt_vrs or (
-                        elem.VR == "CS" and kind not in STRONG_KINDS):
+                        vocabulary and kind not in STRONG_KINDS):
                     exempted[0] += 1
                     continue
                 out.append(Leak(kind=kind, where="bytes", tag=str(elem.tag),
