@@ -139,6 +139,7 @@ _EXPORTS: dict[str, str] = {
     "keeps_uid": "gantry.deid.uids",
     "is_well_known": "gantry.deid.uids",
     "shift_da": "gantry.deid.dates",
+    "shift_dt": "gantry.deid.dates",
     "decoded": "gantry.dicom.values",
     "collect_identifiers": "gantry.deid.identifiers",
     "find_leaks": "gantry.deid.gate",

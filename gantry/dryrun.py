@@ -4,10 +4,12 @@ The command exits with the code the run itself would give (``3`` when inputs wou
 withheld or rejected, ``4`` when nothing would be written...).
 
 Each selected instance goes through the profile's redaction stack, the encoder, the export
-gate and the auditors exactly as an export would take it, in the session's workers, but no
-sink is opened and nothing is recorded: the store is left as it was. ``deidentify --dry-run``
-first indexes SRC into a ``memory://`` store (never the working store); ``export --dry-run``
-reads the store it is given.
+gate (its roster of every patient and its withholding: the audit's verdict, burned-in text no
+pixel redactor cleaned) and the auditors as an export would take it, in the session's workers,
+but no sink is opened (output paths are not known, so not scanned) and nothing is recorded:
+the store is left as it was. What the gate would refuse is counted as ``refused``.
+``deidentify --dry-run`` first indexes SRC into a ``memory://`` store (never the working
+store); ``export --dry-run`` reads the store it is given.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class DryRunReport:
 
     would_write: int = 0
     would_fail: int = 0
+    #: instances the export gate would refuse (identifying values, its audit's verdict,
+    #: burned-in text no pixel redactor cleaned): withheld, exit code 3, as in the run
+    refused: int = 0
     already_written: int = 0
     withheld: int = 0
     rejected: int = 0
@@ -43,7 +48,8 @@ class DryRunReport:
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (for ``--json``): counts, changes per attribute, findings."""
         return {"dry_run": True, "would_write": self.would_write,
-                "would_fail": self.would_fail, "already_written": self.already_written,
+                "would_fail": self.would_fail, "refused": self.refused,
+                "already_written": self.already_written,
                 "withheld": self.withheld, "rejected": self.rejected,
                 "changes": {k: dict(v) for k, v in sorted(self.changes.items())},
                 "findings": dict(self.findings), "problems": self.problems[:50]}
@@ -54,16 +60,16 @@ class DryRunReport:
 
         if self.would_fail:
             return EXIT_FAILURE
-        if not (self.would_write or self.already_written or self.withheld):
+        if not (self.would_write or self.already_written or self.withheld or self.refused):
             return EXIT_NOTHING
-        if self.withheld or self.rejected:
+        if self.withheld or self.rejected or self.refused:
             return EXIT_INCOMPLETE
         return EXIT_OK
 
     def lines(self) -> Iterator[str]:
         """The report for a terminal."""
         yield (f"dry run: {self.would_write} would be written, {self.would_fail} would fail, "
-               f"{self.withheld} withheld, {self.rejected} rejected, "
+               f"{self.refused} refused, {self.withheld} withheld, {self.rejected} rejected, "
                f"{self.already_written} already written; nothing was written")
         if self.changes:
             yield "changes per attribute (instances):"
@@ -102,20 +108,27 @@ def preview(session: Session, instances: Iterator[Instance], *,
                 continue
             yield inst
 
+    roster = session._roster_file()  # the gate matches every patient, as the export's does
+
     def make(batch: list[Instance]) -> WorkUnit:
-        return WorkUnit(session.spec, "redact", batch, with_audit=True)
+        return WorkUnit(session.spec, "redact", batch, with_audit=True, dry_run=True,
+                        roster=roster)
 
     sources = {}
     for results in session._executor().map_unordered(process_unit,
                                                      session._units(pending(), make)):
         for res in results:
             if not res.ok:
-                report.would_fail += 1
                 inst = session.store.get_instance(res.sop_instance_uid)
                 where = inst.source if inst is not None else session.run.map_uid(
                     res.sop_instance_uid)
                 sources[res.sop_instance_uid] = where
-                report.problems.append(f"{where}: would fail: {res.stage}: {res.error}")
+                if res.stage == "gate":  # withheld by the gate, as the run counts it
+                    report.refused += 1
+                    report.problems.append(f"{where}: would be refused: {res.error}")
+                else:
+                    report.would_fail += 1
+                    report.problems.append(f"{where}: would fail: {res.stage}: {res.error}")
                 continue
             report.would_write += 1
             for change in res.changes:

@@ -39,10 +39,12 @@ TABLE: tuple[tuple[int, str], ...] = (
                    "them)"),
     (EXIT_USAGE, "usage error: a bad option, a missing input, an unknown store or an invalid "
                  "profile; nothing was done"),
-    (EXIT_INCOMPLETE, "finished, but some inputs were rejected (not DICOM, truncated) or "
-                      "instances withheld (filters, lookup refusals, the export gate's "
-                      "refusals: identifying values, the pass's own audit verdict, burned-in "
-                      "text no pixel redactor cleaned): `gantry status --rejected`; computed "
+    (EXIT_INCOMPLETE, "finished, but some inputs were rejected (not DICOM, truncated), lost "
+                      "to a UID conflict (another file with the same SOP Instance UID and "
+                      "another content was kept) or instances withheld (filters, lookup "
+                      "refusals, the export gate's refusals: identifying values, the pass's "
+                      "own audit verdict, burned-in text no pixel redactor cleaned): "
+                      "`gantry status --rejected`; computed "
                       "from the store, so a resumed run exits as the first did"),
     (EXIT_NOTHING, "nothing to do: no DICOM found in the input, an empty store, or a query "
                    "that selects nothing"),
@@ -68,6 +70,9 @@ class StoreOutcome:
     failed: int
     withheld: int
     rejected: int
+    #: inputs not added: another file with the same SOP Instance UID and another content
+    #: was kept (the store's ``conflicts``)
+    conflicts: int = 0
 
     def to_dict(self) -> dict[str, int]:
         """A plain dict (for ``--json``)."""
@@ -99,7 +104,7 @@ def store_outcome(store: Store) -> StoreOutcome:
     return StoreOutcome(instances=sum(per_status.values()),
                         failed=per_status.get("failed", 0),
                         withheld=withheld + sum(per_status.get(s, 0) for s in WITHHELD_STATUSES),
-                        rejected=rejected)
+                        rejected=rejected, conflicts=store.counts().conflicts)
 
 
 def exit_code_for(store: Store, summaries: Iterable[Any] = (), *,
@@ -107,14 +112,14 @@ def exit_code_for(store: Store, summaries: Iterable[Any] = (), *,
     """The exit code of a run that just finished on ``store``: ``1`` when an instance of the
     store failed (or a plugin failed during this run), ``4`` when there was nothing to do
     (no instance at all, or ``nothing_selected``: a query that selected none), ``3`` when
-    inputs were rejected or instances withheld, else ``0``."""
+    inputs were rejected or lost to a UID conflict, or instances withheld, else ``0``."""
     summaries = list(summaries)
     outcome = store_outcome(store)
     if outcome.failed or any(s.failed or s.plugin_errors for s in summaries):
         return EXIT_FAILURE
     if (outcome.instances == 0 and not outcome.withheld) or nothing_selected:
         return EXIT_NOTHING  # no DICOM found (or every input rejected), or none selected
-    if outcome.withheld or outcome.rejected:
+    if outcome.withheld or outcome.rejected or outcome.conflicts:
         return EXIT_INCOMPLETE
     return EXIT_OK
 

@@ -55,6 +55,10 @@ class WorkUnit:
     seen: list[tuple[str, str]] = field(default_factory=list)
     #: the unit is one whole series: redactors with ``runs_in="series"`` get ``begin_series``
     whole_series: bool = False
+    #: a dry run (``redact`` mode, nothing written): the export's own withholding applies as
+    #: well (its audit's verdict, burned-in text, kept graphics), so it refuses what the
+    #: export would refuse
+    dry_run: bool = False
 
 
 @dataclass
@@ -391,6 +395,11 @@ def header_only(ds: Dataset) -> Dataset:
             out.add(elem)
     if hasattr(ds, "file_meta"):
         out.file_meta = ds.file_meta
+    # the encoding it was read in: what a file without a Transfer Syntax UID (no file meta)
+    # is written in, the header as the instance itself (pydicom refuses to guess)
+    implicit, little = ds.original_encoding
+    if implicit is not None and little is not None:
+        out.set_original_encoding(implicit, little, ds.original_character_set)
     return out
 
 
@@ -530,7 +539,7 @@ def process_instance(instance: Instance, unit: WorkUnit, run: Run,
             result.findings = _audit(ds, context, run)
             if unit.mode == "audit":
                 return result
-        if unit.mode == "export":
+        if unit.mode == "export" or unit.dry_run:
             withhold(instance, context, result.findings, run, ds)
         data = encode(ds)
         paths = [sink.target_path(ds, context) for sink in sinks] or [""]

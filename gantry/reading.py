@@ -40,7 +40,13 @@ def read_header(item: SourceItem, opener: Opener, data: bytes | None = None,
     label = item.label
     checked = False
     if data is not None and data[128:132] == b"DICM":  # a Part 10 file: whole, or refused
-        _check_structure(data, label)
+        try:
+            _check_structure(data, label)
+        except InputError:
+            # a DICOMDIR is an index, whole or not (as when the header is read from a stream)
+            if _meta_class(data) == DICOMDIR_SOP_CLASS:
+                raise DicomdirFound(label, _DICOMDIR) from None
+            raise
         checked = True
     if raw and data is not None:
         from gantry.dicom.rawheader import RawHeader
@@ -87,7 +93,7 @@ def read_header(item: SourceItem, opener: Opener, data: bytes | None = None,
     sop_class = _text(ds, "SOPClassUID", 0x00080016) or \
         str(ds.file_meta.get("MediaStorageSOPClassUID", ""))
     if _is_dicomdir(ds, sop_class):
-        raise DicomdirFound(label, "DICOMDIR (an index of other files, not an image); skipped")
+        raise DicomdirFound(label, _DICOMDIR)
     uids = {keyword: _text(ds, keyword, tag).strip() for keyword, tag in _UID_TAGS}
     missing = [k for k, v in uids.items() if not v]
     if missing:
@@ -109,6 +115,19 @@ def read_header(item: SourceItem, opener: Opener, data: bytes | None = None,
         digest=digest.hexdigest(),
     )
     return instance, ds
+
+
+_DICOMDIR = "DICOMDIR (an index of other files, not an image); skipped"
+
+
+def _meta_class(data: bytes) -> str:
+    """The Media Storage SOP Class UID of a Part 10 file's meta group, read from its bytes
+    (explicit VR little endian, as the meta always is); ``""`` when it is not found."""
+    pos = data.find(b"\x02\x00\x02\x00UI", 132, 132 + 1024)
+    if pos < 0:
+        return ""
+    length = int.from_bytes(data[pos + 6:pos + 8], "little")
+    return data[pos + 8:pos + 8 + length].rstrip(b"\x00 ").decode("ascii", "replace")
 
 
 def _is_dicomdir(ds: Dataset, sop_class: str | None = None) -> bool:
@@ -158,7 +177,7 @@ def _instance_of_raw(item: SourceItem, header: Any) -> Instance:
         sop_class = meta_class if meta_class is not None else \
             str(header.dataset().file_meta.get("MediaStorageSOPClassUID", ""))
     if sop_class == DICOMDIR_SOP_CLASS or 0x00041220 in header.index:
-        raise DicomdirFound(label, "DICOMDIR (an index of other files, not an image); skipped")
+        raise DicomdirFound(label, _DICOMDIR)
     uids = {keyword: str(value(tag, keyword) or "").strip() for keyword, tag in _UID_TAGS}
     missing = [k for k, v in uids.items() if not v]
     if missing:

@@ -45,9 +45,15 @@ _SCANNED_VRS = TEXT_VRS | {"UI", "DA", "DT", "CS", "UN", "OB"}
 
 
 def text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
-               include_direct: bool = True) -> list[tuple[str, str, str, list[str]]]:
+               include_direct: bool = True, others_only: bool = False,
+               ) -> list[tuple[str, str, str, list[str]]]:
     """Text-bearing elements holding identifying values. Elements still raw are decoded only
-    when their VR is scanned, and through the shared decode cache (never into ``ds``)."""
+    when their VR is scanned, and through the shared decode cache (never into ``ds``).
+
+    ``others_only``: ``identifiers`` were collected from ``ds`` itself (an instance already
+    de-identified, checked as it is), so an element's own value (its pseudonym, its UID, its
+    date) is not counted in it; a value found in another element still is."""
+    from gantry.deid.engine import standard_code_text
     from gantry.dicom.values import RawDataElement, decoded, keyword_of
 
     out: list[tuple[str, str, str, list[str]]] = []
@@ -76,18 +82,29 @@ def text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
             if vr == "SQ":
                 for i, item in enumerate(elem.value or ()):
                     out.extend(text_hits(item, identifiers, f"{prefix}{keyword or key}[{i}].",
-                                          include_direct))
+                                          include_direct, others_only))
                 continue
             if vr not in _SCANNED_VRS:
                 continue
             value = elem.value
         if not include_direct and keyword in _DIRECT:
             continue
-        if value is None:
-            continue
+        if value is None or vr in identifiers.exempt_vrs:
+            continue  # (UI under Retain UIDs: kept verbatim on purpose, as the gate has it)
         text = bytes_text(tag, value, not prefix, ds._character_set) \
             if isinstance(value, bytes) else str(value)
-        kinds = identifiers.find(text)
+        # a name, institution, address or device word in a coded string or a standard code is
+        # vocabulary (ImageType PERFUSION, BodyPartExamined BRAIN, the SR concept Long Axis):
+        # the engine keeps it, the gate passes it
+        coded = vr == "CS" or standard_code_text(ds, keyword)
+        if others_only:
+            found = identifiers.matches(text, coded=coded)
+            if found:
+                own = _own_values(tag, vr, value)
+                found = [v for v in found if v not in own]
+            kinds = [identifiers.kind_of(v) for v in found]
+        else:
+            kinds = identifiers.find(text, coded=coded)
         if kinds:
             out.append((f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword, prefix,
                         sorted(set(kinds))))
@@ -95,6 +112,18 @@ def text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
 
 
 _UNREAD = object()
+
+
+def _own_values(tag: int, vr: str, value: Any) -> frozenset[str]:
+    """The identifying values (lower-cased) one element yields on its own."""
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset as Plain
+
+    from gantry.deid.identifiers import collect_identifiers
+
+    alone = Plain()
+    alone.add(DataElement(tag, vr, value))
+    return frozenset(collect_identifiers(alone).values)
 
 
 def bytes_text(tag: int, value: bytes, top: bool,
@@ -161,7 +190,7 @@ class DeidAuditor:
                       identifiers=identifiers, notes=dict(context.notes))
             changes = self.engine.apply(result, ctx)
             findings.extend(_change_findings("planned-change", changes))
-        remaining = text_hits(result, identifiers)
+        remaining = text_hits(result, identifiers, others_only=already)
         for tag, keyword, path, kinds in remaining:
             findings.append(Finding(
                 "phi-remaining", f"{keyword or tag} would still hold {', '.join(kinds)}"

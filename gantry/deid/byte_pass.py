@@ -592,8 +592,8 @@ class AnnexEBytePass:
         if written is None:
             written = element_bytes(tag, DataElement(tag, "UI", new), None)
         hits: list[Any] = []
-        if self.auditor is not None and len(identifiers):
-            kinds = identifiers.find(str(new))
+        if self.auditor is not None and len(identifiers) and "UI" not in identifiers.exempt_vrs:
+            kinds = identifiers.find(str(new))  # (as text_hits reads a UI element)
             if kinds:
                 hits.append((f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword, "",
                              sorted(set(kinds))))

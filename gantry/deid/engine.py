@@ -63,6 +63,15 @@ STANDARD_SCHEMES = frozenset({"DCM", "SCT", "SRT", "LN", "UCUM", "FMA", "RADLEX"
 #: Coded and address strings: scrubbed of strong identifiers (IDs, dates) when kept.
 _CODED_VRS = frozenset({"CS", "AE", "UR"})
 _CODE_KEYWORDS = frozenset({"CodeValue", "CodeMeaning", "LongCodeValue", "URNCodeValue"})
+
+
+def standard_code_text(ds: Any, keyword: str) -> bool:
+    """Whether ``keyword`` of item ``ds`` is a code value or meaning of a public coding
+    scheme (:data:`STANDARD_SCHEMES`): the standard's vocabulary ("Long Axis", "Mass"),
+    where a name, institution, address or device word is not identity, as in a coded string
+    (only the strong kinds, IDs and dates, are scrubbed, found and refused there)."""
+    return keyword in _CODE_KEYWORDS and \
+        str(ds.get("CodingSchemeDesignator", "")) in STANDARD_SCHEMES
 #: File meta attributes removed (they name the sending/receiving systems).
 _META_REMOVE = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102})
 
@@ -327,7 +336,7 @@ class DeidEngine:
             return False
         value = found[0]
         if action == "K" and value and (vr in TEXT_VRS or vr in _CODED_VRS):
-            func = self._scrub_func(walk, vr)
+            func = self._scrub_func(walk, vr, standard_code_text(ds, keyword))
             if func is not None:
                 new = _rewritten(vr, value, func)
                 if new is not None:
@@ -352,7 +361,7 @@ class DeidEngine:
         value = elem.value
         if action == "K":
             if value and (vr in TEXT_VRS or vr in _CODED_VRS):
-                self._scrub(walk, elem, tag, keyword, path)
+                self._scrub(walk, elem, tag, keyword, path, standard_code_text(ds, keyword))
             return
         if action == "Z":
             if tag in (_PATIENT_NAME, _PATIENT_ID) and not path:
@@ -469,19 +478,23 @@ class DeidEngine:
             elem.value = new
             walk.change("D", tag, keyword, path, "pseudonym")
 
-    def _scrub(self, walk: Walk, elem: DataElement, tag: int, keyword: str, path: str) -> None:
-        func = self._scrub_func(walk, elem.VR)
+    def _scrub(self, walk: Walk, elem: DataElement, tag: int, keyword: str, path: str,
+               vocabulary: bool = False) -> None:
+        func = self._scrub_func(walk, elem.VR, vocabulary)
         if func is not None:
             self._rewrite(walk, elem, tag, keyword, path, "scrub", func)
 
-    def _scrub_func(self, walk: Walk, vr: str) -> Any:
-        """The scrub of kept text of ``vr`` (``None``: no identifiers, nothing to scrub)."""
+    def _scrub_func(self, walk: Walk, vr: str, vocabulary: bool = False) -> Any:
+        """The scrub of kept text of ``vr`` (``None``: no identifiers, nothing to scrub);
+        ``vocabulary``: a standard code's text (:func:`standard_code_text`)."""
         identifiers = walk.identifiers
         if identifiers is None or not len(identifiers):
             return None
         if vr in _CODED_VRS:
             return lambda text: self.cleaner.scrub(text, identifiers, coded=True,
                                                    replacement="REMOVED")
+        if vocabulary:
+            return lambda text: self.cleaner.scrub(text, identifiers, coded=True)
         return lambda text: self.cleaner.scrub(text, identifiers)
 
     def _clean(self, walk: Walk, elem: DataElement, tag: int, keyword: str, path: str,

@@ -19,6 +19,7 @@ text of every element too. Deflated transfer syntaxes are inflated first.
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -151,6 +152,8 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
     if identifiers is None or not len(identifiers):
         return leaks
     if relpath:
+        if "UI" in identifiers.exempt_vrs:  # Retain UIDs: folders named by kept UIDs
+            relpath = kept_uids_removed(relpath)
         for value in identifiers.matches(relpath.replace("_", " ")):
             leaks.append(Leak(kind=identifiers.kind_of(value), where="path"))
     body = dataset_body(data)
@@ -182,6 +185,20 @@ def find_leaks(data: bytes, relpath: str, identifiers: IdentifierSet) -> list[Le
         leaks.extend(locate_hits(data, hits, identifiers))
     leaks.extend(pixel_segment_leaks(body, span, identifiers))
     return leaks
+
+
+#: A path segment that is a UID (four components or more: no date form has them), with or
+#: without a file name extension.
+_UID_SEGMENT = re.compile(r"[0-9]+(?:\.[0-9]+){3,}(?:\.[A-Za-z][A-Za-z0-9]*)?")
+
+
+def kept_uids_removed(relpath: str) -> str:
+    """``relpath`` without its segments that are UIDs: under Retain UIDs they are the kept
+    UID values the exporter names folders and files after, and a date or serial number
+    inside one is what the option keeps (the gate does not flag it in the UI elements
+    either). Every other segment is scanned as it is."""
+    return "/".join("" if _UID_SEGMENT.fullmatch(part) else part
+                    for part in relpath.split("/"))
 
 
 #: Character sets whose text the byte literals cover (UTF-8 and Latin-1: ASCII, ISO_IR 100,
@@ -245,9 +262,11 @@ def locate_hits(data: bytes, hits: list[tuple[int, str]],
     in the data set's character set too) and name the elements.
 
     A name, institution, address or device word inside a coded string (CS: ImageType,
-    BodyPartExamined...) is vocabulary, not identity, and is not a leak; anything else found
+    BodyPartExamined...) or in a code of a public scheme (an SR concept "Long Axis") is
+    vocabulary, not identity, and is not a leak; anything else found
     by the byte scan stands. If the bytes cannot be parsed, every byte hit stands (fail closed).
     """
+    from gantry.deid.engine import standard_code_text
     from gantry.deid.identifiers import STRONG_KINDS
     from gantry.deid.rules import cid7050
 
@@ -291,10 +310,11 @@ def locate_hits(data: bytes, hits: list[tuple[int, str]],
                 text = str(value)
             in_method = elem.keyword == "CodeMeaning" and text.lower() in method_meanings \
                 and prefix.startswith("DeidentificationMethodCodeSequence[")
+            vocabulary = elem.VR == "CS" or standard_code_text(dataset, elem.keyword)
             for value in identifiers.matches(text):
                 kind = identifiers.kind_of(value)
                 if in_method or elem.VR in identifiers.exempt_vrs or (
-                        elem.VR == "CS" and kind not in STRONG_KINDS):
+                        vocabulary and kind not in STRONG_KINDS):
                     exempted[0] += 1
                     continue
                 out.append(Leak(kind=kind, where="bytes", tag=str(elem.tag),

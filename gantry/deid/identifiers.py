@@ -332,9 +332,10 @@ class IdentifierSet:
         exempt = self.exempt_vrs | ({"UI"} if profile.has("retain-uids") else set())
         return IdentifierSet(values=values, exempt_vrs=frozenset(exempt), profile=profile.name)
 
-    def find(self, text: str) -> list[str]:
-        """The kinds of the identifying values found in ``text``."""
-        return [self.kind_of(value) for value in self.matches(text)]
+    def find(self, text: str, *, coded: bool = False) -> list[str]:
+        """The kinds of the identifying values found in ``text`` (:data:`STRONG_KINDS` only
+        when ``coded``: the text of a coded string)."""
+        return [self.kind_of(value) for value in self.matches(text, coded=coded)]
 
     def __getstate__(self) -> dict[str, Any]:
         return {"values": self.values, "exempt_vrs": self.exempt_vrs, "profile": self.profile}

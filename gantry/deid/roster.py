@@ -122,6 +122,7 @@ def roster_leaks(data: bytes, relpath: str, roster: RosterSet) -> list[Any]:
     from gantry.deid.gate import (
         Leak,
         dataset_body,
+        kept_uids_removed,
         locate_hits,
         non_ascii_text,
         pixel_segment_leaks,
@@ -130,6 +131,8 @@ def roster_leaks(data: bytes, relpath: str, roster: RosterSet) -> list[Any]:
 
     leaks: list[Any] = []
     if relpath:
+        if "UI" in roster.exempt_vrs:  # as in the bytes: the path's UID segments are UI values
+            relpath = kept_uids_removed(relpath)
         for value in roster.matches(relpath.replace("_", " ")):
             leaks.append(Leak(kind=roster.kind_of(value), where="path"))
     if not data:

@@ -49,3 +49,32 @@ def test_a_planted_identifier_is_still_refused_on_the_second_run(tmp_path: Path)
     ds.save_as(written, enforce_file_format=True)
     second, refused = _deidentify(tmp_path / "out1", tmp_path / "out2", "ps3.15/basic")
     assert second.refused == 1 and "BadPixelImage" in refused[0][1]
+
+
+def _audit_errors(src: Path, profile: str) -> list:
+    with Session("memory://", profile=profile, workers=1) as session:
+        session.ingest(src)
+        session.audit()
+        return [(uid, finding) for uid, _stage, finding in session.store.iter_findings()
+                if finding.severity == "error"]
+
+
+@pytest.mark.parametrize("profile", ["ps3.15/basic", "ps3.15/research"])
+def test_auditing_what_gantry_wrote_finds_nothing_remaining(tmp_path: Path, profile: str):
+    """``gantry audit`` on outputs (PatientIdentityRemoved YES: verified as they are) does not
+    count an attribute's own value (its pseudonym, its mapped UID, its shifted date) as an
+    identifying value remaining in it; the same value elsewhere still is."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for n in range(2):
+        make_instance(patient=n, instance=n).save_as(src / f"a{n}.dcm",
+                                                     enforce_file_format=True)
+    first, _ = _deidentify(src, tmp_path / "out1", profile)
+    assert first.done == 2
+    assert _audit_errors(tmp_path / "out1", profile) == []
+    written = sorted((tmp_path / "out1").rglob("*.dcm"))[0]
+    ds = dcmread(written)
+    ds.ImageComments = f"see {ds.PatientID}"  # the pseudonym where it does not belong
+    ds.save_as(written, enforce_file_format=True)
+    errors = _audit_errors(tmp_path / "out1", profile)
+    assert {f.keyword for _uid, f in errors if f.code == "phi-remaining"} == {"ImageComments"}

@@ -101,6 +101,24 @@ def test_a_resumed_run_exits_as_the_first(tmp_path: Path, runner: CliRunner) -> 
     assert json.loads(again.stdout)["outcome"]["rejected"] == 1
 
 
+def test_an_input_lost_to_a_uid_conflict_is_not_success(tmp_path: Path,
+                                                        runner: CliRunner) -> None:
+    """Two files with one SOP Instance UID and different contents: the second is not
+    written (the first is kept), so the run did not write everything it was given."""
+    src, out = _cohort(tmp_path), tmp_path / "out"
+    first = sorted(p for p in src.rglob("*") if p.is_file())[0]
+    ds = pydicom.dcmread(first)
+    ds.SeriesDescription = "the same instance, edited"
+    ds.save_as(src / "edited-copy.dcm", enforce_file_format=True)
+    result = _run(runner, "deidentify", str(src), str(out), "--workers", "1", "--json")
+    assert result.exit_code == EXIT_INCOMPLETE, result.output
+    assert json.loads(result.stdout)["outcome"]["conflicts"] == 1
+    again = _run(runner, "deidentify", str(src), str(out), "--workers", "1")
+    assert again.exit_code == EXIT_INCOMPLETE, again.output
+    status = _run(runner, "status", str(out))
+    assert "1 UID conflicts" in status.stdout
+
+
 def test_no_dicom_found_is_exit_4_and_leaves_nothing(tmp_path: Path, runner: CliRunner) -> None:
     (tmp_path / "empty").mkdir()
     result = _run(runner, "deidentify", str(tmp_path / "empty"), str(tmp_path / "out"))
@@ -237,14 +255,45 @@ def test_dry_run_writes_nothing(tmp_path: Path, runner: CliRunner) -> None:
                   "--workers", "1")
     assert result.exit_code == EXIT_OK, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == ("dry run: 2 would be written, 0 would fail, 0 withheld, 0 rejected, "
-                        "0 already written; nothing was written")
+    assert lines[0] == ("dry run: 2 would be written, 0 would fail, 0 refused, 0 withheld, "
+                        "0 rejected, 0 already written; nothing was written")
     assert "  PatientName: D (pseudonym) 2" in lines
     assert not out.exists() and not _runs().exists()
     withheld = _run(runner, "deidentify", str(tmp_path / "in"), str(out), "--dry-run",
                     "--query", "InstanceNumber == 1", "--json")
     assert withheld.exit_code == EXIT_INCOMPLETE  # the code the run would give
     assert json.loads(withheld.stdout)["withheld"] == 1 and not out.exists()
+
+
+def test_dry_run_refuses_what_the_run_refuses(tmp_path: Path, runner: CliRunner) -> None:
+    """The export gate's withholding (an image known to carry burned-in text under a
+    header-only profile) and another patient's name (the roster) are part of the dry run:
+    it counts what the run would refuse and exits as the run does."""
+    from pydicom.uid import UltrasoundImageStorage
+
+    from gantry.testing.factory import make_instance
+
+    src = _cohort(tmp_path)
+    us = make_instance(patient=4, sop_class=UltrasoundImageStorage)
+    us.Modality = "US"
+    us.save_as(src / "echo.dcm", enforce_file_format=True)
+    other = make_instance(patient=0, instance=5)
+    named = make_instance(patient=1, instance=7)
+    named.SeriesDescription = f"compared with {str(other.PatientName).split('^')[0]}"
+    named.save_as(src / "compare.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    dry = _run(runner, "deidentify", str(src), str(out), "--dry-run", "--workers", "1",
+               "-p", "ps3.15/research", "--json")
+    report = json.loads(dry.stdout)
+    assert not out.exists()
+    real = _run(runner, "deidentify", str(src), str(out), "--workers", "1",
+                "-p", "ps3.15/research", "--json")
+    written = json.loads(real.stdout)["summaries"][-1]
+    assert (written["done"], written["refused"]) == (2, 2), real.output
+    assert (report["would_write"], report["refused"], report["would_fail"]) == (2, 2, 0), \
+        dry.output
+    assert dry.exit_code == real.exit_code == EXIT_INCOMPLETE
+    assert any("burned-in" in line for line in report["problems"])
 
 
 def test_export_dry_run_leaves_the_store_as_it_was(tmp_path: Path, runner: CliRunner) -> None:

@@ -183,3 +183,42 @@ def test_with_originals_leaks_and_wrong_pseudonyms_fail(exported, tmp_path):
     rules = {r["rule"]: r for r in json.loads((tmp_path / "s" / "compliance.json")
                                               .read_text())["rules"]}
     assert rules["(0008,0018) SOPInstanceUID"]["fail"] == summary["instances"]
+
+
+def test_with_originals_kept_times_and_shifted_datetimes_are_verified(tmp_path):
+    """Under Retain Longitudinal Modified Dates a time of day is kept (a whole-day shift
+    leaves it) and a DT has its date part shifted: with the originals both are proven, not
+    'unverified'; a time that differs from the original fails."""
+    pytest.importorskip("gantry_sqlite")
+    from gantry_reports.originals import Originals
+
+    from gantry import Session
+    from gantry.testing.factory import make_instance
+
+    src = tmp_path / "in"
+    src.mkdir()
+    ds = make_instance(patient=1)
+    ds.AcquisitionDateTime = f"{ds.StudyDate}101500.25"
+    ds.AcquisitionTime = "101500.25"
+    ds.save_as(src / "a.dcm", enforce_file_format=True)
+    db = f"sqlite:///{tmp_path / 'work.db'}"
+    dest = tmp_path / "out"
+    with Session(store=db, profile="ps3.15/research", secret=bytes(range(32))) as session:
+        session.ingest(str(src))
+        assert session.export(str(dest)).done == 1
+
+    def rules(out):
+        with Session(store=db, profile="ps3.15/research", secret=bytes(range(32))) as session:
+            check_dataset(dest, session.profile, out_dir=out, originals=Originals(session))
+        doc = json.loads((out / "compliance.json").read_text())
+        return {r["rule"]: r for r in doc["rules"]}
+
+    found = rules(tmp_path / "c1")
+    for rule in ("(0008,0030) StudyTime", "(0008,0032) AcquisitionTime",
+                 "(0008,002A) AcquisitionDateTime"):
+        assert (found[rule]["pass"], found[rule]["unverified"]) == (1, 0), found[rule]
+    written = next(dest.rglob("*.dcm"))
+    tampered = dcmread(written)
+    tampered.StudyTime = "235959"
+    tampered.save_as(written, enforce_file_format=True)
+    assert rules(tmp_path / "c2")["(0008,0030) StudyTime"]["fail"] == 1

@@ -7,8 +7,8 @@ exported instance is matched to its original header through the store's export r
   dates, UIDs, addresses... and their variants): no identifying value may remain;
 * pseudonymous PatientName/PatientID must be the run's pseudonym of the original patient;
 * remapped UIDs must be the keyed mapping of the original UIDs (same project secret);
-* shifted dates (Retain Longitudinal Temporal Information with Modified Dates) must be the
-  original dates moved by the patient's offset.
+* shifted dates and date-times (Retain Longitudinal Temporal Information with Modified Dates)
+  must be the original ones moved by the patient's offset, and times of day the original ones.
 
 It never writes an original value anywhere: outcomes name the attribute and the kind of value.
 """
@@ -89,11 +89,15 @@ class Originals:
             expected = _values(original.value)
             mapped = [self.run.map_uid(str(v)) for v in expected]
             return PASS if [str(v) for v in _values(value)] == mapped else FAIL
-        if vr == "DA" and action == "C" and self.profile.has("retain-longitudinal-modified-dates"):
-            from gantry.api import shift_da
+        if vr in ("DA", "DT", "TM") and action == "C" and \
+                self.profile.has("retain-longitudinal-modified-dates"):
+            from gantry.api import shift_da, shift_dt
 
             days = self.run.date_offset(self._patient)
-            expected = [shift_da(str(v), days) for v in _values(original.value)]
+            # dates and the date part of date-times move by the patient's whole days; a time
+            # of day is what it was
+            shift = {"DA": shift_da, "DT": shift_dt}.get(vr, lambda text, _days: text)
+            expected = [shift(str(v), days) for v in _values(original.value)]
             return PASS if [str(v) for v in _values(value)] == expected else FAIL
         return None
 
