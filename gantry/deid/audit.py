@@ -54,6 +54,7 @@ def text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
     de-identified, checked as it is), so an element's own value (its pseudonym, its UID, its
     date) is not counted in it; a value found in another element still is."""
     from gantry.deid.engine import standard_code_text
+    from gantry.deid.identifiers import code_vocabulary
     from gantry.dicom.values import RawDataElement, decoded, keyword_of
 
     out: list[tuple[str, str, str, list[str]]] = []
@@ -96,15 +97,16 @@ def text_hits(ds: Dataset, identifiers: IdentifierSet, prefix: str = "",
         # a name, institution, address or device word in a coded string or a standard code is
         # vocabulary (ImageType PERFUSION, BodyPartExamined BRAIN, the SR concept Long Axis):
         # the engine keeps it, the gate passes it
-        coded = vr == "CS" or standard_code_text(ds, keyword)
-        if others_only:
-            found = identifiers.matches(text, coded=coded)
-            if found:
-                own = _own_values(tag, vr, value)
-                found = [v for v in found if v not in own]
-            kinds = [identifiers.kind_of(v) for v in found]
-        else:
-            kinds = identifiers.find(text, coded=coded)
+        # (one word of it, in a standard code: a whole name there is a person's)
+        cs = vr == "CS"
+        found = identifiers.matches(text, coded=cs)
+        if found and not cs and standard_code_text(ds, keyword):
+            words = code_vocabulary(found, identifiers.kind_of)
+            found = [v for v in found if v not in words]
+        if others_only and found:
+            own = _own_values(tag, vr, value)
+            found = [v for v in found if v not in own]
+        kinds = [identifiers.kind_of(v) for v in found]
         if kinds:
             out.append((f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword, prefix,
                         sorted(set(kinds))))

@@ -267,7 +267,7 @@ def locate_hits(data: bytes, hits: list[tuple[int, str]],
     by the byte scan stands. If the bytes cannot be parsed, every byte hit stands (fail closed).
     """
     from gantry.deid.engine import standard_code_text
-    from gantry.deid.identifiers import STRONG_KINDS
+    from gantry.deid.identifiers import STRONG_KINDS, code_vocabulary
     from gantry.deid.rules import cid7050
 
     # the meanings of CID 7050's codes ("Clean Pixel Data Option"...) are the standard's
@@ -310,11 +310,14 @@ def locate_hits(data: bytes, hits: list[tuple[int, str]],
                 text = str(value)
             in_method = elem.keyword == "CodeMeaning" and text.lower() in method_meanings \
                 and prefix.startswith("DeidentificationMethodCodeSequence[")
-            vocabulary = elem.VR == "CS" or standard_code_text(dataset, elem.keyword)
-            for value in identifiers.matches(text):
+            cs = elem.VR == "CS"
+            code = not cs and standard_code_text(dataset, elem.keyword)
+            found = identifiers.matches(text)
+            words = code_vocabulary(found, identifiers.kind_of) if code else frozenset()
+            for value in found:
                 kind = identifiers.kind_of(value)
                 if in_method or elem.VR in identifiers.exempt_vrs or (
-                        vocabulary and kind not in STRONG_KINDS):
+                        cs and kind not in STRONG_KINDS) or value in words:
                     exempted[0] += 1
                     continue
                 out.append(Leak(kind=kind, where="bytes", tag=str(elem.tag),

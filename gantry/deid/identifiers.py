@@ -112,6 +112,22 @@ _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*", re.UNICODE)
 #: values (ImageType, BodyPartExamined...), where they are vocabulary, not identity.
 STRONG_KINDS = frozenset({"PatientID", "AccessionNumber", "PersonID", "Phone", "Date", "UID",
                           "PrivateText", "extra"})
+def code_vocabulary(found: Iterable[str], kind_of: Callable[[str], str]) -> frozenset[str]:
+    """Of the values ``found`` in a standard code's value or meaning, those that may be the
+    code's own vocabulary: one word of a name, institution, address or device ("Long" of
+    the SR concept "Long Axis"), when it is the only one found there. A whole name — two
+    words or more, two words of one person ("Long^Wei"), a name in a script written without
+    spaces — in a code is a person's, not the standard's; IDs and dates never are
+    vocabulary."""
+    words = {value for value in found if kind_of(value) not in STRONG_KINDS}
+    if len(words) != 1:
+        return frozenset()
+    word = next(iter(words))
+    if " " in word.strip() or unspaced_script(word):
+        return frozenset()
+    return frozenset(words)
+
+
 #: Values that are Gantry's own dummies: never identifying, even when an original held them.
 _DUMMIES = frozenset({"19000101", "19000101000000", "000000", "anonymized", "anonymous"})
 

@@ -81,3 +81,15 @@ def test_another_patients_name_in_a_local_code_is_still_refused(tmp_path, memo):
     export, refused = _run(tmp_path, _report(0, "Long^Wei", "Width"), other)
     assert export.refused == 1 and "of another patient" in refused[0][1], refused
     assert "ProcedureCodeSequence" in refused[0][1]
+
+
+@pytest.mark.parametrize("meaning", ["Wei Long", "Long Wei", "Long^Wei"])
+def test_a_whole_name_in_a_standard_code_is_never_vocabulary(tmp_path, memo, meaning):
+    """One word of a name may be the standard's ("Long Axis"); the whole name in a code of a
+    public scheme is the person's: refused, for the patient's own name and another's."""
+    export, refused = _run(tmp_path, _report(0, "Long^Wei", meaning))
+    assert export.refused == 1 and "CodeMeaning" in refused[0][1], refused
+    (tmp_path / "two").mkdir()
+    export, refused = _run(tmp_path / "two", _report(0, "Long^Wei", "Width"),
+                           _report(1, "Quillfeather^Ermengarde", meaning))
+    assert export.refused == 1 and "of another patient" in refused[0][1], refused
