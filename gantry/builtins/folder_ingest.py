@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from gantry.context import Run
 
 
-def _probe(path: str) -> tuple[bool, os.stat_result]:
-    """Whether the regular file ``path`` is a zip archive, and its status, from one open
-    (a file that cannot be opened is no zip; its status is still read, and may raise). Never
-    blocks: a FIFO put in its place since the walk is opened without waiting for a writer."""
+def _probe(path: str) -> tuple[bool, bool, os.stat_result]:
+    """Whether the regular file ``path`` starts as a zip archive does (a local file header),
+    whether it is one (its directory readable too), and its status, from one open (a file
+    that cannot be opened is no zip; its status is still read, and may raise). Never blocks:
+    a FIFO put in its place since the walk is opened without waiting for a writer."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) |
                      getattr(os, "O_NONBLOCK", 0))
@@ -38,7 +39,8 @@ def _probe(path: str) -> tuple[bool, os.stat_result]:
         stat = os.stat(path)
     finally:
         os.close(fd)
-    return head == b"PK\x03\x04" and zipfile.is_zipfile(path), stat
+    zip_head = head == b"PK\x03\x04"
+    return zip_head, zip_head and zipfile.is_zipfile(path), stat
 
 
 def _zip_members(path: Path) -> Iterator[SourceItem]:
@@ -82,7 +84,7 @@ def discover(uri: str, run: Run | None = None) -> Iterator[SourceItem]:
             yield SourceItem(path, display=path, refused=reason, refused_as=kind)
             continue
         try:
-            is_zip, stat = _probe(resolved)
+            zip_head, is_zip, stat = _probe(resolved)
         except OSError as exc:
             yield SourceItem(path, display=path, refused=f"cannot read ({exc.strerror or exc})")
             continue
@@ -93,7 +95,7 @@ def discover(uri: str, run: Run | None = None) -> Iterator[SourceItem]:
         if is_zip:
             yield from _zip_members(Path(resolved))
             continue
-        if _zip_head(resolved):  # a zip's local header, but no readable directory
+        if zip_head:  # a zip's local header, but no readable directory
             yield SourceItem(resolved, display=path, refused="truncated or corrupt zip "
                              "archive (its central directory cannot be read)")
             continue
@@ -112,15 +114,6 @@ def count(uri: str) -> int | None:
 
 
 Refusal = tuple[str, str]  # (reason, "rejected" or "skipped")
-
-
-def _zip_head(path: str) -> bool:
-    """Whether a file starts as a zip archive does."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(4) == b"PK\x03\x04"
-    except OSError:
-        return False
 
 
 def _kind(mode: int) -> str:
