@@ -6,7 +6,7 @@ elements (explicit VR little endian; files in other transfer syntaxes are copied
 and writes the kept element spans with one ``writev`` call. Sequences are kept or dropped
 whole, never entered, so identifiers nested in kept sequences remain: it is a floor to
 compare speed with, not a de-identifier. The files are dealt round-robin to N processes
-(third argument, default every core), forked as in ``pydicom_parallel_loop.py``.
+(third argument, default every core), forked by ``_walk.on_every_core`` as the pydicom loop is.
 """
 
 import os
@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _walk import pairs
+from _walk import on_every_core
 
 #: Top-level tags removed (the usual direct identifiers of PS3.15's basic profile).
 REMOVED = frozenset({
@@ -115,27 +115,7 @@ def rewrite_all(jobs) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) not in (3, 4):
-        sys.exit(f"usage: {sys.argv[0]} SRC DST [PROCESSES]")
-    src, dst = sys.argv[1], sys.argv[2]
-    n = int(sys.argv[3]) if len(sys.argv) == 4 else (os.cpu_count() or 1)
-    jobs = list(pairs(src, dst))
-    children = []
-    for k in range(1, n):
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                rewrite_all(jobs[k::n])
-            except BaseException as exc:  # report, then leave without the parent's cleanup
-                print(f"process {k}: {exc!r}", file=sys.stderr)
-                code = 1
-            os._exit(code)
-        children.append(pid)
-    rewrite_all(jobs[0::n])
-    failed = [pid for pid in children if os.waitpid(pid, 0)[1] != 0]
-    if failed:
-        sys.exit(f"{len(failed)} of {n} processes failed")
+    on_every_core(rewrite_all)
 
 
 if __name__ == "__main__":
