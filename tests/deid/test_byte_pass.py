@@ -68,6 +68,28 @@ def test_factory_cohort_same_bytes_changes_and_findings(tmp_path, monkeypatch):
     assert outcome["byte pass"] == 16 and not outcome["fallback"]
 
 
+def test_ct_sized_pixels_are_streamed_to_the_folder_sink_unjoined(tmp_path, monkeypatch):
+    """A CT-sized pixel value (128 KiB here) kept as read reaches the folder sink as a
+    :class:`~gantry.dicom.streamed.Streamed` file (header, the value as read, tail: no join
+    copy), with the same bytes and sha256 as the full pipeline writes."""
+    from gantry.builtins.dicom_export import DicomFolderSink
+    from gantry.dicom.streamed import STREAM_ABOVE, Streamed
+
+    assert STREAM_ABOVE <= 256 * 256 * 2  # (a CT slice is 512 KiB)
+    given: list[type] = []
+    real = DicomFolderSink.write
+
+    def spy(self, relpath, data, dataset, context):  # type: ignore[no-untyped-def]
+        given.append(type(data))
+        return real(self, relpath, data, dataset, context)
+
+    monkeypatch.setattr(DicomFolderSink, "write", spy)
+    write_cohort(tmp_path / "src", patients=1, series=1, instances=3, rows=256, cols=256)
+    outcome = _compare_both_ways(monkeypatch, tmp_path / "src", tmp_path / "out")
+    assert outcome["byte pass"] == 3 and not outcome["fallback"]
+    assert given == [bytes, Streamed] * 3  # (each instance: the full path, then the pass)
+
+
 @pytest.mark.parametrize("profile", ["ps3.15/research", "ps3.15/retain-uids",
                                      "ps3.15/full-dates"])
 def test_other_profiles(tmp_path, monkeypatch, profile):

@@ -125,3 +125,47 @@ def test_full_disk_is_an_export_error_naming_the_file(tmp_path: Path, monkeypatc
     with pytest.raises(ExportError, match=r"p/a\.dcm: write failed \(No space left"):
         sink.write("p/a.dcm", b"data", _dataset(), _context())
     assert _names(tmp_path) == []
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed-file", "temporary-file"])
+def test_streamed_file_is_written_in_one_writev_resuming_short_writes(
+        tmp_path: Path, monkeypatch, unnamed: bool) -> None:
+    """A :class:`Streamed` file (header, pixel value as read, tail) goes to the file in one
+    ``writev`` of its pieces, never joined; a short write resumes mid-piece; the record's size
+    and sha256 are those of the joined bytes."""
+    import hashlib
+
+    from gantry.dicom.streamed import Streamed
+
+    if not hasattr(os, "writev"):
+        pytest.skip("no writev here")
+    if unnamed and not dicom_export._UNNAMED_FILES:
+        pytest.skip("no O_TMPFILE here")
+    monkeypatch.setattr(dicom_export, "_UNNAMED_FILES", unnamed)
+    source = bytes(range(256)) * 300
+    streamed = Streamed(b"head" + b"\x00\x2c\x01\x00", memoryview(source)[:76800], b"tail!")
+    whole = bytes(streamed)
+    calls: list[int] = []
+    real_write = os.write
+
+    def short_writev(fd: int, buffers: list) -> int:  # at most 1,000 bytes at a time
+        calls.append(len(buffers))
+        budget, taken = 1000, []
+        for buf in buffers:
+            piece = bytes(buf[:budget - sum(map(len, taken))])
+            taken.append(piece)
+            if sum(map(len, taken)) >= budget:
+                break
+        return real_write(fd, b"".join(taken))
+
+    def no_write(fd: int, data: object) -> int:
+        raise AssertionError("a Streamed file is not written piece by piece with write()")
+
+    monkeypatch.setattr(dicom_export, "_WRITEV", short_writev)
+    monkeypatch.setattr(dicom_export.os, "write", no_write)
+    monkeypatch.setattr(Streamed, "__bytes__", lambda self: pytest.fail("joined"))
+    record = _sink(tmp_path).write("p/st/se/a.dcm", streamed, _dataset(), _context())
+    assert (tmp_path / "p/st/se/a.dcm").read_bytes() == whole
+    assert record.size == len(whole) and record.sha256 == hashlib.sha256(whole).hexdigest()
+    assert calls[0] == 3 and len(calls) == -(-len(whole) // 1000)
+    assert _names(tmp_path) == ["p/st/se/a.dcm"]
