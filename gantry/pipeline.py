@@ -122,7 +122,12 @@ def _small_file(item: SourceItem, opener: Any) -> bytes | None:
         return None
     try:
         with opener(item.source) as fh:
-            return fh.read(_WHOLE_READ_MAX + 1)
+            # one buffer of the file's size (``read(limit)`` would allocate the whole limit,
+            # 16 MiB, for every file, and fault its pages in as it fills)
+            data = fh.read(item.size + 1)
+            if len(data) > item.size:  # grown since it was listed: on, up to the limit
+                data += fh.read(_WHOLE_READ_MAX + 1 - len(data))
+            return data
     except (OSError, InputError):
         return None
 
@@ -206,6 +211,10 @@ def patient_identities(unit: IdentityUnit) -> list[tuple[str, str]]:
     header (an input that cannot be read is left out: the pass itself rejects it, with the
     reason). ``gantry deidentify`` gathers them before its pass, so the export gate of every
     instance knows every patient of the run, those met later in the pass included."""
+    import io
+
+    from gantry.dicom.elements import forget_split
+    from gantry.dicom.structure import forget_checked
     from gantry.reading import read_header
 
     run = run_for(unit.spec)
@@ -214,10 +223,18 @@ def patient_identities(unit: IdentityUnit) -> list[tuple[str, str]]:
     for item in unit.items:
         if item.refused:
             continue
-        try:
-            instance, _header = read_header(item, opener)
+        data = _small_file(item, opener)  # a small file: read by the raw header reader, as
+        try:  # the pass's ingest reads it (no pydicom dataset); a large one: its header only
+            if data is None:
+                instance, _header = read_header(item, opener)
+            else:
+                instance, _header = read_header(
+                    item, lambda source, data=data: io.BytesIO(data), data, raw=True)
         except Exception:  # (rejected by the pass, with its reason)
             continue
+        finally:  # the split and check memos do not keep this file's bytes
+            forget_split()
+            forget_checked()
         found.add((instance.patient_id or "", instance.patient_name or ""))
     return sorted(found)
 
