@@ -58,6 +58,14 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[str, int, "int | None", int], None]
 
 
+def conflict_reason(kept: str) -> str:
+    """Why an input was not added: a UID conflict with the file ``kept`` (both files named,
+    in the run's summary and ``gantry status --rejected`` alike)."""
+    other = kept or "another file"
+    return (f"SOP Instance UID already ingested from {other} with different content "
+            "(UID conflict; that one kept, this one not written)")
+
+
 @dataclass
 class StageSummary:
     """Counts of one stage, for the CLI's ``--json`` and the lifecycle hooks."""
@@ -570,8 +578,9 @@ class Session:
             summary.duplicates += 1
         else:
             summary.conflicts += 1
-            summary.errors.append(f"{item.label}: SOP Instance UID already ingested from another "
-                                  "file with different content (conflict; first one kept)")
+            kept = self.store.get_instance(instance.sop_instance_uid)
+            summary.errors.append(f"{item.label}: "
+                                  f"{conflict_reason(kept.source if kept else '')}")
             self._event("conflict", self._subject(instance.sop_instance_uid))
         return outcome
 
