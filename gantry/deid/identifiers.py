@@ -711,6 +711,9 @@ def _derived(vr: str, keyword: str, in_code_seq: bool, private: bool,
         pairs.extend((variant, "Date") for variant in date_variants(text))
     elif vr == "DT":
         pairs.extend((variant, "Date") for variant in date_variants(text[:8]))
+    elif vr == "UN" and "^" in text:  # a PN whose VR the reader does not know (private)
+        for name in un_person_names(text):
+            pairs.extend((variant, "PersonName") for variant in name_variants(name))
     elif in_code_seq and keyword in CODE_VALUE_KEYWORDS:
         pairs.append((text, "PersonID" if keyword != "CodeMeaning" else "PersonName"))
         pairs.extend((variant, "PersonName") for variant in text_variants(text))
@@ -725,6 +728,25 @@ def _derived(vr: str, keyword: str, in_code_seq: bool, private: bool,
     elif private and vr in TEXT_VRS and _distinctive(text):
         pairs.append((text, "PrivateText"))
     return _accept_all(pairs)
+
+
+#: Longest value of one PN (three component groups of 64 characters and their separators).
+_PN_MAX = 3 * 64 + 2
+
+
+def un_person_names(text: str) -> list[str]:
+    """The person names a UN value holds as PN text: each of its values (``\\``-separated)
+    that is printable text with a component separator (``^``), as a PN value is written. In
+    implicit VR files, a private element's VR is unknown unless its creator's dictionary is:
+    a private OperatorsName-like element reads as UN, and the name it gives is a person's
+    like any PN value's."""
+    names = []
+    for value in text.strip("\x00 ").split("\\"):
+        value = value.strip("\x00 ")
+        if "^" in value and len(value) <= _PN_MAX and value.isprintable() and \
+                value.strip("^= "):
+            names.append(value)
+    return names
 
 
 @lru_cache(maxsize=4096)
