@@ -4,7 +4,8 @@ physician or operator named in a PN element — top level, multi-valued, in nest
 in a private element, and a private PN whose VR the reader does not know (UN: implicit VR,
 or written as UN) — is scrubbed from StudyDescription, SeriesDescription, ProtocolName,
 ImageComments and the procedure descriptions (a heudiconv-style ``Investigators^Winawer``),
-by the byte pass and the full pipeline alike."""
+by the byte pass and the full pipeline alike; a name glued to a number (``Quorwick2``) is
+still that name."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from gantry import Session
 from gantry.deid.identifiers import collect_identifiers, un_person_names
+from gantry.deid.roster import build_roster
 from gantry.testing.factory import make_instance
 
 #: where each planted person is named (a PN value) -> the kept text that names them too
 PLANTED = {
     "Winawer": ("ReferringPhysicianName", "StudyDescription", "Investigators^Winawer"),
-    "Quorwick": ("OperatorsName", "SeriesDescription", "dMRI Quorwick"),
+    "Quorwick": ("OperatorsName", "SeriesDescription", "dMRI Quorwick2"),  # glued: digits
     "Dunmore": ("PerformingPhysicianName", "ProtocolName", "Dunmore_protocol"),
     "Ashgrove": ("NameOfPhysiciansReadingStudy", "ImageComments", "read by Dr. Ashgrove"),
     "Pellingham": ("nested", "PerformedProcedureStepDescription", "Pellingham protocol"),
@@ -78,7 +80,7 @@ def test_every_person_named_in_a_pn_is_scrubbed_from_kept_text(tmp_path: Path, m
         for name in PLANTED:
             assert name.lower().encode() not in data, (written, name)
         assert [str(ds.get(k)) for k in KEPT] == [
-            "Investigators^***", "dMRI ***", "***_protocol", "read by Dr. ***",
+            "Investigators^***", "dMRI ***2", "***_protocol", "read by Dr. ***",
             "*** protocol", "*** clinic MRI"]
 
 
@@ -89,3 +91,14 @@ def test_a_pn_read_as_un_names_a_person() -> None:
     found = collect_identifiers(ds)
     assert found.kind_of("tamberlane") == found.kind_of("hollowell") == "PersonName"
     assert un_person_names("\x01\x02^\x00binary") == []
+
+
+def test_a_name_glued_to_digits_is_that_name_not_inside_a_word() -> None:
+    ds = make_instance()
+    ds.ReferringPhysicianName = "Winawer^Jon"
+    found = collect_identifiers(ds)
+    roster = build_roster([("PID000111", "Winawer^Jon")])
+    for text, hit in (("Winawer01 run", True), ("run 2Winawer", True), ("Winawers", False),
+                      ("Kwinawer", False), ("Jon2", False)):  # (3 letters still stand alone)
+        assert ("winawer" in found.matches(text)) is hit, text
+        assert ("winawer" in roster.matches(text)) is hit, text
