@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "Exporter": "gantry.components",
     "Executor": "gantry.components",
     "ConfigKey": "gantry.components",
+    "OwnFile": "gantry.ownfiles",
     "ExportTarget": "gantry.components",
     "SourceItem": "gantry.records",
     "SeriesOutcome": "gantry.records",

@@ -574,7 +574,9 @@ def export(state: State, dest: str, db: str | None, profile: str | None, fmt: st
 @click.argument("dest", required=False)
 @db_option
 @profile_option
-@click.option("--rejected", is_flag=True, help="List rejected and withheld inputs with reasons.")
+@click.option("--rejected", is_flag=True,
+              help="List rejected and withheld inputs with reasons, and UID conflicts "
+                   "(both files named).")
 @json_option
 @pass_state
 def status(state: State, dest: str | None, db: str | None, profile: str | None, rejected: bool,
@@ -584,16 +586,20 @@ def status(state: State, dest: str | None, db: str | None, profile: str | None, 
     The store is --db, or the working store of DEST (a one-shot run's destination).
     """
     from gantry.exitcodes import store_outcome
+    from gantry.session import conflict_reason
 
     url = _store_for(db, dest)
     with open_session(state, url, profile) as session:
         info = session.status()
         outcome = store_outcome(session.store)
         rejections = [r.__dict__ for r in session.store.iter_rejected()] if rejected else []
+        conflicts = [{"instance": session.run.map_uid(uid), "kept": kept, "source": source}
+                     for uid, kept, source in session.store.iter_conflicts()] \
+            if rejected else []
         refused = session.refused()
     if as_json:
         click.echo(json.dumps({**info, "outcome": outcome.to_dict(),
-                               "rejected_inputs": rejections,
+                               "rejected_inputs": rejections, "conflicts": conflicts,
                                "refused": [{"instance": s, "reason": r} for s, r in refused]},
                               indent=2, default=str))
         return
@@ -605,7 +611,8 @@ def status(state: State, dest: str | None, db: str | None, profile: str | None, 
     click.echo(f"instances: {per_status}")
     click.echo(f"inputs not written: {outcome.rejected} rejected, {outcome.withheld} withheld, "
                f"{info['conflicts']} UID conflicts"
-               + ("" if rejected or not (outcome.rejected or outcome.withheld)
+               + ("" if rejected or not (outcome.rejected or outcome.withheld
+                                         or outcome.conflicts)
                   else " (--rejected lists them)"))
     for subject, reason in refused:
         click.echo(f"refused: {subject}: {reason}")
@@ -613,6 +620,9 @@ def status(state: State, dest: str | None, db: str | None, profile: str | None, 
         kind = "withheld" if row["stage"] == "withheld" else (
             "index" if row["stage"] == "index" else "rejected")
         click.echo(f"{kind}: {row['source']}: {row['reason']}")
+    for row in conflicts:
+        click.echo(f"conflict: {row['source']}: {conflict_reason(row['kept'])} "
+                   f"(instance {row['instance']})")
 
 
 @cli.command()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     )
     from gantry.context import Run
     from gantry.model import Instance
+    from gantry.ownfiles import OwnFile
     from gantry.records import Change, ExportRecord, PatientKey, Pseudonym
 
 PROJECT = "gantry"
@@ -208,6 +209,25 @@ def gantry_config_keys() -> Iterable[ConfigKey]:
         @hookimpl
         def gantry_config_keys():
             yield ConfigKey("gantry-ocr", model=OcrSettings)
+    """
+
+
+@hookspec
+def gantry_own_files() -> Iterable[OwnFile]:
+    """Declare the files a plugin writes beside exported instances (manifests, reports).
+
+    Return contract: **yield records** (:class:`gantry.ownfiles.OwnFile`): what the file is,
+    the base names it is written under and whether its first bytes look as the plugin writes
+    them. An input that is not DICOM, matches a name *and* looks so is Gantry's own: skipped
+    as an index (as a DICOMDIR is), not rejected, so ``gantry deidentify OUT1 OUT2`` takes an
+    earlier output as it is.
+
+    Example::
+
+        @hookimpl
+        def gantry_own_files():
+            yield OwnFile("export summary", ("summary.txt",),
+                          lambda head: head.startswith(b"gantry summary v1\n"))
     """
 
 

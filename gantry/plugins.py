@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from gantry.context import Run
     from gantry.model import Instance
+    from gantry.ownfiles import OwnFile
     from gantry.records import Change, ExportRecord, PatientKey, Pseudonym
 
 ENTRY_POINT_GROUP = "gantry"
@@ -373,6 +374,16 @@ class GantryHooks:
                     hint = f": a store is named by URL, did you mean {scheme_of}:///{url}?"
                     break
         raise ComponentNotFound(f"no store backend handles {scheme}:// URLs{hint}")
+
+    def own_files(self) -> list[OwnFile]:
+        """Every kind of file Gantry writes beside its outputs: the kernel's and those the
+        plugins declare (``gantry_own_files``)."""
+        from gantry.ownfiles import KERNEL_OWN_FILES
+
+        out = list(KERNEL_OWN_FILES)
+        for result in self.pm.hook.gantry_own_files():
+            out.extend(result or ())
+        return out
 
     def profile_paths(self) -> list[Path]:
         """Folders plugins add to the profile search path."""

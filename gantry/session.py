@@ -58,6 +58,14 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[str, int, "int | None", int], None]
 
 
+def conflict_reason(kept: str) -> str:
+    """Why an input was not added: a UID conflict with the file ``kept`` (both files named,
+    in the run's summary and ``gantry status --rejected`` alike)."""
+    other = kept or "another file"
+    return (f"SOP Instance UID already ingested from {other} with different content "
+            "(UID conflict; that one kept, this one not written)")
+
+
 @dataclass
 class StageSummary:
     """Counts of one stage, for the CLI's ``--json`` and the lifecycle hooks."""
@@ -236,6 +244,8 @@ class Session:
         #: every ``(patient ID, name)`` of the store, read once, then kept up to date from the
         #: instances this session adds (``None``: not read yet); whether the snapshot lacks one
         self._people: dict[tuple[str, str], None] | None = None
+        #: the kinds of file Gantry writes beside its outputs (read when first needed)
+        self._own_kinds: list[Any] | None = None
         self._roster_new = True
 
     @_locked
@@ -521,6 +531,21 @@ class Session:
         if batch:
             yield make(batch)
 
+    def _own_file(self, item: SourceItem) -> str:
+        """Why an input that is not DICOM is skipped as Gantry's own file (a manifest, a
+        report, a partial write: name and content, :mod:`gantry.ownfiles`), or ``""``."""
+        from gantry.ownfiles import HEAD_BYTES, base_name, own_file_kind, own_file_reason
+
+        if self._own_kinds is None:
+            self._own_kinds = self.hooks.own_files()
+
+        def head() -> bytes:
+            with self.hooks.ingestor_for(item.source).open(item.source) as fh:
+                return fh.read(HEAD_BYTES)
+
+        kind = own_file_kind(self._own_kinds, base_name(item.source), head)
+        return own_file_reason(kind) if kind is not None else ""
+
     def _record_rejected(self, rejection: Rejection, label: str, summary: StageSummary) -> None:
         """Record an input that could not be read or fetched, with its reason."""
         self.store.add_rejected(rejection)
@@ -532,6 +557,10 @@ class Session:
         """Record one ingest result; return what became of it (``added``, ``duplicate``,
         ``conflict``, ``rejected`` or ``index``)."""
         item = res.item
+        if res.kind == "rejected" and not item.refused:
+            own = self._own_file(item)
+            if own:  # a manifest or report an earlier export wrote: an index, not an input
+                res = IngestResult(item, reason=own, kind="index")
         if res.kind == "withheld":
             self.store.add_rejected(Rejection(item.source, res.reason, "withheld"))
             self._event("withheld", self.run.keyed_hash(item.source), reason=res.reason)
@@ -570,8 +599,9 @@ class Session:
             summary.duplicates += 1
         else:
             summary.conflicts += 1
-            summary.errors.append(f"{item.label}: SOP Instance UID already ingested from another "
-                                  "file with different content (conflict; first one kept)")
+            kept = self.store.get_instance(instance.sop_instance_uid)
+            summary.errors.append(f"{item.label}: "
+                                  f"{conflict_reason(kept.source if kept else '')}")
             self._event("conflict", self._subject(instance.sop_instance_uid))
         return outcome
 

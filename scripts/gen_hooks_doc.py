@@ -19,6 +19,7 @@ KINDS = [
     ("Registration hooks", ["gantry_ingestors", "gantry_auditors", "gantry_redactors",
                             "gantry_stores", "gantry_exporters", "gantry_executors",
                             "gantry_profile_paths", "gantry_store_profile", "gantry_config_keys",
+                            "gantry_own_files",
                             "gantry_commands"]),
     ("Lifecycle observers", ["gantry_stage_started", "gantry_stage_finished",
                              "gantry_stage_failed", "gantry_instance_ingested",

@@ -43,14 +43,22 @@ def _too_short(text: str) -> bool:
 BOUNDED_BELOW = 8
 
 
+#: Words of letters this long or longer (and shorter than :data:`BOUNDED_BELOW`) may touch digits.
+WORD_TOUCHES_DIGITS = 4
+
+
 def boundary_group(value: str) -> int:
     """How a value must be bounded to match: ``0`` standing alone (shorter than
     :data:`BOUNDED_BELOW`), ``1`` not inside a longer number (a long numeric value), ``2``
     anywhere (a long value, or a name in a script written without spaces: 王小東 is matched
-    inside 所見王小東様, and after the designation an ISO 2022 decoder may leave)."""
+    inside 所見王小東様, and after the designation an ISO 2022 decoder may leave), ``3`` not
+    inside a longer word, digits may touch it (a word of :data:`WORD_TOUCHES_DIGITS` letters
+    or more: a name glued to a number, ``Winawer01``, is still that name)."""
     if unspaced_script(value):
         return 2
     if len(value) < BOUNDED_BELOW:
+        if len(value) >= WORD_TOUCHES_DIGITS and value.isascii() and value.isalpha():
+            return 3
         return 0
     return 1 if value[:1].isdigit() and value[-1:].isdigit() else 2
 
@@ -187,8 +195,8 @@ class IdentifierSet:
         """The values to match, by boundary group, longest first (all kinds but UIDs, or
         :data:`STRONG_KINDS` only when ``kinds`` is given). Both are built in one pass."""
         if self._keys is None:
-            every: tuple[list[str], ...] = ([], [], [])
-            strong: tuple[list[str], ...] = ([], [], [])
+            every: tuple[list[str], ...] = ([], [], [], [])
+            strong: tuple[list[str], ...] = ([], [], [], [])
             for value, kind in self.values.items():
                 if kind == "UID":
                     continue
@@ -201,7 +209,7 @@ class IdentifierSet:
             return self._keys[0]
         if kinds is STRONG_KINDS:
             return self._keys[1]
-        groups: dict[int, list[str]] = {0: [], 1: [], 2: []}
+        groups: dict[int, list[str]] = {0: [], 1: [], 2: [], 3: []}
         for value, kind in self.values.items():
             if kind == "UID" or kind not in kinds:
                 continue
@@ -413,8 +421,8 @@ def uid_alone(text: Any, start: int, length: int) -> bool:
     return not (before and before in digits) and not (after and after in digits)
 
 
-_BEFORE = (r"(?<![0-9a-z])", r"(?<![0-9])", "")
-_AFTER = (r"(?![0-9a-z])", r"(?![0-9])", "")
+_BEFORE = (r"(?<![0-9a-z])", r"(?<![0-9])", "", r"(?<![a-z])")
+_AFTER = (r"(?![0-9a-z])", r"(?![0-9])", "", r"(?![a-z])")
 
 
 @lru_cache(maxsize=32)
@@ -711,6 +719,9 @@ def _derived(vr: str, keyword: str, in_code_seq: bool, private: bool,
         pairs.extend((variant, "Date") for variant in date_variants(text))
     elif vr == "DT":
         pairs.extend((variant, "Date") for variant in date_variants(text[:8]))
+    elif vr == "UN" and "^" in text:  # a PN whose VR the reader does not know (private)
+        for name in un_person_names(text):
+            pairs.extend((variant, "PersonName") for variant in name_variants(name))
     elif in_code_seq and keyword in CODE_VALUE_KEYWORDS:
         pairs.append((text, "PersonID" if keyword != "CodeMeaning" else "PersonName"))
         pairs.extend((variant, "PersonName") for variant in text_variants(text))
@@ -725,6 +736,25 @@ def _derived(vr: str, keyword: str, in_code_seq: bool, private: bool,
     elif private and vr in TEXT_VRS and _distinctive(text):
         pairs.append((text, "PrivateText"))
     return _accept_all(pairs)
+
+
+#: Longest value of one PN (three component groups of 64 characters and their separators).
+_PN_MAX = 3 * 64 + 2
+
+
+def un_person_names(text: str) -> list[str]:
+    """The person names a UN value holds as PN text: each of its values (``\\``-separated)
+    that is printable text with a component separator (``^``), as a PN value is written. In
+    implicit VR files, a private element's VR is unknown unless its creator's dictionary is:
+    a private OperatorsName-like element reads as UN, and the name it gives is a person's
+    like any PN value's."""
+    names = []
+    for value in text.strip("\x00 ").split("\\"):
+        value = value.strip("\x00 ")
+        if "^" in value and len(value) <= _PN_MAX and value.isprintable() and \
+                value.strip("^= "):
+            names.append(value)
+    return names
 
 
 @lru_cache(maxsize=4096)

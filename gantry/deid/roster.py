@@ -57,6 +57,7 @@ def patient_values(patient_id: str, name: str) -> list[tuple[str, str]]:
 
 _ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
 _DIGITS = frozenset("0123456789")
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
 
 
 class RosterSet:
@@ -101,8 +102,8 @@ class RosterSet:
             first = last - length + 1
             if first < start:
                 continue
-            if group < 2:
-                stop_set = _ALNUM if group == 0 else _DIGITS
+            if group != 2:
+                stop_set = _ALNUM if group == 0 else _DIGITS if group == 1 else _LETTERS
                 if first > 0 and text[first - 1] in stop_set:
                     continue
                 if last + 1 < len(text) and text[last + 1] in stop_set:

@@ -222,3 +222,33 @@ def test_with_originals_kept_times_and_shifted_datetimes_are_verified(tmp_path):
     tampered.StudyTime = "235959"
     tampered.save_as(written, enforce_file_format=True)
     assert rules(tmp_path / "c2")["(0008,0030) StudyTime"]["fail"] == 1
+
+
+def test_with_originals_a_uid_conflict_names_both_files(tmp_path):
+    """An input lost to a UID conflict (the run exits 3 for it) is in the compliance report
+    made with the originals: the instance, the file kept (and where it was written) and the
+    file not written."""
+    pytest.importorskip("gantry_sqlite")
+    from gantry_reports.originals import Originals
+
+    from gantry import Session
+    from gantry.testing.factory import make_instance
+
+    src = tmp_path / "in"
+    (src / "zz").mkdir(parents=True)
+    ds = make_instance(patient=1)
+    ds.save_as(src / "a.dcm", enforce_file_format=True)
+    ds.SeriesDescription = "the same instance, edited"
+    ds.save_as(src / "zz" / "b.dcm", enforce_file_format=True)
+    db = f"sqlite:///{tmp_path / 'work.db'}"
+    dest, out = tmp_path / "out", tmp_path / "report"
+    with Session(store=db, secret=bytes(range(32))) as session:
+        session.deidentify(src, dest)
+        check_dataset(dest, session.profile, out_dir=out, originals=Originals(session))
+        pseudonym = session.run.map_uid(ds.SOPInstanceUID)
+    (written,) = [str(p.relative_to(dest)) for p in dest.rglob("*.dcm")]
+    doc = json.loads((out / "compliance.json").read_text())
+    assert doc["uid_conflicts"] == [{"instance": pseudonym, "kept": str(src / "a.dcm"),
+                                     "written": written, "not_written": str(src / "zz" / "b.dcm")}]
+    html = (out / "compliance.html").read_text()
+    assert "UID conflicts" in html and str(src / "zz" / "b.dcm") in html and written in html

@@ -422,6 +422,8 @@ def check_dataset(root: Path, profile: Profile, *, out_dir: Path,
             "non_dicom_files": skipped[:1000],
             "rules": rules,
         }
+        if originals is not None:  # inputs lost to a UID conflict: both files named
+            head["uid_conflicts"] = originals.conflicts()
         out_dir.mkdir(parents=True, exist_ok=True)
         json_path = out_dir / "compliance.json"
         body_digest = hashlib.sha256()

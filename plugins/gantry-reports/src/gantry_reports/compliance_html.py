@@ -40,6 +40,14 @@ def render(head: dict[str, Any], failing: list[InstanceResult], sha256: str) -> 
     else:
         body.append("<p>Checked from the exported files alone (run with <code>--db</code> to "
                     "also check against the originals).</p>")
+    conflicts = head.get("uid_conflicts") or []
+    if conflicts:
+        body.append("<h2>Inputs not written: UID conflicts</h2><p>Two input files with one SOP "
+                    "Instance UID and different contents: the first was kept and written, the "
+                    "other was not.</p>")
+        body.append(table(["instance", "kept (written)", "written as", "not written"],
+                          [(c["instance"], c["kept"], c["written"], c["not_written"])
+                           for c in conflicts[:500]]))
     tools = head["tools"]
     body.append("<h2>Tools</h2>")
     body.append(table(["component", "version"],

@@ -42,6 +42,17 @@ class Originals:
         self.offset = 0
         self._pseudonym: Any = None
 
+    def conflicts(self) -> list[dict[str, str]]:
+        """The store's UID conflicts, both files named: ``instance`` (its pseudonymous UID),
+        ``kept`` (the input written, as ``written``) and ``not_written`` (the other input
+        with that SOP Instance UID and another content)."""
+        written: dict[str, str] = {}
+        for record in self.store.iter_exports():
+            written.setdefault(record.sop_instance_uid, record.path)
+        return [{"instance": self.run.map_uid(uid), "kept": kept, "written": written.get(uid, ""),
+                 "not_written": source}
+                for uid, kept, source in self.store.iter_conflicts()]
+
     def begin(self, ds: Dataset) -> bool:
         """Select the original of an exported instance; ``False`` if the store has none."""
         from gantry.api import patient_key

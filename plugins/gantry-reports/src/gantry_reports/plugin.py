@@ -47,6 +47,15 @@ def gantry_stage_finished(stage: str, run: Run, summary: dict[str, Any]) -> None
 
 
 @hookimpl
+def gantry_own_files():
+    """Manifests, compliance reports, their checksums and audit reports: Gantry's own files
+    when an output is taken as input (name and content)."""
+    from gantry_reports.own_files import own_files
+
+    yield from own_files()
+
+
+@hookimpl
 def gantry_commands(cli: click.Group) -> None:
     """Add ``gantry report compliance|audit|manifest``."""
     from gantry_reports.commands import add_report_commands

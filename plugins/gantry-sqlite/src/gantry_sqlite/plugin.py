@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from gantry import hookimpl
-from gantry.api import StoreBackend
+from gantry.api import OwnFile, StoreBackend
 
 if TYPE_CHECKING:
     import click
@@ -58,6 +58,25 @@ def gantry_stores() -> Iterator[StoreBackend]:
                        prepare_raw=prepare_raw_header, file_suffix=".db",
                        exists=store_exists,
                        description="SQLite index + pixel sidecar; resumable, queryable in SQL")
+
+
+#: the first line ``gantry audit-log`` writes in CSV (see commands._write_events)
+AUDIT_LOG_CSV_HEADER = b"time,run_id,kind,subject,detail"
+
+
+def _audit_log(head: bytes) -> bool:
+    """Whether a file starts as ``gantry audit-log`` writes one (CSV or JSON)."""
+    if head.startswith(AUDIT_LOG_CSV_HEADER + b"\n"):
+        return True
+    first = head.lstrip(b"[\n ")
+    return head.startswith(b"[") and first.startswith(b'{"detail": ') and b'"run_id": ' in first
+
+
+@hookimpl
+def gantry_own_files() -> Iterator[OwnFile]:
+    """``gantry audit-log --output FILE`` (any name; its own header): Gantry's own file when
+    an output folder holding it is taken as input."""
+    yield OwnFile("audit log", ("*.csv", "*.json", "*.txt", "*.log"), _audit_log)
 
 
 @hookimpl
