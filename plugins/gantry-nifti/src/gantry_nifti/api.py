@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from gantry.api import value_of
+
 __all__ = ["FrameRef", "ImageGroup", "Refusal", "Volume", "assemble_volume", "image_groups"]
 
 #: positions closer than this along the normal (mm) are one slice position
@@ -147,9 +149,26 @@ def _seconds(tm: Any) -> float | None:
     return hours * 3600 + minutes * 60 + seconds
 
 
+#: keyword -> tag of the attributes read through :func:`_value`
+_TAGS: dict[str, int] = {}
+
+
+def _value(ds: Any, keyword: str) -> Any:
+    """``ds.get(keyword)``, a raw element decoded through the kernel's shared cache
+    (``gantry.api.value_of``): the slices of a series repeat most values byte for byte, so
+    each is decoded once, not once a slice (the value is shared: read only). For values
+    that differ from slice to slice (positions, instance numbers) ``ds.get`` is cheaper."""
+    tag = _TAGS.get(keyword)
+    if tag is None:
+        from pydicom.datadict import tag_for_keyword
+
+        tag = _TAGS[keyword] = int(tag_for_keyword(keyword))
+    return value_of(ds, tag, keyword)
+
+
 def _frames_of(index: int, ds: Any) -> list[_Frame]:
     """The slices one dataset holds, with their geometry and scaling."""
-    count = int(_number(ds.get("NumberOfFrames"), 1) or 1)
+    count = int(_number(_value(ds, "NumberOfFrames"), 1) or 1)
     enhanced = "PerFrameFunctionalGroupsSequence" in ds
     out = []
     for frame in range(count):
@@ -177,15 +196,15 @@ def _frames_of(index: int, ds: Any) -> list[_Frame]:
                 if content is not None and content.get("FrameAcquisitionDateTime") else None
         else:
             position = _floats(ds.get("ImagePositionPatient"), 3)
-            orientation = _floats(ds.get("ImageOrientationPatient"), 6)
-            spacing = _floats(ds.get("PixelSpacing"), 2)
-            slope = _number(ds.get("RescaleSlope"), 1.0)
-            intercept = _number(ds.get("RescaleIntercept"), 0.0)
-            temporal = (_number(ds.get("TemporalPositionIdentifier"), 0.0) or 0.0,
-                        _number(ds.get("AcquisitionNumber"), 0.0) or 0.0,
+            orientation = _floats(_value(ds, "ImageOrientationPatient"), 6)
+            spacing = _floats(_value(ds, "PixelSpacing"), 2)
+            slope = _number(_value(ds, "RescaleSlope"), 1.0)
+            intercept = _number(_value(ds, "RescaleIntercept"), 0.0)
+            temporal = (_number(_value(ds, "TemporalPositionIdentifier"), 0.0) or 0.0,
+                        _number(_value(ds, "AcquisitionNumber"), 0.0) or 0.0,
                         _number(ds.get("InstanceNumber"), 0.0) or 0.0, float(frame))
-            bval = _number(ds.get("DiffusionBValue"))
-            bvec = _floats(ds.get("DiffusionGradientOrientation"), 3)
+            bval = _number(_value(ds, "DiffusionBValue"))
+            bvec = _floats(_value(ds, "DiffusionGradientOrientation"), 3)
             time = _seconds(ds.get("AcquisitionTime"))
         if position is None or orientation is None or spacing is None:
             missing = [name for name, value in (("ImagePositionPatient", position),
@@ -202,14 +221,14 @@ def _check_uniform(datasets: Sequence[Any]) -> None:
                           ("SamplesPerPixel", "samples per pixel"),
                           ("BitsAllocated", "bits allocated"),
                           ("PixelRepresentation", "pixel representations")):
-        values = {ds.get(keyword) for ds in datasets}
+        values = {_value(ds, keyword) for ds in datasets}
         if len(values) > 1:
             if what == "matrix sizes":
                 sizes = sorted({f"{ds.get('Rows')}x{ds.get('Columns')}" for ds in datasets})
                 raise Refusal(f"mixed matrix sizes in one series ({', '.join(sizes)})")
             raise Refusal(f"mixed {what} in one series")
     for ds in datasets:
-        kinds = [str(v).upper() for v in (ds.get("ImageType") or [])]
+        kinds = [str(v).upper() for v in (_value(ds, "ImageType") or [])]
         if "LOCALIZER" in kinds or "SCOUT" in kinds:
             raise Refusal("a localizer (ImageType LOCALIZER), not a volume")
         if "MOSAIC" in kinds:
@@ -236,7 +255,7 @@ class ImageGroup:
 
 
 def _is_phase(ds: Any) -> bool:
-    kinds = [str(v).upper() for v in (ds.get("ImageType") or [])][2:]
+    kinds = [str(v).upper() for v in (_value(ds, "ImageType") or [])][2:]
     return "P" in kinds or "PHASE" in kinds
 
 
@@ -247,8 +266,8 @@ def image_groups(datasets: Sequence[Any]) -> list[ImageGroup]:
     keys: list[tuple[float, float]] = []
     phases: list[bool] = []
     for ds in datasets:
-        number = _number(ds.get("EchoNumbers"))
-        time = _number(ds.get("EchoTime"))
+        number = _number(_value(ds, "EchoNumbers"))
+        time = _number(_value(ds, "EchoTime"))
         keys.append((time if time is not None else 0.0, number if number is not None else 0.0))
         phases.append(_is_phase(ds))
     echoes = sorted(set(keys))
@@ -350,17 +369,17 @@ def _pixels(datasets: Sequence[Any], frames: list[_Frame], groups: list[list[int
             except Exception as exc:
                 raise Refusal(f"pixel data cannot be decoded ({type(exc).__name__})") from None
         pixels = cache[f.dataset]
-        count = int(_number(datasets[f.dataset].get("NumberOfFrames"), 1) or 1)
+        count = int(_number(_value(datasets[f.dataset], "NumberOfFrames"), 1) or 1)
         return pixels[f.frame] if count > 1 else pixels
 
-    rgb = int(datasets[0].get("SamplesPerPixel", 1) or 1) == 3
+    rgb = int(_value(datasets[0], "SamplesPerPixel") or 1) == 3
     scales = {(f.slope, f.intercept) for f in frames}
     varying = len(scales) > 1
     slope, intercept = (1.0, 0.0) if varying else scales.pop()
     sample = plane(frames[groups[0][0]])
     rows, cols = sample.shape[:2]
     dtype = np.dtype(np.float32) if varying and not rgb else sample.dtype
-    if dtype == np.uint16 and all(int(ds.get("BitsStored", 16) or 16) < 16 for ds in datasets):
+    if dtype == np.uint16 and all(int(_value(ds, "BitsStored") or 16) < 16 for ds in datasets):
         dtype = np.dtype(np.int16)  # every value fits: dcm2niix's choice, for the same files
     shape = (cols, rows, len(groups)) + ((volumes,) if volumes > 1 else ())
     # Fortran order (``i`` fastest), as NIfTI stores voxels: written out without a copy
@@ -395,18 +414,21 @@ def _decode(ds: Any) -> np.ndarray:
     when signed), as ``pixel_array`` would give them; anything else through pydicom."""
     meta = getattr(ds, "file_meta", None)
     syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    bits = int(ds.get("BitsAllocated", 0) or 0)
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    bits = int(_value(ds, "BitsAllocated") or 0)
+    samples = int(_value(ds, "SamplesPerPixel") or 1)
     if syntax not in _NATIVE or bits not in (8, 16, 32) or "PixelData" not in ds or \
-            (samples != 1 and int(ds.get("PlanarConfiguration", 0) or 0) != 0):
+            (samples != 1 and int(_value(ds, "PlanarConfiguration") or 0) != 0):
         return ds.pixel_array
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    signed = int(_value(ds, "PixelRepresentation") or 0) == 1
     dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    frames = int(_number(ds.get("NumberOfFrames"), 1) or 1)
+    rows, cols = _value(ds, "Rows"), _value(ds, "Columns")
+    if rows is None or cols is None:
+        return ds.pixel_array  # (pydicom says what is missing)
+    rows, cols = int(rows), int(cols)
+    frames = int(_number(_value(ds, "NumberOfFrames"), 1) or 1)
     count = frames * rows * cols * samples
     data = np.frombuffer(ds.PixelData, dtype=dtype, count=count)
-    stored = int(ds.get("BitsStored", bits) or bits)
+    stored = int(_value(ds, "BitsStored") or bits)
     if stored < bits:
         if signed:
             shift = bits - stored

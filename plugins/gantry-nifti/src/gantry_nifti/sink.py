@@ -61,9 +61,7 @@ class NiftiSeriesSink:
 
     def write(self, relpath: str, data: bytes, dataset: Any, context: Any) -> None:
         """Keep the de-identified instance (parsed from ``data``) until the series is whole."""
-        import pydicom
-
-        ds = pydicom.dcmread(io.BytesIO(data))
+        ds = _parsed(data)
         self._items.append(_Item(context.instance.sop_instance_uid,
                                  str(ds.get("SOPInstanceUID", "")), ds))
         self._study_uid = context.instance.study_instance_uid
@@ -242,6 +240,26 @@ class BidsSeriesSink(NiftiSeriesSink):
         facts["series"] = series_key[:16]
         staged = f"{STAGING}/sub-{subject}_ses-{session}_series-{number}_{series_key[:12]}.json"
         return [*files, (staged, (json.dumps(facts) + "\n").encode())]
+
+
+def _parsed(data: bytes) -> Any:
+    """``data`` (an encoded Part 10 file) as the dataset ``dcmread`` reads, pixel data
+    included: from the kernel's byte layer (its element split, no per-element reader) when
+    it is explicit VR little endian, else through ``dcmread``. The dataset does not keep
+    ``data`` (its elements hold their own values), so the series is held once."""
+    from gantry.api import header_from_bytes, raw_element, split
+
+    found = header_from_bytes(data) if isinstance(data, bytes) else None
+    if found is None:
+        import pydicom
+
+        return pydicom.dcmread(io.BytesIO(data))
+    ds, end = found
+    if end < len(data):  # the pixel data and what follows it
+        for span in split(data, end):
+            ds[span.tag] = raw_element(data, span, ds._character_set)
+    ds.buffer = None
+    return ds
 
 
 def _series_number(ref: Any) -> str:

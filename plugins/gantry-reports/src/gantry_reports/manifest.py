@@ -569,14 +569,15 @@ def _table_files(destination: str, formats: set[str]) -> list[dict[str, Any]]:
 
 def _table_counts(destination: str, patients: set[str], studies: set[str],
                   modalities: dict[str, int], dates: list[str], series: set[str]) -> None:
-    """Counts read from an exported parquet table (its pseudonymous key columns)."""
-    try:
-        import pyarrow.dataset as pds
-    except ImportError:
-        return
+    """Counts read from an exported parquet table (its pseudonymous key columns); pyarrow is
+    imported only when there is one (other table-like exports, NIfTI, have none)."""
     path = Path(destination.removeprefix("file://")).resolve()
     files = [path] if path.is_file() else sorted(str(p) for p in path.rglob("*.parquet"))
     if not files:
+        return
+    try:
+        import pyarrow.dataset as pds
+    except ImportError:
         return
     try:
         if path.is_file():
