@@ -761,7 +761,7 @@ def withhold(instance: Instance, context: InstanceContext, findings: list[Findin
     if reason is None:
         return
     if run.profile.burned_in != "allow":
-        raise WithheldError(f"export gate: {refusal(reason)}")
+        raise WithheldError(f"export gate: {refusal(reason, context)}")
     context.notes["burned_in_allowed"] = reason
     if ds is not None and "DeidentificationMethod" in ds:
         value = ds.DeidentificationMethod

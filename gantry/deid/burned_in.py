@@ -16,7 +16,8 @@ E.1-1 removes it) and overlay bitmaps kept under ``clean-graphics`` are released
 
 ``BurnedInAnnotation = NO`` is taken at its word. Such an image is released only when a pixel
 redactor of the stack processed it (``clean-pixel-data`` in
-``context.notes["performed_options"]``, or pixels modified), or when the profile says
+``context.notes["performed_options"]``, or pixels modified) and none said it examined only
+part of the pixels (``context.notes["pixels_unverified"]``), or when the profile says
 ``burned_in: allow`` (a site that reviewed its data): the markers then say so.
 """
 
@@ -134,8 +135,21 @@ def pixels_cleaned(context: Any) -> bool:
     return "clean-pixel-data" in performed_options(context)
 
 
-def refusal(reason: str) -> str:
+def unverified(context: Any) -> str | None:
+    """Why a pixel redactor could not vouch for all of this instance's pixels (it examined
+    only part of them: ``context.notes["pixels_unverified"]``), or ``None``. Clean Pixel Data
+    then does not count as performed (:func:`gantry.deid.markers.performed_options`)."""
+    notes = getattr(context, "notes", None) or {}
+    reason = notes.get("pixels_unverified")
+    return str(reason) if reason else None
+
+
+def refusal(reason: str, context: Any = None) -> str:
     """The one-line refusal for an image known to carry burned-in text."""
+    partial = unverified(context)
+    if partial:
+        return (f"refused: {reason}, and {partial}; read every frame (e.g. gantry-ocr "
+                "max_frames: 0) or set burned_in: allow after reviewing the images")
     return (f"refused: {reason}, and no pixel redactor cleaned it; add options: "
             "[clean-pixel-data] with pixel-zones or burned-in-ocr in redact: (or set "
             "burned_in: allow after reviewing the images)")
