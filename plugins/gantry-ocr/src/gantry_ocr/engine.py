@@ -105,7 +105,7 @@ def check_tesseract() -> str:
 
 
 def read_words(grey: np.ndarray, *, frame: int = 0, min_confidence: float = 0.6,
-               upscale_below: int = 400, language: str = "eng") -> list[Word]:
+               upscale_below: int = 1024, language: str = "eng") -> list[Word]:
     """Words tesseract finds in an 8-bit grey image, boxes in the image's own pixels.
 
     Uses sparse-text segmentation (``--psm 11``), which suits annotations scattered over an

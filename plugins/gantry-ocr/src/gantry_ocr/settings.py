@@ -39,8 +39,9 @@ class OcrSettings(BaseModel):
     #: performed, so the export gate refuses an image known to carry text.
     max_frames: int = Field(default=0, ge=0, le=100000)
     #: Upscale images whose smaller side is below this many pixels (tesseract reads text of
-    #: 20-30 px best); 0 turns upscaling off.
-    upscale_below: int = Field(default=400, ge=0)
+    #: 20-30 px best; scanners stamp 10-15 px text on 480-800 px screens, which tesseract
+    #: misreads at native size); 0 turns upscaling off.
+    upscale_below: int = Field(default=1024, ge=0)
     #: Blank and re-check at most this many times before failing the instance.
     passes: int = Field(default=2, ge=1, le=5)
     #: Only images of these modalities are read (empty: every image).
