@@ -122,8 +122,15 @@ def test_only_the_frame_with_text_changes() -> None:
 
 
 def test_long_multiframe_is_sampled_and_boxes_cover_every_frame() -> None:
+    from pydicom.dataset import Dataset
+
     ds = _image(frames=12, rows=128, cols=320)
+    ds.BurnedInAnnotation = "NO"  # as a zone rule earlier in the stack marks it
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "113101", "DCM", "Clean"
+    ds.DeidentificationMethodCodeSequence = [item]
     context = _context()
+    context.instance = SimpleNamespace(attrs={})  # the original had no BurnedInAnnotation
     changes = OcrRedactor(OcrSettings(max_frames=3)).redact(ds, context)
     assert "all 12 frames (sampled 3, the others not read)" in changes[0].detail
     assert all(box[0] == -1 for box in context.notes["pixel_boxes"])

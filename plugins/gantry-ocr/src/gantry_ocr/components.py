@@ -214,6 +214,7 @@ class OcrRedactor(_Reader):
         if context is not None:
             if unread:  # the kernel's markers and export gate then claim no Clean Pixel Data
                 context.notes["pixels_unverified"] = unread
+                withdraw_clean_claims(dataset, context)
             else:
                 context.notes["ocr_verified"] = True
                 context.notes.setdefault("performed_options", set()).add("clean-pixel-data")
@@ -253,6 +254,36 @@ class OcrRedactor(_Reader):
             x1, y1 = min(cols, x + w + pad), min(rows, y + h + pad)
             boxes.append((-1 if sampled else words[run[0]].frame, x0, y0, x1 - x0, y1 - y0))
         return boxes
+
+
+#: Clean Pixel Data (CID 7050), as gantry-pixels' mark_cleaned writes it.
+_CLEAN_PIXEL_CODE = ("113101", "DCM")
+
+
+def withdraw_clean_claims(ds: Dataset, context: InstanceContext | None) -> list[str]:
+    """Take back what a redactor earlier in the stack (a zone rule) claimed for pixels OCR
+    could not read in full: ``BurnedInAnnotation NO`` the original did not say (the
+    original's value comes back, or none) and the Clean Pixel Data code item. Returns the
+    keywords changed."""
+    changed: list[str] = []
+    attrs = getattr(getattr(context, "instance", None), "attrs", None) or {}
+    original = str(attrs.get("BurnedInAnnotation", "") or "").strip().upper()
+    if str(ds.get("BurnedInAnnotation", "")).upper() == "NO" and original != "NO":
+        if original:
+            ds.BurnedInAnnotation = original
+        else:
+            del ds.BurnedInAnnotation
+        changed.append("BurnedInAnnotation")
+    seq = ds.get("DeidentificationMethodCodeSequence")
+    if seq is not None:
+        kept = [item for item in seq if (str(item.get("CodeValue", "")), str(
+            item.get("CodingSchemeDesignator", ""))) != _CLEAN_PIXEL_CODE]
+        if len(kept) != len(seq):
+            from pydicom.sequence import Sequence
+
+            ds.DeidentificationMethodCodeSequence = Sequence(kept)
+            changed.append("DeidentificationMethodCodeSequence")
+    return changed
 
 
 def _settings(run: Any) -> OcrSettings:
