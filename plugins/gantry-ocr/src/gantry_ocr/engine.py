@@ -105,11 +105,14 @@ def check_tesseract() -> str:
 
 
 def read_words(grey: np.ndarray, *, frame: int = 0, min_confidence: float = 0.6,
-               upscale_below: int = 1024, language: str = "eng") -> list[Word]:
+               upscale_below: int = 1024, language: str = "eng",
+               frame_size: tuple[int, int] | None = None) -> list[Word]:
     """Words tesseract finds in an 8-bit grey image, boxes in the image's own pixels.
 
     Uses sparse-text segmentation (``--psm 11``), which suits annotations scattered over an
     image. Light text on a dark image is inverted first (tesseract reads dark on light best).
+    ``frame_size``: the whole frame's ``(rows, cols)`` when ``grey`` is a crop of it (the
+    upscale factor is the frame's).
     """
     import numpy as np
     from PIL import Image
@@ -117,9 +120,10 @@ def read_words(grey: np.ndarray, *, frame: int = 0, min_confidence: float = 0.6,
     pytesseract = _tesseract()
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     rows, cols = grey.shape
+    side = min(frame_size or (rows, cols))  # a crop's text is as small as its frame's
     scale = 1
-    if upscale_below and min(rows, cols) < upscale_below:
-        scale = 2 if min(rows, cols) * 2 >= upscale_below or min(rows, cols) >= 200 else 3
+    if upscale_below and side < upscale_below:
+        scale = 2 if side * 2 >= upscale_below or side >= 200 else 3
     img = grey if float(np.mean(grey)) >= 128 else 255 - grey
     pil = Image.fromarray(img, mode="L")
     if scale > 1:
@@ -276,7 +280,8 @@ def read_instance(ds: Dataset, decoded: DecodedPixels, frames: list[int], *,
             mine += [replace(w, x=w.x + x0, y=w.y + y0, line=(w.line[0] + block, *w.line[1:]))
                      for w in read_words(grey[y0:y1, x0:x1], frame=f,
                                          min_confidence=min_confidence,
-                                         upscale_below=upscale_below, language=language)]
+                                         upscale_below=upscale_below, language=language,
+                                         frame_size=(rows, cols))]
         previous = (seen, mine)
         words += mine
     return words
