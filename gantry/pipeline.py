@@ -749,7 +749,8 @@ def withhold(instance: Instance, context: InstanceContext, findings: list[Findin
     """The export honours its own verdict: raise :class:`WithheldError` when the export
     pass's audit found identifying values (an error finding), or when the image is known to
     carry burned-in text (:mod:`gantry.deid.burned_in`) that no pixel redactor processed and
-    the profile does not say ``burned_in: allow``, or when the output keeps an icon image or
+    the profile does not say ``burned_in: allow``, or shows the patient recognizably
+    (:func:`gantry.deid.burned_in.recognizable_features`), or when the output keeps an icon image or
     overlay bitmaps (checked on ``ds``, or the encoded ``data``); under ``allow`` the markers
     of ``ds`` say that burned-in text was not removed."""
     from gantry.deid.burned_in import (
@@ -757,6 +758,7 @@ def withhold(instance: Instance, context: InstanceContext, findings: list[Findin
         burned_in_reason,
         kept_graphics,
         pixels_cleaned,
+        recognizable_features,
         refusal,
     )
 
@@ -771,6 +773,13 @@ def withhold(instance: Instance, context: InstanceContext, findings: list[Findin
     if reason is not None and pixels_cleaned(context):
         reason = None
     if reason is None:
+        reason = recognizable_features(instance, context, ds, None if ds is not None else data)
+        if reason is not None and run.profile.burned_in != "allow":
+            raise WithheldError(f"export gate: refused: {reason}, and no redactor cleaned "
+                                "recognizable visual features; add clean-recognizable-visual-"
+                                "features (gantry-deface) or set burned_in: allow after "
+                                "reviewing the images")
+    if reason is None:
         reason = kept_graphics(ds, None if ds is not None else data)
         if reason is not None and run.profile.burned_in != "allow":
             raise WithheldError(f"export gate: refused: {reason}; remove it (the default "
@@ -778,7 +787,7 @@ def withhold(instance: Instance, context: InstanceContext, findings: list[Findin
     if reason is None:
         return
     if run.profile.burned_in != "allow":
-        raise WithheldError(f"export gate: {refusal(reason)}")
+        raise WithheldError(f"export gate: {refusal(reason, context)}")
     context.notes["burned_in_allowed"] = reason
     if ds is not None and "DeidentificationMethod" in ds:
         value = ds.DeidentificationMethod

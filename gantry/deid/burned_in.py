@@ -10,13 +10,18 @@ An image is known to carry burned-in text when
   secondary capture and other captures (``SC``, ``OT``, the Secondary Capture SOP classes),
   ultrasound SOP classes.
 
+A photograph showing the patient (RecognizableVisualFeatures YES, or absent on a VL or video
+photographic image or an XC image: :func:`recognizable_features`) is released only when a
+redactor carried out Clean Recognizable Visual Features, or under ``burned_in: allow``.
+
 Pixels besides the image count too: an Icon Image Sequence kept (a profile override; Table
 E.1-1 removes it) and overlay bitmaps kept under ``clean-graphics`` are released only under
 ``burned_in: allow`` (no pixel redactor inspects them).
 
 ``BurnedInAnnotation = NO`` is taken at its word. Such an image is released only when a pixel
 redactor of the stack processed it (``clean-pixel-data`` in
-``context.notes["performed_options"]``, or pixels modified), or when the profile says
+``context.notes["performed_options"]``, or pixels modified) and none said it examined only
+part of the pixels (``context.notes["pixels_unverified"]``), or when the profile says
 ``burned_in: allow`` (a site that reviewed its data): the markers then say so.
 """
 
@@ -127,6 +132,59 @@ def kept_graphics(ds: Any = None, data: bytes | None = None) -> str | None:
     return None
 
 
+#: SOP classes of photographs (VL Photographic Image, Video Photographic Image) and the
+#: modality of external-camera photography: taken to show the patient recognizably when
+#: RecognizableVisualFeatures (0028,0302) is absent.
+PHOTO_SOP_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.77.1.4",
+                               "1.2.840.10008.5.1.4.1.1.77.1.4.1"})
+PHOTO_MODALITIES = frozenset({"XC"})
+_RVF_RE: Any = None
+
+
+def _recognizable_flag(ds: Any = None, data: bytes | None = None) -> str:
+    """RecognizableVisualFeatures of the output (``YES``, ``NO`` or ``""``), from ``ds`` or,
+    without one, from the header bytes of ``data`` (explicit or implicit VR LE, explicit BE)."""
+    import re
+
+    global _RVF_RE
+    if ds is not None:
+        return str(ds.get("RecognizableVisualFeatures", "") or "").strip().upper()
+    if not data:
+        return ""
+    from gantry.deid.gate import dataset_body, pixel_span
+
+    if _RVF_RE is None:
+        _RVF_RE = re.compile(rb"(?:\x28\x00\x02\x03(?:CS\x04\x00|\x04\x00\x00\x00)"
+                             rb"|\x00\x28\x03\x02CS\x00\x04)(YES |NO  )")
+    body = dataset_body(data)
+    span = pixel_span(body)
+    found = _RVF_RE.search(body, 0, span[0] if span else len(body))
+    return found.group(1).decode("ascii").strip() if found else ""
+
+
+def recognizable_features(instance: Any, context: Any, ds: Any = None,
+                          data: bytes | None = None) -> str | None:
+    """Why the output is known to show the patient recognizably (a face in a photograph) —
+    RecognizableVisualFeatures YES, or absent on a photograph's SOP class or modality — when
+    no redactor carried out Clean Recognizable Visual Features; else ``None``. Nothing in
+    the pixels is looked at: a photograph stored as a plain secondary capture, without the
+    attribute, is not recognised."""
+    from gantry.deid.markers import performed_options
+
+    if "clean-recognizable-visual-features" in performed_options(context):
+        return None
+    flag = _recognizable_flag(ds, data)
+    if flag == "YES":
+        return "RecognizableVisualFeatures is YES"
+    if flag:
+        return None
+    if _attr(instance, "Modality") in PHOTO_MODALITIES or str(
+            getattr(instance, "sop_class_uid", "")) in PHOTO_SOP_CLASSES:
+        return ("it is a photograph (its SOP class or modality) and RecognizableVisualFeatures "
+                "is absent")
+    return None
+
+
 def pixels_cleaned(context: Any) -> bool:
     """Whether a pixel redactor processed this instance (Clean Pixel Data carried out)."""
     from gantry.deid.markers import performed_options
@@ -134,8 +192,21 @@ def pixels_cleaned(context: Any) -> bool:
     return "clean-pixel-data" in performed_options(context)
 
 
-def refusal(reason: str) -> str:
+def unverified(context: Any) -> str | None:
+    """Why a pixel redactor could not vouch for all of this instance's pixels (it examined
+    only part of them: ``context.notes["pixels_unverified"]``), or ``None``. Clean Pixel Data
+    then does not count as performed (:func:`gantry.deid.markers.performed_options`)."""
+    notes = getattr(context, "notes", None) or {}
+    reason = notes.get("pixels_unverified")
+    return str(reason) if reason else None
+
+
+def refusal(reason: str, context: Any = None) -> str:
     """The one-line refusal for an image known to carry burned-in text."""
+    partial = unverified(context)
+    if partial:
+        return (f"refused: {reason}, and {partial}; read every frame (e.g. gantry-ocr "
+                "max_frames: 0) or set burned_in: allow after reviewing the images")
     return (f"refused: {reason}, and no pixel redactor cleaned it; add options: "
             "[clean-pixel-data] with pixel-zones or burned-in-ocr in redact: (or set "
             "burned_in: allow after reviewing the images)")

@@ -31,13 +31,19 @@ def method_codes(profile: Profile) -> list[tuple[str, str, str]]:
 
 
 def performed_options(context: Any) -> list[str]:
-    """The per-instance options (:data:`INSTANCE_OPTIONS`) carried out on this instance."""
+    """The per-instance options (:data:`INSTANCE_OPTIONS`) carried out on this instance.
+
+    A pixel redactor that could not examine all of the pixels (e.g. OCR reading a sample of
+    the frames) says so in ``context.notes["pixels_unverified"]`` (why, one line): Clean
+    Pixel Data then does not count as carried out, whatever else cleaned the pixels."""
     if context is None:
         return []
     notes = getattr(context, "notes", {}) or {}
     done = set(notes.get("performed_options", ()))
     if notes.get("pixels_modified"):
         done.add("clean-pixel-data")
+    if notes.get("pixels_unverified"):
+        done.discard("clean-pixel-data")
     return [option for option in INSTANCE_OPTIONS if option in done]
 
 

@@ -142,3 +142,31 @@ def test_the_export_honours_its_own_verdict_on_a_jpeg_comment(tmp_path):
         reasons = session.refused()
     assert export.done == 1 and export.refused == 1, export.errors
     assert "PixelData" in reasons[0][1]
+
+
+@pytest.mark.parametrize("memo", ["1", "0"])
+def test_photographs_of_the_patient_are_withheld(tmp_path, monkeypatch, memo):
+    """RecognizableVisualFeatures YES, or a photograph's SOP class or modality without it, is
+    refused unless recognizable features were cleaned; NO is taken at its word."""
+    from pydicom.uid import VLPhotographicImageStorage
+
+    monkeypatch.setenv("GANTRY_BYTE_PASS", memo)
+    folder = tmp_path / "in"
+    ct = make_instance(patient=1, instance=0)
+    ct.RecognizableVisualFeatures = "YES"  # e.g. a head CT whose surface shows the face
+    _write(folder, "ct-face.dcm", ct)
+    photo = make_instance(patient=1, instance=1, sop_class=VLPhotographicImageStorage)
+    photo.Modality, photo.BurnedInAnnotation = "XC", "NO"
+    _write(folder, "photo.dcm", photo)
+    plain = make_instance(patient=1, instance=2)
+    plain.RecognizableVisualFeatures = "NO"
+    _write(folder, "ct-plain.dcm", plain)
+    with Session("memory://", workers=1) as session:
+        _, export = session.deidentify(folder, tmp_path / "out")
+        withheld = session.refused()
+    assert export.done == 1 and export.refused == 2, withheld
+    reasons = " ".join(r for _, r in withheld)
+    assert "RecognizableVisualFeatures is YES" in reasons and "it is a photograph" in reasons
+    assert "clean-recognizable-visual-features" in reasons
+    (out,) = (tmp_path / "out").rglob("*.dcm")
+    assert dcmread(out).RecognizableVisualFeatures == "NO"

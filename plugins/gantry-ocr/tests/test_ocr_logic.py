@@ -22,6 +22,7 @@ from gantry_pixels.testing import make_text_image
 
 @pytest.mark.parametrize(("frames", "most", "expected"), [
     (1, 8, [0]), (5, 8, [0, 1, 2, 3, 4]), (100, 4, [0, 33, 66, 99]), (9, 1, [0]),
+    (12, 0, list(range(12))),
 ])
 def test_frame_sampling_keeps_first_and_last(frames: int, most: int, expected: list[int]) -> None:
     assert sample_frames(frames, most) == expected
@@ -39,7 +40,7 @@ def test_sixteen_bit_is_windowed_and_monochrome1_inverted() -> None:
     ("01/30/1986", "date"), ("1986-01-30", "date"), ("30-Jan-1986", "date"),
     ("19860130", "date"), ("MRN4471ST", "id"), ("ACC123456", "id"), ("00482913", "id"),
     ("SMITH^JOHN", "name"), ("TEST, ADL", "name"),
-    ("5.0cm", None), ("12.5", None), ("2:09:04", None), ("Gain 45", None), ("L12-5", None),
+    ("5.0cm", None), ("12.5", None), ("2:09:04", "time"), ("Gain 45", None), ("L12-5", None),
     ("ABD, LIVER", None), ("60Hz", None),
 ])
 def test_shapes_of_identifying_text(text: str, kind: str | None) -> None:
@@ -121,6 +122,90 @@ def test_textlike_boxes_are_bimodal() -> None:
     glyphs[3:11, 3:38:4] = 128  # antialiased edge
     assert is_textlike(glyphs)
     assert not is_textlike(np.full((14, 40), 200, np.uint8))  # flat: no contrast
+
+
+def test_text_through_lossy_compression_is_textlike() -> None:
+    """Light text on a grey band, through JPEG (as a scanner's screen capture): its two levels
+    are noisy and a few pixels overshoot, yet two levels explain nearly all of the box."""
+    import io
+
+    from gantry_ocr.engine import is_textlike, two_level_fit
+    from gantry_pixels.testing import render_mask
+    from PIL import Image
+
+    mask = render_mask(20, 90, [(2, 2, "Medicine", 15)])
+    box = np.clip(40 + mask * 160, 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(box).save(buf, format="JPEG", quality=70)
+    noisy = np.array(Image.open(buf))
+    noisy[0, 0], noisy[1, 1] = 10, 230  # overshoot at the edges of glyphs
+    assert is_textlike(noisy) and two_level_fit(noisy)[1] > 100
+    rng = np.random.default_rng(1)
+    speckle = np.clip(rng.normal(110, 40, (20, 90)), 0, 255).astype(np.uint8)
+    assert not is_textlike(speckle)  # anatomy-like noise spreads over many levels
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("01:07:45", "time"), ("01:07:45 PM", "time"), ("2:56 PM", "time"), ("00:12", None),
+    ("25:10:00", None)])
+def test_times_of_day_identify(text: str, kind: str | None) -> None:
+    assert looks_like(text) == kind
+
+
+class _FakeOcr:
+    """Stands in for tesseract: records what was read, finds one word on each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, tuple[int, int]]] = []
+
+    def __call__(self, grey: np.ndarray, *, frame: int = 0, **_: object) -> list[Word]:
+        self.calls.append((frame, grey.shape))
+        return [Word(frame, 1, 1, 5, 5, "TEXT", 0.9, (1, 1, 1))]
+
+
+def _frames(arrays: list[np.ndarray]) -> object:
+    from types import SimpleNamespace
+
+    stack = np.stack(arrays)[..., None]
+    return SimpleNamespace(array=stack, photometric="MONOCHROME2", frames=len(arrays))
+
+
+def test_every_frame_is_read_where_it_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gantry_ocr.engine as engine
+
+    fake = _FakeOcr()
+    monkeypatch.setattr(engine, "read_words", fake)
+    base = np.zeros((200, 300), np.uint8)
+    base[0, 0] = 255  # the same window on every frame
+    moved = base.copy()
+    moved[150:160, 200:220] = 200  # new text low on the frame
+    reading = engine.FrameReading()
+    words = engine.read_instance(None, _frames([base, base, moved, moved]), [0, 1, 2, 3],
+                                 min_confidence=0.5, upscale_below=0, language="eng",
+                                 reading=reading)
+    assert (reading.whole, reading.partial, reading.unchanged) == (1, 1, 2)
+    assert [frame for frame, _ in fake.calls] == [0, 2]
+    assert fake.calls[1][1] == (10 + 2 * 32, 20 + 2 * 32)  # the changed area and a margin
+    by_frame = {f: [w for w in words if w.frame == f] for f in range(4)}
+    assert len(by_frame[1]) == 1 and len(by_frame[2]) == 2 and len(by_frame[3]) == 2
+    assert (by_frame[2][1].x, by_frame[2][1].y) == (200 - 32 + 1, 150 - 32 + 1)
+
+
+def test_slow_drift_does_not_add_up_unread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each frame is within the tolerance of the one before, not of what was read."""
+    import gantry_ocr.engine as engine
+
+    fake = _FakeOcr()
+    monkeypatch.setattr(engine, "read_words", fake)
+    frames = []
+    for step in range(6):
+        f = np.zeros((100, 100), np.uint8)
+        f[0, 0] = 255
+        f[40:50, 40:50] = 10 * step  # +10 a frame: under the tolerance, 50 in all
+        frames.append(f)
+    engine.read_instance(None, _frames(frames), list(range(6)), min_confidence=0.5,
+                         upscale_below=0, language="eng")
+    assert [frame for frame, _ in fake.calls] == [0, 2, 4]
 
 
 def test_missing_tesseract_fails_with_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -132,3 +132,34 @@ def test_instance_whose_text_cannot_be_removed_is_not_exported(
     assert any("identifying text still readable" in e for e in summary.errors)
     assert not any("THISTLEWOOD" in e.upper() for e in summary.errors)
     assert len(list(out.rglob("*.dcm"))) == 1
+
+
+@pytest.mark.parametrize("max_frames", [0, 2])
+def test_gate_releases_only_what_ocr_read_in_full(tmp_path: Path, max_frames: int) -> None:
+    """An ultrasound cine (no BurnedInAnnotation: taken to carry text) is exported only when
+    OCR read every frame; read in part, the gate refuses it and says why."""
+    from gantry import Session
+    from gantry.testing.plugin import TEST_SECRET
+
+    src = tmp_path / "src"
+    src.mkdir()
+    make_text_image([(6, 4, "THISTLEWOOD, CRESSIDA", 16)], rows=128, cols=320, frames=4,
+                    patient_name="THISTLEWOOD^CRESSIDA").save_as(
+        src / "cine.dcm", enforce_file_format=True)
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("extends: ocr/clean-pixel-data\n"
+                       f"plugins:\n  gantry-ocr: {{max_frames: {max_frames}}}\n")
+    out = tmp_path / "out"
+    with Session("memory://", profile=str(profile), workers=1, secret=TEST_SECRET) as session:
+        session.ingest(str(src))
+        summary = session.export(str(out))
+    written = list(out.rglob("*.dcm"))
+    if max_frames == 0:
+        assert summary.done == 1 and len(written) == 1, summary.errors
+        ds = pydicom.dcmread(written[0])
+        assert ds.BurnedInAnnotation == "NO"
+        assert "113101" in [i.CodeValue for i in ds.DeidentificationMethodCodeSequence]
+    else:
+        assert written == [] and summary.done == 0
+        assert any("read 2 of 4 frames" in e and "refused" in e for e in summary.errors), \
+            summary.errors

@@ -122,11 +122,23 @@ def test_only_the_frame_with_text_changes() -> None:
 
 
 def test_long_multiframe_is_sampled_and_boxes_cover_every_frame() -> None:
+    from pydicom.dataset import Dataset
+
     ds = _image(frames=12, rows=128, cols=320)
+    ds.BurnedInAnnotation = "NO"  # as a zone rule earlier in the stack marks it
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "113101", "DCM", "Clean"
+    ds.DeidentificationMethodCodeSequence = [item]
     context = _context()
+    context.instance = SimpleNamespace(attrs={})  # the original had no BurnedInAnnotation
     changes = OcrRedactor(OcrSettings(max_frames=3)).redact(ds, context)
-    assert "all 12 frames (sampled 3)" in changes[0].detail
+    assert "all 12 frames (sampled 3, the others not read)" in changes[0].detail
     assert all(box[0] == -1 for box in context.notes["pixel_boxes"])
+    # nine frames were not read: no claim of clean pixels, the gate is told why
+    assert "read 3 of 12 frames" in context.notes["pixels_unverified"]
+    assert "ocr_verified" not in context.notes
+    assert "BurnedInAnnotation" not in ds
+    assert "113101" not in [i.CodeValue for i in ds.get("DeidentificationMethodCodeSequence", [])]
     after = codec.decode(ds)
     unsampled = after.array[5]  # not among frames 0, 6, 11... checked directly
     from gantry_ocr.engine import read_words, to_gray8
@@ -160,3 +172,50 @@ def test_noise_read_as_letters_is_not_blanked() -> None:
     original = bytes(ds.PixelData)
     assert OcrRedactor(OcrSettings()).redact(ds, _context()) == []
     assert bytes(ds.PixelData) == original
+
+
+def _scanner_screen(frames: int) -> pydicom.Dataset:
+    """An RGB cine like a scanner's screen capture: a grey header band with light text (an
+    institution, a clock) that went through JPEG, and an ID shown on one frame only."""
+    from PIL import Image
+
+    header = [(8, 6, "Sports Medicine", 15), (420, 6, "01:07:45 PM", 15)]
+    per_frame = [header + ([(40, 200, "MRN 00471139", 16)] if f == frames - 3 else [])
+                 for f in range(frames)]
+    ds = make_text_image(rows=240, cols=640, frames=frames, photometric="RGB",
+                         texts_per_frame=per_frame, patient_name="ROWAN^TESS", seed=3)
+    array = codec.decode(ds).array.copy()
+    for f in range(frames):
+        frame = array[f]
+        frame[:30] = np.maximum(frame[:30], 45)  # the header band
+        buf = io.BytesIO()
+        Image.fromarray(frame).save(buf, format="JPEG", quality=75)
+        array[f] = np.asarray(Image.open(buf))
+    ds.PixelData = array.tobytes()
+    return ds
+
+
+def _words_left(ds: pydicom.Dataset, frame: int) -> list[str]:
+    from gantry_ocr.engine import read_words, to_gray8
+
+    decoded = codec.decode(_reread(ds))
+    grey = to_gray8(decoded.array[frame], decoded.photometric)
+    return [w.text for w in read_words(grey, min_confidence=0.5, upscale_below=800)]
+
+
+def test_overlay_through_lossy_compression_and_text_on_one_frame_are_removed() -> None:
+    """The probe's RGB_CINE case, generally: JPEG-noisy header text (not identifying by shape
+    but still text) and an ID on a frame a sample would skip; BurnedInAnnotation NO only
+    after every frame was read."""
+    ds = _scanner_screen(frames=12)  # a sample of 8 skips frame 9
+    before = " ".join(_words_left(ds, 9))
+    assert "Medicine" in before and "00471139" in before  # the text is legible
+    context = _context()
+    changes = OcrRedactor(OcrSettings()).redact(ds, context)
+    assert changes and context.notes["ocr_verified"] and ds.BurnedInAnnotation == "NO"
+    assert "pixels_unverified" not in context.notes
+    assert "unchanged" in changes[0].detail  # frames equal to the one before: not read again
+    for frame in (0, 9):
+        left = " ".join(_words_left(ds, frame))
+        for text in ("Sports", "Medicine", "01:07", "PM", "00471139"):
+            assert text not in left, (frame, text)

@@ -27,6 +27,9 @@ _DATE = re.compile(
         |(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))$  # 19860130
     """, re.VERBOSE)
 _TIME = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?$")
+#: A time of day as scanners stamp it: with seconds (01:07:45, 13:05:42.5) or with AM/PM.
+_CLOCK = re.compile(r"^(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?\s*(?:[AaPp][Mm])?"
+                    r"|\s*[AaPp][Mm])$")
 _MONTHS = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"}
 _NON_NAME_WORDS = frozenset([
     "CM", "MM", "HZ", "DB", "MHZ", "KHZ", "FPS", "BPM", "HR", "MS", "SEC", "MIN", "CMS", "GAIN",
@@ -145,11 +148,15 @@ def matches_identifiers(text: str, ids: Identifiers) -> bool:
 
 
 def looks_like(text: str) -> str | None:
-    """``date``, ``id`` or ``name`` when a word or line has that shape, else ``None``."""
+    """``date``, ``time`` (of day: the study's, as identifying as its date), ``id`` or
+    ``name`` when a word or line has that shape, else ``None``. A duration such as ``00:12``
+    is not a time of day."""
     stripped = text.strip().strip(",;:")
     if _DATE.match(stripped) and (
             any(m in stripped.upper() for m in _MONTHS) or any(ch.isdigit() for ch in stripped)):
         return "date"
+    if _CLOCK.match(stripped):
+        return "time"
     alnum = re.sub(r"[^0-9A-Za-z]", "", stripped)
     digits = sum(ch.isdigit() for ch in alnum)
     single = not any(ch.isspace() for ch in stripped) and not _TIME.match(stripped)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gantry.api import LeakError
 from gantry_ocr.classify import Identifiers, Verdict, classify_words, from_context
-from gantry_ocr.engine import Word, read_instance, sample_frames
+from gantry_ocr.engine import FrameReading, Word, read_instance, sample_frames
 from gantry_ocr.settings import OcrSettings, load_settings
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 COMPONENT = "burned-in-ocr"
 _REASON_TEXT = {"identifier": "the instance's identifiers", "name": "a name", "date": "a date",
-                "id": "an ID"}
+                "time": "a time of day", "id": "an ID"}
 Box = tuple[int, int, int, int, int]
 
 
@@ -86,12 +86,14 @@ class _Reader:
     def __init__(self, settings: OcrSettings) -> None:
         self.settings = settings
 
-    def read(self, ds: Dataset, decoded: DecodedPixels, frames: list[int]) -> list[Word]:
+    def read(self, ds: Dataset, decoded: DecodedPixels, frames: list[int],
+             reading: FrameReading | None = None) -> list[Word]:
         """Words on ``frames``, down to the lower confidence used for identifying words."""
         s = self.settings
         floor = min(s.min_confidence, s.identifying_min_confidence)
         return read_instance(ds, decoded, frames, min_confidence=floor,
-                             upscale_below=s.upscale_below, language=s.language)
+                             upscale_below=s.upscale_below, language=s.language,
+                             reading=reading)
 
     def classify(self, words: list[Word], ids: Identifiers) -> tuple[list[Word],
                                                                       dict[int, Verdict]]:
@@ -180,7 +182,8 @@ class OcrRedactor(_Reader):
         sampled = len(frames) < total
         ids = identifiers_for(dataset, context)
         black = codec.black_value(dataset, decoded)
-        words = self.read(dataset, decoded, frames)
+        reading = FrameReading()
+        words = self.read(dataset, decoded, frames, reading)
         blanked: list[Box] = []
         identifying: list[int] = []
         for _ in range(self.settings.passes):
@@ -195,7 +198,7 @@ class OcrRedactor(_Reader):
             blanked += boxes
             touched = frames if sampled else sorted({b[0] for b in boxes})
             words = [w for w in words if w.frame not in touched] + self.read(
-                dataset, decoded, touched)
+                dataset, decoded, touched, reading)
         else:
             words, verdicts = self.classify(words, ids)
             identifying = [i for i, v in verdicts.items() if v.identifying]
@@ -205,25 +208,37 @@ class OcrRedactor(_Reader):
                 f"{COMPONENT}: identifying text still readable on frame(s) "
                 f"{', '.join(map(str, where))} of {codec.describe(dataset)} after "
                 f"{self.settings.passes} blanking pass(es); the instance is not exported")
+        unread = (f"{COMPONENT} read {len(frames)} of {total} frames (max_frames "
+                  f"{self.settings.max_frames}) and cannot vouch for the others") if sampled \
+            else None
         if context is not None:
-            context.notes["ocr_verified"] = True
-            context.notes.setdefault("performed_options", set()).add("clean-pixel-data")
+            if unread:  # the kernel's markers and export gate then claim no Clean Pixel Data
+                context.notes["pixels_unverified"] = unread
+                withdraw_clean_claims(dataset, context)
+            else:
+                context.notes["ocr_verified"] = True
+                context.notes.setdefault("performed_options", set()).add("clean-pixel-data")
         if not blanked:
             return []
         decoded.sha256 = after = codec.pixel_sha256(decoded.array)
         written = codec.write_back(dataset, decoded)
-        keep = self.settings.burned_in_annotation == "keep"
-        markers = codec.mark_cleaned(dataset, burned_in_annotation=None if keep else "NO")
+        if sampled:  # cleaned in part: neither BurnedInAnnotation NO nor the option's code
+            markers = codec.mark_cleaned(dataset, burned_in_annotation=None, code=None)
+        else:
+            keep = self.settings.burned_in_annotation == "keep"
+            markers = codec.mark_cleaned(dataset, burned_in_annotation=None if keep else "NO")
         if context is not None:
             context.notes["pixels_modified"] = True
             context.notes.setdefault("pixel_boxes", []).extend(blanked)
-        scope = f"all {total} frames (sampled {len(frames)})" if sampled else \
-            f"{len({b[0] for b in blanked})} of {total} frame(s)"
+        scope = f"all {total} frames (sampled {len(frames)}, the others not read)" \
+            if sampled else f"{len({b[0] for b in blanked})} of {total} frame(s)"
+        read = (f"frame readings: whole {reading.whole}, changed area {reading.partial}, "
+                f"unchanged {reading.unchanged}")
         changes = [Change(
             action="pixels", tag="(7FE0,0010)", keyword="PixelData", component=COMPONENT,
             detail=(f"OCR ({self.settings.mode}): blanked {len(blanked)} text box(es) on "
-                    f"{scope}; verified by re-reading; sha256 before {before} after {after}; "
-                    f"transfer syntax {decoded.transfer_syntax} -> {written}"))]
+                    f"{scope}; verified by re-reading ({read}); sha256 before {before} after "
+                    f"{after}; transfer syntax {decoded.transfer_syntax} -> {written}"))]
         changes += [Change(action="marker", keyword=k, component=COMPONENT,
                            detail="updated after pixel cleaning") for k in markers]
         return changes
@@ -239,6 +254,36 @@ class OcrRedactor(_Reader):
             x1, y1 = min(cols, x + w + pad), min(rows, y + h + pad)
             boxes.append((-1 if sampled else words[run[0]].frame, x0, y0, x1 - x0, y1 - y0))
         return boxes
+
+
+#: Clean Pixel Data (CID 7050), as gantry-pixels' mark_cleaned writes it.
+_CLEAN_PIXEL_CODE = ("113101", "DCM")
+
+
+def withdraw_clean_claims(ds: Dataset, context: InstanceContext | None) -> list[str]:
+    """Take back what a redactor earlier in the stack (a zone rule) claimed for pixels OCR
+    could not read in full: ``BurnedInAnnotation NO`` the original did not say (the
+    original's value comes back, or none) and the Clean Pixel Data code item. Returns the
+    keywords changed."""
+    changed: list[str] = []
+    attrs = getattr(getattr(context, "instance", None), "attrs", None) or {}
+    original = str(attrs.get("BurnedInAnnotation", "") or "").strip().upper()
+    if str(ds.get("BurnedInAnnotation", "")).upper() == "NO" and original != "NO":
+        if original:
+            ds.BurnedInAnnotation = original
+        else:
+            del ds.BurnedInAnnotation
+        changed.append("BurnedInAnnotation")
+    seq = ds.get("DeidentificationMethodCodeSequence")
+    if seq is not None:
+        kept = [item for item in seq if (str(item.get("CodeValue", "")), str(
+            item.get("CodingSchemeDesignator", ""))) != _CLEAN_PIXEL_CODE]
+        if len(kept) != len(seq):
+            from pydicom.sequence import Sequence
+
+            ds.DeidentificationMethodCodeSequence = Sequence(kept)
+            changed.append("DeidentificationMethodCodeSequence")
+    return changed
 
 
 def _settings(run: Any) -> OcrSettings:
