@@ -26,6 +26,13 @@ from gantry_nifti.settings import ENTITIES, BidsRule, BidsSettings
 BIDS_VERSION = "1.10.0"
 #: hidden folder of per-series facts that ``finish_dataset`` gathers into the TSV files
 STAGING = ".gantry-bids"
+#: what ``README`` says after the dataset's name (its own-file recognition looks for it)
+README_TEXT = ("De-identified DICOM series converted to NIfTI by gantry-nifti. Subject labels "
+               "are pseudonyms; dates are those the de-identification profile left (shifted "
+               "or removed).")
+#: the columns of ``participants.tsv`` and of each ``sub-*_scans.tsv``
+PARTICIPANT_COLUMNS = ("participant_id", "sex", "age")
+SCAN_COLUMNS = ("filename", "acq_time")
 _ALNUM = re.compile(r"[^A-Za-z0-9]+")
 
 
@@ -211,6 +218,16 @@ def collisions(root: Path) -> list[str]:
             for rel, series in sorted(owners.items()) if len(series) > 1]
 
 
+def participants_json() -> bytes:
+    """``participants.json``: what the columns of ``participants.tsv`` mean."""
+    return (json.dumps({
+        "sex": {"Description": "sex as the de-identified header states it",
+                "Levels": {"M": "male", "F": "female", "O": "other"}},
+        "age": {"Description": "age at the study, as the de-identified header states it",
+                "Units": "year"},
+    }, indent=2) + "\n").encode()
+
+
 def dataset_files(root: Path, settings: BidsSettings) -> dict[str, bytes]:
     """The dataset-wide files from the staged per-series facts under ``root``."""
     from gantry_nifti import __version__
@@ -235,9 +252,7 @@ def dataset_files(root: Path, settings: BidsSettings) -> dict[str, bytes]:
                                         "de-identified DICOM"}],
     }
     files["dataset_description.json"] = (json.dumps(description, indent=2) + "\n").encode()
-    files["README"] = (f"{settings.name}\n\nDe-identified DICOM series converted to NIfTI by "
-                       "gantry-nifti. Subject labels are pseudonyms; dates are those the "
-                       "de-identification profile left (shifted or removed).\n").encode()
+    files["README"] = f"{settings.name}\n\n{README_TEXT}\n".encode()
     people: dict[str, dict[str, str]] = {}
     scans: dict[tuple[str, str], list[list[str]]] = {}
     for f in facts:
@@ -247,16 +262,11 @@ def dataset_files(root: Path, settings: BidsSettings) -> dict[str, bytes]:
                 [f["scan"], f["acq_time"]])
     rows = [[f"sub-{s}", p.get("sex", "n/a"), p.get("age", "n/a")]
             for s, p in sorted(people.items())]
-    files["participants.tsv"] = _tsv(["participant_id", "sex", "age"], rows)
-    files["participants.json"] = (json.dumps({
-        "sex": {"Description": "sex as the de-identified header states it",
-                "Levels": {"M": "male", "F": "female", "O": "other"}},
-        "age": {"Description": "age at the study, as the de-identified header states it",
-                "Units": "year"},
-    }, indent=2) + "\n").encode()
+    files["participants.tsv"] = _tsv(list(PARTICIPANT_COLUMNS), rows)
+    files["participants.json"] = participants_json()
     for (subject, session), entries in sorted(scans.items()):
         rel = f"sub-{subject}/ses-{session}/sub-{subject}_ses-{session}_scans.tsv"
-        files[rel] = _tsv(["filename", "acq_time"], sorted(entries))
+        files[rel] = _tsv(list(SCAN_COLUMNS), sorted(entries))
     return files
 
 

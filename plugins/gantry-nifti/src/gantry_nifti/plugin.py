@@ -46,6 +46,15 @@ def gantry_exporters() -> Iterator[Exporter]:
 
 
 @hookimpl
+def gantry_own_files():
+    """The volumes, sidecars, ``.bval``/``.bvec`` and BIDS dataset files the two exporters
+    write: Gantry's own files when an output is taken as input (name and content)."""
+    from gantry_nifti.own_files import own_files
+
+    yield from own_files()
+
+
+@hookimpl
 def gantry_config_keys() -> Iterator[ConfigKey]:
     """Declare the ``gantry-nifti`` settings section (compression, BIDS rules)."""
     from gantry_nifti.settings import NiftiSettings

@@ -12,6 +12,9 @@ from typing import Any
 
 from gantry_nifti.api import Volume
 
+#: the sidecar's ``ConversionSoftware``
+CONVERSION_SOFTWARE = "gantry-nifti"
+
 #: (sidecar key, DICOM keyword, unit factor or None for text/list values)
 _FIELDS: tuple[tuple[str, str, float | None], ...] = (
     ("Modality", "Modality", None),
@@ -104,6 +107,13 @@ def phase_axis(ds: Any) -> int | None:
     return {"ROW": 0, "COL": 1}.get(direction)
 
 
+def sidecar_keys() -> frozenset[str]:
+    """The keys :func:`sidecar` writes before ``ConversionSoftware`` (a BIDS rule's extra
+    fields come after it)."""
+    return frozenset({key for key, _, _ in _FIELDS} | {key for key, *_ in _GROUP_FIELDS}
+                     | {"PhaseEncodingAxis", "SliceTiming"})
+
+
 def sidecar(ds: Any, volume: Volume, *, slice_timing: bool = True,
             extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The sidecar of ``volume`` from its de-identified reference dataset ``ds``."""
@@ -131,7 +141,7 @@ def sidecar(ds: Any, volume: Volume, *, slice_timing: bool = True,
         out["PhaseEncodingAxis"] = "ij"[axis]
     if slice_timing and volume.slice_timing is not None:
         out["SliceTiming"] = [round(t, 5) for t in volume.slice_timing]
-    out["ConversionSoftware"] = "gantry-nifti"
+    out["ConversionSoftware"] = CONVERSION_SOFTWARE
     out["ConversionSoftwareVersion"] = __version__
     out.update(extra or {})
     return out

@@ -29,6 +29,15 @@ def gantry_exporters():
 
 
 @hookimpl
+def gantry_own_files():
+    """The parquet files and the folder marker the exporter writes: Gantry's own files when
+    an output is taken as input (name and content)."""
+    from gantry_parquet.own_files import own_files
+
+    yield from own_files()
+
+
+@hookimpl
 def gantry_config_keys():
     """Declare the ``gantry-parquet`` settings section (partition_by, batch_size, ...)."""
     from gantry_parquet.options import ParquetOptions
