@@ -91,8 +91,11 @@ def nifti_image(volume: Volume, *, repetition_time: float | None = None,
     return image
 
 
-#: dcm2niix's default gzip level (its ``-z y`` without ``-1``..``-9``)
+#: dcm2niix's default gzip level (its ``-z y`` without ``-1``..``-9``): zlib-ng's level
 GZIP_LEVEL = 6
+#: ISA-L's level when ``isal`` is installed (extra ``fast``): its highest, whose deflate
+#: streams are within about 2 % of zlib level 6's size (6 times as fast)
+ISAL_LEVEL = 3
 #: bytes of voxel data handed to the compressor at a time
 _CHUNK = 1 << 22
 
@@ -109,8 +112,9 @@ def voxel_bytes(volume: Volume) -> memoryview:
 def nifti_bytes(volume: Volume, *, compress: bool = True, **options: Any) -> bytes:
     """The ``.nii`` (or, by default, ``.nii.gz``) file of ``volume`` as bytes.
 
-    Compressed with zlib-ng at gzip level 6, dcm2niix's default; the gzip member has no file
-    name and a zero time stamp, so equal volumes give equal bytes. The voxels go to the
+    Compressed by :func:`gzip_packer` (ISA-L at its level 3 when installed, else zlib-ng at
+    gzip level 6, dcm2niix's default); the gzip member has no file name and a zero time
+    stamp, so equal volumes give equal bytes with one compressor. The voxels go to the
     compressor straight from the array, in slices of a few MB (no uncompressed copy of the
     file is made)."""
     image = nifti_image(volume, **options)
@@ -122,11 +126,22 @@ def nifti_bytes(volume: Volume, *, compress: bool = True, **options: Any) -> byt
     voxels = voxel_bytes(volume)
     if not compress:
         return b"".join((head, voxels))
-    from zlib_ng import zlib_ng
-
-    packer = zlib_ng.compressobj(GZIP_LEVEL, zlib_ng.DEFLATED, 16 + zlib_ng.MAX_WBITS)
+    packer = gzip_packer()
     parts = [packer.compress(head)]
     for start in range(0, len(voxels), _CHUNK):
         parts.append(packer.compress(voxels[start:start + _CHUNK]))
     parts.append(packer.flush())
     return b"".join(parts)
+
+
+def gzip_packer() -> Any:
+    """A compressor object writing one gzip member: ISA-L's (``isal``, the extra ``fast``)
+    at :data:`ISAL_LEVEL` when it is installed, else zlib-ng's at :data:`GZIP_LEVEL`. Both
+    write standard gzip (any reader decompresses it to the same bytes)."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        from zlib_ng import zlib_ng
+
+        return zlib_ng.compressobj(GZIP_LEVEL, zlib_ng.DEFLATED, 16 + zlib_ng.MAX_WBITS)
+    return isal_zlib.compressobj(ISAL_LEVEL, isal_zlib.DEFLATED, 16 + isal_zlib.MAX_WBITS)
