@@ -6,10 +6,13 @@
 *gantry*: ``gantry deidentify SRC OUT --format nifti`` on a fresh SQLite working store
 (de-identification included: ingest, the Annex E redaction, the export gate, volume assembly,
 gzip); *dcm2niix*: the PyPI wheel's
-binary, ``dcm2niix -z y -b y`` (gzip and sidecars too, no de-identification). Both read the
-same files after a warm-up read. Printed: wall time, CPU time (user + system of the whole
-process tree, workers included), slices/s, peak RSS of the whole process tree (sampled every
-20 ms), the size of the largest series and of the study, and the speed
+binary, ``dcm2niix -z y -b y`` (gzip and sidecars too, no de-identification; ``-z y`` is
+pigz when one is on PATH, else dcm2niix's internal zlib, both at its default level 6). Both
+read the same files after a warm-up read. The compressor each uses is printed (gantry's: ISA-L
+at level 3 with the ``fast`` extra installed, else zlib-ng at level 6). Printed: wall time,
+CPU time (user + system of the whole process tree, workers included), slices/s, peak RSS of
+the whole process tree (sampled every 20 ms), the size of the largest series and of the
+study, and the speed
 ratio gantry / dcm2niix by wall and by CPU time (the target is >= 0.5; on a machine shared
 with other work the CPU ratio is the steadier one). Every output volume of gantry is checked
 against dcm2niix's (same sform and voxels), unless ``--no-check``.
@@ -57,6 +60,17 @@ def _check(gantry_out: Path, dcm2niix_out: Path) -> int:
     return checked
 
 
+def _gantry_gzip() -> str:
+    """The compressor gantry-nifti writes ``.nii.gz`` with here."""
+    from gantry_nifti.nifti import GZIP_LEVEL, ISAL_LEVEL
+
+    try:
+        import isal  # noqa: F401
+    except ImportError:
+        return f"zlib-ng, level {GZIP_LEVEL}"
+    return f"ISA-L, level {ISAL_LEVEL}"
+
+
 def _measured(argv: list[str], log_path: Path, timeout: float) -> tuple[Any, float]:
     """:func:`run` ``argv``, and the CPU seconds (user + system) of its process tree: what
     this process's waited-for children used meanwhile (a tool waits for its own workers)."""
@@ -93,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"study: {args.series} series, {len(paths)} slices of {args.rows}x{args.rows}, "
               f"{sum(sizes.values()) / 1e6:.1f} MB; largest series "
               f"{max(sizes.values()) / 1e6:.1f} MB")
+        print(f"gzip: gantry {_gantry_gzip()}; dcm2niix "
+              f"{'pigz' if shutil.which('pigz') else 'internal zlib'}, level 6")
         secret = work / "secret.key"
         secret.write_text(os.urandom(32).hex())
         secret.chmod(0o600)  # gantry refuses a secret others can read
