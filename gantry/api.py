@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "Auditor": "gantry.components",
     "Redactor": "gantry.components",
     "StoreBackend": "gantry.components",
+    "IndexEntries": "gantry.components",
     "Exporter": "gantry.components",
     "Executor": "gantry.components",
     "ConfigKey": "gantry.components",
