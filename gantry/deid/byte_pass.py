@@ -58,7 +58,7 @@ from gantry.dicom.elements import (
 )
 from gantry.dicom.encode import element_bytes
 from gantry.dicom.streamed import STREAM_ABOVE, Streamed
-from gantry.dicom.values import VERBATIM_VRS, keyword_of, value_of
+from gantry.dicom.values import VERBATIM_VRS, keyword_of, ui_text_at, value_of
 from gantry.dicom.walk import Element, walked
 from gantry.dicom.walk import element as element_record
 
@@ -158,6 +158,16 @@ class AnnexEBytePass:
     def _facts(self, data: bytes, span: ElementSpan, cs: Any, encoding: Any,
                record: Element) -> _Facts:
         """The facts of the element at ``span``, kept on its record."""
+        tag = span.tag
+        if span.vr == "UI" and span.length and span.length != UNDEFINED and \
+                not tag >> 16 & 1:  # (most differ per instance): from the bytes
+            text = ui_text_at(data, span)
+            if text:
+                items = () if _identifier_skip(tag, "UI") else \
+                    (("UI", text, tag, keyword_of(tag), False),)
+                found = record.facts = _Facts(items, text if tag in _STRING_TAGS else "",
+                                              None)
+                return found
         from gantry.deid.engine import creator_text
         from gantry.deid.identifiers import element_items
 

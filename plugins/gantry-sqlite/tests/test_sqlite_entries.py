@@ -78,7 +78,9 @@ def datasets(draw: Any) -> bytes:
              (0x0008002A, "DT", "2019"), (0x00101010, "AS", "045Y"),
              (0x00101020, "DS", "1.5\\2"), (0x00200013, "IS", "-3"), (0x00280030, "DS", ""),
              (0x00181310, "US", [0, 4, 4, 0]), (0x00189306, "FD", 0.25),
-             (0x00180050, "DS", "2.50000"), (0x00209128, "UL", 7)]),
+             (0x00180050, "DS", "2.50000"), (0x00209128, "UL", 7),
+             (0x00081155, "UI", "1.2.3\\1.2.4"), (0x00200052, "UI", ""),
+             (0x0020000D, "UI", "1.2.840.99 ")]),
             max_size=5, unique_by=lambda t: t[0])):
         ds.add_new(tag, vr, value)
     if draw(st.booleans()):  # a long text value (not memoized: decoded alone)

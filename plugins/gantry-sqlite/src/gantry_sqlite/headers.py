@@ -205,6 +205,14 @@ def raw_entry(header: Any, cds: Any, charset: Any, span: Any,
     entry = None if memo is None else memo.get(key)
     if entry is not None:
         return entry
+    if vr == "UI" and length and length != _UNDEFINED:  # (most differ per instance)
+        from gantry.api import ui_text_at
+
+        text = ui_text_at(header.data, span)
+        if text is not None:  # what decoding it gives, without a data element
+            tag_text = _TAG_TEXT.get(tag) or _tag_text(tag)
+            return (tag_text, vr, text, None, None, f"|{tag_text}|{vr}|{text}",
+                    ("", tag_text, vr, text, None, None, None))
     raw = header.raw(tag)
     entry = _SEQUENCE if vr == "SQ" else _decode_entry(cds, raw, charset, None)
     if entry is _SEQUENCE:
