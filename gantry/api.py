@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "Auditor": "gantry.components",
     "Redactor": "gantry.components",
     "StoreBackend": "gantry.components",
+    "IndexEntries": "gantry.components",
     "Exporter": "gantry.components",
     "Executor": "gantry.components",
     "ConfigKey": "gantry.components",
@@ -127,6 +128,7 @@ _EXPORTS: dict[str, str] = {
     "RawHeader": "gantry.dicom.rawheader",
     "value_of": "gantry.dicom.values",
     "plain_value": "gantry.dicom.values",
+    "ui_text_at": "gantry.dicom.values",
     # de-identification building blocks plugins reuse
     "RuleSet": "gantry.deid.rules",
     "build_rules": "gantry.deid.rules",

@@ -113,6 +113,25 @@ class Redactor(Component):
 
 
 @dataclass(frozen=True)
+class IndexEntries:
+    """How a store backend builds ``prepare_raw``'s result from per-element *entries* the
+    kernel finds once per distinct top-level element (its bytes, the transfer syntax and the
+    character set) and shares with the byte pass (see :mod:`gantry.dicom.walk`), instead of
+    walking the header again. The entry format is the backend's own."""
+
+    #: an object the entries depend on besides the element (the backend's decoding settings),
+    #: compared by identity: an entry made under another token is made again; ``None``: take
+    #: no entries now (``prepare_raw`` is called instead)
+    token: Callable[[], Any]
+    #: ``entry(header, span)``: the entry of one top-level element of a
+    #: :class:`~gantry.dicom.rawheader.RawHeader` (picklable or not: it stays in the worker)
+    entry: Callable[[Any, Any], Any]
+    #: ``prepare(header, entries)``: ``prepare_raw(header)``'s very result from the entries of
+    #: ``header.spans`` in order; ``None`` when they do not suffice (then ``prepare_raw`` runs)
+    prepare: Callable[[Any, list[Any]], Any]
+
+
+@dataclass(frozen=True)
 class StoreBackend(Component):
     """Opens a :class:`Store` for a URL whose scheme is in ``schemes`` (e.g. ``sqlite``)."""
 
@@ -128,6 +147,9 @@ class StoreBackend(Component):
     #: ``prepare(header.dataset())``), offered instead when the one-shot pass read the file
     #: without building a dataset
     prepare_raw: Callable[[Any], Any] | None = field(default=None, kw_only=True)
+    #: optional, with ``prepare_raw``: build its result from the kernel's per-element entries
+    #: (one look-up per element shared with the byte pass; see :class:`IndexEntries`)
+    prepare_entries: IndexEntries | None = field(default=None, kw_only=True)
     #: optional: the backend keeps a store in one local file with this name suffix
     #: (``".db"``): a one-shot run's working store may use it, and ``--db cohort.db`` is
     #: answered with the URL it probably meant

@@ -90,7 +90,9 @@ def ingest_unit(unit: IngestUnit) -> list[IngestResult]:
     run = run_for(unit.spec)
     opener = run.hooks.component("ingestor", unit.ingestor).open
     backend = run.hooks.store_backend_for(unit.spec.store_url)
-    prepare, prepare_raw = backend.prepare, backend.prepare_raw
+    from gantry.dicom.walk import raw_preparer
+
+    prepare, prepare_raw = backend.prepare, raw_preparer(backend)
     screen = _screen(run, unit.select)
     if prepare is None or prepare_raw is None:
         return [_ingest_item(item, opener, prepare, screen=screen) for item in unit.items]
@@ -250,7 +252,9 @@ def ingest_and_export(unit: IngestExportUnit) -> list[tuple[IngestResult, Instan
     run = run_for(unit.spec)
     opener = run.hooks.component("ingestor", unit.ingestor).open
     backend = run.hooks.store_backend_for(unit.spec.store_url)
-    prepare, prepare_raw = backend.prepare, backend.prepare_raw
+    from gantry.dicom.walk import raw_preparer
+
+    prepare, prepare_raw = backend.prepare, raw_preparer(backend)
     if prepare is None:  # the header goes to the parent: as a dataset
         prepare_raw = None
     export = WorkUnit(unit.spec, "export", [], targets=[unit.target], with_audit=True,

@@ -58,7 +58,9 @@ from gantry.dicom.elements import (
 )
 from gantry.dicom.encode import element_bytes
 from gantry.dicom.streamed import STREAM_ABOVE, Streamed
-from gantry.dicom.values import VERBATIM_VRS, keyword_of, value_of
+from gantry.dicom.values import VERBATIM_VRS, keyword_of, ui_text_at, value_of
+from gantry.dicom.walk import Element, walked
+from gantry.dicom.walk import element as element_record
 
 if TYPE_CHECKING:
     from gantry.context import InstanceContext, Run
@@ -107,7 +109,6 @@ class _Meta:
     outputs: dict[tuple[Any, ...], tuple[bytes, bytes, tuple[Any, ...]]]
 
 
-_FACTS: dict[tuple[Any, ...], _Facts] = {}
 #: Character set values (bytes as read) -> the encodings pydicom converts them to.
 _ENCODINGS: dict[Any, Any] = {}
 #: Written elements of the stub, read back (a defined-length element reads the same whatever
@@ -154,12 +155,19 @@ class AnnexEBytePass:
             self._plain_ds = self._mini({}, encoding)
         return self._plain_ds
 
-    def _facts(self, data: bytes, span: ElementSpan, cs: Any, encoding: Any, ckey: Any) -> _Facts:
-        raw_bytes = data[span.start:span.end]
-        key = (ckey, raw_bytes)
-        found = _FACTS.get(key)
-        if found is not None:
-            return found
+    def _facts(self, data: bytes, span: ElementSpan, cs: Any, encoding: Any,
+               record: Element) -> _Facts:
+        """The facts of the element at ``span``, kept on its record."""
+        tag = span.tag
+        if span.vr == "UI" and span.length and span.length != UNDEFINED and \
+                not tag >> 16 & 1:  # (most differ per instance): from the bytes
+            text = ui_text_at(data, span)
+            if text:
+                items = () if _identifier_skip(tag, "UI") else \
+                    (("UI", text, tag, keyword_of(tag), False),)
+                found = record.facts = _Facts(items, text if tag in _STRING_TAGS else "",
+                                              None)
+                return found
         from gantry.deid.engine import creator_text
         from gantry.deid.identifiers import element_items
 
@@ -177,10 +185,7 @@ class AnnexEBytePass:
         group, element = span.tag >> 16, span.tag & 0xFFFF
         if group & 1 and 0x0010 <= element <= 0x00FF:
             creator = creator_text(mini[span.tag].value)
-        found = _Facts(tuple(items), text, creator)
-        if span.end - span.value <= _CACHE_MAX_VALUE:
-            _bounded(_FACTS, _CACHE_MAX_ENTRIES)
-            _FACTS[key] = found
+        found = record.facts = _Facts(tuple(items), text, creator)
         return found
 
     # -- per instance ----------------------------------------------------------------------
@@ -233,13 +238,15 @@ class AnnexEBytePass:
         texts: dict[int, str] = {}
         creators: list[tuple[int, int, str]] = []
         passes = _passes_over
-        facts_of = _FACTS.get
-        for span in spans:
+        # the elements' records: found once per file, by the ingest's walk when it ran
+        records = walked(data, spans, ckey) or []
+        n_records = len(records)
+        for i, span in enumerate(spans):
             tag = span.tag
             if passes(tag, span.vr):
                 continue
-            facts = facts_of((ckey, data[span.start:span.end])) or \
-                self._facts(data, span, cs, encoding, ckey)
+            record = records[i] if i < n_records else element_record(ckey, data, span)
+            facts = record.facts or self._facts(data, span, cs, encoding, record)
             if facts.items:
                 items.extend(facts.items)
             if facts.text:
@@ -340,8 +347,9 @@ class AnnexEBytePass:
             found = tuple(uid_text[n] for n in sorted(occurs[i])) if i in occurs else ()
             creator = blocks.get((group, element >> 8)) if group & 1 else None
             result = None
+            raw_bytes = records[i].raw if i < n_records else data[span.start:span.end]
             if not found and span.end - span.value <= _CACHE_MAX_VALUE:  # _result's own hit
-                result = results.get((data[span.start:span.end], found, creator))
+                result = results.get((raw_bytes, found, creator))
                 if result is None and span.vr in _NUMBER_STRING_VRS and not group & 1 and \
                         element and span.length != UNDEFINED and \
                         self._number_as_read(data, span, actions, encoding):
@@ -349,7 +357,8 @@ class AnnexEBytePass:
                     continue  # like most InstanceNumbers and positions)
             if result is None:
                 result = self._result(data, span, cs, encoding, walk, blocks, found, results,
-                                      creator, own_uid=own_uid, compressed=compressed)
+                                      creator, own_uid=own_uid, compressed=compressed,
+                                      raw_bytes=raw_bytes)
             if tag == CHARSET and (result.changes or result.out is None):
                 raise BytePassDeclined("the character set changes")
             if result.out is not None:
@@ -501,13 +510,15 @@ class AnnexEBytePass:
                 blocks: dict[tuple[int, int], str], found: tuple[str, ...],
                 results: dict[tuple[Any, ...], _Result] | None,
                 creator: str | None = None, *, own_uid: str = "",
-                compressed: bool = False) -> _Result:
-        """The pipeline's treatment of one element (remembered under the context)."""
+                compressed: bool = False, raw_bytes: bytes | None = None) -> _Result:
+        """The pipeline's treatment of one element (remembered under the context;
+        ``raw_bytes``: the element's bytes, when already at hand)."""
         # an element holding the instance's own SOP Instance UID never repeats: not kept
         cacheable = results is not None and span.end - span.value <= _CACHE_MAX_VALUE and \
             own_uid not in found
         if cacheable:
-            key = (data[span.start:span.end], found, creator)
+            key = (data[span.start:span.end] if raw_bytes is None else raw_bytes, found,
+                   creator)
             hit = results.get(key)  # type: ignore[union-attr]
             if hit is not None:
                 return hit

@@ -212,6 +212,9 @@ def read_back(written: bytes, encoding: Any) -> Any:
 
 
 _LAST_SPLIT = threading.local()  # per thread: (data, start, spans) of the file in hand
+#: per thread: what is remembered of the file in hand (``value``: its split; ``walked``: the
+#: element records of :mod:`gantry.dicom.walk`), all dropped by :func:`forget_split`
+LAST_FILE = _LAST_SPLIT
 
 
 def split_cached(data: bytes, start: int) -> list[ElementSpan]:
@@ -233,8 +236,9 @@ def split_cached(data: bytes, start: int) -> list[ElementSpan]:
 
 
 def forget_split() -> None:
-    """Drop the remembered file (its bytes)."""
+    """Drop the remembered file (its bytes, its split and its element records)."""
     _LAST_SPLIT.value = None
+    _LAST_SPLIT.walked = None
 
 
 def explicit_little(tsyntax: Any) -> bool:

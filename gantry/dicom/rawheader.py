@@ -33,7 +33,7 @@ from gantry.dicom.elements import (
 )
 from gantry.dicom.errors import DicomFormatError
 from gantry.dicom.header import header_from_bytes
-from gantry.dicom.values import CHARSET_VRS, plain_value, raising, ui_value
+from gantry.dicom.values import CHARSET_VRS, plain_value, ui_text_at
 
 _MEDIA_SOP_INSTANCE = 0x00020003
 #: File meta groups without their Media Storage SOP Instance UID -> (transfer syntax, taken).
@@ -162,7 +162,7 @@ class RawHeader:
         ``None`` when absent or not that simple."""
         for span in self.meta:
             if span.tag == tag:
-                return _ui_text(self.data, span) if span.vr == "UI" and span.length and \
+                return ui_text_at(self.data, span) if span.vr == "UI" and span.length and \
                     span.length != UNDEFINED else None
         return None
 
@@ -188,7 +188,7 @@ class RawHeader:
         length = span.length
         if length != UNDEFINED and length <= _VALUE_LENGTH and vr != "UN" and vr != "SQ":
             if vr == "UI" and length:
-                text = _ui_text(self.data, span)
+                text = ui_text_at(self.data, span)
                 if text is not None:
                     return text
             else:
@@ -246,11 +246,6 @@ class RawHeader:
                 raise ValueError("header no longer readable from its bytes")
             self._dataset = built[0]
         return self._dataset
-
-
-def _ui_text(data: bytes, span: Any) -> str | None:
-    """:func:`gantry.dicom.values.ui_text` of the raw element at ``span`` (not built)."""
-    return None if raising() else ui_value(data[span.value:span.end])
 
 
 def _meta_syntax(data: bytes, meta: list[Any]) -> Any:

@@ -171,6 +171,13 @@ def ui_value(value: bytes) -> str | None:
     return text.strip()
 
 
+def ui_text_at(data: bytes, span: Any) -> str | None:
+    """:func:`ui_text` of the raw element at ``span`` (an
+    :class:`~gantry.dicom.elements.ElementSpan` of a defined-length, non-empty UI element of
+    ``data``), without building it."""
+    return None if raising() else ui_value(data[span.value:span.end])
+
+
 def raising() -> bool:
     from pydicom import config
 

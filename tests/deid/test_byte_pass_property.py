@@ -28,8 +28,11 @@ from pydicom.sequence import Sequence
 
 from gantry import pipeline
 from gantry.builtins.dicom_export import DicomFolderSink
-from gantry.components import ExportTarget
+from gantry.components import ExportTarget, IndexEntries
 from gantry.context import RunSpec
+from gantry.dicom.elements import LAST_FILE, forget_split
+from gantry.dicom.rawheader import RawHeader
+from gantry.dicom.walk import walk
 from gantry.runbuild import build_run
 from gantry.testing.factory import make_instance
 from gantry.testing.store_contract import instance_from_header
@@ -166,19 +169,37 @@ def datasets(draw: Any) -> Dataset:
     return ds
 
 
-def _export(run: Any, data: bytes, ds: Dataset, mode: str) -> tuple[Any, list]:
-    """One instance through ``process_instance`` with ``GANTRY_BYTE_PASS=mode``."""
+_TOKEN = object()
+#: a backend's index entries as the kernel finds them (the entry: the element's tag)
+_INDEX = IndexEntries(lambda: _TOKEN, lambda header, span: span.tag,
+                      lambda header, entries: entries)
+
+
+def _export(run: Any, data: bytes, ds: Dataset, mode: str, walked: bool = False
+            ) -> tuple[Any, list]:
+    """One instance through ``process_instance`` with ``GANTRY_BYTE_PASS=mode``; ``walked``:
+    after the one-shot ingest's walk of its header (the pass then reuses its records)."""
     previous = os.environ.get("GANTRY_BYTE_PASS")
     os.environ["GANTRY_BYTE_PASS"] = mode
+    forget_split()
     try:
+        if walked:
+            header = RawHeader.parse(data)
+            assert header is not None
+            assert walk(header, _INDEX) == [span.tag for span in header.spans]
+            records = LAST_FILE.walked[2]
+            assert [r.raw for r in records] == [data[s.start:s.end] for s in header.spans]
         target = ExportTarget(to="/nonexistent/never-written")
         unit = pipeline.WorkUnit(run.spec, "export", [], targets=[target], with_audit=True)
         sink = _Capture(target, run)
         instance = instance_from_header(ds, "generated.dcm", len(data))
         result = pipeline.process_instance(instance, unit, run, [sink],
                                            opener=lambda source: io.BytesIO(data))
+        if walked:  # the pass found its facts on the walk's records
+            assert any(r.facts is not None for r in records)
         return result, sink.written
     finally:
+        forget_split()
         if previous is None:
             del os.environ["GANTRY_BYTE_PASS"]
         else:
@@ -201,6 +222,10 @@ def test_byte_pass_writes_what_the_full_pipeline_writes(ds: Dataset, options: tu
     run = _run(options, profile_dir)
     full, full_out = _export(run, data, ds, "0")
     fast, fast_out = _export(run, data, ds, "strict")
+    after_walk, after_walk_out = _export(run, data, ds, "strict", walked=True)
+    assert after_walk_out == fast_out
+    assert (after_walk.changes, after_walk.findings) == (fast.changes, fast.findings)
+    assert after_walk.byte_pass and not after_walk.fallback
     assert not full.byte_pass
     assert fast.byte_pass and not fast.fallback, f"the byte pass declined: {fast.fallback}"
     assert (fast.ok, fast.stage, fast.error) == (full.ok, full.stage, full.error)

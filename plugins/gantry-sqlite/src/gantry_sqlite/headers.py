@@ -84,6 +84,8 @@ _MEMO_BYTES = [0]
 _MEMO_LENGTH = 1024
 _SEQUENCE_LENGTH = 16384
 _MEMO_CONFIG: list[Any] = [None]
+#: the token of entries made under the current settings (see :func:`entries_token`)
+_TOKEN: list[Any] = [object()]
 #: pydicom settings values are decoded by.
 _CONFIG_NAMES = ("use_DS_decimal", "use_IS_numpy", "use_DS_numpy", "datetime_conversion",
                  "convert_wrong_length_to_UN", "replace_un_with_known_vr",
@@ -108,6 +110,8 @@ def memo_table() -> dict[tuple[Any, ...], Any] | None:
                _config.settings.reading_validation_mode)
     if _MEMO_CONFIG[0] != current or len(_MEMO) >= _MEMO_MAX or \
             _MEMO_BYTES[0] >= _MEMO_MAX_BYTES:
+        if _MEMO_CONFIG[0] != current:
+            _TOKEN[0] = object()
         _MEMO.clear()
         _MEMO_BYTES[0] = 0
         _MEMO_CONFIG[0] = current
@@ -142,12 +146,97 @@ def _walk_raw(header: Any, memo: dict[tuple[Any, ...], Any], rows: list[Row],
     """What :func:`_walk` does on the top level of the header dataset, from the spans."""
     cds = header.charset_dataset()
     charset = cds.original_character_set or cds._character_set
-    charset_key = charset if charset is None or isinstance(charset, str) else tuple(charset)
-    data = header.data
+    _rows_of(header, cds, (raw_entry(header, cds, charset, span, memo) for span in header.spans),
+             rows, lines, blobs)
+
+
+def entries_token() -> Any:
+    """What the entries of :func:`raw_entry` depend on besides the element, the transfer
+    syntax and the character set (pydicom's decoding settings; a new object when they
+    change), or ``None`` when decoding is customised (then no entries: see
+    :func:`memo_table`)."""
+    return None if memo_table() is None else _TOKEN[0]
+
+
+def span_entry(header: Any, span: Any) -> Any:
+    """:func:`raw_entry` of one top-level element of a raw header (the kernel's
+    ``IndexEntries.entry``: it remembers the result per distinct element)."""
+    cds = header.charset_dataset()
+    return raw_entry(header, cds, cds.original_character_set or cds._character_set, span,
+                     memo_table())
+
+
+def header_rows_entries(header: Any, entries: Iterable[Any]) -> tuple[list[Row], str] | None:
+    """:func:`header_rows_raw` from the :func:`raw_entry` of each of ``header.spans``, in
+    order; ``None`` when the dataset is needed."""
+    rows: list[Row] = []
+    lines: list[str] = []
+    blobs: list[bytes] = []
+    try:
+        _rows_of(header, header.charset_dataset(), entries, rows, lines, blobs)
+    except _NeedsDataset:
+        return None
+    return rows, _digest(lines, blobs)
+
+
+def raw_entry(header: Any, cds: Any, charset: Any, span: Any,
+              memo: dict[tuple[Any, ...], Any] | None) -> Any:
+    """What one top-level element of a raw header contributes to its rows, whatever its
+    private creator (:func:`_rows_of` puts that in): the entry of one element (see the memo,
+    its row with no creator), a list of ``(row, digest line)`` (a sequence, or an element the
+    memo does not take, its own row first), or :data:`_IN_PLACE` when only the dataset around
+    it decodes it exactly. ``memo``: where entries are remembered (``None``: nowhere)."""
+    tag = span.tag
+    if tag >> 16 & 1 and tag & 0xFF00 and not tag & 0xF000:
+        return _IN_PLACE  # (gggg,01xx-0Fxx): pydicom may look up a "creator" at (gggg,00xx)
+    vr = span.vr
+    length = span.length
+    if length and length != _UNDEFINED:
+        value = header.data[span.value:span.end]
+    else:
+        raw = header.raw(tag)
+        value = raw.value
+        if type(value) is not bytes or (raw.length == _UNDEFINED and vr != "SQ"):
+            return _decode_alone(header, cds, raw, tag)
+    if len(value) > (_SEQUENCE_LENGTH if vr == "SQ" else _MEMO_LENGTH):
+        return _decode_alone(header, cds, header.raw(tag), tag)
+    key = (tag, vr, value, True, False,
+           charset if charset is None or isinstance(charset, str) else tuple(charset), None)
+    entry = None if memo is None else memo.get(key)
+    if entry is not None:
+        return entry
+    if vr == "UI" and length and length != _UNDEFINED:  # (most differ per instance)
+        from gantry.api import ui_text_at
+
+        text = ui_text_at(header.data, span)
+        if text is not None:  # what decoding it gives, without a data element
+            tag_text = _TAG_TEXT.get(tag) or _tag_text(tag)
+            return (tag_text, vr, text, None, None, f"|{tag_text}|{vr}|{text}",
+                    ("", tag_text, vr, text, None, None, None))
+    raw = header.raw(tag)
+    entry = _SEQUENCE if vr == "SQ" else _decode_entry(cds, raw, charset, None)
+    if entry is _SEQUENCE:
+        rows: list[Row] = []
+        lines: list[str] = []
+        store = {} if memo is None else memo
+        _record_sequence(header.dataset_of(tag), tag, "", rows, lines, [], store, [True], key,
+                         None)
+        return store[key]
+    if memo is not None:
+        memo[key] = entry
+        _MEMO_BYTES[0] += 3 * len(value) + 400
+    return entry
+
+
+def _rows_of(header: Any, cds: Any, entries: Iterable[Any], rows: list[Row], lines: list[str],
+             blobs: list[bytes]) -> None:
+    """Append the rows of the top-level elements from their :func:`raw_entry` (in the order
+    of ``header.spans``), each private one with its creator; :class:`_NeedsDataset` when an
+    element or a creator needs the dataset."""
     creators: dict[int, str | None] = {}
-    memo_get = memo.get
-    for span in header.spans:
+    for span, entry in zip(header.spans, entries, strict=True):
         tag = span.tag
+        creator = None
         if tag >> 16 & 1:
             block = tag >> 8
             if block in creators:
@@ -155,50 +244,48 @@ def _walk_raw(header: Any, memo: dict[tuple[Any, ...], Any], rows: list[Row],
             else:
                 creator = creators[block] = _raw_creator(header, cds, tag) \
                     if tag & 0xF000 else None
-            if tag & 0xFF00 and not tag & 0xF000:
-                raise _NeedsDataset
-        else:
-            creator = None
-        vr = span.vr
-        length = span.length
-        if length and length != _UNDEFINED:
-            value = data[span.value:span.end]
-        else:
-            raw = header.raw(tag)
-            value = raw.value
-            if type(value) is not bytes or (raw.length == _UNDEFINED and vr != "SQ"):
-                _decode_alone(header, cds, raw, tag, creator, rows, lines, blobs, memo)
-                continue
-        if len(value) > (_SEQUENCE_LENGTH if vr == "SQ" else _MEMO_LENGTH):
-            _decode_alone(header, cds, header.raw(tag), tag, creator, rows, lines, blobs,
-                          memo)
-            continue
-        key = (tag, vr, value, True, False, charset_key, creator)
-        entry = memo_get(key)
-        if entry is None:
-            raw = header.raw(tag)
-            entry = _SEQUENCE if vr == "SQ" else _decode_entry(cds, raw, charset, creator)
-            if entry is _SEQUENCE:
-                mini = header.dataset_of(tag)
-                _record_sequence(mini, tag, "", rows, lines, blobs, memo, [True], key, creator)
-                if memo.get(key) is _IN_PLACE:
-                    raise _NeedsDataset
-                continue
-            memo[key] = entry
-            _MEMO_BYTES[0] += 3 * len(value) + 400
+            if creator is not None and span.vr == "UN" and _typed_by_creator(tag, creator):
+                raise _NeedsDataset  # (the dataset's reader gives it its dictionary VR)
         if type(entry) is tuple:
             if not entry:
                 raise _NeedsDataset  # (an ambiguous VR: decoded in the dataset)
-            rows.append(entry[6])  # the entry's own row: one object for every header
+            # the entry's own row: one object for every header (a private one's, its creator)
+            rows.append(entry[6] if creator is None else (*entry[6][:6], creator))
             lines.append(entry[5])
             if entry[4] is not None:
                 blobs.append(entry[4])
-        else:  # a sequence
+        else:  # a sequence, or an element decoded alone: its own row first
             for row, line in entry:
+                if creator is not None:
+                    row = (*row[:6], creator)
+                    creator = None
                 rows.append(row)
                 lines.append(line)
                 if row[5] is not None:
                     blobs.append(row[5])
+
+
+_TYPED: dict[tuple[int, str], bool] = {}
+
+
+def _typed_by_creator(tag: int, creator: str) -> bool:
+    """Whether pydicom's reader replaces the VR ``UN`` of a private element of ``creator``
+    with the VR its private dictionary gives (``config.replace_un_with_known_vr``)."""
+    if not _config.replace_un_with_known_vr:
+        return False
+    key = (tag & 0xFFFF00FF, creator)
+    found = _TYPED.get(key)
+    if found is None:
+        from pydicom.datadict import private_dictionary_VR
+
+        try:
+            found = private_dictionary_VR(tag, creator) != "UN"
+        except KeyError:
+            found = False
+        if len(_TYPED) >= 4096:
+            _TYPED.clear()
+        _TYPED[key] = found
+    return found
 
 
 def _raw_creator(header: Any, cds: Any, tag: int) -> str | None:
@@ -218,18 +305,20 @@ def _raw_creator(header: Any, cds: Any, tag: int) -> str | None:
     raise _NeedsDataset
 
 
-def _decode_alone(header: Any, cds: Any, raw: Any, tag: int, creator: str | None,
-                  rows: list[Row], lines: list[str], blobs: list[bytes],
-                  memo: dict[tuple[Any, ...], Any]) -> None:
-    """The rows of an element the memo does not take, decoded as the dataset decodes it
-    (an ambiguous VR or a sequence with items needs the dataset itself)."""
+def _decode_alone(header: Any, cds: Any, raw: Any, tag: int) -> Any:
+    """The :func:`raw_entry` of an element the memo does not take, decoded as the dataset
+    decodes it (:data:`_IN_PLACE` when an ambiguous VR or a sequence with items needs the
+    dataset itself)."""
     if type(raw) is not RawDataElement or raw.VR in ("UN", None):
-        raise _NeedsDataset
+        return _IN_PLACE
     elem = convert_raw_data_element(raw, encoding=header.encoding, ds=cds)
     if elem.VR in AMBIGUOUS_VR or (str(elem.VR) == "SQ" and elem.value):
-        raise _NeedsDataset
-    _append(cds, elem, tag, "", creator, rows, lines, blobs, memo, None,
+        return _IN_PLACE
+    rows: list[Row] = []
+    lines: list[str] = []
+    _append(cds, elem, tag, "", None, rows, lines, [], None, None,
             _TAG_TEXT.get(tag) or _tag_text(tag))
+    return list(zip(rows, lines, strict=True))
 
 
 def _walk(ds: Dataset, path: str, rows: list[Row], lines: list[str], blobs: list[bytes],

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from gantry import hookimpl
-from gantry.api import OwnFile, StoreBackend
+from gantry.api import IndexEntries, OwnFile, StoreBackend
 
 if TYPE_CHECKING:
     import click
@@ -44,6 +44,31 @@ def prepare_raw_header(header: object) -> object:
     return rows, digest, header_fields_raw(header)
 
 
+def prepare_from_entries(header: object, entries: list[object]) -> object:
+    """:func:`prepare_raw_header` from the kernel's per-element entries (see
+    ``gantry_sqlite.headers.raw_entry``): the same result, without walking the header again."""
+    from gantry_sqlite.headers import header_rows_entries
+    from gantry_sqlite.rows import header_fields_raw
+
+    found = header_rows_entries(header, entries)
+    if found is None:
+        return prepare_header(header.dataset())  # type: ignore[attr-defined]
+    rows, digest = found
+    return rows, digest, header_fields_raw(header)
+
+
+def _entries_token() -> object:
+    from gantry_sqlite.headers import entries_token
+
+    return entries_token()
+
+
+def _span_entry(header: object, span: object) -> object:
+    from gantry_sqlite.headers import span_entry
+
+    return span_entry(header, span)
+
+
 def store_exists(url: str) -> bool:
     """Whether the database file of a ``sqlite:///...`` URL exists."""
     from gantry_sqlite.store import path_from_url
@@ -55,7 +80,10 @@ def store_exists(url: str) -> bool:
 def gantry_stores() -> Iterator[StoreBackend]:
     """Register the ``sqlite`` store backend for ``sqlite:///path/to/cohort.db`` URLs."""
     yield StoreBackend("sqlite", schemes=("sqlite",), open=open_store, prepare=prepare_header,
-                       prepare_raw=prepare_raw_header, file_suffix=".db",
+                       prepare_raw=prepare_raw_header,
+                       prepare_entries=IndexEntries(_entries_token, _span_entry,
+                                                    prepare_from_entries),
+                       file_suffix=".db",
                        exists=store_exists,
                        description="SQLite index + pixel sidecar; resumable, queryable in SQL")
 
